@@ -1,0 +1,21 @@
+"""Configuration: the TOML file as validated, typed data."""
+
+from reclaim.config.durations import format_duration, parse_duration
+from reclaim.config.loader import load_config, parse_config
+from reclaim.config.model import CatalogConfig, Config, DatabaseConfig, ReferenceConfig, StoreConfig
+from reclaim.config.secrets import mask_url, redact, register_secret
+
+__all__ = [
+    "CatalogConfig",
+    "Config",
+    "DatabaseConfig",
+    "ReferenceConfig",
+    "StoreConfig",
+    "format_duration",
+    "load_config",
+    "mask_url",
+    "parse_config",
+    "parse_duration",
+    "redact",
+    "register_secret",
+]

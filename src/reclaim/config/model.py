@@ -1,0 +1,274 @@
+"""The configuration as typed data, validated with pydantic.
+
+One TOML file describes the catalog, the databases, the stores and the
+reference sources of each store. Validation errors are turned into
+:class:`~reclaim.errors.ConfigError` by :mod:`reclaim.config.loader`, naming the
+file, the dotted field and the bad value.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from reclaim.config.durations import format_duration, parse_duration
+from reclaim.config.secrets import mask_url
+
+__all__ = [
+    "CatalogConfig",
+    "Config",
+    "DatabaseConfig",
+    "Duration",
+    "ReferenceConfig",
+    "StoreConfig",
+]
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+def _identifier(value: str | None, what: str) -> str | None:
+    if value is not None and not _IDENTIFIER.match(value):
+        raise ValueError(f"{value!r} is not a valid {what} name (letters, digits, _ and $)")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CatalogConfig(_Model):
+    """Where reclaim keeps its own tables."""
+
+    url: str | None = None
+    """SQLAlchemy URL; default: a SQLite file beside the config file."""
+    db_schema: str | None = Field(default=None, alias="schema")
+    """Database schema for the catalog tables (PostgreSQL) when sharing a database."""
+    table_prefix: str = "reclaim_"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("table_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+            raise ValueError(f"{value!r} is not a valid table name prefix")
+        return value
+
+
+class DatabaseConfig(_Model):
+    """A database that holds reference sources (and possibly the catalog)."""
+
+    url: str
+    """SQLAlchemy URL: ``postgresql+psycopg://``, ``mysql+pymysql://``, ``sqlite:///``."""
+    connect_timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("url")
+    @classmethod
+    def _dialect(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        dialect = scheme.split("+", 1)[0]
+        if dialect not in {"postgresql", "mysql", "mariadb", "sqlite"}:
+            raise ValueError(
+                f"{mask_url(value)!r} is not a supported database URL; use "
+                "postgresql+psycopg://, mysql+pymysql://, mariadb+pymysql:// or sqlite:///"
+            )
+        return value
+
+
+class ReferenceConfig(_Model):
+    """One reference source: the keys a store must keep.
+
+    Exactly one of ``table`` + ``column`` or ``query`` is given. With
+    ``json_path`` the column holds JSON and the key is the field at that path;
+    ``json_filter`` keeps only rows whose JSON fields equal the given values.
+    """
+
+    name: str | None = None
+    database: str
+    table: str | None = None
+    table_schema: str | None = Field(default=None, alias="schema")
+    column: str | None = None
+    json_path: str | None = None
+    json_filter: dict[str, str] = Field(default_factory=dict)
+    where: str | None = None
+    """Extra SQL condition on the table's rows (table sources only)."""
+    query: str | None = None
+    kind: Literal["exact", "prefix"] = "exact"
+    """``exact``: the value is one key; ``prefix``: it names a directory covering every key under it."""
+    sidecars: list[str] = Field(default_factory=list)
+    """Suffixes whose keys are kept too, e.g. ``.manifest.json``."""
+    strip_prefix: str | None = None
+    """Removed from each value to get the key; values without it are not this store's."""
+    add_prefix: str | None = None
+    """Put in front of each value (after ``strip_prefix``) to get the key."""
+    order: Literal["database", "query", "sort"] = "database"
+    """``database``: reclaim orders the stream in SQL with a binary collation;
+    ``query``: the query orders its own output (checked on the fly);
+    ``sort``: reclaim sorts the stream out of core."""
+    allow_empty: bool = False
+    """Accept a source that yields no keys while its table has rows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("table", "column", "table_schema")
+    @classmethod
+    def _identifiers(cls, value: str | None) -> str | None:
+        return _identifier(value, "table or column")
+
+    @field_validator("json_path")
+    @classmethod
+    def _json_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        path = value[2:] if value.startswith("$.") else value
+        for part in path.split("."):
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_\-]*$", part):
+                raise ValueError(f"{value!r} is not a JSON path like 'path' or '$.a.b'")
+        return path
+
+    @field_validator("json_filter")
+    @classmethod
+    def _json_filter(cls, value: dict[str, str]) -> dict[str, str]:
+        for field in value:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$", field):
+                raise ValueError(f"{field!r} is not a JSON field name")
+        return value
+
+    @field_validator("sidecars")
+    @classmethod
+    def _sidecars(cls, value: list[str]) -> list[str]:
+        for suffix in value:
+            if not suffix or "/" in suffix:
+                raise ValueError(f"sidecar suffix {suffix!r} must be non-empty and contain no '/'")
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> ReferenceConfig:
+        has_table = self.table is not None or self.column is not None
+        if has_table and self.query is not None:
+            raise ValueError("give either table + column or query, not both")
+        if self.query is None and (self.table is None or self.column is None):
+            raise ValueError("a reference source needs table + column, or query")
+        if self.query is not None and (self.json_path or self.json_filter or self.where):
+            raise ValueError("json_path, json_filter and where apply to table sources only")
+        if self.json_filter and not self.json_path:
+            raise ValueError("json_filter needs json_path")
+        if self.order == "query" and self.query is None:
+            raise ValueError("order = 'query' applies to query sources only")
+        return self
+
+    def display_name(self, index: int) -> str:
+        """The source's name in reports: ``name`` or one derived from what it reads."""
+        if self.name:
+            return self.name
+        if self.query is not None:
+            return f"{self.database}:query{index}"
+        label = f"{self.database}.{self.table}.{self.column}"
+        if self.json_path:
+            label += f"->{self.json_path}"
+        for field, expected in sorted(self.json_filter.items()):
+            label += f"[{field}={expected}]"
+        return label
+
+
+class StoreConfig(_Model):
+    """One storage location and the reference sources that say what it must keep."""
+
+    url: str
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    min_age: Duration = timedelta(days=7)
+    grace: Duration = timedelta(days=7)
+    mode: Literal["move", "mark"] | None = None
+    """``None`` picks ``move`` where the backend renames atomically, else ``mark``."""
+    trash_prefix: str = "_trash/"
+    exclude: list[str] = Field(default_factory=list)
+    """Glob patterns (``fnmatch``, ``*`` crosses ``/``) of keys that are never candidates."""
+    max_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    action: Literal["collect", "report"] = "collect"
+    references: list[ReferenceConfig] = Field(default_factory=list)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the store URL is empty")
+        return value
+
+    @field_validator("trash_prefix")
+    @classmethod
+    def _trash(cls, value: str) -> str:
+        parts = value.rstrip("/").split("/")
+        if not value.endswith("/") or value.startswith("/") or any(p in {"", ".", ".."} for p in parts):
+            raise ValueError(f"{value!r} must be a relative prefix ending with '/', like '_trash/'")
+        return value
+
+    @model_validator(mode="after")
+    def _never_the_trash(self) -> StoreConfig:
+        # invariant 8: nothing may point into the trash, and nothing in it is a candidate
+        trash = self.trash_prefix
+        for index, ref in enumerate(self.references):
+            if ref.add_prefix and ref.add_prefix.startswith(trash):
+                raise ValueError(
+                    f"references[{index}].add_prefix {ref.add_prefix!r} points into the "
+                    f"trash prefix {trash!r}"
+                )
+        names = [ref.display_name(i) for i, ref in enumerate(self.references)]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"reference source names must be unique; repeated: {sorted(duplicates)}")
+        return self
+
+
+class Config(_Model):
+    """The whole configuration file."""
+
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    databases: dict[str, DatabaseConfig] = Field(default_factory=dict)
+    stores: dict[str, StoreConfig] = Field(default_factory=dict)
+    source_path: str | None = Field(default=None, exclude=True)
+    """The file this configuration was read from (not part of the TOML)."""
+
+    @field_validator("databases", "stores")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not _NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid name (letters, digits, _ . -)")
+        return value
+
+    @model_validator(mode="after")
+    def _databases_exist(self) -> Config:
+        for store_name, store in self.stores.items():
+            for index, ref in enumerate(store.references):
+                if ref.database not in self.databases:
+                    known = ", ".join(sorted(self.databases)) or "none"
+                    raise ValueError(
+                        f"stores.{store_name}.references[{index}].database: {ref.database!r} "
+                        f"is not defined under [databases] (defined: {known})"
+                    )
+        return self
+
+    def store(self, name: str) -> StoreConfig:
+        """The store called ``name``; raises ``KeyError`` naming the known stores."""
+        try:
+            return self.stores[name]
+        except KeyError:
+            raise KeyError(f"no store {name!r}; configured: {', '.join(sorted(self.stores))}") from None

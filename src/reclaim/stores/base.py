@@ -1,0 +1,102 @@
+"""The narrow interface every store backend implements.
+
+A store is one storage location named by a URL; objects in it are named by
+*keys*: ``/``-separated paths relative to the store root, never starting with
+``/`` and never containing ``.`` or ``..`` segments (so nothing outside the
+root can ever be named, invariant 8).
+
+Error contract, for every backend:
+
+- a missing key raises :class:`FileNotFoundError` (from ``stat``, ``move``,
+  ``read``); ``delete`` of a missing key is not an error (deletes are
+  idempotent, so a retried batch is safe);
+- ``move`` onto an existing destination raises :class:`FileExistsError`;
+- anything else the backend raises is wrapped in
+  :class:`~reclaim.errors.StoreError` naming the store and the key. A listing
+  that fails halfway raises ``StoreError``: a listing is either complete or an
+  error, never silently short.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = ["ObjectInfo", "Store", "validate_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """An object as a listing or a stat sees it.
+
+    ``size``, ``mtime`` (seconds since the epoch, UTC) and ``etag`` are ``None``
+    when the listing did not provide them for free; :meth:`Store.stat` fills them.
+    """
+
+    key: str
+    size: int | None = None
+    mtime: float | None = None
+    etag: str | None = None
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What reclaim needs from a storage backend; see the module docstring for errors."""
+
+    name: str
+    """The store's name in the configuration (used in errors and reports)."""
+    url: str
+    """The store URL with any credentials masked."""
+    atomic_move: bool
+    """Whether :meth:`move` is an atomic rename (local directories) rather than copy + delete."""
+
+    def list(self, prefix: str = "", *, skip: Sequence[str] = ()) -> Iterator[ObjectInfo]:
+        """Yield every object whose key starts with ``prefix``, in byte order of the key.
+
+        Keys under any prefix in ``skip`` are left out (pruned where the backend
+        can). Byte order is the order of the keys' UTF-8 encodings, which equals
+        the order of Python ``str`` comparison.
+        """
+        ...
+
+    def stat(self, key: str) -> ObjectInfo:
+        """Size, mtime and (where the backend has one) ETag of ``key``."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored at ``key``."""
+        ...
+
+    def read(self, key: str) -> bytes:
+        """The content of ``key``."""
+        ...
+
+    def write(self, key: str, data: bytes) -> None:
+        """Store ``data`` at ``key``, creating parent directories as needed."""
+        ...
+
+    def move(self, src: str, dst: str) -> None:
+        """Move ``src`` to ``dst``; ``dst`` must not exist."""
+        ...
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """Delete ``keys`` in as few requests as the backend allows; missing keys are ignored."""
+        ...
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if it is a valid relative key, else raise ``ValueError``.
+
+    Rejects absolute keys, empty segments and ``.``/``..`` segments, so no key
+    can name anything outside the store root.
+    """
+    if not key or key.startswith("/") or "\x00" in key:
+        raise ValueError(f"invalid key {key!r}: keys are relative, non-empty paths")
+    parts = key.split("/")
+    if any(part in {"", ".", ".."} for part in parts[:-1]) or parts[-1] in {".", ".."}:
+        raise ValueError(f"invalid key {key!r}: empty, '.' or '..' segments are not allowed")
+    if posixpath.normpath(key) != key.rstrip("/") and not key.endswith("/"):
+        raise ValueError(f"invalid key {key!r}: not a normalized path")
+    return key
