@@ -115,10 +115,10 @@ def _config_error(exc: ValidationError, path: str | None) -> ConfigError:
         if first_field is None:
             first_field, first_value = field, value
     text = "; ".join(problems)
-    error = ConfigError(f"invalid configuration: {text}", path=path)
-    error.field = first_field
-    error.value = first_value
-    return error
+    result = ConfigError(f"invalid configuration: {text}", path=path)
+    result.field = first_field
+    result.value = first_value
+    return result
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:

@@ -1,0 +1,74 @@
+"""The read-only commands as typed functions; the CLI is a thin adapter over them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from reclaim.api.reports import CheckReport, ScanReport
+from reclaim.api.session import ConfigLike, Session
+from reclaim.lifecycle import check_store, scan_store
+
+__all__ = ["check", "scan"]
+
+ProgressCallback = Callable[[str, int], None]
+
+
+def scan(
+    config: ConfigLike,
+    *,
+    stores: Sequence[str] | None = None,
+    show: int = 0,
+    progress: ProgressCallback | None = None,
+) -> ScanReport:
+    """List each store and merge it with its reference sources; change nothing.
+
+    Returns per store and per source: objects listed, referenced, candidates,
+    too young and excluded, with counts and bytes, and up to ``show`` sample
+    candidates. Raises :class:`~reclaim.errors.ConfigError`,
+    :class:`~reclaim.errors.SourceError` or :class:`~reclaim.errors.StoreError`;
+    on any error no partial report is returned (fail closed).
+    """
+    started = datetime.now(UTC)
+    with Session(config) as session:
+        results = []
+        for name in session.store_names(stores):
+            cfg = session.config.stores[name]
+            results.append(
+                scan_store(
+                    session.store(name),
+                    session.sources(name),
+                    action=cfg.action,
+                    min_age=cfg.min_age,
+                    max_fraction=cfg.max_fraction,
+                    trash_prefix=cfg.trash_prefix,
+                    exclude=cfg.exclude,
+                    show=show,
+                    progress=progress,
+                )
+            )
+    return ScanReport(started_at=started, finished_at=datetime.now(UTC), stores=results)
+
+
+def check(
+    config: ConfigLike,
+    *,
+    stores: Sequence[str] | None = None,
+    show: int = 5,
+) -> CheckReport:
+    """Find references whose objects are missing (dangling); report only, never fix.
+
+    Raises the same errors as :func:`scan`.
+    """
+    started = datetime.now(UTC)
+    with Session(config) as session:
+        results = [
+            check_store(
+                session.store(name),
+                session.sources(name),
+                trash_prefix=session.config.stores[name].trash_prefix,
+                show=show,
+            )
+            for name in session.store_names(stores)
+        ]
+    return CheckReport(started_at=started, finished_at=datetime.now(UTC), stores=results)

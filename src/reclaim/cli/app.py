@@ -1,0 +1,181 @@
+"""The ``reclaim`` command: a thin Typer adapter over :mod:`reclaim.api`.
+
+Exit codes (also in the README): 0 success; 1 unexpected error; 2 configuration
+error; 3 reference source error; 4 store error; 5 findings with
+``--fail-on-findings``; 6 catalog error; 7 a safety guard refused to proceed;
+11 another collector holds the lease; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from reclaim import api
+from reclaim.cli.render import render_check, render_scan
+from reclaim.config import redact
+from reclaim.errors import ReclaimError
+
+__all__ = ["EXIT_FINDINGS", "app", "main"]
+
+EXIT_FINDINGS = 5
+
+app = typer.Typer(
+    name="reclaim",
+    help="Safe garbage collection for blob storage referenced by relational databases.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", envvar="RECLAIM_CONFIG", help="Path of reclaim.toml."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+StoreOption = Annotated[
+    list[str] | None, typer.Option("--store", "-s", help="Only this store (repeatable).")
+]
+
+T = TypeVar("T")
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(redact(json.dumps(data, indent=2, default=str)) + "\n")
+
+
+def _guarded(work: Callable[[], T]) -> T:
+    """Run ``work``; turn reclaim's errors into a message and their exit code."""
+    try:
+        return work()
+    except ReclaimError as exc:
+        err.print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
+    """A live 'listed N objects' line on stderr while a store is listed."""
+    if not enabled or not err.is_terminal:
+        yield None
+        return
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def update(store: str, listed: int) -> None:
+            if store not in tasks:
+                tasks[store] = progress.add_task(f"store {store}: listing")
+            progress.update(tasks[store], description=f"store {store}: {listed:,} objects listed")
+
+        yield update
+
+
+@app.command()
+def init(
+    config: ConfigOption = Path("reclaim.toml"),
+    as_json: JsonOption = False,
+) -> None:
+    """Write a commented reclaim.toml (unless it exists) and create or upgrade the catalog."""
+    result = _guarded(lambda: api.init(config))
+    if as_json:
+        _emit_json(api.to_jsonable(result))
+        return
+    if result.config_written:
+        out.print(f"wrote {result.config_path}: edit it to describe your databases and stores")
+    else:
+        out.print(f"{result.config_path} exists; left as it is")
+    out.print(f"catalog {result.catalog_url} is at revision {result.catalog_revision}")
+
+
+@app.command()
+def scan(
+    config: ConfigOption = Path("reclaim.toml"),
+    store: StoreOption = None,
+    show: Annotated[int, typer.Option(help="Show up to N sample candidates per store.")] = 0,
+    fail_on_findings: Annotated[
+        bool, typer.Option(help="Exit 5 when a report-only store has candidates.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Read-only: objects listed, referenced, candidates, too young and excluded, per store and source."""
+    with _progress(not as_json) as progress:
+        report = _guarded(lambda: api.scan(config, stores=store, show=show, progress=progress))
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        render_scan(report, out)
+    if fail_on_findings and report.reported:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def check(
+    config: ConfigOption = Path("reclaim.toml"),
+    store: StoreOption = None,
+    show: Annotated[int, typer.Option(help="Sample dangling references per source.")] = 5,
+    fail_on_findings: Annotated[bool, typer.Option(help="Exit 5 when any reference dangles.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Integrity: references whose objects are missing (dangling), per source, with sample rows."""
+    report = _guarded(lambda: api.check(config, stores=store, show=show))
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        render_check(report, out)
+    if fail_on_findings and report.dangling:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Where to build the demo archive.")] = Path("reclaim-demo"),
+    as_json: JsonOption = False,
+) -> None:
+    """Build a sample archive (SQLite + a local directory), then scan and check it."""
+    result = _guarded(lambda: api.demo(directory))
+    if as_json:
+        _emit_json(
+            {
+                "directory": str(result.archive.directory),
+                "config": str(result.archive.config_path),
+                "scan": result.scan.to_dict(),
+                "check": result.check.to_dict(),
+                "next_commands": result.next_commands,
+            }
+        )
+        return
+    a = result.archive
+    out.print(
+        f"[bold]demo archive[/] in {a.directory}: SQLite database + local store with "
+        f"{a.live} live objects, {a.orphans} old orphans, {a.young} young orphans, "
+        f"{a.excluded} excluded scratch files and {a.dangling} rows pointing at missing blobs.\n"
+    )
+    out.rule("reclaim scan")
+    render_scan(result.scan, out)
+    out.rule("reclaim check")
+    render_check(result.check, out)
+    out.rule("next")
+    for command in result.next_commands:
+        out.print(f"  {command}", markup=False, highlight=False)
+
+
+def main() -> None:
+    """Console entry point."""
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    app()

@@ -1,0 +1,109 @@
+"""Rich rendering of reports for people; ``--json`` bypasses all of this."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from reclaim.api import CheckReport, ScanReport
+from reclaim.config import format_duration
+from reclaim.lifecycle import StoreScan, Tally
+
+__all__ = ["render_check", "render_scan"]
+
+
+def human_bytes(value: int | None) -> str:
+    """``1.5 MiB``-style sizes; ``?`` when unknown."""
+    if value is None:
+        return "?"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} PiB"  # pragma: no cover - unreachable, keeps mypy content
+
+
+def _tally(t: Tally) -> tuple[str, str]:
+    return f"{t.count:,}", human_bytes(t.bytes)
+
+
+def _store_table(s: StoreScan) -> Table:
+    title = f"store [bold]{s.store}[/] {s.url}  (min_age {format_duration(s.min_age)}, action {s.action})"
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column("objects")
+    table.add_column("count", justify="right")
+    table.add_column("bytes", justify="right")
+    rows = [
+        ("listed", s.listed),
+        ("referenced", s.referenced),
+        ("[bold]candidates[/]", s.candidates),
+        ("too young", s.young),
+        ("excluded", s.excluded),
+    ]
+    if s.vanished.count:
+        rows.append(("vanished during scan", s.vanished))
+    for label, tally in rows:
+        table.add_row(label, *_tally(tally))
+    return table
+
+
+def _sources_table(s: StoreScan) -> Table:
+    table = Table(show_edge=False)
+    table.add_column("reference source")
+    table.add_column("database")
+    table.add_column("rows", justify="right")
+    table.add_column("other stores", justify="right")
+    table.add_column("objects kept", justify="right")
+    for src in s.sources:
+        table.add_row(src.name, src.database, f"{src.rows:,}", f"{src.foreign:,}", f"{src.covers:,}")
+    return table
+
+
+def render_scan(report: ScanReport, console: Console) -> None:
+    """Print one table of counts and one of sources per store, then samples and warnings."""
+    for s in report.stores:
+        console.print(_store_table(s))
+        if s.sources:
+            console.print(_sources_table(s))
+        else:
+            console.print("[yellow]no reference sources: every old object is a candidate[/]")
+        if s.samples:
+            console.print("sample candidates:")
+            for info in s.samples:
+                when = datetime.fromtimestamp(info.mtime, UTC).isoformat(timespec="seconds") if info.mtime else "?"
+                console.print(f"  {info.key}  {human_bytes(info.size)}  modified {when}", markup=False)
+        if s.over_max_fraction:
+            console.print(
+                f"[bold red]candidates are {s.fraction:.0%} of the store, above max_fraction "
+                f"{s.max_fraction:.0%}: quarantine would refuse to proceed[/]"
+            )
+        if s.action == "report" and s.candidates.count:
+            console.print("[yellow]report-only store: candidates are listed, never touched[/]")
+        console.print()
+    seconds = (report.finished_at - report.started_at).total_seconds()
+    console.print(f"scan finished in {seconds:.1f}s; nothing was changed.")
+
+
+def render_check(report: CheckReport, console: Console) -> None:
+    """Print dangling references per store and source, with sample rows."""
+    for s in report.stores:
+        table = Table(title=f"store [bold]{s.store}[/] {s.url}: {s.listed:,} objects", title_justify="left", show_edge=False)
+        table.add_column("reference source")
+        table.add_column("references", justify="right")
+        table.add_column("dangling", justify="right")
+        for src in s.sources:
+            style = "bold red" if src.dangling else ""
+            table.add_row(src.name, f"{src.references:,}", f"[{style}]{src.dangling:,}[/]" if style else "0")
+        console.print(table)
+        for src in s.sources:
+            for d in src.samples:
+                row = f" row {d.row}" if d.row else ""
+                console.print(f"  dangling in {src.name}: {d.value!r} -> missing key {d.key!r}{row}", markup=False)
+        console.print()
+    if report.dangling:
+        console.print(f"[bold red]{report.dangling:,} dangling references[/] (reported, never fixed)")
+    else:
+        console.print("no dangling references.")

@@ -1,0 +1,154 @@
+"""``reclaim check``: the reverse merge, ``references - listing``.
+
+Each reference becomes one or two *probes* in key order: an exact reference
+is present when the listing holds its key; a prefix reference when the
+listing holds its key or any key under ``key + "/"``. Probes and the listing
+are walked once, like a merge join; the listing cursor only moves forward
+past keys smaller than the current probe, which no later probe can need.
+References whose objects are missing (dangling) are reported per source with
+sample rows. Nothing is ever "fixed".
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from reclaim.errors import StoreError
+from reclaim.references import Reference, ReferenceSource
+from reclaim.stores import Store
+
+__all__ = ["Dangling", "SourceCheck", "StoreCheck", "check_store"]
+
+
+@dataclass(frozen=True, slots=True)
+class Dangling:
+    """A reference whose object is missing."""
+
+    source: str
+    key: str
+    value: str
+    row: dict[str, object] | None
+
+
+@dataclass(slots=True)
+class SourceCheck:
+    """Per reference source: references read and those dangling."""
+
+    name: str
+    database: str
+    references: int = 0
+    dangling: int = 0
+    samples: list[Dangling] = field(default_factory=list)
+
+
+@dataclass
+class StoreCheck:
+    """The result of checking one store."""
+
+    store: str
+    url: str
+    started_at: datetime
+    listed: int = 0
+    sources: list[SourceCheck] = field(default_factory=list)
+    finished_at: datetime | None = None
+
+    @property
+    def dangling(self) -> int:
+        """Dangling references over all sources."""
+        return sum(s.dangling for s in self.sources)
+
+
+class _Outcome:
+    """Shared by the probes of one reference: found once any probe finds it."""
+
+    __slots__ = ("found", "pending", "ref", "source")
+
+    def __init__(self, ref: Reference, source: int, pending: int) -> None:
+        self.ref = ref
+        self.source = source
+        self.found = False
+        self.pending = pending
+
+
+def _probes(
+    sources: Sequence[ReferenceSource],
+) -> Iterator[tuple[str, bool, _Outcome]]:
+    """Yield ``(position, startswith, outcome)`` probes in non-decreasing position order."""
+    merged = heapq.merge(*[_tagged(s, i) for i, s in enumerate(sources)])
+    deferred: list[tuple[str, int, _Outcome]] = []  # (position, tiebreak, outcome) for prefix probes
+    serial = 0
+    for key, index, ref in merged:
+        while deferred and deferred[0][0] <= key:
+            position, _, outcome = heapq.heappop(deferred)
+            yield position, True, outcome
+        if sources[index].is_prefix:
+            outcome = _Outcome(ref, index, pending=2)
+            dirform = key if key.endswith("/") else key + "/"
+            serial += 1
+            heapq.heappush(deferred, (dirform, serial, outcome))
+            yield key, False, outcome
+        else:
+            yield key, False, _Outcome(ref, index, pending=1)
+    while deferred:
+        position, _, outcome = heapq.heappop(deferred)
+        yield position, True, outcome
+
+
+def _tagged(source: ReferenceSource, index: int) -> Iterator[tuple[str, int, Reference]]:
+    for ref in source.references():
+        yield ref.key, index, ref
+
+
+def check_store(store: Store, sources: Sequence[ReferenceSource], *, trash_prefix: str, show: int = 5) -> StoreCheck:
+    """Find references of ``store`` whose objects are missing.
+
+    Raises :class:`StoreError` when the listing fails or goes backwards and
+    :class:`~reclaim.errors.SourceError` when a source fails.
+    """
+    report = StoreCheck(
+        store=store.name,
+        url=store.url,
+        started_at=datetime.now(UTC),
+        sources=[SourceCheck(s.name, s.database) for s in sources],
+    )
+    listing = store.list("", skip=(trash_prefix,))
+    current: str | None = None
+    exhausted = False
+
+    def advance_to(position: str) -> str | None:
+        """Move the listing to the first key >= ``position`` and return it (None at the end)."""
+        nonlocal current, exhausted
+        while not exhausted and (current is None or current < position):
+            previous = current
+            item = next(listing, None)
+            if item is None:
+                exhausted = True
+                current = None
+                return None
+            current = item.key
+            if previous is not None and current <= previous:
+                raise StoreError(store.name, f"the listing is not in byte order: {current!r} after {previous!r}")
+            report.listed += 1
+        return current
+
+    for position, startswith, outcome in _probes(sources):
+        if not outcome.found:
+            key = advance_to(position)
+            if key is not None and (key.startswith(position) if startswith else key == position):
+                outcome.found = True
+        outcome.pending -= 1
+        if outcome.pending == 0:
+            source_report = report.sources[outcome.source]
+            source_report.references += 1
+            if not outcome.found:
+                source_report.dangling += 1
+                if len(source_report.samples) < show:
+                    ref = outcome.ref
+                    source_report.samples.append(Dangling(source_report.name, ref.key, ref.value, ref.row))
+    for _ in listing:
+        report.listed += 1
+    report.finished_at = datetime.now(UTC)
+    return report

@@ -1,0 +1,277 @@
+"""Reference sources: streams of the keys a store must keep, in byte order.
+
+A source reads one column (or one field of a JSON column) of one table, or the
+single column of any SQL query, on one configured database. The database
+orders the stream with a binary collation (``COLLATE "C"`` on PostgreSQL,
+``CAST(... AS BINARY)`` on MySQL/MariaDB, ``COLLATE BINARY`` on SQLite) over a
+server-side cursor, so that memory stays flat. Every stream is checked on the
+fly: a key smaller than the one before aborts with :class:`UnorderedSource`
+(fail closed), and a source that yields nothing while its table has rows
+aborts with :class:`SourceError` (a misspelt column or filter must never turn
+a whole store into candidates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from reclaim.config.model import ReferenceConfig
+from reclaim.config.secrets import redact
+from reclaim.errors import SourceError, UnorderedSource
+from reclaim.references.databases import dialect_of
+from reclaim.references.extsort import sort_externally
+
+__all__ = ["Reference", "ReferenceSource", "SourceCounters"]
+
+_YIELD_PER = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One reference as ``reclaim check`` reports it: the key, the stored value, the row's primary key."""
+
+    key: str
+    value: str
+    row: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class SourceCounters:
+    """What one pass over a source saw."""
+
+    rows: int = 0
+    """Rows read (non-null values)."""
+    foreign: int = 0
+    """Values skipped because they lack ``strip_prefix`` (they belong to another store)."""
+
+
+@dataclass
+class ReferenceSource:
+    """A configured reference source bound to its database engine."""
+
+    name: str
+    config: ReferenceConfig
+    engine: sa.Engine
+    database: str = ""
+    tempdir: str | None = None
+    counters: SourceCounters = field(default_factory=SourceCounters)
+    _pk_columns: tuple[str, ...] = field(default=(), init=False, repr=False)
+
+    @property
+    def is_prefix(self) -> bool:
+        """Whether each reference covers every key under it (a directory object)."""
+        return self.config.kind == "prefix"
+
+    @property
+    def sidecars(self) -> tuple[str, ...]:
+        """Suffixes whose keys each reference covers as well."""
+        return tuple(self.config.sidecars)
+
+    # -- streams -------------------------------------------------------------
+
+    def keys(self) -> Iterator[str]:
+        """Yield every referenced key in byte order (duplicates possible).
+
+        Raises :class:`SourceError` on any database error, :class:`UnorderedSource`
+        when the stream goes backwards, and :class:`SourceError` when the source
+        is empty while its table is not (unless ``allow_empty``).
+        """
+        for key, _value, _row in self._stream(with_rows=False):
+            yield key
+
+    def references(self) -> Iterator[Reference]:
+        """Like :meth:`keys`, with the stored value and the row's primary key (for reports)."""
+        for key, value, row in self._stream(with_rows=True):
+            yield Reference(key, value, row)
+
+    def validate(self) -> None:
+        """Check that the table and column exist (table sources); raises :class:`SourceError`."""
+        cfg = self.config
+        if cfg.table is None:
+            self._query_column()
+            return
+        try:
+            inspector = sa.inspect(self.engine)
+            if not inspector.has_table(cfg.table, schema=cfg.table_schema):
+                raise SourceError(self.name, f"table {cfg.table!r} does not exist in database {self.database!r}")
+            columns = {c["name"] for c in inspector.get_columns(cfg.table, schema=cfg.table_schema)}
+        except SQLAlchemyError as exc:
+            raise self._error(exc) from None
+        if cfg.column not in columns:
+            raise SourceError(
+                self.name,
+                f"column {cfg.column!r} does not exist in table {cfg.table!r} "
+                f"(columns: {', '.join(sorted(columns))})",
+            )
+
+    # -- internals -----------------------------------------------------------
+
+    def _stream(self, *, with_rows: bool) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
+        self.counters = counters = SourceCounters()
+        strip = self.config.strip_prefix or ""
+        add = self.config.add_prefix or ""
+        rows = self._ordered_rows(with_rows)
+        previous: str | None = None
+        for row in rows:
+            raw = row[0]
+            if raw is None:
+                continue
+            value = raw if isinstance(raw, str) else str(raw)
+            counters.rows += 1
+            if strip:
+                if not value.startswith(strip):
+                    counters.foreign += 1
+                    continue
+                key = add + value[len(strip) :]
+            else:
+                key = add + value
+            if previous is not None and key < previous:
+                raise UnorderedSource(
+                    self.name,
+                    f"the stream is not in byte order: {key!r} came after {previous!r}; "
+                    + self._order_hint(),
+                )
+            previous = key
+            pk = dict(zip(self._pk_columns, row[1:], strict=True)) if with_rows and self._pk_columns else None
+            yield key, value, pk
+        if counters.rows == 0 and not self.config.allow_empty:
+            self._refuse_empty()
+
+    def _order_hint(self) -> str:
+        if self.config.order == "query":
+            return "the query must ORDER BY with a binary collation, or set order = 'database'"
+        return "the database returned an order reclaim did not ask for"
+
+    def _ordered_rows(self, with_rows: bool) -> Iterator[Sequence[Any]]:
+        if self.config.order != "sort":
+            yield from self._execute(self._select(with_rows=with_rows, ordered=True))
+            return
+        if with_rows:
+            raise SourceError(self.name, "sample rows are not available for order = 'sort' sources")
+        unordered = (row[0] for row in self._execute(self._select(with_rows=False, ordered=False)))
+        texts = (v if isinstance(v, str) else str(v) for v in unordered if v is not None)
+        for key in sort_externally(texts, tempdir=self.tempdir):
+            yield (key,)
+
+    def _execute(self, sql: str) -> Iterator[Sequence[Any]]:
+        params = {f"jf{i}": v for i, v in enumerate(self.config.json_filter.values())}
+        try:
+            with self.engine.connect() as conn:
+                streaming = conn.execution_options(stream_results=True, yield_per=_YIELD_PER)
+                result = streaming.execute(sa.text(sql), params)
+                for batch in result.partitions(_YIELD_PER):
+                    yield from batch
+        except SQLAlchemyError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: SQLAlchemyError) -> SourceError:
+        orig = getattr(exc, "orig", None) or exc
+        text = " ".join(str(orig).split())
+        return SourceError(self.name, redact(f"{type(orig).__name__}: {text}"[:800]))
+
+    def _quote(self, name: str) -> str:
+        return str(self.engine.dialect.identifier_preparer.quote(name))
+
+    def _table_ref(self) -> str:
+        cfg = self.config
+        assert cfg.table is not None
+        table = self._quote(cfg.table)
+        return f"{self._quote(cfg.table_schema)}.{table}" if cfg.table_schema else table
+
+    def _json_expr(self, column: str, path: str) -> str:
+        dialect = dialect_of(self.engine)
+        parts = path.split(".")
+        if dialect == "postgresql":
+            return f"(CAST({column} AS jsonb) #>> '{{{','.join(parts)}}}')"
+        if dialect == "mysql":
+            return f"JSON_UNQUOTE(JSON_EXTRACT({column}, '$.{path}'))"
+        return f"CAST(json_extract({column}, '$.{path}') AS TEXT)"
+
+    def _as_text(self, expr: str) -> str:
+        return f"CAST({expr} AS CHAR)" if dialect_of(self.engine) == "mysql" else f"CAST({expr} AS TEXT)"
+
+    def _order_by(self, expr: str) -> str:
+        dialect = dialect_of(self.engine)
+        if dialect == "postgresql":
+            return f'{expr} COLLATE "C"'
+        if dialect == "mysql":
+            return f"CAST({expr} AS BINARY)"
+        return f"{expr} COLLATE BINARY"
+
+    def _select(self, *, with_rows: bool, ordered: bool) -> str:
+        cfg = self.config
+        if cfg.query is not None:
+            return self._select_query(ordered=ordered)
+        assert cfg.column is not None
+        column = self._quote(cfg.column)
+        expr = self._json_expr(column, cfg.json_path) if cfg.json_path else self._as_text(column)
+        conditions = [f"{expr} IS NOT NULL"]
+        if cfg.json_path and dialect_of(self.engine) == "mysql":
+            conditions.append(f"JSON_TYPE(JSON_EXTRACT({column}, '$.{cfg.json_path}')) <> 'NULL'")
+        for i, json_field in enumerate(cfg.json_filter):
+            conditions.append(f"{self._json_expr(column, json_field)} = :jf{i}")
+        if cfg.where:
+            conditions.append(f"({cfg.where})")
+        extra = ""
+        if with_rows:
+            self._pk_columns = self._primary_key()
+            extra = "".join(f", {self._quote(c)}" for c in self._pk_columns)
+        sql = f"SELECT {expr} AS ref_key{extra} FROM {self._table_ref()} WHERE {' AND '.join(conditions)}"
+        if ordered:
+            sql += f" ORDER BY {self._order_by(expr)}"
+        return sql
+
+    def _select_query(self, *, ordered: bool) -> str:
+        cfg = self.config
+        assert cfg.query is not None
+        query = cfg.query.strip().rstrip(";")
+        if cfg.order == "query" or not ordered:
+            return query
+        column = self._quote(self._query_column())
+        expr = self._as_text(f"q.{column}")
+        return f"SELECT {expr} AS ref_key FROM ({query}) q WHERE q.{column} IS NOT NULL ORDER BY {self._order_by(expr)}"
+
+    def _query_column(self) -> str:
+        assert self.config.query is not None
+        probe = f"SELECT * FROM ({self.config.query.strip().rstrip(';')}) q LIMIT 0"
+        try:
+            with self.engine.connect() as conn:
+                names = list(conn.execute(sa.text(probe)).keys())
+        except SQLAlchemyError as exc:
+            raise self._error(exc) from None
+        if len(names) != 1:
+            raise SourceError(self.name, f"the query must return exactly one column, it returns {len(names)}")
+        return str(names[0])
+
+    def _primary_key(self) -> tuple[str, ...]:
+        cfg = self.config
+        try:
+            constraint = sa.inspect(self.engine).get_pk_constraint(str(cfg.table), schema=cfg.table_schema)
+        except SQLAlchemyError:
+            return ()  # ignoring this is safe: primary keys only decorate reports
+        return tuple(constraint.get("constrained_columns") or ())
+
+    def _refuse_empty(self) -> None:
+        cfg = self.config
+        if cfg.table is None:
+            raise SourceError(
+                self.name,
+                "the query returned no references; if that is expected set allow_empty = true "
+                "(an empty source would make every object a candidate)",
+            )
+        try:
+            with self.engine.connect() as conn:
+                has_rows = conn.execute(sa.text(f"SELECT 1 FROM {self._table_ref()} LIMIT 1")).first()
+        except SQLAlchemyError as exc:
+            raise self._error(exc) from None
+        if has_rows is not None:
+            raise SourceError(
+                self.name,
+                f"returned no references while table {cfg.table!r} has rows; check column, "
+                "json_path, json_filter and where (or set allow_empty = true if that is expected)",
+            )
