@@ -1,0 +1,454 @@
+"""Opening, creating and upgrading the catalog, and the audit log of runs.
+
+:func:`open_catalog` turns a :class:`~reclaim.config.CatalogConfig` into a
+:class:`Catalog`: an engine on the catalog database and the catalog tables
+under the configured schema and table prefix. Nothing is created until
+:meth:`Catalog.upgrade` (what ``reclaim init`` calls); every other command calls
+:meth:`Catalog.require_current` first, so that it never runs against a catalog
+that is missing or older than the code.
+
+Every database error that escapes this module is a
+:class:`~reclaim.errors.CatalogError` naming the catalog URL with its password
+masked, and the cause (invariant 9: the password itself never appears).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import re
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Literal, Self, get_args
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+
+from reclaim.catalog.tables import CatalogTables, catalog_tables
+from reclaim.config.model import CatalogConfig
+from reclaim.config.secrets import mask_url, redact
+from reclaim.errors import CatalogError
+
+__all__ = ["MIGRATIONS", "Catalog", "RunRecord", "RunStatus", "open_catalog"]
+
+log = logging.getLogger(__name__)
+
+#: the directory of the catalog's Alembic environment (shipped inside the package)
+MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
+
+RunStatus = Literal["running", "succeeded", "failed", "aborted"]
+_FINAL_STATUSES: Final = frozenset(get_args(RunStatus)) - {"running"}
+
+#: Alembic keeps the running migration in module globals (``alembic.context``,
+#: ``alembic.op``), so one process runs one migration at a time; other processes
+#: are held off by the database lock taken in ``migrations/env.py``
+_ALEMBIC_LOCK: Final = threading.Lock()
+
+#: seconds SQLite waits for another writer before giving up with "database is locked"
+_SQLITE_BUSY_TIMEOUT: Final = 30
+#: seconds PostgreSQL waits for the server to answer a connection attempt
+_PG_CONNECT_TIMEOUT: Final = 10
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One entry of the audit log: a command that changed (or, dry, would change) something."""
+
+    id: int
+    command: str
+    status: str
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None
+    user: str | None
+    host: str | None
+    pid: int | None
+    options: dict[str, Any]
+    counts: dict[str, Any]
+    error: str | None
+
+
+def open_catalog(config: CatalogConfig) -> Catalog:
+    """Create an engine for the catalog described by ``config``; connects lazily.
+
+    Raises :class:`CatalogError` when the URL is missing or malformed, its
+    database driver is not installed, a schema is asked for on SQLite, or the
+    table prefix is too long for the database's identifiers.
+    """
+    if not config.url:
+        raise CatalogError("catalog.url is not set; run 'reclaim init' to write a configuration")
+    shown = mask_url(config.url)
+    try:
+        url = sa.make_url(config.url)
+    except sa.exc.ArgumentError:
+        raise CatalogError(f"catalog {shown}: not a valid SQLAlchemy database URL") from None
+    backend = url.get_backend_name()
+    if backend == "sqlite" and config.db_schema is not None:
+        raise CatalogError(
+            f"catalog {shown}: schema {config.db_schema!r} is not supported on SQLite; "
+            "use table_prefix to keep the catalog apart"
+        )
+    try:
+        tables = catalog_tables(config.db_schema, config.table_prefix)
+    except ValueError as exc:
+        raise CatalogError(f"catalog {shown}: {exc}") from None
+    try:
+        engine = sa.create_engine(url, **_engine_options(url))
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        cause = redact(_scrub(str(exc), url.password))
+        raise CatalogError(f"catalog {shown}: cannot create an engine: {cause}") from None
+    if backend == "sqlite":
+        _sqlite_transactions(engine)
+    return Catalog(engine, tables, url=config.url)
+
+
+def _engine_options(url: sa.URL) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        # archived rows and options must not leak into error messages either
+        "hide_parameters": True,
+    }
+    backend = url.get_backend_name()
+    if backend == "postgresql" and url.get_driver_name() == "psycopg":
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = _PG_CONNECT_TIMEOUT
+        if "application_name" not in url.query:
+            connect_args["application_name"] = "reclaim"
+        options["connect_args"] = connect_args
+    elif backend == "sqlite":
+        options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT}
+    return options
+
+
+def _sqlite_transactions(engine: sa.Engine) -> None:
+    """Make SQLite transactions real: DDL inside them, and the write lock taken up front.
+
+    The sqlite3 driver does not begin a transaction before DDL (so a failed
+    migration would leave half its tables) and begins a deferred one before DML
+    (so two read-then-write transactions can deadlock on the lock upgrade). The
+    catalog issues ``BEGIN IMMEDIATE`` itself instead, which serialises writers
+    and lets concurrent upgrades wait for each other.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _scrub(text: str, password: str | None) -> str:
+    """Remove a literal password from ``text`` (it may not be registered as a secret)."""
+    if password:
+        text = text.replace(password, "***")
+    return text
+
+
+def _cause(exc: BaseException) -> str:
+    """The driver's own message, on one line, without SQLAlchemy's boilerplate."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
+        text = str(exc.orig)
+    elif isinstance(exc, sa.exc.StatementError):
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+    else:
+        text = str(exc)
+    text = re.sub(r"\(Background on this error at: [^)]*\)", "", text)
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-ready copy of ``value`` with every string passed through :func:`redact`."""
+    if isinstance(value, Mapping):
+        return {redact(str(k)): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return redact(str(value))
+
+
+def _dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(_jsonable(value), sort_keys=True, allow_nan=False)
+
+
+class Catalog:
+    """reclaim's own tables in one database: migrations and the audit log of runs.
+
+    Made by :func:`open_catalog`; a context manager that disposes of its engine.
+    """
+
+    def __init__(self, engine: sa.Engine, tables: CatalogTables, *, url: str) -> None:
+        self._engine = engine
+        self._tables = tables
+        self._password = sa.make_url(url).password
+        self._shown = mask_url(url)
+
+    def __repr__(self) -> str:
+        return f"Catalog({self._shown!r}, schema={self._tables.schema!r}, prefix={self._tables.prefix!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.dispose()
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine on the catalog database."""
+        return self._engine
+
+    @property
+    def tables(self) -> CatalogTables:
+        """The catalog tables under the configured schema and prefix."""
+        return self._tables
+
+    @property
+    def url(self) -> str:
+        """The catalog URL with its password masked, for messages."""
+        return self._shown
+
+    def dispose(self) -> None:
+        """Close every pooled connection; the catalog can still be used afterwards."""
+        self._engine.dispose()
+
+    # -- errors and transactions -------------------------------------------------
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except CatalogError as exc:
+            if str(exc).startswith(f"catalog {self._shown}"):
+                raise
+            # raised by migrations/env.py, which does not know the URL
+            raise CatalogError(f"catalog {self._shown}: {doing} failed: {exc}") from None
+        except (sa.exc.SQLAlchemyError, CommandError) as exc:
+            cause = redact(_scrub(_cause(exc), self._password))
+            raise CatalogError(f"catalog {self._shown}: {doing} failed: {cause}") from None
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A connection in a transaction on the catalog, committed when the block ends.
+
+        Raises :class:`CatalogError` (masked URL and cause) when connecting or any
+        statement fails; the transaction is rolled back then.
+        """
+        with self._errors("a catalog transaction"), self._engine.begin() as connection:
+            yield connection
+
+    # -- migrations -----------------------------------------------------------------
+
+    def _alembic_config(self, connection: sa.Connection | None = None) -> AlembicConfig:
+        config = AlembicConfig()
+        # configparser interpolates '%'; a path may contain one
+        config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+        config.set_main_option("path_separator", "os")
+        config.attributes["schema"] = self._tables.schema
+        config.attributes["prefix"] = self._tables.prefix
+        if connection is not None:
+            config.attributes["connection"] = connection
+        return config
+
+    def head(self) -> str:
+        """The newest revision this version of reclaim ships."""
+        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+        if head is None:  # pragma: no cover - the package always ships migrations
+            raise CatalogError(f"no catalog migrations found in {MIGRATIONS}")
+        return head
+
+    def upgrade(self) -> str:
+        """Create the catalog or bring it to the newest revision; return that revision.
+
+        A no-op on a current catalog. Concurrent upgrades of the same catalog wait
+        for each other (see ``migrations/env.py``). On PostgreSQL the schema is
+        created when missing. Raises :class:`CatalogError` when the database is
+        unreachable, refuses the credentials, or does not allow the DDL.
+        """
+        log.info(
+            "upgrading catalog %s (schema %s, prefix %r)",
+            self._shown,
+            self._tables.schema,
+            self._tables.prefix,
+        )
+        with _ALEMBIC_LOCK, self._errors("upgrading"), self._engine.begin() as connection:
+            command.upgrade(self._alembic_config(connection), "head")
+        revision = self.revision()
+        if revision is None:  # pragma: no cover - upgrade either stamps or raises
+            raise CatalogError(f"catalog {self._shown}: upgrade left no revision")
+        return revision
+
+    def revision(self) -> str | None:
+        """The catalog's current revision, ``None`` when it has not been created.
+
+        Raises :class:`CatalogError` when the database cannot be reached.
+        """
+        with self._errors("reading the revision"), self._engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection,
+                opts={
+                    "version_table": self._tables.version_table,
+                    "version_table_schema": self._tables.schema,
+                },
+            )
+            return context.get_current_revision()
+
+    def require_current(self) -> None:
+        """Raise :class:`CatalogError` unless the catalog exists and is at :meth:`head`.
+
+        The message tells the operator to run ``reclaim init`` when the catalog is
+        missing or behind, and to upgrade reclaim when the catalog is newer.
+        """
+        current = self.revision()
+        head = self.head()
+        if current == head:
+            return
+        if current is None:
+            raise CatalogError(
+                f"catalog {self._shown}: not created yet (no table {self._tables.version_table}); "
+                "run 'reclaim init'"
+            )
+        script = ScriptDirectory.from_config(self._alembic_config())
+        try:
+            known = script.get_revision(current) is not None
+        except CommandError:
+            known = False
+        if known:
+            raise CatalogError(
+                f"catalog {self._shown}: at revision {current}, this reclaim needs {head}; "
+                "run 'reclaim init' to upgrade it"
+            )
+        raise CatalogError(
+            f"catalog {self._shown}: at revision {current}, which this reclaim does not know "
+            f"(its newest is {head}); it was upgraded by a newer reclaim: upgrade reclaim"
+        )
+
+    # -- the audit log ----------------------------------------------------------------
+
+    def start_run(self, command: str, options: Mapping[str, Any], *, dry_run: bool) -> int:
+        """Record that ``command`` started now, by this user, host and process; return its id.
+
+        ``options`` are stored as JSON with every string redacted (no secret
+        reaches the audit log). Raises :class:`CatalogError` on database errors.
+        """
+        runs = self._tables.runs
+        values = {
+            "command": command,
+            "status": "running",
+            "dry_run": dry_run,
+            "started_at": datetime.now(UTC),
+            "user": _user(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "options": _dumps(options),
+            "counts": "{}",
+        }
+        with self.begin() as connection:
+            result = connection.execute(runs.insert().values(**values))
+            run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+        if run_id is None:  # pragma: no cover - every supported dialect returns the key
+            raise CatalogError(f"catalog {self._shown}: the database returned no id for the new run")
+        return int(run_id)
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        counts: Mapping[str, Any],
+        error: str | None = None,
+    ) -> None:
+        """Record that run ``run_id`` ended with ``status``, its counts and its error.
+
+        Raises ``ValueError`` for a status other than succeeded, failed or
+        aborted, and :class:`CatalogError` when the run does not exist or has
+        already finished (a run is finished once) or on database errors.
+        """
+        if status not in _FINAL_STATUSES:
+            raise ValueError(f"a run finishes as one of {sorted(_FINAL_STATUSES)}, not {status!r}")
+        runs = self._tables.runs
+        statement = (
+            runs.update()
+            .where(runs.c.id == run_id, runs.c.status == "running")
+            .values(
+                status=status,
+                finished_at=datetime.now(UTC),
+                counts=_dumps(counts),
+                error=None if error is None else redact(_scrub(error, self._password)),
+            )
+        )
+        with self.begin() as connection:
+            updated = connection.execute(statement).rowcount
+        if updated != 1:
+            raise CatalogError(f"catalog {self._shown}: run {run_id} does not exist or has already finished")
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        """The audit-log entry of run ``run_id``, ``None`` when there is none.
+
+        Raises :class:`CatalogError` on database errors.
+        """
+        runs = self._tables.runs
+        with self.begin() as connection:
+            row = connection.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+        return None if row is None else _record(row)
+
+    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+        """The ``limit`` most recent runs, newest first.
+
+        Raises ``ValueError`` when ``limit`` is below 1 and :class:`CatalogError`
+        on database errors.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        runs = self._tables.runs
+        with self.begin() as connection:
+            rows = connection.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()
+            return [_record(row) for row in rows]
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        # ignoring this is safe: the audit log still has the host and pid
+        return None
+
+
+def _record(row: sa.RowMapping) -> RunRecord:
+    return RunRecord(
+        id=int(row["id"]),
+        command=row["command"],
+        status=row["status"],
+        dry_run=bool(row["dry_run"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        user=row["user"],
+        host=row["host"],
+        pid=row["pid"],
+        options=json.loads(row["options"]),
+        counts=json.loads(row["counts"]),
+        error=row["error"],
+    )

@@ -1,0 +1,267 @@
+"""The catalog's tables as SQLAlchemy Core objects, for any schema and table prefix.
+
+Four tables, each named ``<prefix><name>``:
+
+- ``runs``: the audit log, one row per invocation that changes anything;
+- ``objects``: the object journal, one row per lifecycle episode of a key
+  (QUARANTINING -> QUARANTINED -> PURGING -> PURGED, or -> RESTORING -> RESTORED);
+- ``rows``: the row archive, the JSON of every row a collection removed;
+- ``lease``: the one-collector-at-a-time lease (a single row, ``collector``).
+
+The same definitions must hold on SQLite, PostgreSQL and MariaDB/MySQL, which
+shapes a few choices:
+
+- timestamps go through :class:`UTCDateTime`, so that Python always sees
+  timezone-aware UTC values although MariaDB and SQLite store none;
+- keys are up to 1024 characters, more than MariaDB can index under utf8mb4, so
+  lookups go through ``key_hash`` (SHA-256 hex) and the key itself is compared after;
+- keys ``A`` and ``a`` (or ``a`` and ``a ``) are different objects and must never
+  compare equal, so keys go through :class:`ObjectKey` (byte comparison and
+  order everywhere), and on MariaDB/MySQL every table uses ``utf8mb4_bin``;
+- index names carry the prefix, because PostgreSQL and SQLite name indexes per
+  schema, not per table, and two catalogs may share one.
+
+The initial migration (``migrations/versions/0001_initial.py``) spells out the
+same tables; a test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "KEY_LENGTH",
+    "LEASE_NAME",
+    "MAX_PREFIX_LENGTH",
+    "MYSQL_TABLE_OPTIONS",
+    "CatalogTables",
+    "ObjectKey",
+    "UTCDateTime",
+    "catalog_tables",
+    "sha256_hex",
+]
+
+#: the longest object key the journal holds (S3 allows 1024 bytes)
+KEY_LENGTH: Final = 1024
+#: the name of the lease row every collector competes for
+LEASE_NAME: Final = "collector"
+#: the longest table prefix whose derived names fit PostgreSQL's 63-character identifiers
+MAX_PREFIX_LENGTH: Final = 63 - len("alembic_version")
+#: table options for MariaDB/MySQL: 4-byte UTF-8, and keys that compare byte for byte
+MYSQL_TABLE_OPTIONS: Final[dict[str, Any]] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp that is timezone-aware UTC in Python on every dialect.
+
+    PostgreSQL stores ``timestamptz``; MariaDB (``DATETIME(6)``, microseconds kept)
+    and SQLite store the UTC wall time without a zone, and values read back are
+    marked UTC again. Naive datetimes are refused on the way in (``ValueError``):
+    guessing their zone could make an object look older than it is.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: catalog timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        if dialect.name == "postgresql":
+            return value
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class ObjectKey(sa.types.TypeDecorator[str]):
+    """An object key, compared and ordered byte for byte (UTF-8) on every dialect.
+
+    Store listings come in UTF-8 byte order (S3's order), and two keys that
+    differ in case or in trailing spaces are two objects. So the key column is
+    ``VARCHAR COLLATE "C"`` on PostgreSQL, a plain (binary-collated) ``VARCHAR``
+    on SQLite, and ``VARBINARY`` on MariaDB/MySQL, whose binary text collations
+    still ignore trailing spaces; the bytes are decoded back to ``str`` here.
+    """
+
+    impl = sa.String(KEY_LENGTH)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            # room for KEY_LENGTH characters of up to four bytes each
+            return dialect.type_descriptor(mysql.VARBINARY(4 * KEY_LENGTH))
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(sa.String(KEY_LENGTH, collation="C"))
+        return dialect.type_descriptor(sa.String(KEY_LENGTH))
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        if value is not None and dialect.name in ("mysql", "mariadb"):
+            return value.encode("utf-8")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return bytes(value).decode("utf-8")
+        return None if value is None else str(value)
+
+
+def _id() -> sa.types.TypeEngine[int]:
+    # SQLite only autoincrements INTEGER PRIMARY KEY; elsewhere a journal of
+    # a petabyte archive may outgrow 2**31 rows
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _long_text() -> sa.types.TypeEngine[str]:
+    # MariaDB's TEXT stops at 64 KiB; an archived row or a run's counts may not
+    return sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+
+def sha256_hex(text: str) -> str:
+    """The SHA-256 of ``text`` (UTF-8) as 64 hex digits: ``key_hash`` and ``pk_hash``."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CatalogTables:
+    """The catalog's :class:`~sqlalchemy.MetaData` and its four tables."""
+
+    metadata: sa.MetaData
+    runs: sa.Table
+    objects: sa.Table
+    rows: sa.Table
+    lease: sa.Table
+    schema: str | None
+    prefix: str
+
+    @property
+    def version_table(self) -> str:
+        """The name of the Alembic version table of this catalog."""
+        return f"{self.prefix}alembic_version"
+
+
+def catalog_tables(schema: str | None, prefix: str) -> CatalogTables:
+    """Build the catalog tables in ``schema`` (``None``: the default) named ``prefix + name``.
+
+    Raises ``ValueError`` when ``prefix`` is so long that derived names would
+    exceed the 63 characters PostgreSQL allows.
+    """
+    if len(prefix) > MAX_PREFIX_LENGTH:
+        raise ValueError(
+            f"table prefix {prefix!r} is {len(prefix)} characters long; at most "
+            f"{MAX_PREFIX_LENGTH} fit the database's identifier limit"
+        )
+    metadata = sa.MetaData(schema=schema)
+    p = prefix
+
+    runs = sa.Table(
+        f"{p}runs",
+        metadata,
+        sa.Column("id", _id(), primary_key=True, autoincrement=True),
+        sa.Column("command", sa.String(64), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("dry_run", sa.Boolean(), nullable=False),
+        sa.Column("started_at", UTCDateTime(), nullable=False),
+        sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.Column("user", sa.String(255), nullable=True),
+        sa.Column("host", sa.String(255), nullable=True),
+        sa.Column("pid", sa.Integer(), nullable=True),
+        sa.Column("options", _long_text(), nullable=False),
+        sa.Column("counts", _long_text(), nullable=False),
+        sa.Column("error", _long_text(), nullable=True),
+        **MYSQL_TABLE_OPTIONS,
+    )
+
+    objects = sa.Table(
+        f"{p}objects",
+        metadata,
+        sa.Column("id", _id(), primary_key=True, autoincrement=True),
+        sa.Column("store", sa.String(255), nullable=False),
+        sa.Column("key", ObjectKey(), nullable=False),
+        sa.Column("key_hash", sa.String(64), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("mode", sa.String(8), nullable=False),
+        sa.Column("trash_key", ObjectKey(), nullable=True),
+        sa.Column("size", sa.BigInteger(), nullable=True),
+        sa.Column("mtime", UTCDateTime(), nullable=True),
+        sa.Column("etag", sa.String(255), nullable=True),
+        sa.Column("version_id", sa.String(KEY_LENGTH), nullable=True),
+        sa.Column("run_id", sa.BigInteger(), nullable=False),
+        sa.Column("updated_run_id", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("due_at", UTCDateTime(), nullable=True),
+        sa.Index(f"{p}objects_key", "store", "key_hash"),
+        sa.Index(f"{p}objects_due", "store", "state", "due_at"),
+        sa.Index(f"{p}objects_run", "run_id"),
+        **MYSQL_TABLE_OPTIONS,
+    )
+
+    rows = sa.Table(
+        f"{p}rows",
+        metadata,
+        sa.Column("id", _id(), primary_key=True, autoincrement=True),
+        sa.Column("collection", sa.String(255), nullable=False),
+        sa.Column("table_name", sa.String(255), nullable=False),
+        sa.Column("pk", sa.Text(), nullable=False),
+        sa.Column("pk_hash", sa.String(64), nullable=False),
+        sa.Column("row", _long_text(), nullable=False),
+        sa.Column("run_id", sa.BigInteger(), nullable=False),
+        sa.Column("archived_at", UTCDateTime(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=True),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Index(f"{p}rows_pk", "collection", "pk_hash"),
+        sa.Index(f"{p}rows_expiry", "state", "expires_at"),
+        sa.Index(f"{p}rows_run", "run_id"),
+        **MYSQL_TABLE_OPTIONS,
+    )
+
+    lease = sa.Table(
+        f"{p}lease",
+        metadata,
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("holder", sa.String(255), nullable=True),
+        sa.Column("host", sa.String(255), nullable=True),
+        sa.Column("pid", sa.Integer(), nullable=True),
+        sa.Column("token", sa.String(64), nullable=True),
+        sa.Column("run_id", sa.BigInteger(), nullable=True),
+        sa.Column("acquired_at", UTCDateTime(), nullable=True),
+        sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
+        sa.Column("expires_at", UTCDateTime(), nullable=True),
+        **MYSQL_TABLE_OPTIONS,
+    )
+
+    return CatalogTables(
+        metadata=metadata,
+        runs=runs,
+        objects=objects,
+        rows=rows,
+        lease=lease,
+        schema=schema,
+        prefix=prefix,
+    )
