@@ -12,7 +12,8 @@ MariaDB/MySQL::
     catalog.finish_run(run_id, "succeeded", counts)
 """
 
-from reclaim.catalog.catalog import MIGRATIONS, Catalog, RunRecord, RunStatus, open_catalog
+from reclaim.catalog.catalog import MIGRATIONS, Catalog, open_catalog
+from reclaim.catalog.runs import RunRecord, RunStatus
 from reclaim.catalog.tables import (
     KEY_LENGTH,
     LEASE_NAME,

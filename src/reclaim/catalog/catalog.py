@@ -14,20 +14,14 @@ masked, and the cause (invariant 9: the password itself never appears).
 
 from __future__ import annotations
 
-import getpass
-import json
 import logging
-import os
 import re
-import socket
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, Self, get_args
+from typing import Any, Final, Self
 
 import sqlalchemy as sa
 from alembic import command
@@ -36,20 +30,19 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
+from reclaim.catalog import runs
+from reclaim.catalog.runs import RunRecord, RunStatus
 from reclaim.catalog.tables import CatalogTables, catalog_tables
 from reclaim.config.model import CatalogConfig
 from reclaim.config.secrets import mask_url, redact
 from reclaim.errors import CatalogError
 
-__all__ = ["MIGRATIONS", "Catalog", "RunRecord", "RunStatus", "open_catalog"]
+__all__ = ["MIGRATIONS", "Catalog", "open_catalog"]
 
 log = logging.getLogger(__name__)
 
 #: the directory of the catalog's Alembic environment (shipped inside the package)
 MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
-
-RunStatus = Literal["running", "succeeded", "failed", "aborted"]
-_FINAL_STATUSES: Final = frozenset(get_args(RunStatus)) - {"running"}
 
 #: Alembic keeps the running migration in module globals (``alembic.context``,
 #: ``alembic.op``), so one process runs one migration at a time; other processes
@@ -60,24 +53,6 @@ _ALEMBIC_LOCK: Final = threading.Lock()
 _SQLITE_BUSY_TIMEOUT: Final = 30
 #: seconds PostgreSQL waits for the server to answer a connection attempt
 _PG_CONNECT_TIMEOUT: Final = 10
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One entry of the audit log: a command that changed (or, dry, would change) something."""
-
-    id: int
-    command: str
-    status: str
-    dry_run: bool
-    started_at: datetime
-    finished_at: datetime | None
-    user: str | None
-    host: str | None
-    pid: int | None
-    options: dict[str, Any]
-    counts: dict[str, Any]
-    error: str | None
 
 
 def open_catalog(config: CatalogConfig) -> Catalog:
@@ -169,26 +144,6 @@ def _cause(exc: BaseException) -> str:
         text = str(exc)
     text = re.sub(r"\(Background on this error at: [^)]*\)", "", text)
     return " ".join(text.split()) or type(exc).__name__
-
-
-def _jsonable(value: Any) -> Any:
-    """A JSON-ready copy of ``value`` with every string passed through :func:`redact`."""
-    if isinstance(value, Mapping):
-        return {redact(str(k)): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = [_jsonable(v) for v in value]
-        return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return redact(str(value))
-
-
-def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(_jsonable(value), sort_keys=True, allow_nan=False)
 
 
 class Catalog:
@@ -355,24 +310,8 @@ class Catalog:
         ``options`` are stored as JSON with every string redacted (no secret
         reaches the audit log). Raises :class:`CatalogError` on database errors.
         """
-        runs = self._tables.runs
-        values = {
-            "command": command,
-            "status": "running",
-            "dry_run": dry_run,
-            "started_at": datetime.now(UTC),
-            "user": _user(),
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "options": _dumps(options),
-            "counts": "{}",
-        }
         with self.begin() as connection:
-            result = connection.execute(runs.insert().values(**values))
-            run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
-        if run_id is None:  # pragma: no cover - every supported dialect returns the key
-            raise CatalogError(f"catalog {self._shown}: the database returned no id for the new run")
-        return int(run_id)
+            return runs.insert_run(connection, self._tables, command, options, dry_run=dry_run)
 
     def finish_run(
         self,
@@ -387,22 +326,11 @@ class Catalog:
         aborted, and :class:`CatalogError` when the run does not exist or has
         already finished (a run is finished once) or on database errors.
         """
-        if status not in _FINAL_STATUSES:
-            raise ValueError(f"a run finishes as one of {sorted(_FINAL_STATUSES)}, not {status!r}")
-        runs = self._tables.runs
-        statement = (
-            runs.update()
-            .where(runs.c.id == run_id, runs.c.status == "running")
-            .values(
-                status=status,
-                finished_at=datetime.now(UTC),
-                counts=_dumps(counts),
-                error=None if error is None else redact(_scrub(error, self._password)),
-            )
-        )
+        if error is not None:
+            error = _scrub(error, self._password)
         with self.begin() as connection:
-            updated = connection.execute(statement).rowcount
-        if updated != 1:
+            finished = runs.finish_run(connection, self._tables, run_id, status, counts, error)
+        if not finished:
             raise CatalogError(f"catalog {self._shown}: run {run_id} does not exist or has already finished")
 
     def get_run(self, run_id: int) -> RunRecord | None:
@@ -410,10 +338,9 @@ class Catalog:
 
         Raises :class:`CatalogError` on database errors.
         """
-        runs = self._tables.runs
         with self.begin() as connection:
-            row = connection.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
-        return None if row is None else _record(row)
+            found = runs.select_runs(connection, self._tables, run_id=run_id)
+        return found[0] if found else None
 
     def list_runs(self, limit: int = 20) -> list[RunRecord]:
         """The ``limit`` most recent runs, newest first.
@@ -423,32 +350,5 @@ class Catalog:
         """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
-        runs = self._tables.runs
         with self.begin() as connection:
-            rows = connection.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()
-            return [_record(row) for row in rows]
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        # ignoring this is safe: the audit log still has the host and pid
-        return None
-
-
-def _record(row: sa.RowMapping) -> RunRecord:
-    return RunRecord(
-        id=int(row["id"]),
-        command=row["command"],
-        status=row["status"],
-        dry_run=bool(row["dry_run"]),
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        user=row["user"],
-        host=row["host"],
-        pid=row["pid"],
-        options=json.loads(row["options"]),
-        counts=json.loads(row["counts"]),
-        error=row["error"],
-    )
+            return runs.select_runs(connection, self._tables, limit=limit)

@@ -1,0 +1,175 @@
+"""The audit log: one row per run, with who, where, options, counts and outcome.
+
+A run is started before a command changes anything and finished once, with
+its status and its per-store / per-collection counts and bytes. Options and
+counts are stored as JSON text; every string in them goes through
+:func:`~reclaim.config.secrets.redact` first, so no password or storage
+credential reaches the audit log (invariant 9).
+
+These functions work on a connection the caller holds in a transaction;
+:class:`~reclaim.catalog.Catalog` wraps them with its error handling.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final, Literal, get_args
+
+import sqlalchemy as sa
+
+from reclaim.catalog.tables import CatalogTables
+from reclaim.config.secrets import redact
+
+__all__ = [
+    "FINAL_STATUSES",
+    "RunRecord",
+    "RunStatus",
+    "finish_run",
+    "insert_run",
+    "select_runs",
+]
+
+RunStatus = Literal["running", "succeeded", "failed", "aborted"]
+#: the statuses a run may finish with
+FINAL_STATUSES: Final = frozenset(get_args(RunStatus)) - {"running"}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One entry of the audit log: a command that changed (or, dry, would change) something."""
+
+    id: int
+    command: str
+    status: str
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None
+    user: str | None
+    host: str | None
+    pid: int | None
+    options: dict[str, Any]
+    counts: dict[str, Any]
+    error: str | None
+
+
+def insert_run(
+    connection: sa.Connection,
+    tables: CatalogTables,
+    command: str,
+    options: Mapping[str, Any],
+    *,
+    dry_run: bool,
+) -> int:
+    """Insert a ``running`` run started now by this user, host and process; return its id."""
+    values = {
+        "command": command,
+        "status": "running",
+        "dry_run": dry_run,
+        "started_at": datetime.now(UTC),
+        "user": _user(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "options": _dumps(options),
+        "counts": "{}",
+    }
+    result = connection.execute(tables.runs.insert().values(**values))
+    (run_id,) = result.inserted_primary_key or (None,)
+    if run_id is None:  # pragma: no cover - every supported dialect returns the key
+        raise RuntimeError("the database returned no id for the new run")
+    return int(run_id)
+
+
+def finish_run(
+    connection: sa.Connection,
+    tables: CatalogTables,
+    run_id: int,
+    status: RunStatus,
+    counts: Mapping[str, Any],
+    error: str | None,
+) -> bool:
+    """Finish run ``run_id`` if it is still running; return whether it was.
+
+    Raises ``ValueError`` for a status other than succeeded, failed or aborted.
+    """
+    if status not in FINAL_STATUSES:
+        raise ValueError(f"a run finishes as one of {sorted(FINAL_STATUSES)}, not {status!r}")
+    runs = tables.runs
+    statement = (
+        runs.update()
+        .where(runs.c.id == run_id, runs.c.status == "running")
+        .values(
+            status=status,
+            finished_at=datetime.now(UTC),
+            counts=_dumps(counts),
+            error=None if error is None else redact(error),
+        )
+    )
+    return connection.execute(statement).rowcount == 1
+
+
+def select_runs(
+    connection: sa.Connection,
+    tables: CatalogTables,
+    *,
+    run_id: int | None = None,
+    limit: int | None = None,
+) -> list[RunRecord]:
+    """Run ``run_id``, or the ``limit`` most recent runs, newest first."""
+    runs = tables.runs
+    query = sa.select(runs).order_by(runs.c.id.desc())
+    if run_id is not None:
+        query = query.where(runs.c.id == run_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [_record(row) for row in connection.execute(query).mappings()]
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-ready copy of ``value`` with every string passed through :func:`redact`."""
+    if isinstance(value, Mapping):
+        return {redact(str(k)): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return redact(str(value))
+
+
+def _dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(_jsonable(value), sort_keys=True, allow_nan=False)
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        # ignoring this is safe: the audit log still has the host and the pid
+        return None
+
+
+def _record(row: sa.RowMapping) -> RunRecord:
+    return RunRecord(
+        id=int(row["id"]),
+        command=row["command"],
+        status=row["status"],
+        dry_run=bool(row["dry_run"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        user=row["user"],
+        host=row["host"],
+        pid=row["pid"],
+        options=json.loads(row["options"]),
+        counts=json.loads(row["counts"]),
+        error=row["error"],
+    )
