@@ -263,6 +263,24 @@ def test_a_schema_the_user_may_not_create_is_a_catalog_error(pg_url: str, catalo
         admin.dispose()
 
 
+def test_a_mariadb_schema_is_another_database(mysql_url: str, catalogs: list[Catalog]) -> None:
+    other = f"{sa.make_url(mysql_url).database}_gc"
+    admin = sa.create_engine(mysql_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {other}")
+    try:
+        catalog = _open(catalogs, mysql_url, schema=other)
+        catalog.upgrade()
+        catalog.require_current()
+        assert _information_schema_tables(mysql_url, other) == {f"reclaim_{name}" for name in TABLES}
+        assert _table_names(mysql_url) == set()
+        catalog.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {other}")
+        admin.dispose()
+
+
 def test_a_schema_on_sqlite_is_refused(sqlite_url: str) -> None:
     with pytest.raises(CatalogError, match="not supported on SQLite"):
         open_catalog(CatalogConfig(url=sqlite_url, db_schema="gc"))
@@ -286,6 +304,8 @@ def test_require_current_names_an_unknown_newer_revision(sqlite_url: str, catalo
         connection.exec_driver_sql("UPDATE reclaim_alembic_version SET version_num = '9999'")
     with pytest.raises(CatalogError, match="upgrade reclaim"):
         catalog.require_current()
+    with pytest.raises(CatalogError, match="upgrade reclaim"):
+        catalog.upgrade()
 
 
 # -- the audit log ---------------------------------------------------------------------------

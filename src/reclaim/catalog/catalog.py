@@ -250,6 +250,9 @@ class Catalog:
             self._tables.schema,
             self._tables.prefix,
         )
+        current = self.revision()
+        if current is not None and not self._known(current):
+            raise self._newer(current)
         with _ALEMBIC_LOCK, self._errors("upgrading"), self._engine.begin() as connection:
             command.upgrade(self._alembic_config(connection), "head")
         revision = self.revision()
@@ -287,19 +290,24 @@ class Catalog:
                 f"catalog {self._shown}: not created yet (no table {self._tables.version_table}); "
                 "run 'reclaim init'"
             )
-        script = ScriptDirectory.from_config(self._alembic_config())
-        try:
-            known = script.get_revision(current) is not None
-        except CommandError:
-            known = False
-        if known:
+        if self._known(current):
             raise CatalogError(
                 f"catalog {self._shown}: at revision {current}, this reclaim needs {head}; "
                 "run 'reclaim init' to upgrade it"
             )
-        raise CatalogError(
-            f"catalog {self._shown}: at revision {current}, which this reclaim does not know "
-            f"(its newest is {head}); it was upgraded by a newer reclaim: upgrade reclaim"
+        raise self._newer(current)
+
+    def _known(self, revision: str) -> bool:
+        """Whether ``revision`` is one of the migrations this reclaim ships."""
+        try:
+            return ScriptDirectory.from_config(self._alembic_config()).get_revision(revision) is not None
+        except CommandError:
+            return False
+
+    def _newer(self, revision: str) -> CatalogError:
+        return CatalogError(
+            f"catalog {self._shown}: at revision {revision}, which this reclaim does not know "
+            f"(its newest is {self.head()}); a newer reclaim upgraded it: upgrade reclaim"
         )
 
     # -- the audit log ----------------------------------------------------------------

@@ -33,14 +33,16 @@ from reclaim.errors import CatalogError
 LOCK_TIMEOUT = 120
 
 
-def _lock_name(schema: str | None, prefix: str) -> str:
-    return hashlib.sha256(f"reclaim-catalog:{schema or ''}:{prefix}".encode()).hexdigest()
+def _lock_name(schema: str | None) -> str:
+    # per schema, not per catalog: catalogs with different prefixes may both be
+    # about to create the same PostgreSQL schema
+    return hashlib.sha256(f"reclaim-catalog:{schema or ''}".encode()).hexdigest()
 
 
 @contextmanager
-def _exclusive(connection: sa.Connection, schema: str | None, prefix: str) -> Iterator[None]:
-    """Hold a lock that serialises upgrades of this one catalog."""
-    name = _lock_name(schema, prefix)
+def _exclusive(connection: sa.Connection, schema: str | None) -> Iterator[None]:
+    """Hold a lock that serialises the upgrades of every catalog in ``schema``."""
+    name = _lock_name(schema)
     dialect = connection.dialect.name
     if dialect == "postgresql":
         # released by the commit or rollback of the caller's transaction
@@ -106,7 +108,7 @@ def run_migrations() -> None:
         include_name=include_name,
         compare_type=True,
     )
-    with _exclusive(connection, schema, prefix):
+    with _exclusive(connection, schema):
         _ensure_schema(connection, schema)
         with context.begin_transaction():
             context.run_migrations()
