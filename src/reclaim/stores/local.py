@@ -1,0 +1,253 @@
+"""A store in a local directory (``file:///srv/blobs`` or a plain path).
+
+The specialisation exists for three reasons:
+
+- **Listing without a stat per key.** The tree is walked with ``os.scandir``,
+  each directory's entries sorted by name (``name + "/"`` for directories) so
+  that the keys come out in byte order; whether an entry is a directory comes
+  from the directory entry's type (``d_type``), never from a ``stat`` call.
+  Memory is proportional to the largest single directory.
+- **Nothing outside the root.** Symbolic links are never followed: the listing
+  yields a symlink as a key and never descends into it, ``read`` refuses to
+  follow a symlink, and any key whose parent directory resolves outside the
+  root (through a symlinked directory) is refused with ``StoreError``.
+- **Atomic moves and writes.** ``move`` is a rename that refuses to replace
+  an existing destination (``renameat2(RENAME_NOREPLACE)``, or a hard link plus
+  unlink where that is not supported), so quarantine and restore never copy
+  bytes and never overwrite an object a writer has just stored. ``write`` goes
+  through a temporary file in the same directory and a rename, so a reader sees
+  the old object or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from secrets import token_hex
+from stat import S_ISDIR
+from typing import cast
+
+from fsspec.implementations.local import LocalFileSystem
+
+from reclaim.stores._walk import DirEntry
+from reclaim.stores.base import ObjectInfo, validate_key
+from reclaim.stores.fsspec_store import FsspecStore
+
+__all__ = ["LocalStore"]
+
+log = logging.getLogger(__name__)
+
+_Entries = list[DirEntry]
+_TMP_PREFIX = ".reclaim-tmp-"
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+class LocalStore(FsspecStore):
+    """A store rooted at the local directory ``root`` (made absolute; symlinks in it are resolved once)."""
+
+    atomic_move = True
+
+    def __init__(self, name: str, url: str, root: str) -> None:
+        absolute = os.path.abspath(root)
+        super().__init__(name, url, LocalFileSystem(), absolute)
+        if not self.root:
+            raise self._fail("refusing to use the filesystem root '/' as a store")
+        self._real_root = os.path.realpath(self.root)
+
+    def _path(self, key: str) -> str:
+        """The file path of ``key``; ``ValueError`` if invalid, ``StoreError`` if it leaves the root."""
+        validate_key(key)
+        path = os.path.join(self.root, key)
+        parent = os.path.realpath(os.path.dirname(path))
+        if parent != self._real_root and not parent.startswith(self._real_root + os.sep):
+            raise self._fail("the key leads outside the store root through a symbolic link", key=key)
+        return path
+
+    # -- listing ----------------------------------------------------------
+
+    def _list_dir(self, rel_dir: str, is_start: bool) -> _Entries:
+        """One directory's entries with their type from ``d_type``: no stat calls, no symlinks followed."""
+        if is_start and rel_dir and not self._is_plain_directory(rel_dir):
+            return []  # nothing stored under the prefix
+        path = os.path.join(self.root, rel_dir) if rel_dir else self.root
+        try:
+            with os.scandir(path) as scan:
+                raw = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in scan]
+        except OSError as exc:
+            # fail closed: a directory that vanished or cannot be read would make the listing short
+            what = f"directory {rel_dir!r}" if rel_dir else f"the store root {self.root!r}"
+            raise self._fail(f"listing {what} failed", exc) from None
+        entries: _Entries = []
+        for name, is_dir in raw:
+            if not _is_utf8(name):
+                # ignoring this is safe: an object no key can name is never a candidate
+                log.warning("store %r: skipping %r in %r, its name is not UTF-8", self.name, name, rel_dir)
+                continue
+            entries.append((name, is_dir, None, None, None))
+        return entries
+
+    def _is_plain_directory(self, rel_dir: str) -> bool:
+        """Whether every segment of ``rel_dir`` is a real directory (not a symlink): lstat per segment."""
+        path = self.root
+        for part in rel_dir.split("/"):
+            path = os.path.join(path, part)
+            try:
+                mode = os.lstat(path).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+            except OSError as exc:
+                raise self._fail(f"checking directory {rel_dir!r} failed", exc) from None
+            if not S_ISDIR(mode):
+                return False
+        return True
+
+    # -- single objects ---------------------------------------------------
+
+    def stat(self, key: str) -> ObjectInfo:
+        """Size and mtime of ``key`` from ``os.lstat`` (a symlink is its own object, never followed).
+
+        Raises ``FileNotFoundError`` when missing or a directory, ``StoreError`` otherwise.
+        """
+        path = self._path(key)
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise self._missing(key) from None
+        except OSError as exc:
+            raise self._fail("stat failed", exc, key=key) from None
+        if S_ISDIR(st.st_mode):
+            raise self._missing(key)
+        return ObjectInfo(key, st.st_size, st.st_mtime)
+
+    def read(self, key: str) -> bytes:
+        """The content of ``key``; a symlink is refused (``StoreError``): nothing outside the root is read."""
+        path = self._path(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise self._missing(key) from None
+        except OSError as exc:
+            raise self._fail("read failed (symbolic links are not followed)", exc, key=key) from None
+        try:
+            is_dir = S_ISDIR(os.fstat(fd).st_mode)
+        except OSError as exc:
+            os.close(fd)
+            raise self._fail("read failed", exc, key=key) from None
+        if is_dir:
+            os.close(fd)
+            raise self._missing(key)  # a directory is not an object
+        try:
+            with os.fdopen(fd, "rb") as file:
+                return file.read()
+        except OSError as exc:
+            raise self._fail("read failed", exc, key=key) from None
+
+    def write(self, key: str, data: bytes) -> None:
+        """Store ``data`` at ``key`` atomically: temp file in the same directory, fsync, rename.
+
+        Parent directories are created. Raises ``StoreError`` on failure; the
+        temporary file is removed, and the previous object (if any) is intact.
+        """
+        path = self._path(key)
+        parent = os.path.dirname(path)
+        tmp = os.path.join(parent, f"{_TMP_PREFIX}{token_hex(8)}")
+        try:
+            os.makedirs(parent, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError as exc:
+            raise self._fail("write failed", exc, key=key) from None
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst`` atomically, creating the parents of ``dst``.
+
+        Raises ``FileNotFoundError`` if ``src`` is missing (or a directory),
+        ``FileExistsError`` if ``dst`` exists: the rename itself refuses to
+        replace, so a writer that stores ``dst`` concurrently is never overwritten.
+        """
+        src_path, dst_path = self._path(src), self._path(dst)
+        self.stat(src)
+        try:
+            os.makedirs(os.path.dirname(dst_path), exist_ok=True)
+        except OSError as exc:
+            raise self._fail(f"creating the parent directories of {dst!r} failed", exc, key=src) from None
+        try:
+            _rename_noreplace(src_path, dst_path)
+        except FileExistsError:
+            raise self._exists_error(dst) from None
+        except FileNotFoundError:
+            raise self._missing(src) from None
+        except OSError as exc:
+            raise self._fail(f"moving to {dst!r} failed", exc, key=src) from None
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """Unlink each key (validated first); missing keys are ignored, directories are refused.
+
+        Raises ``StoreError`` at the first failure; later keys stay, which only
+        keeps them longer. Empty parent directories are left in place, so a
+        writer creating a file in them concurrently is never disturbed.
+        """
+        pairs = [(key, self._path(key)) for key in dict.fromkeys(keys)]
+        for key, path in pairs:
+            try:
+                os.unlink(path)
+            except (FileNotFoundError, NotADirectoryError):
+                pass  # deletes are idempotent: a missing key is already deleted
+            except OSError as exc:
+                raise self._fail("delete failed", exc, key=key) from None
+
+
+def _is_utf8(name: str) -> bool:
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes come back as lone surrogates
+        return False
+    return True
+
+
+def _load_renameat2() -> Callable[..., int] | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return cast("Callable[..., int]", function)
+
+
+_renameat2 = _load_renameat2()
+
+
+def _rename_noreplace(src: str, dst: str) -> None:
+    """Rename ``src`` to ``dst``, raising ``FileExistsError`` rather than replacing ``dst``.
+
+    ``renameat2(RENAME_NOREPLACE)`` does it in one atomic step. Where the
+    filesystem does not support it, a hard link (which also refuses an existing
+    name) followed by unlinking ``src``: a crash in between leaves both names,
+    so the bytes are kept either way.
+    """
+    if _renameat2 is not None:
+        flags = _RENAME_NOREPLACE
+        if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(code, os.strerror(code), src, None, dst)
+    os.link(src, dst, follow_symlinks=False)
+    os.unlink(src)

@@ -1,0 +1,248 @@
+"""The conformance suite every store backend passes.
+
+A backend's test class subclasses :class:`StoreSuite` and provides only the
+``make_store`` fixture (a function from a root name to a fresh store; stores
+made with different root names must be siblings under one parent, so that the
+suite can check that nothing outside a store's root is ever listed)::
+
+    class TestMemoryStore(StoreSuite):
+        @pytest.fixture
+        def make_store(self) -> Iterator[MakeStore]: ...
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from reclaim.stores import ObjectInfo, Store, default_mode
+
+MakeStore = Callable[[str], Store]
+
+#: names whose order differs between naive directory walks, UTF-16 and byte order
+TRICKY_KEYS = [
+    "a-b",
+    "a.txt",
+    "a/x",
+    "a/x-1",
+    "a/x.y",
+    "a/y/z",
+    "a/y0",
+    "a0",
+    "ab",
+    "A",
+    "Z",
+    "_",
+    "_a/b",
+    "dir with space/file name",
+    "with space",
+    "~",
+    "~tilde",
+    "é",
+    "éa/x",
+    "日本",
+    "日本語/x",
+    "\ufb01",  # U+FB01: three UTF-8 bytes, but after U+1F600 in UTF-16 order
+    "\U0001f600",
+]
+
+INVALID_KEYS = ["../x", "/abs", "a//b", "a/../b", "./a", "a/./b", "..", "a/..", ""]
+
+
+def keys(infos: Iterator[ObjectInfo]) -> list[str]:
+    """The keys of a listing, checking that it is lazy and yields ObjectInfo."""
+    assert isinstance(infos, Iterator), "list() must return a lazy iterator"
+    out = []
+    for info in infos:
+        assert isinstance(info, ObjectInfo)
+        out.append(info.key)
+    return out
+
+
+def fill(store: Store, names: list[str]) -> None:
+    for name in names:
+        store.write(name, name.encode())
+
+
+class StoreSuite:
+    """Behaviour every backend shares: ordering, prefixes, errors, deletes, moves, key safety."""
+
+    #: whether a key can be an object and the prefix of others at once ("a" and "a/x"): object stores
+    keys_can_be_prefixes = False
+
+    @pytest.fixture
+    def make_store(self) -> MakeStore:
+        raise NotImplementedError("a backend's test class provides make_store")
+
+    @pytest.fixture
+    def store(self, make_store: MakeStore) -> Store:
+        return make_store("root")
+
+    # -- the protocol -----------------------------------------------------
+
+    def test_implements_the_protocol(self, store: Store) -> None:
+        assert isinstance(store, Store)
+        assert store.name
+        assert "://" in store.url or store.url.startswith("/")
+        assert default_mode(store) == ("move" if store.atomic_move else "mark")
+
+    # -- listing ----------------------------------------------------------
+
+    def test_empty_store_lists_nothing(self, store: Store) -> None:
+        assert keys(store.list()) == []
+        assert keys(store.list("a/")) == []
+
+    def test_listing_is_in_byte_order(self, store: Store) -> None:
+        fill(store, TRICKY_KEYS)
+        expected = sorted(TRICKY_KEYS, key=lambda k: k.encode())
+        assert expected == sorted(TRICKY_KEYS)  # str order is UTF-8 byte order
+        assert keys(store.list()) == expected
+
+    def test_keys_that_are_also_prefixes(self, store: Store) -> None:
+        if not self.keys_can_be_prefixes:
+            pytest.skip("a directory tree cannot hold 'a' and 'a/x' at once")
+        names = ["a", "a/x", "a/x/y", "a-b", "a.txt", "a0", "ab"]
+        fill(store, names)
+        assert keys(store.list()) == sorted(names)
+        assert keys(store.list("a/")) == ["a/x", "a/x/y"]
+
+    @pytest.mark.parametrize("prefix", ["a", "a/", "a/x", "a/y/", "a/y/z", "日", "é", "_", "none/", "zz"])
+    def test_prefix_listing(self, store: Store, prefix: str) -> None:
+        fill(store, TRICKY_KEYS)
+        assert keys(store.list(prefix)) == [k for k in sorted(TRICKY_KEYS) if k.startswith(prefix)]
+
+    def test_skip_prunes_prefixes(self, store: Store) -> None:
+        trash = ["_trash/a/x", "_trash/b", "_trash/日本"]
+        fill(store, TRICKY_KEYS + trash)
+        listed = keys(store.list(skip=["_trash/", "a/y/"]))
+        assert listed == [k for k in sorted(TRICKY_KEYS) if not k.startswith("a/y/")]
+        assert keys(store.list("_trash/")) == sorted(trash)
+
+    def test_key_ranges_partition_the_listing(self, store: Store) -> None:
+        fill(store, TRICKY_KEYS)
+        bounds: list[str | None] = [None, "a/w", "a1", "m", "è", None]
+        ranges = [keys(store.list(start_after=lo, end_before=hi)) for lo, hi in itertools.pairwise(bounds)]
+        assert [k for part in ranges for k in part] == sorted(TRICKY_KEYS)
+        assert all(ranges), "every range holds some keys"
+        # the bounds themselves are excluded
+        assert keys(store.list(start_after="a/x", end_before="a0")) == ["a/x-1", "a/x.y", "a/y/z", "a/y0"]
+
+    def test_listing_reports_what_it_knows(self, store: Store) -> None:
+        store.write("info/obj", b"12345")
+        [info] = store.list("info/")
+        assert info.key == "info/obj"
+        assert info.size in (None, 5)
+
+    def test_invalid_prefixes_are_rejected(self, store: Store) -> None:
+        for prefix in ["../", "/a", "a//b/", "../../etc/"]:
+            with pytest.raises(ValueError, match="invalid"):
+                store.list(prefix)
+        with pytest.raises(ValueError, match="empty skip prefix"):
+            store.list(skip=[""])
+
+    # -- single objects ---------------------------------------------------
+
+    def test_write_read_and_overwrite(self, store: Store) -> None:
+        store.write("deep/er/obj", b"one")
+        assert store.read("deep/er/obj") == b"one"
+        store.write("deep/er/obj", b"")
+        assert store.read("deep/er/obj") == b""
+        assert keys(store.list()) == ["deep/er/obj"]
+
+    def test_stat_size_and_mtime(self, store: Store) -> None:
+        before = time.time()
+        store.write("s/obj", b"12345")
+        after = time.time()
+        info = store.stat("s/obj")
+        assert info.key == "s/obj"
+        assert info.size == 5
+        assert info.mtime is not None
+        assert before - 2 <= info.mtime <= after + 2  # S3 keeps whole seconds
+
+    def test_exists(self, store: Store) -> None:
+        store.write("e/obj", b"x")
+        assert store.exists("e/obj")
+        assert not store.exists("e/other")
+        assert not store.exists("e")  # a prefix is not an object
+
+    def test_missing_key_raises_file_not_found(self, store: Store) -> None:
+        store.write("here/obj", b"x")
+        for call in (store.stat, store.read):
+            with pytest.raises(FileNotFoundError):
+                call("here/missing")
+            with pytest.raises(FileNotFoundError):
+                call("here")  # a directory or prefix is not an object
+        with pytest.raises(FileNotFoundError):
+            store.move("here/missing", "there/obj")
+        assert not store.exists("there/obj")
+
+    # -- delete -----------------------------------------------------------
+
+    def test_delete_is_batched_and_idempotent(self, store: Store) -> None:
+        names = [f"del/{i:03d}" for i in range(30)]
+        fill(store, names)
+        store.delete([*names[:20], "del/missing-1", "other/missing", *names[:3]])
+        assert keys(store.list()) == names[20:]
+        store.delete(names[:20])  # again: nothing to do, no error
+        store.delete([])
+        assert keys(store.list()) == names[20:]
+
+    def test_delete_takes_glob_characters_literally(self, store: Store) -> None:
+        names = ["g/x*", "g/x?", "g/x[1]", "g/x1", "g/xa", "g/xy"]
+        fill(store, names)
+        store.delete(["g/x*", "g/x?", "g/x[1]"])
+        assert keys(store.list()) == ["g/x1", "g/xa", "g/xy"]
+
+    def test_delete_validates_every_key_first(self, store: Store) -> None:
+        store.write("v/a", b"x")
+        with pytest.raises(ValueError, match="invalid key"):
+            store.delete(["v/a", "../v/a"])
+        assert store.exists("v/a")
+
+    # -- move -------------------------------------------------------------
+
+    def test_move_moves_and_creates_parents(self, store: Store) -> None:
+        store.write("m/src", b"payload")
+        store.move("m/src", "_trash/deep/m/src")
+        assert store.read("_trash/deep/m/src") == b"payload"
+        assert not store.exists("m/src")
+        assert keys(store.list()) == ["_trash/deep/m/src"]
+
+    def test_move_refuses_to_overwrite(self, store: Store) -> None:
+        store.write("m/a", b"a")
+        store.write("m/b", b"b")
+        with pytest.raises(FileExistsError):
+            store.move("m/a", "m/b")
+        assert store.read("m/a") == b"a"
+        assert store.read("m/b") == b"b"
+
+    # -- keys and the root ------------------------------------------------
+
+    @pytest.mark.parametrize("bad", INVALID_KEYS)
+    def test_invalid_keys_are_rejected(self, store: Store, bad: str) -> None:
+        store.write("ok", b"x")
+        calls: list[Callable[[], object]] = [
+            lambda: store.stat(bad),
+            lambda: store.exists(bad),
+            lambda: store.read(bad),
+            lambda: store.write(bad, b"x"),
+            lambda: store.delete([bad]),
+            lambda: store.move(bad, "elsewhere"),
+            lambda: store.move("ok", bad),
+        ]
+        for call in calls:
+            with pytest.raises(ValueError, match="invalid key"):
+                call()
+        assert keys(store.list()) == ["ok"]
+
+    def test_nothing_outside_the_root_is_listed(self, make_store: MakeStore) -> None:
+        store = make_store("root")
+        for sibling in ("root-sibling", "root0", "rootx", "roo"):
+            make_store(sibling).write("x", b"outside")
+        assert keys(store.list()) == []
+        store.write("inside", b"in")
+        assert keys(store.list()) == ["inside"]
+        assert keys(store.list("x")) == []
