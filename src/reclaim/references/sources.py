@@ -13,7 +13,7 @@ a whole store into candidates).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,9 +113,19 @@ class ReferenceSource:
 
     def _stream(self, *, with_rows: bool) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
         self.counters = counters = SourceCounters()
+        rows = self._ordered_rows(with_rows)
+        try:
+            yield from self._mapped(rows, with_rows, counters)
+        finally:
+            rows.close()  # release the cursor now, also when the consumer stops early or we abort
+        if counters.rows == 0 and not self.config.allow_empty:
+            self._refuse_empty()
+
+    def _mapped(
+        self, rows: Iterator[Sequence[Any]], with_rows: bool, counters: SourceCounters
+    ) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
         strip = self.config.strip_prefix or ""
         add = self.config.add_prefix or ""
-        rows = self._ordered_rows(with_rows)
         previous: str | None = None
         for row in rows:
             raw = row[0]
@@ -139,15 +149,13 @@ class ReferenceSource:
             previous = key
             pk = dict(zip(self._pk_columns, row[1:], strict=True)) if with_rows and self._pk_columns else None
             yield key, value, pk
-        if counters.rows == 0 and not self.config.allow_empty:
-            self._refuse_empty()
 
     def _order_hint(self) -> str:
         if self.config.order == "query":
             return "the query must ORDER BY with a binary collation, or set order = 'database'"
         return "the database returned an order reclaim did not ask for"
 
-    def _ordered_rows(self, with_rows: bool) -> Iterator[Sequence[Any]]:
+    def _ordered_rows(self, with_rows: bool) -> Generator[Sequence[Any], None, None]:
         if self.config.order != "sort":
             yield from self._execute(self._select(with_rows=with_rows, ordered=True))
             return
@@ -158,14 +166,17 @@ class ReferenceSource:
         for key in sort_externally(texts, tempdir=self.tempdir):
             yield (key,)
 
-    def _execute(self, sql: str) -> Iterator[Sequence[Any]]:
+    def _execute(self, sql: str) -> Generator[Sequence[Any], None, None]:
         params = {f"jf{i}": v for i, v in enumerate(self.config.json_filter.values())}
         try:
             with self.engine.connect() as conn:
                 streaming = conn.execution_options(stream_results=True, yield_per=_YIELD_PER)
                 result = streaming.execute(sa.text(sql), params)
-                for batch in result.partitions(_YIELD_PER):
-                    yield from batch
+                try:
+                    for batch in result.partitions(_YIELD_PER):
+                        yield from batch
+                finally:
+                    result.close()  # a server-side cursor must close before its connection
         except SQLAlchemyError as exc:
             raise self._error(exc) from None
 
