@@ -81,7 +81,7 @@ def write_config(path: Path, database: str, store: Path) -> None:
     path.write_text(
         f"""
 [catalog]
-url = "sqlite:///{path.parent / 'catalog.sqlite'}"
+url = "sqlite:///{path.parent / "catalog.sqlite"}"
 
 [databases.pg]
 url = "postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
@@ -104,7 +104,8 @@ def run_scan(config: Path) -> tuple[float, int, dict[str, object]]:
     command = [sys.executable, "-m", "reclaim", "scan", "--config", str(config), "--json"]
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert child.stdout is not None and child.stderr is not None
+    assert child.stdout is not None
+    assert child.stderr is not None
     output = child.stdout.read()
     errors = child.stderr.read()
     _, status, usage = os.wait4(child.pid, 0)
@@ -115,7 +116,9 @@ def run_scan(config: Path) -> tuple[float, int, dict[str, object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--orphans", type=float, default=0.3, help="fraction of objects nothing references")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/reclaim-bench"))
@@ -142,7 +145,8 @@ def main() -> None:
     print()
     print(f"{'N':>10} {'listed':>10} {'candidates':>10} {'seconds':>8} {'objects/s':>10} {'peak RSS':>10}")
     for n, seconds, rss, listed, candidates in rows:
-        print(f"{n:>10,} {listed:>10,} {candidates:>10,} {seconds:>8.2f} {n / seconds:>10,.0f} {rss / 2**20:>8.1f} MB")
+        rate, mib = n / seconds, rss / 2**20
+        print(f"{n:>10,} {listed:>10,} {candidates:>10,} {seconds:>8.2f} {rate:>10,.0f} {mib:>8.1f} MB")
     if len(rows) > 1:
         delta = (rows[-1][2] - rows[0][2]) / 2**20
         print(f"\npeak RSS at N={rows[-1][0]:,} minus N={rows[0][0]:,}: {delta:+.1f} MB")

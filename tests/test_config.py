@@ -115,7 +115,7 @@ def test_reference_into_trash_is_rejected() -> None:
 def test_not_toml_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid TOML"):
         parse_config("[stores\nurl=", path="broken.toml")
-    with pytest.raises(ConfigError, match="file not found.*reclaim init"):
+    with pytest.raises(ConfigError, match=r"file not found.*reclaim init"):
         load_config(tmp_path / "absent.toml")
 
 
@@ -126,7 +126,9 @@ def test_env_interpolation_and_secret_masking(monkeypatch: pytest.MonkeyPatch) -
     )
     config = parse_config(text)
     assert config.databases["app"].url == "postgresql+psycopg://gc:s3cr3t-pa55@db/archive"
-    assert redact(f"failed: {config.databases['app'].url}") == "failed: postgresql+psycopg://gc:***@db/archive"
+    assert (
+        redact(f"failed: {config.databases['app'].url}") == "failed: postgresql+psycopg://gc:***@db/archive"
+    )
     assert "s3cr3t-pa55" not in redact("token s3cr3t-pa55 leaked")
     assert parse_config(MINIMAL.replace("assets", "as$$ets"), path=None).stores["blobs"].references[0].table
 
@@ -134,7 +136,9 @@ def test_env_interpolation_and_secret_masking(monkeypatch: pytest.MonkeyPatch) -
 def test_missing_env_var_names_field(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RECLAIM_TEST_MISSING", raising=False)
     text = MINIMAL.replace('"sqlite:///app.sqlite"', '"postgresql+psycopg://gc:${RECLAIM_TEST_MISSING}@db/x"')
-    with pytest.raises(ConfigError, match=r"databases\.app\.url: environment variable \$\{RECLAIM_TEST_MISSING\}"):
+    with pytest.raises(
+        ConfigError, match=r"databases\.app\.url: environment variable \$\{RECLAIM_TEST_MISSING\}"
+    ):
         parse_config(text)
 
 
@@ -148,7 +152,8 @@ def test_bad_database_url_is_masked() -> None:
 
 def test_secret_storage_options_are_masked() -> None:
     text = MINIMAL.replace(
-        'url = "file:///srv/blobs"', 'url = "s3://b/"\nstorage_options = { secret = "AKIAVERYSECRET", mode = 3 }'
+        'url = "file:///srv/blobs"',
+        'url = "s3://b/"\nstorage_options = { secret = "AKIAVERYSECRET", mode = 3 }',
     ).replace("[[stores", 'min_age = "bad"\n[[stores')
     with pytest.raises(ConfigError) as info:
         parse_config(text)

@@ -43,7 +43,9 @@ def archives(draw: st.DrawFn, *, ages: bool, tree: bool) -> dict[str, Any]:
     keys = draw(st.sets(key_strategy, max_size=25))
     if tree:  # a file system cannot hold a file "a" and a file "a/x" at once
         keys = {k for k in keys if not any(other.startswith(k + "/") for other in keys)}
-    sidecar_keys = {k + SIDECAR for k in draw(st.sets(st.sampled_from(sorted(keys)), max_size=4))} if keys else set()
+    sidecar_keys = (
+        {k + SIDECAR for k in draw(st.sets(st.sampled_from(sorted(keys)), max_size=4))} if keys else set()
+    )
     keys = keys | sidecar_keys
     old = {k: draw(st.booleans()) if ages else True for k in sorted(keys)}
     known = sorted(keys)

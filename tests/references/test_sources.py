@@ -83,7 +83,9 @@ def test_table_source_yields_byte_order(db_url: str) -> None:
 
 def test_json_source_with_filter(db_url: str) -> None:
     create_table(db_url, TRICKY[::-1], json_type=True)
-    source = make_source(db_url, table="assets", column="meta", json_path="$.path", json_filter={"store": "main"})
+    source = make_source(
+        db_url, table="assets", column="meta", json_path="$.path", json_filter={"store": "main"}
+    )
     expected = sorted(k for i, k in enumerate(TRICKY[::-1]) if i % 2 == 0)
     assert list(source.keys()) == expected
 
@@ -120,11 +122,18 @@ def test_references_carry_primary_key(db_url: str) -> None:
 def test_empty_source_with_rows_in_table_aborts(db_url: str) -> None:
     create_table(db_url, ["a", "b"])
     # a filter that matches nothing: a misconfigured source must never make everything a candidate
-    source = make_source(db_url, table="assets", column="meta", json_path="path", json_filter={"store": "nope"})
+    source = make_source(
+        db_url, table="assets", column="meta", json_path="path", json_filter={"store": "nope"}
+    )
     with pytest.raises(SourceError, match="no references while table 'assets' has rows"):
         list(source.keys())
     allowed = make_source(
-        db_url, table="assets", column="meta", json_path="path", json_filter={"store": "nope"}, allow_empty=True
+        db_url,
+        table="assets",
+        column="meta",
+        json_path="path",
+        json_filter={"store": "nope"},
+        allow_empty=True,
     )
     assert list(allowed.keys()) == []
 
@@ -174,16 +183,20 @@ def test_query_on_linguistic_collation_is_caught(pg_url: str) -> None:
         ).scalar()
     assert collation is not None, "PostgreSQL has no linguistic collation to test with"
     source = make_source(
-        pg_url, name="by-locale", query=f'SELECT blob_key FROM assets ORDER BY blob_key COLLATE "{collation}"',
+        pg_url,
+        name="by-locale",
+        query=f'SELECT blob_key FROM assets ORDER BY blob_key COLLATE "{collation}"',
         order="query",
     )
-    with pytest.raises(UnorderedSource, match="reference source 'by-locale'.*not in byte order"):
+    with pytest.raises(UnorderedSource, match=r"reference source 'by-locale'.*not in byte order"):
         list(source.keys())
 
 
 def test_query_with_binary_order_is_accepted(pg_url: str) -> None:
     create_table(pg_url, TRICKY[::-1])
-    source = make_source(pg_url, query='SELECT blob_key FROM assets ORDER BY blob_key COLLATE "C"', order="query")
+    source = make_source(
+        pg_url, query='SELECT blob_key FROM assets ORDER BY blob_key COLLATE "C"', order="query"
+    )
     assert list(source.keys()) == sorted(TRICKY)
 
 
@@ -200,7 +213,9 @@ def _kill_other_sessions(admin_url: str, dialect: str, database: str) -> None:
             )
         else:
             ids = conn.execute(
-                sa.text("SELECT id FROM information_schema.processlist WHERE db = :d AND id <> CONNECTION_ID()"),
+                sa.text(
+                    "SELECT id FROM information_schema.processlist WHERE db = :d AND id <> CONNECTION_ID()"
+                ),
                 {"d": database},
             ).scalars()
             for pid in list(ids):
@@ -222,9 +237,7 @@ def test_dropped_connection_mid_stream_aborts(request: pytest.FixtureRequest, di
     source = make_source(url, name="assets", table="assets", column="blob_key")
     stream = source.keys()
     assert next(stream) == "blobs/00000000"
-    killer = threading.Thread(
-        target=_kill_other_sessions, args=(url, dialect, sa.make_url(url).database)
-    )
+    killer = threading.Thread(target=_kill_other_sessions, args=(url, dialect, sa.make_url(url).database))
     killer.start()
     killer.join()
     with pytest.raises(SourceError, match="reference source 'assets'"):

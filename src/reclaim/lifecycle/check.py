@@ -102,7 +102,9 @@ def _tagged(source: ReferenceSource, index: int) -> Iterator[tuple[str, int, Ref
         yield ref.key, index, ref
 
 
-def check_store(store: Store, sources: Sequence[ReferenceSource], *, trash_prefix: str, show: int = 5) -> StoreCheck:
+def check_store(
+    store: Store, sources: Sequence[ReferenceSource], *, trash_prefix: str, show: int = 5
+) -> StoreCheck:
     """Find references of ``store`` whose objects are missing.
 
     Raises :class:`StoreError` when the listing fails or goes backwards and
@@ -130,7 +132,9 @@ def check_store(store: Store, sources: Sequence[ReferenceSource], *, trash_prefi
                 return None
             current = item.key
             if previous is not None and current <= previous:
-                raise StoreError(store.name, f"the listing is not in byte order: {current!r} after {previous!r}")
+                raise StoreError(
+                    store.name, f"the listing is not in byte order: {current!r} after {previous!r}"
+                )
             report.listed += 1
         return current
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from reclaim.errors import StoreError
 from reclaim.references import Coverage, CoveringReference, ReferenceSource
@@ -44,7 +44,7 @@ ProgressCallback = Callable[[str, int], None]
 _PROGRESS_EVERY = 10_000
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """What the scan decided about one listed object."""
 
     REFERENCED = "referenced"

@@ -21,7 +21,9 @@ __all__ = ["sort_externally"]
 _BATCH = 10_000
 
 
-def sort_externally(keys: Iterable[str], *, tempdir: str | None = None, unique: bool = False) -> Iterator[str]:
+def sort_externally(
+    keys: Iterable[str], *, tempdir: str | None = None, unique: bool = False
+) -> Iterator[str]:
     """Yield ``keys`` in byte order, using a temporary file instead of memory.
 
     With ``unique`` equal keys are yielded once. The temporary file is removed

@@ -98,7 +98,9 @@ class ReferenceSource:
         try:
             inspector = sa.inspect(self.engine)
             if not inspector.has_table(cfg.table, schema=cfg.table_schema):
-                raise SourceError(self.name, f"table {cfg.table!r} does not exist in database {self.database!r}")
+                raise SourceError(
+                    self.name, f"table {cfg.table!r} does not exist in database {self.database!r}"
+                )
             columns = {c["name"] for c in inspector.get_columns(cfg.table, schema=cfg.table_schema)}
         except SQLAlchemyError as exc:
             raise self._error(exc) from None
@@ -245,7 +247,8 @@ class ReferenceSource:
             return query
         column = self._quote(self._query_column())
         expr = self._as_text(f"q.{column}")
-        return f"SELECT {expr} AS ref_key FROM ({query}) q WHERE q.{column} IS NOT NULL ORDER BY {self._order_by(expr)}"
+        where = f"q.{column} IS NOT NULL"
+        return f"SELECT {expr} AS ref_key FROM ({query}) q WHERE {where} ORDER BY {self._order_by(expr)}"
 
     def _query_column(self) -> str:
         assert self.config.query is not None
