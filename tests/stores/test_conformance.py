@@ -53,3 +53,16 @@ class TestS3Store(StoreSuite):
         yield make
         for store in made:
             store.close()
+
+
+class TestFsspecStore(StoreSuite):
+    """The generic adapter (as used for gs://, az://, ...) over fsspec's local filesystem."""
+
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> MakeStore:
+        def make(root: str) -> Store:
+            store = open_store("blobs", f"local://{tmp_path / root}")
+            assert type(store) is FsspecStore
+            return store
+
+        return make

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import posixpath
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -182,9 +183,14 @@ class FsspecStore:
             raise self._fail("read failed", exc, key=key) from None
 
     def write(self, key: str, data: bytes) -> None:
-        """Store ``data`` at ``key`` (replacing any object there); ``StoreError`` on failure."""
+        """Store ``data`` at ``key`` (replacing any object there), creating parent directories.
+
+        Raises ``StoreError`` on failure.
+        """
         path = self._path(key)
         try:
+            # as fsspec's own put does; a no-op on object stores, needed where directories are real
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
             self.fs.pipe_file(path, data)
         except Exception as exc:
             raise self._fail("write failed", exc, key=key) from None
@@ -201,6 +207,7 @@ class FsspecStore:
         if self.exists(dst):
             raise self._exists_error(dst)
         try:
+            self.fs.makedirs(posixpath.dirname(dst_path), exist_ok=True)
             self.fs.cp_file(src_path, dst_path)
         except FileNotFoundError:
             raise self._missing(src) from None

@@ -1,0 +1,205 @@
+"""S3 store against moto's server on 127.0.0.1: paging, failing closed, batched deletes, secrets.
+
+Requests are counted with botocore event hooks on the store's own client: a
+measurement of what goes over the wire, not a replacement for the server.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from fsspec.asyn import sync
+
+from reclaim.errors import StoreError
+from reclaim.stores import default_mode, open_store
+
+moto_server = pytest.importorskip("moto.server")
+s3_module = pytest.importorskip("reclaim.stores.s3")
+S3Store = s3_module.S3Store
+
+SECRET_KEY = "sEcReT-reclaim-value-" + secrets.token_hex(4)
+ACCESS_KEY = "AKIDRECLAIM" + secrets.token_hex(4).upper()
+NO_RETRIES = {"retries": {"max_attempts": 1, "mode": "standard"}, "connect_timeout": 2, "read_timeout": 5}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def make(s3_bucket: str, s3_options: dict[str, Any]) -> Iterator[Callable[..., Any]]:
+    made: list[Any] = []
+
+    def factory(prefix: str = "root", options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        store = S3Store("blobs", f"s3://{s3_bucket}/{prefix}", options or s3_options, **kwargs)
+        made.append(store)
+        return store
+
+    yield factory
+    for store in made:
+        store.close()
+
+
+def count_requests(store: Any, operation: str) -> list[int]:
+    """Count the ``operation`` requests the store's client sends from now on."""
+    client = sync(store.fs.loop, store.fs.set_session)
+    counter = [0]
+
+    def hook(**_: Any) -> None:
+        counter[0] += 1
+
+    client.meta.events.register(f"before-call.s3.{operation}", hook)
+    return counter
+
+
+def test_listing_streams_page_by_page(make: Callable[..., Any]) -> None:
+    store = make(max_keys=3)
+    names = [f"k{i:02d}" for i in range(10)]
+    store.fs.pipe({f"{store.root}/{name}": name.encode() for name in names})
+    pages = count_requests(store, "ListObjectsV2")
+    listing = store.list()
+    first = next(listing)
+    assert pages[0] == 1  # one page fetched for the first key
+    infos = [first, *listing]
+    assert pages[0] == 4
+    assert [i.key for i in infos] == names
+    for info in infos:
+        stat = store.stat(info.key)
+        assert (info.size, info.etag, info.mtime) == (3, stat.etag, stat.mtime)
+        assert info.etag
+        assert '"' not in info.etag
+
+
+def test_default_page_size_and_batched_delete(make: Callable[..., Any]) -> None:
+    store = make()
+    names = [f"obj/{i:05d}" for i in range(2500)]
+    store.fs.pipe({f"{store.root}/{name}": b"x" for name in names})
+    pages = count_requests(store, "ListObjectsV2")
+    deletes = count_requests(store, "DeleteObjects")
+    assert [i.key for i in store.list()] == names
+    assert pages[0] == 3
+    store.delete([*names, "obj/missing"])
+    assert deletes[0] == 3  # 1000 + 1000 + 501 keys
+    assert list(store.list()) == []
+
+
+def test_listing_fails_closed_when_the_server_stops_midway() -> None:
+    port = _free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    options = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+        "config_kwargs": NO_RETRIES,
+    }
+    stopped = False
+    try:
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        client.create_bucket(Bucket="midway")
+        for i in range(10):
+            client.put_object(Bucket="midway", Key=f"k{i}", Body=b"x")
+        store = S3Store("flaky", "s3://midway", options, max_keys=3)
+        listing = store.list()
+        assert [next(listing).key for _ in range(3)] == ["k0", "k1", "k2"]
+        server.stop()
+        stopped = True
+        with pytest.raises(StoreError, match="listing failed") as failure:
+            list(listing)
+        assert failure.value.store == "flaky"
+        assert "'flaky'" in str(failure.value)
+    finally:
+        if not stopped:
+            server.stop()
+
+
+def test_missing_bucket_fails_closed(s3_options: dict[str, Any]) -> None:
+    store = S3Store("blobs", f"s3://no-such-bucket-{secrets.token_hex(4)}/p", s3_options)
+    with pytest.raises(StoreError, match="NoSuchBucket"):
+        list(store.list())
+    store.close()
+
+
+def test_skipped_prefix_is_jumped_over(make: Callable[..., Any]) -> None:
+    store = make(max_keys=3)
+    trash = [f"_trash/{i:02d}" for i in range(30)]
+    store.fs.pipe({f"{store.root}/{name}": b"x" for name in [*trash, "A", "a", "b", "z"]})
+    pages = count_requests(store, "ListObjectsV2")
+    assert [i.key for i in store.list(skip=["_trash/"])] == ["A", "a", "b", "z"]
+    assert pages[0] <= 3  # not the 12 pages it takes to read through the trash
+
+
+def test_move_keeps_a_source_rewritten_during_the_move(
+    make: Callable[..., Any], s3_server: str, s3_bucket: str
+) -> None:
+    store = make()
+    store.write("k", b"old")
+    writer = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")  # a concurrent writer
+    client = sync(store.fs.loop, store.fs.set_session)
+
+    def rewrite(**_: Any) -> None:
+        writer.put_object(Bucket=s3_bucket, Key="root/k", Body=b"new")  # between the copy and the delete
+
+    client.meta.events.register("before-call.s3.DeleteObject", rewrite)
+    with pytest.raises(StoreError, match="rewritten"):
+        store.move("k", "_trash/k")
+    assert store.read("k") == b"new"
+    assert store.read("_trash/k") == b"old"
+
+
+def test_mark_is_the_default_mode(make: Callable[..., Any]) -> None:
+    assert default_mode(make()) == "mark"
+
+
+def test_urls(s3_bucket: str, s3_options: dict[str, Any]) -> None:
+    for url, prefix in [(f"s3://{s3_bucket}", ""), (f"s3a://{s3_bucket}/a/b/", "a/b/")]:
+        store = open_store("blobs", url, s3_options)
+        assert isinstance(store, S3Store)
+        assert store.prefix == prefix
+        store.close()
+    for bad in ("s3://", "s3:///x", f"s3://{s3_bucket}/a//b", f"s3://{s3_bucket}/../x"):
+        with pytest.raises(StoreError, match="invalid store URL"):
+            open_store("blobs", bad, s3_options)
+
+
+def test_credentials_never_appear_in_errors(s3_server: str) -> None:
+    endpoint = s3_server.replace("http://", f"http://user:{SECRET_KEY}@")
+    options = {
+        "key": ACCESS_KEY,
+        "secret": SECRET_KEY,
+        "client_kwargs": {"endpoint_url": s3_server, "region_name": "us-east-1"},
+        "config_kwargs": NO_RETRIES,
+    }
+    refused = {**options, "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{_free_port()}"}}
+    with_password = {**options, "client_kwargs": {"endpoint_url": endpoint}}
+    failures: list[StoreError] = []
+    for opts, url in [
+        (options, "s3://no-such-bucket-x/p"),
+        (refused, "s3://b/p"),
+        (with_password, "s3://b/p"),
+    ]:
+        store = S3Store("blobs", url, opts)
+        with pytest.raises(StoreError) as listing:
+            list(store.list())
+        with pytest.raises(StoreError) as writing:
+            store.write("k", b"x")
+        with pytest.raises(StoreError) as deleting:
+            store.delete(["k"])
+        failures += [listing.value, writing.value, deleting.value]
+        store.close()
+    # a backend message that quotes the credentials verbatim
+    failures.append(store._fail("boom", RuntimeError(f"signed with {ACCESS_KEY}:{SECRET_KEY}")))
+    for error in failures:
+        assert error.__cause__ is None  # the backend exception is not chained: it may quote secrets
+        assert error.__context__ is None or error.__suppress_context__
+        text = f"{error} {error.args!r}"
+        assert SECRET_KEY not in text
+        assert ACCESS_KEY not in text
