@@ -8,6 +8,10 @@ suite can check that nothing outside a store's root is ever listed)::
     class TestMemoryStore(StoreSuite):
         @pytest.fixture
         def make_store(self) -> Iterator[MakeStore]: ...
+
+Besides the :class:`Store` protocol, the suite checks the ``start_after`` /
+``end_before`` range arguments of ``list``, which every built-in backend
+accepts so that key ranges can be scanned in parallel.
 """
 
 from __future__ import annotations

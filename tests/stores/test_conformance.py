@@ -40,6 +40,7 @@ class TestS3Store(StoreSuite):
 
     @pytest.fixture
     def make_store(self, s3_bucket: str, s3_options: dict[str, object]) -> Iterator[MakeStore]:
+        pytest.importorskip("s3fs", reason="s3fs is not installed: pip install -e '.[dev]'")
         from reclaim.stores.s3 import S3Store
 
         made: list[FsspecStore] = []

@@ -85,10 +85,25 @@ def test_directory_removed_mid_listing_fails_closed(store: LocalStore, root: Pat
     assert failure.value.store == "blobs"
 
 
+def test_directory_swapped_for_a_symlink_mid_listing_is_refused(store: LocalStore, root: Path) -> None:
+    outside = root.parent / "outside"
+    outside.mkdir()
+    (outside / "passwd").write_bytes(b"not ours")
+    store.write("a/f", b"x")
+    store.write("b/f", b"x")
+    listing = store.list()
+    assert next(listing).key == "a/f"
+    shutil.rmtree(root / "b")
+    (root / "b").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(StoreError, match="directory 'b'"):
+        list(listing)
+
+
 def test_missing_root_fails_closed(tmp_path: Path) -> None:
     store = LocalStore("gone", "file:///nowhere", str(tmp_path / "not-there"))
-    with pytest.raises(StoreError, match="store root"):
-        list(store.list())
+    for prefix in ("", "a", "a/", "a/b/c"):
+        with pytest.raises(StoreError, match="store root"):
+            list(store.list(prefix))
 
 
 def test_symlink_to_directory_outside_root_is_never_followed(store: LocalStore, root: Path) -> None:

@@ -18,9 +18,10 @@ from fsspec.asyn import sync
 from reclaim.errors import StoreError
 from reclaim.stores import default_mode, open_store
 
-moto_server = pytest.importorskip("moto.server")
-s3_module = pytest.importorskip("reclaim.stores.s3")
-S3Store = s3_module.S3Store
+moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed")
+pytest.importorskip("s3fs", reason="s3fs is not installed: pip install -e '.[dev]'")
+
+from reclaim.stores.s3 import S3Store  # noqa: E402  (after the skips above)
 
 SECRET_KEY = "sEcReT-reclaim-value-" + secrets.token_hex(4)
 ACCESS_KEY = "AKIDRECLAIM" + secrets.token_hex(4).upper()

@@ -36,7 +36,7 @@ from reclaim.errors import StoreError
 from reclaim.stores._walk import DirEntry, check_listing_args, walk_ordered
 from reclaim.stores.base import ObjectInfo, validate_key
 
-__all__ = ["FsspecStore", "secret_values"]
+__all__ = ["FsspecStore", "secret_values", "store_error"]
 
 log = logging.getLogger(__name__)
 
@@ -64,23 +64,16 @@ class FsspecStore:
         self.url = mask_url(url)
         self.fs = fs
         self.root = root.rstrip("/")
-        self._secrets = tuple(sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True))
+        self._secrets = tuple(secrets)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.url!r})"
 
     # -- errors -----------------------------------------------------------
 
-    def _redact(self, text: str) -> str:
-        text = redact(text)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
     def _fail(self, action: str, exc: BaseException | None = None, *, key: str | None = None) -> StoreError:
         """A ``StoreError`` about ``action`` (and the backend's ``exc``) with secrets masked."""
-        text = action if exc is None else f"{action}: {type(exc).__name__}: {exc}"
-        return StoreError(self.name, self._redact(text), key=key)
+        return store_error(self.name, action, exc, key=key, secrets=self._secrets)
 
     def _missing(self, key: str) -> FileNotFoundError:
         return FileNotFoundError(errno.ENOENT, f"store {self.name!r} has no object at this key", key)
@@ -255,6 +248,26 @@ class FsspecStore:
 
     def close(self) -> None:
         """Release connections held by the backend (nothing to do for most)."""
+
+
+def store_error(
+    store: str,
+    action: str,
+    exc: BaseException | None = None,
+    *,
+    key: str | None = None,
+    secrets: Iterable[str] = (),
+) -> StoreError:
+    """A ``StoreError`` for ``store`` saying ``action`` failed (with ``exc``), credentials masked.
+
+    Masks URL passwords, every registered secret and the given ``secrets`` (the
+    store's own credentials), so the message is safe to log and show.
+    """
+    text = action if exc is None else f"{action}: {type(exc).__name__}: {exc}"
+    text = redact(text)
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return StoreError(store, text, key=key)
 
 
 def secret_values(options: Mapping[str, Any]) -> list[str]:

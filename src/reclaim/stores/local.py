@@ -16,7 +16,8 @@ The specialisation exists for three reasons:
   unlink where that is not supported), so quarantine and restore never copy
   bytes and never overwrite an object a writer has just stored. ``write`` goes
   through a temporary file in the same directory and a rename, so a reader sees
-  the old object or the new one, never half of one.
+  the old object or the new one, never half of one. (A concurrent listing may
+  see the temporary file as a young object; a crash leaves it as garbage.)
 """
 
 from __future__ import annotations
@@ -75,9 +76,15 @@ class LocalStore(FsspecStore):
         if is_start and rel_dir and not self._is_plain_directory(rel_dir):
             return []  # nothing stored under the prefix
         path = os.path.join(self.root, rel_dir) if rel_dir else self.root
+        # O_NOFOLLOW: a directory swapped for a symlink after its parent was listed is refused
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (os.O_NOFOLLOW if rel_dir else 0)
         try:
-            with os.scandir(path) as scan:
-                raw = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in scan]
+            fd = os.open(path, flags)
+            try:
+                with os.scandir(fd) as scan:
+                    raw = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in scan]
+            finally:
+                os.close(fd)
         except OSError as exc:
             # fail closed: a directory that vanished or cannot be read would make the listing short
             what = f"directory {rel_dir!r}" if rel_dir else f"the store root {self.root!r}"
@@ -99,6 +106,8 @@ class LocalStore(FsspecStore):
             try:
                 mode = os.lstat(path).st_mode
             except (FileNotFoundError, NotADirectoryError):
+                if not os.path.isdir(self.root):  # a missing root is an error, not an empty store
+                    raise self._fail(f"the store root {self.root!r} is not a directory") from None
                 return False
             except OSError as exc:
                 raise self._fail(f"checking directory {rel_dir!r} failed", exc) from None

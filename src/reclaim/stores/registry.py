@@ -23,7 +23,7 @@ from typing import Any, Literal
 from reclaim.config.secrets import mask_url
 from reclaim.errors import StoreError
 from reclaim.stores.base import Store
-from reclaim.stores.fsspec_store import FsspecStore, secret_values
+from reclaim.stores.fsspec_store import FsspecStore, secret_values, store_error
 
 __all__ = ["StoreFactory", "default_mode", "open_store", "register_scheme"]
 
@@ -148,8 +148,7 @@ def _fsspec_factory(name: str, url: str, scheme: str) -> StoreFactory:
             fs = fs_class(**settings)
             root = str(fs._strip_protocol(url)).rstrip("/")
         except Exception as exc:
-            store = FsspecStore(name, url, None, "", secrets=secret_values(options))
-            raise store._fail("cannot open the store", exc) from None
+            raise store_error(name, "cannot open the store", exc, secrets=secret_values(options)) from None
         if not root:
             raise StoreError(name, f"the store URL must name a bucket or directory: {mask_url(url)!r}")
         return FsspecStore(name, url, fs, root, secrets=secret_values(options))

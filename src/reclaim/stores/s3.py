@@ -30,6 +30,8 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from fsspec.asyn import sync
+
 from reclaim.errors import StoreError
 from reclaim.stores._walk import check_listing_args
 from reclaim.stores.base import ObjectInfo, validate_key
@@ -88,8 +90,6 @@ class S3Store(FsspecStore):
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         """Run one request on s3fs's event loop and return the response (the body, for get_object)."""
-        from fsspec.asyn import sync
-
         return sync(self.fs.loop, self._acall, method, kwargs)
 
     async def _acall(self, method: str, kwargs: dict[str, Any]) -> Any:
@@ -245,8 +245,6 @@ class S3Store(FsspecStore):
                     **conditions,
                 )
             else:
-                from fsspec.asyn import sync
-
                 paths = (f"{self.bucket}/{src_key}", f"{self.bucket}/{dst_key}")
                 sync(self.fs.loop, self.fs._copy_managed, *paths, source.size)
         except Exception as exc:
@@ -291,8 +289,6 @@ class S3Store(FsspecStore):
 
     def close(self) -> None:
         """Close the HTTP session of this store's client (it is reopened on the next request)."""
-        from fsspec.asyn import sync
-
         creator = getattr(self.fs, "_s3creator", None)
         if creator is not None and self.fs._s3 is not None:
             self.fs._s3 = None
