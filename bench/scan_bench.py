@@ -16,6 +16,7 @@ under ``--workdir`` between runs.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shlex
@@ -41,7 +42,7 @@ def build_store(root: Path, n: int, orphan_fraction: float) -> list[str]:
     period = round(1 / orphan_fraction) if orphan_fraction else 0
     made_dirs: set[str] = set()
     for i in range(n):
-        u = uuid.UUID(int=(i * 0x9E3779B97F4A7C15 + 12345) % (1 << 128), version=4).hex
+        u = uuid.UUID(bytes=hashlib.md5(i.to_bytes(8, "big"), usedforsecurity=False).digest()).hex
         directory = f"blobs/{u[:2]}/{u[2:4]}"
         if directory not in made_dirs:
             (root / directory).mkdir(parents=True, exist_ok=True)

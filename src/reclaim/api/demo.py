@@ -101,7 +101,9 @@ def build_demo_archive(directory: str | os.PathLike[str]) -> DemoArchive:
                 live += 1
             _put(store, f"zarr/{zid}.manifest.json", b'{"chunks": 4}', old)
             live += 1
-            conn.execute("INSERT INTO zarr_archives (zarr_id, name) VALUES (?, ?)", (f"zarr/{zid}", f"zarr {i}"))
+            conn.execute(
+                "INSERT INTO zarr_archives (zarr_id, name) VALUES (?, ?)", (f"zarr/{zid}", f"zarr {i}")
+            )
         for i in range(10):  # DataJoint-style JSON references, hash-addressed
             key = f"_hash/lab/{_uid(f'rec-{i}').replace('-', '')}"
             _put(store, key, f"recording {i}\n".encode() * 16, old)
@@ -130,7 +132,9 @@ def build_demo_archive(directory: str | os.PathLike[str]) -> DemoArchive:
         _put(store, f"uploads/tmp/part-{i}", b"partial" * 10, old)
         excluded += 1
     config_path = root / "reclaim.toml"
-    config_path.write_text(_DEMO_CONFIG.format(db=db_path.as_posix(), store=store.as_posix()), encoding="utf-8")
+    config_path.write_text(
+        _DEMO_CONFIG.format(db=db_path.as_posix(), store=store.as_posix()), encoding="utf-8"
+    )
     return DemoArchive(root, config_path, live, orphans, young, dangling=3, excluded=excluded)
 
 

@@ -44,9 +44,7 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", envvar="RECLAIM_CONFIG", help="Path of reclaim.toml."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-StoreOption = Annotated[
-    list[str] | None, typer.Option("--store", "-s", help="Only this store (repeatable).")
-]
+StoreOption = Annotated[list[str] | None, typer.Option("--store", "-s", help="Only this store (repeatable).")]
 
 T = TypeVar("T")
 
@@ -144,7 +142,9 @@ def check(
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Argument(help="Where to build the demo archive.")] = Path("reclaim-demo"),
+    directory: Annotated[Path, typer.Argument(help="Where to build the demo archive.")] = Path(
+        "reclaim-demo"
+    ),
     as_json: JsonOption = False,
 ) -> None:
     """Build a sample archive (SQLite + a local directory), then scan and check it."""

@@ -73,7 +73,11 @@ def render_scan(report: ScanReport, console: Console) -> None:
         if s.samples:
             console.print("sample candidates:")
             for info in s.samples:
-                when = datetime.fromtimestamp(info.mtime, UTC).isoformat(timespec="seconds") if info.mtime else "?"
+                when = (
+                    datetime.fromtimestamp(info.mtime, UTC).isoformat(timespec="seconds")
+                    if info.mtime
+                    else "?"
+                )
                 console.print(f"  {info.key}  {human_bytes(info.size)}  modified {when}", markup=False)
         if s.over_max_fraction:
             console.print(
@@ -90,7 +94,11 @@ def render_scan(report: ScanReport, console: Console) -> None:
 def render_check(report: CheckReport, console: Console) -> None:
     """Print dangling references per store and source, with sample rows."""
     for s in report.stores:
-        table = Table(title=f"store [bold]{s.store}[/] {s.url}: {s.listed:,} objects", title_justify="left", show_edge=False)
+        table = Table(
+            title=f"store [bold]{s.store}[/] {s.url}: {s.listed:,} objects",
+            title_justify="left",
+            show_edge=False,
+        )
         table.add_column("reference source")
         table.add_column("references", justify="right")
         table.add_column("dangling", justify="right")
@@ -101,7 +109,9 @@ def render_check(report: CheckReport, console: Console) -> None:
         for src in s.sources:
             for d in src.samples:
                 row = f" row {d.row}" if d.row else ""
-                console.print(f"  dangling in {src.name}: {d.value!r} -> missing key {d.key!r}{row}", markup=False)
+                console.print(
+                    f"  dangling in {src.name}: {d.value!r} -> missing key {d.key!r}{row}", markup=False
+                )
         console.print()
     if report.dangling:
         console.print(f"[bold red]{report.dangling:,} dangling references[/] (reported, never fixed)")
