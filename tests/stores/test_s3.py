@@ -169,6 +169,8 @@ def test_urls(s3_bucket: str, s3_options: dict[str, Any]) -> None:
     for bad in ("s3://", "s3:///x", f"s3://{s3_bucket}/a//b", f"s3://{s3_bucket}/../x"):
         with pytest.raises(StoreError, match="invalid store URL"):
             open_store("blobs", bad, s3_options)
+    with pytest.raises(StoreError, match="cannot open the store"):
+        open_store("blobs", f"s3://{s3_bucket}", {**s3_options, "username": "both key and username"})
 
 
 def test_credentials_never_appear_in_errors(s3_server: str) -> None:

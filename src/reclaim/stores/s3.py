@@ -35,7 +35,7 @@ from fsspec.asyn import sync
 from reclaim.errors import StoreError
 from reclaim.stores._walk import check_listing_args
 from reclaim.stores.base import ObjectInfo, validate_key
-from reclaim.stores.fsspec_store import DELETE_BATCH, FsspecStore, secret_values
+from reclaim.stores.fsspec_store import DELETE_BATCH, FsspecStore, secret_values, store_error
 
 __all__ = ["S3Store"]
 
@@ -80,7 +80,10 @@ class S3Store(FsspecStore):
         options = dict(storage_options or {})
         # a client of its own: no listing cache and no event hooks shared with other stores
         options["skip_instance_cache"] = True
-        fs = s3fs.S3FileSystem(**options)
+        try:
+            fs = s3fs.S3FileSystem(**options)
+        except Exception as exc:
+            raise store_error(name, "cannot open the store", exc, secrets=secret_values(options)) from None
         super().__init__(name, url, fs, f"{bucket}/{prefix}", secrets=secret_values(options))
         self.bucket = bucket
         self.prefix = f"{prefix}/" if prefix else ""
