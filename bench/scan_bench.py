@@ -63,13 +63,6 @@ def load_references(database: str, keys: list[str]) -> None:
         if not exists:
             admin.execute(f"CREATE DATABASE {database}")
     with psycopg.connect(f"{PG}/{database}") as conn:
-        count = 0
-        try:
-            count = conn.execute("SELECT count(*) FROM assets").fetchone()[0]  # type: ignore[index]
-        except psycopg.errors.UndefinedTable:
-            conn.rollback()
-        if count == len(keys):
-            return
         conn.execute("DROP TABLE IF EXISTS assets")
         conn.execute("CREATE TABLE assets (id bigserial PRIMARY KEY, blob_key text NOT NULL)")
         with conn.cursor().copy("COPY assets (blob_key) FROM STDIN") as copy:
@@ -100,6 +93,15 @@ column = "blob_key"
     )
 
 
+def build(workdir: Path, n: int, orphans: float) -> None:
+    """Build the store, the references and the config for size ``n``."""
+    store = workdir / f"store-{n}"
+    keys = build_store(store, n, orphans)
+    database = f"reclaim_bench_{n}"
+    load_references(database, keys)
+    write_config(workdir / f"reclaim-{n}.toml", database, store)
+
+
 def run_scan(config: Path) -> tuple[float, int, dict[str, object]]:
     """Run ``reclaim scan --json`` in a child process; return (seconds, peak RSS bytes, report)."""
     command = [sys.executable, "-m", "reclaim", "scan", "--config", str(config), "--json"]
@@ -124,16 +126,21 @@ def main() -> None:
     parser.add_argument("--orphans", type=float, default=0.3, help="fraction of objects nothing references")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/reclaim-bench"))
     parser.add_argument("--repeat", type=int, default=1, help="scans per size; the best time is kept")
+    parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build_only:
+        for n in args.sizes:
+            build(args.workdir, n, args.orphans)
+        return
     rows = []
     for n in args.sizes:
-        store = args.workdir / f"store-{n}"
         print(f"N={n:,}: building store and references ...", file=sys.stderr, flush=True)
-        keys = build_store(store, n, args.orphans)
-        database = f"reclaim_bench_{n}"
-        load_references(database, keys)
+        # built in a child process: a scan child forked from a parent holding N keys
+        # would inherit that parent's resident pages in its ru_maxrss
+        build_command = [sys.executable, __file__, "--build-only", "--sizes", str(n)]
+        build_command += ["--orphans", str(args.orphans), "--workdir", str(args.workdir)]
+        subprocess.run(build_command, check=True)
         config = args.workdir / f"reclaim-{n}.toml"
-        write_config(config, database, store)
         best: tuple[float, int, dict[str, object]] | None = None
         for _ in range(args.repeat):
             result = run_scan(config)
