@@ -243,3 +243,44 @@ def test_dropped_connection_mid_stream_aborts(request: pytest.FixtureRequest, di
     with pytest.raises(SourceError, match="reference source 'assets'"):
         for _ in stream:
             pass
+
+
+def test_lookup_finds_exact_prefix_sidecar_and_json_references(db_url: str) -> None:
+    create_table(db_url, ["blobs/a", "zarr/z1", "s3://bucket/x/y"], json_type=True)
+    exact = make_source(db_url, table="assets", column="blob_key")
+    assert exact.lookup(["blobs/a", "blobs/b", "zarr/z1/0.0"]) == {"blobs/a"}
+    prefix = make_source(
+        db_url, table="assets", column="blob_key", kind="prefix", sidecars=[".manifest.json"]
+    )
+    assert prefix.lookup(["zarr/z1/0.0", "zarr/z1.manifest.json", "zarr/z10/0", "zarr/z1", "blobs/a/b"]) == {
+        "zarr/z1/0.0",
+        "zarr/z1.manifest.json",
+        "zarr/z1",
+        "blobs/a/b",
+    }
+    mapped = make_source(
+        db_url, table="assets", column="blob_key", strip_prefix="s3://bucket/", add_prefix="v/"
+    )
+    assert mapped.lookup(["v/x/y", "x/y", "v/blobs/a"]) == {"v/x/y"}
+    # the json rows alternate store main/other: index 0 and 2 are "main"
+    json_source = make_source(
+        db_url, table="assets", column="meta", json_path="path", json_filter={"store": "main"}
+    )
+    assert json_source.lookup(["blobs/a", "zarr/z1", "s3://bucket/x/y"]) == {"blobs/a", "s3://bucket/x/y"}
+    query = make_source(db_url, query="SELECT blob_key FROM assets WHERE id > 0")
+    assert query.lookup(["blobs/a", "zarr/z1"]) == {"zarr/z1"}
+
+
+def test_lookup_in_batches(db_url: str) -> None:
+    keys = [f"k/{i:05d}" for i in range(1_200)]
+    create_table(db_url, keys[::2])
+    source = make_source(db_url, table="assets", column="blob_key")
+    assert source.lookup(keys) == set(keys[::2])
+
+
+def test_lookup_failure_names_the_source() -> None:
+    source = make_source(
+        "postgresql+psycopg://gc:pw-secret-1@127.0.0.1:1/x", name="blobs", table="t", column="k"
+    )
+    with pytest.raises(SourceError, match="reference source 'blobs'"):
+        source.lookup(["a"])

@@ -200,10 +200,12 @@ def scan_store(
     show: int = 0,
     scan_start: datetime | None = None,
     progress: ProgressCallback | None = None,
+    on_candidate: Callable[[ObjectInfo], None] | None = None,
 ) -> StoreScan:
     """Scan one store read-only and count what :func:`classify` decides.
 
-    ``show`` keeps that many candidate samples. Raises what :func:`classify` raises.
+    ``show`` keeps that many candidate samples; ``on_candidate`` is called with
+    every candidate (quarantine spools them). Raises what :func:`classify` raises.
     """
     start = scan_start or datetime.now(UTC)
     report = StoreScan(
@@ -236,8 +238,11 @@ def scan_store(
         if item.covering is not None:
             for index in item.covering.sources:
                 report.sources[index].covers += 1
-        elif item.status is Status.CANDIDATE and len(report.samples) < show:
-            report.samples.append(item.info)
+        elif item.status is Status.CANDIDATE:
+            if len(report.samples) < show:
+                report.samples.append(item.info)
+            if on_candidate is not None:
+                on_candidate(item.info)
     for source_report, source in zip(report.sources, sources, strict=True):
         source_report.rows = source.counters.rows
         source_report.foreign = source.counters.foreign

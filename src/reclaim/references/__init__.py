@@ -4,7 +4,13 @@ from reclaim.references.databases import create_database_engine, dialect_of
 from reclaim.references.extsort import sort_externally
 from reclaim.references.merge import Coverage, CoveringReference, merge_sources
 from reclaim.references.registry import Databases
-from reclaim.references.sources import Reference, ReferenceSource, SourceCounters
+from reclaim.references.sources import (
+    Reference,
+    ReferenceSource,
+    SourceCounters,
+    candidate_values,
+    referenced_now,
+)
 
 __all__ = [
     "Coverage",
@@ -13,8 +19,10 @@ __all__ = [
     "Reference",
     "ReferenceSource",
     "SourceCounters",
+    "candidate_values",
     "create_database_engine",
     "dialect_of",
     "merge_sources",
+    "referenced_now",
     "sort_externally",
 ]

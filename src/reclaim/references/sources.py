@@ -13,7 +13,7 @@ a whole store into candidates).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,12 @@ from reclaim.references.extsort import sort_externally
 __all__ = ["Reference", "ReferenceSource", "SourceCounters"]
 
 _YIELD_PER = 5_000
+_LOOKUP_BATCH = 500
+
+
+def _fold(value: str) -> str:
+    """The spelling MySQL's default collations compare by (case and trailing spaces ignored)."""
+    return value.casefold().rstrip(" ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +94,45 @@ class ReferenceSource:
         """Like :meth:`keys`, with the stored value and the row's primary key (for reports)."""
         for key, value, row in self._stream(with_rows=True):
             yield Reference(key, value, row)
+
+    def lookup(self, keys: Collection[str]) -> set[str]:
+        """The subset of ``keys`` this source covers *now*: batched point lookups.
+
+        Used by the purge re-check and by quarantine just before acting, so it
+        reads the database afresh. Comparison uses the column's own collation;
+        a case- or pad-insensitive collation can only report more keys as
+        referenced, which keeps objects longer and never loses one. Raises
+        :class:`SourceError` on any database error.
+        """
+        # keyed by a folded spelling: a case- or pad-insensitive collation returns its
+        # own spelling of a match, and counting every near-match as referenced only
+        # keeps objects longer
+        wanted: dict[str, list[str]] = {}
+        values: dict[str, None] = {}
+        for key in keys:
+            for value in candidate_values(self.config, key):
+                values[value] = None
+                wanted.setdefault(_fold(value), []).append(key)
+        found: set[str] = set()
+        ordered = list(values)
+        for start in range(0, len(ordered), _LOOKUP_BATCH):
+            batch = ordered[start : start + _LOOKUP_BATCH]
+            for row in self._execute(self._lookup_sql(len(batch)), {f"v{i}": v for i, v in enumerate(batch)}):
+                value = row[0] if isinstance(row[0], str) else str(row[0])
+                found.update(wanted.get(_fold(value), ()))
+        return found
+
+    def _lookup_sql(self, count: int) -> str:
+        placeholders = ", ".join(f":v{i}" for i in range(count))
+        cfg = self.config
+        if cfg.query is not None:
+            column = self._quote(self._query_column())
+            expr = self._as_text(f"q.{column}")
+            query = cfg.query.strip().rstrip(";")
+            return f"SELECT DISTINCT {expr} FROM ({query}) q WHERE {expr} IN ({placeholders})"
+        expr, conditions = self._expression_and_conditions()
+        conditions.append(f"{expr} IN ({placeholders})")
+        return f"SELECT DISTINCT {expr} FROM {self._table_ref()} WHERE {' AND '.join(conditions)}"
 
     def validate(self) -> None:
         """Check that the table and column exist (table sources); raises :class:`SourceError`."""
@@ -168,8 +213,9 @@ class ReferenceSource:
         for key in sort_externally(texts, tempdir=self.tempdir):
             yield (key,)
 
-    def _execute(self, sql: str) -> Generator[Sequence[Any], None, None]:
+    def _execute(self, sql: str, extra: dict[str, Any] | None = None) -> Generator[Sequence[Any], None, None]:
         params = {f"jf{i}": v for i, v in enumerate(self.config.json_filter.values())}
+        params.update(extra or {})
         try:
             with self.engine.connect() as conn:
                 streaming = conn.execution_options(stream_results=True, yield_per=_YIELD_PER)
@@ -216,10 +262,9 @@ class ReferenceSource:
             return f"CAST({expr} AS BINARY)"
         return f"{expr} COLLATE BINARY"
 
-    def _select(self, *, with_rows: bool, ordered: bool) -> str:
+    def _expression_and_conditions(self) -> tuple[str, list[str]]:
+        """The key expression of a table source and the conditions every read applies."""
         cfg = self.config
-        if cfg.query is not None:
-            return self._select_query(ordered=ordered)
         assert cfg.column is not None
         column = self._quote(cfg.column)
         expr = self._json_expr(column, cfg.json_path) if cfg.json_path else self._as_text(column)
@@ -230,6 +275,13 @@ class ReferenceSource:
             conditions.append(f"{self._json_expr(column, json_field)} = :jf{i}")
         if cfg.where:
             conditions.append(f"({cfg.where})")
+        return expr, conditions
+
+    def _select(self, *, with_rows: bool, ordered: bool) -> str:
+        cfg = self.config
+        if cfg.query is not None:
+            return self._select_query(ordered=ordered)
+        expr, conditions = self._expression_and_conditions()
         extra = ""
         if with_rows:
             self._pk_columns = self._primary_key()
@@ -289,3 +341,44 @@ class ReferenceSource:
                 f"returned no references while table {cfg.table!r} has rows; check column, "
                 "json_path, json_filter and where (or set allow_empty = true if that is expected)",
             )
+
+
+def candidate_values(config: ReferenceConfig, key: str) -> list[str]:
+    """The stored values that would make ``config`` cover ``key``.
+
+    The inverse of the key mapping (``add_prefix`` removed, ``strip_prefix``
+    put back), for the key itself, for the base key of each sidecar suffix it
+    ends with, and for prefix sources every ancestor directory (with and
+    without its trailing ``/``).
+    """
+    add = config.add_prefix or ""
+    strip = config.strip_prefix or ""
+    targets = [key]
+    targets += [key[: -len(s)] for s in config.sidecars if key.endswith(s) and len(key) > len(s)]
+    if config.kind == "prefix":
+        parts = key.split("/")
+        for depth in range(1, len(parts)):
+            ancestor = "/".join(parts[:depth])
+            targets += [ancestor, ancestor + "/"]
+    values = []
+    for target in dict.fromkeys(targets):
+        if target.startswith(add):
+            values.append(strip + target[len(add) :])
+    return values
+
+
+def referenced_now(sources: Sequence[ReferenceSource], keys: Collection[str]) -> set[str]:
+    """The subset of ``keys`` that any of ``sources`` references at this moment.
+
+    Raises :class:`SourceError` when any source fails: a re-check that cannot
+    be completed must not let anything be deleted.
+    """
+    found: set[str] = set()
+    remaining = set(keys)
+    for source in sources:
+        if not remaining:
+            break
+        hits = source.lookup(remaining)
+        found |= hits
+        remaining -= hits
+    return found
