@@ -12,6 +12,7 @@ source), so that the message alone tells an operator where to look::
      +-- CatalogError                        the catalog could not be opened or migrated
      +-- UnsafeToProceed(reason)             a guard refused to continue (fail closed)
      +-- LockHeld(holder)                    another collector holds the lease
+     +-- LeaseLost(holder)                   this collector's lease expired or was broken
 
 Each class has an ``exit_code``; the CLI maps errors to those codes (see the
 README's exit code table). Messages never contain secrets: URLs are masked
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "CatalogError",
     "ConfigError",
+    "LeaseLost",
     "LockHeld",
     "ReclaimError",
     "SourceError",
@@ -114,3 +116,18 @@ class LockHeld(ReclaimError):
     def __init__(self, holder: str, message: str | None = None) -> None:
         self.holder = holder
         super().__init__(message or f"the lease is held by {holder}")
+
+
+class LeaseLost(ReclaimError):
+    """The lease this collector held expired or was broken; the run stops before its next side effect.
+
+    Another collector may hold the lease now, so going on could race it. What
+    the run already did is in the journal, and the next run (or ``reclaim
+    recover``) finishes or rolls back anything left in flight.
+    """
+
+    exit_code = 12
+
+    def __init__(self, holder: str, message: str | None = None) -> None:
+        self.holder = holder
+        super().__init__(message or f"the lease held by {holder} was lost")

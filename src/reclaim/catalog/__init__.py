@@ -1,4 +1,4 @@
-"""The catalog: reclaim's own tables, their migrations and the audit log of runs.
+"""The catalog: reclaim's own tables, their migrations, the audit log, the object journal and the lease.
 
 The catalog lives in a database of its own or beside an application's tables
 (under a PostgreSQL schema or a table prefix), on SQLite, PostgreSQL or
@@ -10,9 +10,29 @@ MariaDB/MySQL::
     run_id = catalog.start_run("purge", options, dry_run=False)
     ...
     catalog.finish_run(run_id, "succeeded", counts)
+
+    with catalog.lease.keep("alice", run_id=run_id) as lease:
+        lease.check()                       # before every side effect
+        entry = catalog.journal.record_intent("blobs", key, mode="move", ...)
+        ...                                 # move the object to the trash
+        catalog.journal.transition(entry, State.QUARANTINED, run_id=run_id, due_at=due)
+
+``journal`` and ``lease`` are public modules too (listed in ``__all__``).
 """
 
+from reclaim.catalog import journal, lease
 from reclaim.catalog.catalog import MIGRATIONS, Catalog, open_catalog
+from reclaim.catalog.journal import (
+    ACTIVE,
+    IN_FLIGHT,
+    TERMINAL,
+    TRANSITIONS,
+    Entry,
+    Journal,
+    JournalSummary,
+    State,
+)
+from reclaim.catalog.lease import DEFAULT_TTL, Lease, LeaseInfo, Leases
 from reclaim.catalog.runs import RunRecord, RunStatus
 from reclaim.catalog.tables import (
     KEY_LENGTH,
@@ -25,16 +45,30 @@ from reclaim.catalog.tables import (
 )
 
 __all__ = [
+    "ACTIVE",
+    "DEFAULT_TTL",
+    "IN_FLIGHT",
     "KEY_LENGTH",
     "LEASE_NAME",
     "MIGRATIONS",
+    "TERMINAL",
+    "TRANSITIONS",
     "Catalog",
     "CatalogTables",
+    "Entry",
+    "Journal",
+    "JournalSummary",
+    "Lease",
+    "LeaseInfo",
+    "Leases",
     "ObjectKey",
     "RunRecord",
     "RunStatus",
+    "State",
     "UTCDateTime",
     "catalog_tables",
+    "journal",
+    "lease",
     "open_catalog",
     "sha256_hex",
 ]

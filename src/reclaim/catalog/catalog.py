@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
@@ -31,6 +32,8 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
 from reclaim.catalog import runs
+from reclaim.catalog.journal import Journal
+from reclaim.catalog.lease import Leases
 from reclaim.catalog.runs import RunRecord, RunStatus
 from reclaim.catalog.tables import CatalogTables, catalog_tables
 from reclaim.config.model import CatalogConfig
@@ -181,6 +184,16 @@ class Catalog:
     def tables(self) -> CatalogTables:
         """The catalog tables under the configured schema and prefix."""
         return self._tables
+
+    @cached_property
+    def journal(self) -> Journal:
+        """The object journal kept in this catalog."""
+        return Journal(self)
+
+    @cached_property
+    def lease(self) -> Leases:
+        """The collector lease of this catalog, with the default ttl."""
+        return Leases(self)
 
     @property
     def url(self) -> str:

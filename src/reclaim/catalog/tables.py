@@ -4,7 +4,8 @@ Four tables, each named ``<prefix><name>``:
 
 - ``runs``: the audit log, one row per invocation that changes anything;
 - ``objects``: the object journal, one row per lifecycle episode of a key
-  (QUARANTINING -> QUARANTINED -> PURGING -> PURGED, or -> RESTORING -> RESTORED);
+  (QUARANTINING -> QUARANTINED -> PURGING -> PURGED, or -> RESTORING -> RESTORED;
+  see :mod:`reclaim.catalog.journal`);
 - ``rows``: the row archive, the JSON of every row a collection removed;
 - ``lease``: the one-collector-at-a-time lease (a single row, ``collector``).
 
@@ -19,10 +20,15 @@ shapes a few choices:
   compare equal, so keys go through :class:`ObjectKey` (byte comparison and
   order everywhere), and on MariaDB/MySQL every table uses ``utf8mb4_bin``;
 - index names carry the prefix, because PostgreSQL and SQLite name indexes per
-  schema, not per table, and two catalogs may share one.
+  schema, not per table, and two catalogs may share one;
+- ``objects.active_hash`` is ``key_hash`` while an entry is active and NULL once
+  it is PURGED or RESTORED; its UNIQUE index with ``store`` lets the database
+  guarantee one active entry per key (NULLs never collide);
+- ``objects.mtime_epoch`` keeps the object's mtime as the exact double the store
+  reported (``mtime`` keeps microseconds only, for people reading the table).
 
-The initial migration (``migrations/versions/0001_initial.py``) spells out the
-same tables; a test checks that the two agree.
+The migrations (``migrations/versions/``) spell out the same tables; a test
+checks that the two agree.
 """
 
 from __future__ import annotations
@@ -210,14 +216,19 @@ def catalog_tables(schema: str | None, prefix: str) -> CatalogTables:
         sa.Column("mtime", UTCDateTime(), nullable=True),
         sa.Column("etag", sa.String(255), nullable=True),
         sa.Column("version_id", sa.String(KEY_LENGTH), nullable=True),
-        sa.Column("run_id", sa.BigInteger(), nullable=False),
+        sa.Column("run_id", sa.BigInteger(), nullable=True),
         sa.Column("updated_run_id", sa.BigInteger(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("due_at", UTCDateTime(), nullable=True),
+        sa.Column("active_hash", sa.String(64), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("mtime_epoch", sa.Double(), nullable=True),
         sa.Index(f"{p}objects_key", "store", "key_hash"),
         sa.Index(f"{p}objects_due", "store", "state", "due_at"),
         sa.Index(f"{p}objects_run", "run_id"),
+        # at most one active entry per key: the database refuses a second one
+        sa.Index(f"{p}objects_active", "store", "active_hash", unique=True),
         **MYSQL_TABLE_OPTIONS,
     )
 

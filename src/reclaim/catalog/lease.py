@@ -1,0 +1,424 @@
+"""The lease: one collector at a time (DESIGN.md, invariant 7).
+
+Mutating commands hold the catalog's one lease row, ``collector``, which
+records who holds it (holder, host, pid, run), since when, the last heartbeat
+and when it expires. Like restic's lock it is a lease, not a flag:
+
+- taking it is a compare-and-set ``UPDATE ... WHERE token IS NULL OR
+  expires_at < now``, so two collectors can never both take it;
+- the holder renews it (:meth:`Leases.heartbeat`) well before it expires;
+  :meth:`Leases.keep` does so from a background thread;
+- a heartbeat that finds another token, or fails, loses the lease, and
+  :meth:`Lease.check` (called before every side effect) raises
+  :class:`~reclaim.errors.LeaseLost` from then on. It also raises once the
+  lease may have expired without a successful heartbeat, measured on this
+  process's monotonic clock from the moment the last heartbeat was sent, so a
+  hung heartbeat cannot let a run go on past its lease;
+- a stale lease (expired, holder gone) is taken over by the next collector or
+  broken explicitly (:meth:`Leases.break_lease`); a live one only with ``force``.
+
+"Now" is the database server's clock wherever it has one (PostgreSQL,
+MariaDB/MySQL), so collectors on hosts whose clocks disagree still agree on
+whether a lease expired. SQLite catalogs are local files, whose clock is the host's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+import sqlalchemy as sa
+
+from reclaim.catalog.tables import LEASE_NAME
+from reclaim.errors import CatalogError, LeaseLost, LockHeld
+
+if TYPE_CHECKING:
+    from reclaim.catalog.catalog import Catalog
+
+__all__ = ["DEFAULT_TTL", "Lease", "LeaseInfo", "Leases"]
+
+log = logging.getLogger(__name__)
+
+#: how long a lease lives without a heartbeat
+DEFAULT_TTL: Final = timedelta(minutes=5)
+#: attempts at breaking a lease that keeps changing under us
+_BREAK_ATTEMPTS: Final = 5
+#: what releasing a lease writes: nobody holds it
+_FREE: Final[dict[str, Any]] = {
+    "holder": None,
+    "host": None,
+    "pid": None,
+    "token": None,
+    "run_id": None,
+    "acquired_at": None,
+    "heartbeat_at": None,
+    "expires_at": None,
+}
+
+
+def _stamp(moment: datetime | None) -> str:
+    return "?" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z"
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    """The lease row as read at one moment (``holder`` is ``None`` when nobody holds it)."""
+
+    holder: str | None
+    host: str | None
+    pid: int | None
+    token: str | None
+    run_id: int | None
+    acquired_at: datetime | None
+    heartbeat_at: datetime | None
+    expires_at: datetime | None
+
+    def stale(self, now: datetime) -> bool:
+        """Whether the lease may be taken at ``now``: nobody holds it, or it expired."""
+        if self.holder is None or self.token is None:
+            return True
+        return self.expires_at is not None and self.expires_at < now
+
+    def describe(self) -> str:
+        """Who holds the lease, for people: ``user@host pid N since T, expires T (run R)``."""
+        if self.holder is None:
+            return "nobody"
+        text = f"{self.holder}@{self.host or '?'} pid {self.pid if self.pid is not None else '?'}"
+        text += f" since {_stamp(self.acquired_at)}, expires {_stamp(self.expires_at)}"
+        if self.run_id is not None:
+            text += f" (run {self.run_id})"
+        return text
+
+
+class Lease:
+    """The lease as held by this process: its token, and whether it is still ours.
+
+    Made by :meth:`Leases.acquire` or :meth:`Leases.keep`. Call :meth:`check`
+    before every side effect.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        holder: str,
+        host: str,
+        pid: int,
+        run_id: int | None,
+        acquired_at: datetime,
+        expires_at: datetime,
+        ttl: timedelta,
+        deadline: float,
+    ) -> None:
+        self.token: Final = token
+        self.holder: Final = holder
+        self.host: Final = host
+        self.pid: Final = pid
+        self.run_id: Final = run_id
+        self.acquired_at: Final = acquired_at
+        self.ttl: Final = ttl
+        self._guard = threading.Lock()
+        self._expires_at = expires_at
+        self._deadline = deadline
+        self._lost: str | None = None
+
+    def __repr__(self) -> str:
+        state = f"lost: {self._lost}" if self._lost else f"expires {_stamp(self.expires_at)}"
+        return f"Lease({self.describe()!r}, {state})"
+
+    def describe(self) -> str:
+        """``user@host pid N since T``: this holder, for messages."""
+        return f"{self.holder}@{self.host} pid {self.pid} since {_stamp(self.acquired_at)}"
+
+    @property
+    def expires_at(self) -> datetime:
+        """When the lease expires unless renewed, as of the last heartbeat (database clock)."""
+        with self._guard:
+            return self._expires_at
+
+    @property
+    def lost(self) -> bool:
+        """Whether the lease is no longer ours (broken, taken over, released or possibly expired)."""
+        with self._guard:
+            return self._lost_now() is not None
+
+    def check(self) -> None:
+        """Raise :class:`~reclaim.errors.LeaseLost` unless the lease is still certainly ours.
+
+        Once lost, always lost: a run that lost its lease stops, and the next
+        run recovers what it left in flight.
+        """
+        with self._guard:
+            reason = self._lost_now()
+        if reason is not None:
+            raise LeaseLost(
+                self.describe(),
+                f"the lease held by {self.describe()} was lost ({reason}); stopping before the next "
+                "change. Another collector may run now; 'reclaim recover' (or the next run) finishes "
+                "what this one left in flight",
+            )
+
+    def _lost_now(self) -> str | None:
+        if self._lost is None and time.monotonic() >= self._deadline:
+            self._lost = f"no successful heartbeat within {self.ttl}, so it may have expired"
+        return self._lost
+
+    def _renewed(self, expires_at: datetime, deadline: float) -> None:
+        with self._guard:
+            if self._lost is None:
+                self._expires_at = expires_at
+                self._deadline = deadline
+
+    def _lose(self, reason: str) -> None:
+        with self._guard:
+            if self._lost is None:
+                self._lost = reason
+
+
+class Leases:
+    """The lease of one catalog: take, renew, release, show and break it."""
+
+    def __init__(self, catalog: Catalog, *, ttl: timedelta = DEFAULT_TTL) -> None:
+        if ttl <= timedelta(0):
+            raise ValueError(f"the lease ttl must be positive, not {ttl}")
+        self._catalog = catalog
+        self._table = catalog.tables.lease
+        self._ttl = ttl
+
+    def __repr__(self) -> str:
+        return f"Leases({self._catalog!r}, ttl={self._ttl})"
+
+    @property
+    def ttl(self) -> timedelta:
+        """How long a lease lives without a heartbeat."""
+        return self._ttl
+
+    def acquire(self, holder: str, *, run_id: int | None = None) -> Lease:
+        """Take the lease for ``holder`` (a user or command name) if nobody holds it or it expired.
+
+        Raises :class:`~reclaim.errors.LockHeld` naming the holder, with how to
+        break a stale lease, when another collector holds it; and
+        :class:`~reclaim.errors.CatalogError` on database errors or a catalog
+        without its lease row.
+        """
+        lease = self._table
+        token = secrets.token_hex(16)
+        host = socket.gethostname()[:255]
+        pid = os.getpid()
+        started = time.monotonic()
+        with self._catalog.begin() as connection:
+            now = _database_now(connection)
+            expires_at = now + self._ttl
+            statement = (
+                lease.update()
+                .where(lease.c.name == LEASE_NAME, sa.or_(lease.c.token.is_(None), lease.c.expires_at < now))
+                .values(
+                    holder=holder[:255],
+                    host=host,
+                    pid=pid,
+                    token=token,
+                    run_id=run_id,
+                    acquired_at=now,
+                    heartbeat_at=now,
+                    expires_at=expires_at,
+                )
+            )
+            taken = connection.execute(statement).rowcount == 1
+        if not taken:
+            raise self._held(self.show())
+        log.info("took the catalog lease for %s@%s pid %d until %s", holder, host, pid, _stamp(expires_at))
+        return Lease(
+            token=token,
+            holder=holder[:255],
+            host=host,
+            pid=pid,
+            run_id=run_id,
+            acquired_at=now,
+            expires_at=expires_at,
+            ttl=self._ttl,
+            deadline=started + self._ttl.total_seconds(),
+        )
+
+    def heartbeat(self, lease: Lease) -> None:
+        """Extend ``lease`` by the ttl from now.
+
+        Raises :class:`~reclaim.errors.LeaseLost` when the lease is no longer
+        ours (broken, taken over, released, or lost before), and
+        :class:`~reclaim.errors.CatalogError` on database errors.
+        """
+        lease.check()
+        table = self._table
+        started = time.monotonic()
+        with self._catalog.begin() as connection:
+            now = _database_now(connection)
+            expires_at = now + self._ttl
+            statement = (
+                table.update()
+                .where(table.c.name == LEASE_NAME, table.c.token == lease.token)
+                .values(heartbeat_at=now, expires_at=expires_at)
+            )
+            renewed = connection.execute(statement).rowcount == 1
+        if not renewed:
+            lease._lose("it was broken or taken over by another collector")
+            lease.check()
+        lease._renewed(expires_at, started + self._ttl.total_seconds())
+
+    def release(self, lease: Lease) -> None:
+        """Give ``lease`` up; does nothing when it is no longer ours.
+
+        Raises :class:`~reclaim.errors.CatalogError` on database errors (the
+        lease then expires after its ttl).
+        """
+        table = self._table
+        lease._lose("it was released")
+        with self._catalog.begin() as connection:
+            statement = (
+                table.update().where(table.c.name == LEASE_NAME, table.c.token == lease.token).values(**_FREE)
+            )
+            released = connection.execute(statement).rowcount == 1
+        if released:
+            log.info("released the catalog lease of %s", lease.describe())
+
+    def show(self) -> LeaseInfo:
+        """The lease as it is now. Raises :class:`~reclaim.errors.CatalogError`."""
+        with self._catalog.begin() as connection:
+            return self._read(connection)
+
+    def break_lease(self, *, force: bool = False) -> LeaseInfo | None:
+        """Clear a stale lease (or, with ``force``, a live one); return what was broken.
+
+        Returns ``None`` when nobody held the lease. Raises
+        :class:`~reclaim.errors.LockHeld` when the lease is live and ``force`` is
+        not given: breaking the lease of a running collector lets a second one
+        start beside it (the first stops at its next heartbeat, up to a third
+        of the ttl later). Only the lease that was read is cleared, never one
+        taken in between.
+        """
+        table = self._table
+        for _ in range(_BREAK_ATTEMPTS):
+            with self._catalog.begin() as connection:
+                now = _database_now(connection)
+                info = self._read(connection)
+                if info.token is None:
+                    return None
+                if not force and not info.stale(now):
+                    raise self._held(info)
+                statement = (
+                    table.update()
+                    .where(table.c.name == LEASE_NAME, table.c.token == info.token)
+                    .values(**_FREE)
+                )
+                broken = connection.execute(statement).rowcount == 1
+            if broken:
+                log.warning("broke the catalog lease of %s%s", info.describe(), " (forced)" if force else "")
+                return info
+        raise CatalogError(
+            f"catalog {self._catalog.url}: the lease changed hands {_BREAK_ATTEMPTS} times while breaking it"
+        )
+
+    def keep(
+        self,
+        holder: str,
+        *,
+        run_id: int | None = None,
+        interval: timedelta | None = None,
+    ) -> AbstractContextManager[Lease]:
+        """Hold the lease for the ``with`` block, renewing it every ``interval`` (default: ttl / 3).
+
+        The heartbeat runs in a daemon thread; when one fails (the lease was
+        broken, or the database failed) the lease is marked lost and
+        :meth:`Lease.check` raises :class:`~reclaim.errors.LeaseLost`. Leaving
+        the block stops the thread and releases the lease. Raises
+        :class:`~reclaim.errors.LockHeld` when another collector holds it.
+        """
+        every = self._ttl / 3 if interval is None else interval
+        if not timedelta(0) < every < self._ttl:
+            raise ValueError(f"the heartbeat interval must be positive and below the ttl {self._ttl}")
+        return self._keep(holder, run_id, every)
+
+    @contextmanager
+    def _keep(self, holder: str, run_id: int | None, every: timedelta) -> Iterator[Lease]:
+        lease = self.acquire(holder, run_id=run_id)
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(every.total_seconds()):
+                try:
+                    self.heartbeat(lease)
+                except LeaseLost:
+                    log.error("lost the catalog lease of %s", lease.describe())
+                    return
+                except Exception as exc:
+                    lease._lose(f"a heartbeat failed: {exc}")
+                    log.error("lost the catalog lease of %s: a heartbeat failed: %s", lease.describe(), exc)
+                    return
+
+        thread = threading.Thread(target=beat, name=f"reclaim-lease-{lease.token[:8]}", daemon=True)
+        thread.start()
+        try:
+            yield lease
+        finally:
+            stop.set()
+            thread.join(timeout=self._ttl.total_seconds())
+            try:
+                self.release(lease)
+            except CatalogError as exc:
+                # ignoring this is safe: the lease expires after its ttl
+                log.warning("could not release the catalog lease (it expires by itself): %s", exc)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _read(self, connection: sa.Connection) -> LeaseInfo:
+        table = self._table
+        row = connection.execute(sa.select(table).where(table.c.name == LEASE_NAME)).mappings().first()
+        if row is None:
+            raise CatalogError(
+                f"catalog {self._catalog.url}: the lease row {LEASE_NAME!r} is missing; run 'reclaim init'"
+            )
+        return LeaseInfo(
+            holder=row["holder"],
+            host=row["host"],
+            pid=row["pid"],
+            token=row["token"],
+            run_id=None if row["run_id"] is None else int(row["run_id"]),
+            acquired_at=row["acquired_at"],
+            heartbeat_at=row["heartbeat_at"],
+            expires_at=row["expires_at"],
+        )
+
+    def _held(self, info: LeaseInfo) -> LockHeld:
+        who = info.describe()
+        return LockHeld(
+            who,
+            f"the catalog lease is held by {who}; only one collector may change the archive at a time. "
+            "If that collector has died, its lease expires by itself; to go on earlier, break it with "
+            "'reclaim lock --break' once expired, or 'reclaim lock --break --force' if you are sure "
+            "the holder is gone",
+        )
+
+
+def _database_now(connection: sa.Connection) -> datetime:
+    """The database server's current time (UTC), or this host's for SQLite."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        value = connection.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+    elif dialect in ("mysql", "mariadb"):
+        value = connection.execute(sa.select(sa.func.utc_timestamp(6))).scalar_one()
+    else:
+        return datetime.now(UTC)
+    if isinstance(value, str):  # pragma: no cover - drivers return datetimes
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):  # pragma: no cover
+        raise CatalogError(f"the database returned {value!r} as the current time")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
