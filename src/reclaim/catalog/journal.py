@@ -139,12 +139,19 @@ class Entry:
 
 @dataclass(frozen=True)
 class JournalSummary:
-    """What the journal holds for one store: for ``reclaim status``."""
+    """What the journal holds for one store: for ``reclaim status``.
+
+    ``quarantined`` counts QUARANTINED entries and ``quarantined_bytes`` their
+    known sizes; ``oldest`` is when the oldest of them was recorded and
+    ``next_due`` the earliest end of grace among them; ``in_flight`` counts
+    QUARANTINING, PURGING and RESTORING entries; ``purged``/``purged_bytes`` and
+    ``restored`` count the history not yet expired.
+    """
 
     store: str
     quarantined: int
     quarantined_bytes: int
-    oldest_quarantined: datetime | None
+    oldest: datetime | None
     next_due: datetime | None
     in_flight: int
     purged: int
@@ -463,7 +470,7 @@ class Journal:
             store=store,
             quarantined=count(State.QUARANTINED),
             quarantined_bytes=size(State.QUARANTINED),
-            oldest_quarantined=None if quarantined is None else quarantined.oldest,
+            oldest=None if quarantined is None else quarantined.oldest,
             next_due=None if quarantined is None else quarantined.next_due,
             in_flight=sum(count(state) for state in IN_FLIGHT),
             purged=count(State.PURGED),
