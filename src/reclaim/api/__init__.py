@@ -5,6 +5,20 @@ from reclaim.api.demo import DemoArchive, DemoResult, build_demo_archive, demo
 from reclaim.api.init import InitResult, init
 from reclaim.api.reports import CheckReport, ScanReport, to_jsonable
 from reclaim.api.session import ConfigLike, Session, resolve_config
+from reclaim.api.verbs import (
+    LifecycleReport,
+    StatusReport,
+    UnknownItem,
+    collect,
+    ensure,
+    lock,
+    purge,
+    quarantine,
+    recover,
+    restore,
+    runs,
+    status,
+)
 
 __all__ = [
     "CheckReport",
@@ -12,13 +26,25 @@ __all__ = [
     "DemoArchive",
     "DemoResult",
     "InitResult",
+    "LifecycleReport",
     "ScanReport",
     "Session",
+    "StatusReport",
+    "UnknownItem",
     "build_demo_archive",
     "check",
+    "collect",
     "demo",
+    "ensure",
     "init",
+    "lock",
+    "purge",
+    "quarantine",
+    "recover",
     "resolve_config",
+    "restore",
+    "runs",
     "scan",
+    "status",
     "to_jsonable",
 ]

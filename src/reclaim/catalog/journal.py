@@ -84,7 +84,8 @@ TRANSITIONS: Final[dict[State, frozenset[State]]] = {
     State.QUARANTINING: frozenset({State.QUARANTINED, State.RESTORED, State.PURGED}),
     State.QUARANTINED: frozenset({State.PURGING, State.RESTORING}),
     State.PURGING: frozenset({State.PURGED, State.RESTORING, State.QUARANTINED, State.RESTORED}),
-    State.RESTORING: frozenset({State.RESTORED, State.QUARANTINED}),
+    # RESTORING -> PURGED: the trash copy was found gone (deleted by hand) while restoring
+    State.RESTORING: frozenset({State.RESTORED, State.QUARANTINED, State.PURGED}),
     State.PURGED: frozenset(),
     State.RESTORED: frozenset(),
 }

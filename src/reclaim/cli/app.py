@@ -3,7 +3,8 @@
 Exit codes (also in the README): 0 success; 1 unexpected error; 2 configuration
 error; 3 reference source error; 4 store error; 5 findings with
 ``--fail-on-findings``; 6 catalog error; 7 a safety guard refused to proceed;
-11 another collector holds the lease; 130 interrupted.
+8 unknown key or run; 11 another collector holds the lease; 12 the lease was
+lost during the run; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -22,8 +25,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from reclaim import api
 from reclaim.cli.render import render_check, render_scan
-from reclaim.config import redact
-from reclaim.errors import ReclaimError
+from reclaim.cli.render_lifecycle import render_lease, render_lifecycle, render_runs, render_status
+from reclaim.config import parse_duration, redact
+from reclaim.errors import ConfigError, ReclaimError
 
 __all__ = ["EXIT_FINDINGS", "app", "main"]
 
@@ -173,6 +177,148 @@ def demo(
     out.rule("next")
     for command in result.next_commands:
         out.print(f"  {command}", markup=False, highlight=False)
+
+
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
+
+
+def _lifecycle_output(report: api.LifecycleReport, as_json: bool) -> None:
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        render_lifecycle(report, out)
+
+
+@app.command()
+def quarantine(
+    config: ConfigOption = Path("reclaim.toml"),
+    store: StoreOption = None,
+    dry_run: DryRunOption = False,
+    max_fraction: Annotated[
+        float | None, typer.Option(help="Override max_fraction for a known backlog (0..1).")
+    ] = None,
+    show: Annotated[int, typer.Option(help="Show up to N sample candidates per store.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Phase 1: scan, apply the fail-closed guards, quarantine candidates (move to trash or mark)."""
+    report = _guarded(
+        lambda: api.quarantine(config, stores=store, dry_run=dry_run, max_fraction=max_fraction, show=show)
+    )
+    _lifecycle_output(report, as_json)
+
+
+@app.command()
+def purge(
+    config: ConfigOption = Path("reclaim.toml"),
+    store: StoreOption = None,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Phase 2: re-check quarantined objects past their grace; delete the unreferenced, restore the rest."""
+    report = _guarded(lambda: api.purge(config, stores=store, dry_run=dry_run))
+    _lifecycle_output(report, as_json)
+
+
+@app.command()
+def collect(
+    config: ConfigOption = Path("reclaim.toml"),
+    store: StoreOption = None,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Quarantine then purge at once (grace 0): for tests and small setups only."""
+    err.print(
+        "[yellow]warning:[/] collect purges without a grace period, so writers get no time to claim "
+        "reused objects; schedule 'reclaim quarantine' and 'reclaim purge' (or 'reclaim run') instead"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        report = _guarded(lambda: api.collect(config, stores=store, dry_run=dry_run))
+    _lifecycle_output(report, as_json)
+
+
+@app.command()
+def restore(
+    keys: Annotated[list[str] | None, typer.Argument(help="Keys to restore.")] = None,
+    config: ConfigOption = Path("reclaim.toml"),
+    store: Annotated[str | None, typer.Option("--store", "-s", help="The store (needed with keys).")] = None,
+    run: Annotated[int | None, typer.Option("--run", help="Everything run ID quarantined.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Quarantined within this long ago (e.g. 2d) or since an ISO time.")
+    ] = None,
+    match: Annotated[str | None, typer.Option(help="Only keys matching this glob.")] = None,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Bring quarantined objects back: by key, run, store, time or glob."""
+    since_time = _guarded(lambda: _parse_since(since)) if since else None
+    report = _guarded(
+        lambda: api.restore(
+            config, keys=keys or (), store=store, run_id=run, since=since_time, match=match, dry_run=dry_run
+        )
+    )
+    _lifecycle_output(report, as_json)
+
+
+def _parse_since(text: str) -> datetime:
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{text!r} is neither a duration (2d) nor an ISO time", field="--since") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def recover(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = False) -> None:
+    """Finish or roll back whatever a killed run left in flight."""
+    report = _guarded(lambda: api.recover(config))
+    if not as_json and not report.recovered:
+        out.print("nothing was in flight")
+    _lifecycle_output(report, as_json)
+
+
+@app.command()
+def status(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = False) -> None:
+    """Quarantined count and bytes, oldest item, next purge, items in flight; the lease; the last runs."""
+    report = _guarded(lambda: api.status(config))
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        render_status(report, out)
+
+
+@app.command()
+def runs(
+    run_id: Annotated[int | None, typer.Argument(help="Show this run only.")] = None,
+    config: ConfigOption = Path("reclaim.toml"),
+    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The audit log: who ran what, when, with which options, and the counts and bytes per store."""
+    records = _guarded(lambda: api.runs(config, run_id=run_id, limit=limit))
+    if as_json:
+        _emit_json(api.to_jsonable(records))
+    else:
+        render_runs(records, out)
+
+
+@app.command()
+def lock(
+    config: ConfigOption = Path("reclaim.toml"),
+    break_lease: Annotated[bool, typer.Option("--break", help="Break the lease if it is stale.")] = False,
+    force: Annotated[bool, typer.Option(help="With --break: break it even if it is live.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the collector lease; --break clears a stale one (--force: even a live one)."""
+    info = _guarded(lambda: api.lock(config, break_lease=break_lease, force=force))
+    if as_json:
+        _emit_json(api.to_jsonable(info))
+    else:
+        render_lease(info, out, stale=info.stale(datetime.now(UTC)))
 
 
 def main() -> None:

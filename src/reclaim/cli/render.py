@@ -11,7 +11,7 @@ from reclaim.api import CheckReport, ScanReport
 from reclaim.config import format_duration
 from reclaim.lifecycle import StoreScan, Tally
 
-__all__ = ["render_check", "render_scan"]
+__all__ = ["human_bytes", "render_check", "render_scan", "render_scan_stores"]
 
 
 def human_bytes(value: int | None) -> str:
@@ -64,7 +64,14 @@ def _sources_table(s: StoreScan) -> Table:
 
 def render_scan(report: ScanReport, console: Console) -> None:
     """Print one table of counts and one of sources per store, then samples and warnings."""
-    for s in report.stores:
+    render_scan_stores(report.stores, console)
+    seconds = (report.finished_at - report.started_at).total_seconds()
+    console.print(f"scan finished in {seconds:.1f}s; nothing was changed.")
+
+
+def render_scan_stores(stores: list[StoreScan], console: Console) -> None:
+    """The per-store part of :func:`render_scan` (also used by quarantine)."""
+    for s in stores:
         console.print(_store_table(s))
         if s.sources:
             console.print(_sources_table(s))
@@ -87,8 +94,6 @@ def render_scan(report: ScanReport, console: Console) -> None:
         if s.action == "report" and s.candidates.count:
             console.print("[yellow]report-only store: candidates are listed, never touched[/]")
         console.print()
-    seconds = (report.finished_at - report.started_at).total_seconds()
-    console.print(f"scan finished in {seconds:.1f}s; nothing was changed.")
 
 
 def render_check(report: CheckReport, console: Console) -> None:

@@ -1,11 +1,23 @@
-"""The lifecycle steps: scan and check now; quarantine, purge, restore and recover build on them."""
+"""The lifecycle steps: scan, check, quarantine, purge, restore, recover, ensure (plan, then execute)."""
 
 from reclaim.lifecycle.check import Dangling, SourceCheck, StoreCheck, check_store
+from reclaim.lifecycle.ensure import Ensured, ensure_key
+from reclaim.lifecycle.purge import PurgePlan, PurgeResult, plan_purge
+from reclaim.lifecycle.quarantine import QuarantinePlan, QuarantineResult, plan_quarantine
+from reclaim.lifecycle.recover import RecoverResult, recover_entry, recover_store
+from reclaim.lifecycle.restore import RestoreResult, finish_restore, restore_entries
 from reclaim.lifecycle.scan import Classified, SourceReport, Status, StoreScan, Tally, classify, scan_store
 
 __all__ = [
     "Classified",
     "Dangling",
+    "Ensured",
+    "PurgePlan",
+    "PurgeResult",
+    "QuarantinePlan",
+    "QuarantineResult",
+    "RecoverResult",
+    "RestoreResult",
     "SourceCheck",
     "SourceReport",
     "Status",
@@ -14,5 +26,12 @@ __all__ = [
     "Tally",
     "check_store",
     "classify",
+    "ensure_key",
+    "finish_restore",
+    "plan_purge",
+    "plan_quarantine",
+    "recover_entry",
+    "recover_store",
+    "restore_entries",
     "scan_store",
 ]

@@ -1,0 +1,309 @@
+"""The mutating commands and ``status``, ``runs``, ``lock``, ``ensure`` as typed functions."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from reclaim.api.collector import collector, open_journal
+from reclaim.api.reports import to_jsonable
+from reclaim.api.session import ConfigLike
+from reclaim.catalog import Entry, Journal, JournalSummary, LeaseInfo, Leases, RunRecord, State
+from reclaim.errors import ConfigError, ReclaimError
+from reclaim.lifecycle import (
+    Ensured,
+    PurgeResult,
+    QuarantineResult,
+    RecoverResult,
+    RestoreResult,
+    StoreScan,
+    ensure_key,
+    plan_purge,
+    plan_quarantine,
+    restore_entries,
+)
+
+__all__ = [
+    "LifecycleReport",
+    "StatusReport",
+    "UnknownItem",
+    "collect",
+    "ensure",
+    "lock",
+    "purge",
+    "quarantine",
+    "recover",
+    "restore",
+    "runs",
+    "status",
+]
+
+
+class UnknownItem(ReclaimError):
+    """A restore named a key or run the journal does not know."""
+
+    exit_code = 8
+
+
+@dataclass
+class LifecycleReport:
+    """What a quarantine, purge, collect, restore or recover run did (or would do, for a dry run)."""
+
+    command: str
+    dry_run: bool
+    run_id: int | None
+    scans: list[StoreScan] = field(default_factory=list)
+    quarantined: list[QuarantineResult] = field(default_factory=list)
+    purged: list[PurgeResult] = field(default_factory=list)
+    restored: dict[str, RestoreResult] = field(default_factory=dict)
+    recovered: list[RecoverResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data."""
+        return dict(to_jsonable(self))
+
+
+def quarantine(
+    config: ConfigLike,
+    *,
+    stores: Sequence[str] | None = None,
+    dry_run: bool = False,
+    max_fraction: float | None = None,
+    show: int = 0,
+    grace: timedelta | None = None,
+) -> LifecycleReport:
+    """Phase 1: scan each store and quarantine its candidates (``move`` to trash or ``mark``).
+
+    Every store is scanned and guarded before the first object of any store
+    moves: an error or a ``max_fraction`` breach anywhere aborts the whole run
+    (:class:`~reclaim.errors.UnsafeToProceed`, exit 7). ``max_fraction``
+    overrides the configured share for a known backlog. Report-only stores are
+    scanned and never touched.
+    """
+    options = {"stores": stores, "max_fraction": max_fraction, "grace": grace}
+    with collector(config, command="quarantine", options=options, dry_run=dry_run) as c:
+        report = LifecycleReport("quarantine", dry_run, c.run_id, recovered=c.recovered)
+        plans = []
+        try:
+            for name in c.session.store_names(stores):
+                cfg = c.session.config.stores[name]
+                plan = plan_quarantine(
+                    c.session.store(name),
+                    c.session.sources(name),
+                    action=cfg.action,
+                    mode=c.mode(name),
+                    min_age=cfg.min_age,
+                    grace=cfg.grace if grace is None else grace,
+                    max_fraction=cfg.max_fraction if max_fraction is None else max_fraction,
+                    trash_prefix=cfg.trash_prefix,
+                    exclude=cfg.exclude,
+                    show=show,
+                )
+                plans.append(plan)
+                report.scans.append(plan.scan)
+            for plan in plans:
+                if dry_run or plan.scan.action != "collect":
+                    plan.discard()
+                    continue
+                assert c.run_id is not None
+                result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
+                report.quarantined.append(result)
+                c.counts.setdefault("quarantined", {})[result.store] = to_jsonable(result)
+        finally:
+            for plan in plans:
+                if not plan._used:
+                    plan.discard()
+        c.counts["scanned"] = {s.store: {"candidates": s.candidates.count} for s in report.scans}
+        return report
+
+
+def purge(
+    config: ConfigLike, *, stores: Sequence[str] | None = None, dry_run: bool = False
+) -> LifecycleReport:
+    """Phase 2: purge quarantined objects past their grace, re-checking each against every source now.
+
+    Objects referenced again are restored instead. A dry run counts what is due
+    and how many the re-check would restore.
+    """
+    with collector(config, command="purge", options={"stores": stores}, dry_run=dry_run) as c:
+        report = LifecycleReport("purge", dry_run, c.run_id, recovered=c.recovered)
+        for name in c.session.store_names(stores):
+            plan = plan_purge(c.session.store(name), c.session.sources(name), c.journal)
+            if dry_run:
+                report.purged.append(PurgeResult(name, due=plan.due, restored=plan.would_restore))
+                continue
+            assert c.run_id is not None
+            result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
+            report.purged.append(result)
+            c.counts.setdefault("purged", {})[name] = to_jsonable(result)
+        return report
+
+
+def collect(
+    config: ConfigLike, *, stores: Sequence[str] | None = None, dry_run: bool = False
+) -> LifecycleReport:
+    """Quarantine then purge at once (grace 0): for tests and small setups only.
+
+    Emits a :class:`DeprecationWarning`: the two-phase form (``quarantine`` now,
+    ``purge`` after ``grace``) is the one that gives writers time to claim.
+    """
+    warnings.warn(
+        "collect() purges without a grace period; use quarantine() and purge() on a schedule instead",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    first = quarantine(config, stores=stores, dry_run=dry_run, grace=timedelta(0))
+    if dry_run:
+        first.command = "collect"
+        return first
+    second = purge(config, stores=stores)
+    return LifecycleReport(
+        "collect",
+        False,
+        second.run_id,
+        scans=first.scans,
+        quarantined=first.quarantined,
+        purged=second.purged,
+        recovered=first.recovered + second.recovered,
+    )
+
+
+def restore(
+    config: ConfigLike,
+    *,
+    keys: Sequence[str] = (),
+    store: str | None = None,
+    run_id: int | None = None,
+    since: datetime | None = None,
+    match: str | None = None,
+    dry_run: bool = False,
+) -> LifecycleReport:
+    """Bring quarantined objects back: by key (``store`` required when several stores exist), by the
+    run that quarantined them, by store, by quarantine time (``since``) or by key glob (``match``).
+
+    Raises :class:`UnknownItem` (exit 8) for a key that has no quarantined entry
+    or a run id that does not exist, before anything is restored.
+    """
+    if not (keys or store or run_id is not None or since or match):
+        raise ConfigError("say what to restore: keys, --store, --run, --since or --match")
+    options = {"keys": list(keys), "store": store, "run": run_id, "since": since, "match": match}
+    with collector(config, command="restore", options=options, dry_run=dry_run) as c:
+        names = c.session.store_names([store] if store else None)
+        if keys and len(names) > 1:
+            raise ConfigError("restoring by key needs --store (several stores are configured)")
+        if run_id is not None and c.catalog.get_run(run_id) is None:
+            raise UnknownItem(f"run {run_id} does not exist (see 'reclaim runs')")
+        report = LifecycleReport("restore", dry_run, c.run_id, recovered=c.recovered)
+        for name in names:
+            entries = _select_all(c.journal, name, keys=keys or None, run_id=run_id, since=since)
+            if keys:
+                found = {e.key for e in entries}
+                missing = [k for k in keys if k not in found]
+                if missing:
+                    raise UnknownItem(f"store {name!r}: no quarantined object with key {missing[0]!r}")
+            if dry_run:
+                report.restored[name] = RestoreResult(restored=len(entries))
+                continue
+            result = restore_entries(
+                c.session.store(name),
+                c.journal,
+                entries,
+                run_id=c.run_id,
+                match=match,
+                check_lease=c.check_lease,
+            )
+            report.restored[name] = result
+            c.counts.setdefault("restored", {})[name] = to_jsonable(result)
+        return report
+
+
+def _select_all(
+    journal: Journal, store: str, *, keys: Sequence[str] | None, run_id: int | None, since: datetime | None
+) -> list[Entry]:
+    out: list[Entry] = []
+    after = 0
+    while batch := journal.select(
+        store=store, states=(State.QUARANTINED,), keys=keys, run_id=run_id, since=since, after_id=after
+    ):
+        out.extend(batch)
+        after = batch[-1].id
+    return out
+
+
+def recover(config: ConfigLike) -> LifecycleReport:
+    """Finish or roll back whatever a killed run left in flight (also done by every mutating command)."""
+    with collector(config, command="recover", options={}, dry_run=False) as c:
+        return LifecycleReport("recover", False, c.run_id, recovered=c.recovered)
+
+
+def ensure(config: ConfigLike, store: str, key: str, *, timeout: float = 60.0) -> Ensured:
+    """For writers reusing an existing key: call after committing the row that references it.
+
+    Returns ``present`` (the object is at its key), ``restored`` (it was
+    quarantined and is back now) or ``gone`` (purged: upload it again). Needs no
+    lease and records no run; see :mod:`reclaim.lifecycle.ensure`.
+    """
+    with open_journal(config) as (session, _catalog, journal):
+        names = session.store_names([store])
+        return ensure_key(session.store(names[0]), journal, key, timeout=timeout)
+
+
+@dataclass
+class StoreStatus:
+    """Per store: the journal summary and when the next purge is due."""
+
+    store: str
+    mode: str
+    grace: timedelta
+    summary: JournalSummary
+
+
+@dataclass
+class StatusReport:
+    """``reclaim status``."""
+
+    stores: list[StoreStatus]
+    lease: LeaseInfo
+    lease_stale: bool
+    runs: list[RunRecord]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data."""
+        return dict(to_jsonable(self))
+
+
+def status(config: ConfigLike, *, last_runs: int = 5) -> StatusReport:
+    """Quarantined count and bytes, oldest item, next purge, items in flight; the lease; the last runs."""
+    with open_journal(config) as (session, catalog, journal):
+        stores = []
+        for name, cfg in session.config.stores.items():
+            mode = cfg.mode or "default"
+            stores.append(StoreStatus(name, mode, cfg.grace, journal.summary(name)))
+        lease = Leases(catalog).show()
+        return StatusReport(stores, lease, lease.stale(datetime.now(UTC)), catalog.list_runs(last_runs))
+
+
+def runs(config: ConfigLike, *, run_id: int | None = None, limit: int = 20) -> list[RunRecord]:
+    """The audit log: the run ``run_id``, or the newest ``limit`` runs."""
+    with open_journal(config) as (_session, catalog, _journal):
+        if run_id is not None:
+            record = catalog.get_run(run_id)
+            if record is None:
+                raise UnknownItem(f"run {run_id} does not exist")
+            return [record]
+        return catalog.list_runs(limit)
+
+
+def lock(config: ConfigLike, *, break_lease: bool = False, force: bool = False) -> LeaseInfo:
+    """Show the lease; with ``break_lease`` clear it when stale (or always, with ``force``).
+
+    Raises :class:`~reclaim.errors.LockHeld` when asked to break a live lease without ``force``.
+    """
+    with open_journal(config) as (_session, catalog, _journal):
+        leases = Leases(catalog)
+        if break_lease:
+            leases.break_lease(force=force)
+        return leases.show()

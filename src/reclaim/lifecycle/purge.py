@@ -1,0 +1,134 @@
+"""Phase 2: purge quarantined objects whose grace has passed, after re-checking them.
+
+For each due entry, in batches:
+
+1. claim it: compare-and-set QUARANTINED -> PURGING (a concurrent ``ensure``
+   or restore that claimed it first wins, and the purge skips it);
+2. re-check every reference source *now* (invariant 4): a key referenced
+   again is restored (PURGING -> RESTORING -> RESTORED);
+3. ``mark`` mode: an object whose ETag/mtime changed since quarantine is live
+   again (a writer replaced it) and is left alone;
+4. delete the rest in as few requests as the store allows (S3: 1000 keys per
+   DeleteObjects), then confirm PURGING -> PURGED.
+
+A crash after step 1 leaves PURGING entries: ``recover`` returns those whose
+object still exists to QUARANTINED (the re-check will be redone) and marks
+those already deleted as PURGED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from reclaim.catalog import Entry, Journal, State
+from reclaim.lifecycle.faults import fault
+from reclaim.lifecycle.restore import finish_restore
+from reclaim.lifecycle.scan import Tally
+from reclaim.references import ReferenceSource, referenced_now
+from reclaim.stores import Store
+
+__all__ = ["PurgePlan", "PurgeResult", "plan_purge"]
+
+LeaseCheck = Callable[[], None]
+_BATCH = 1000
+
+
+@dataclass
+class PurgeResult:
+    """What purging one store did (or, for a dry run, would do)."""
+
+    store: str
+    due: int = 0
+    purged: Tally = field(default_factory=Tally)
+    restored: int = 0
+    """Referenced again at the re-check, so restored."""
+    changed: int = 0
+    """``mark`` mode: replaced since quarantine, so left live."""
+    lost_race: int = 0
+    """Claimed first by ``ensure`` or a restore."""
+
+
+@dataclass
+class PurgePlan:
+    """The entries of one store due for purge now; ``execute`` purges them once."""
+
+    store: Store
+    sources: Sequence[ReferenceSource]
+    now: datetime
+    due: int
+    would_restore: int
+
+    def execute(self, journal: Journal, *, run_id: int, check_lease: LeaseCheck) -> PurgeResult:
+        """Purge every due entry (see the module docstring)."""
+        result = PurgeResult(self.store.name, due=self.due)
+        after = 0
+        while True:
+            check_lease()
+            batch = journal.due(self.store.name, self.now, limit=_BATCH, after_id=after)
+            if not batch:
+                return result
+            after = batch[-1].id
+            self._batch(batch, journal, run_id, result, check_lease)
+
+    def _batch(
+        self, batch: list[Entry], journal: Journal, run_id: int, result: PurgeResult, check_lease: LeaseCheck
+    ) -> None:
+        claimed: list[Entry] = []
+        for entry in batch:
+            mine = journal.transition(entry, State.PURGING, run_id=run_id)
+            if mine is None:
+                result.lost_race += 1
+            else:
+                claimed.append(mine)
+        fault("purge.after-claim")
+        # re-check after the claim: a writer whose ensure() found the entry QUARANTINED
+        # claimed it first; any other reference committed before this point is seen here
+        referenced = referenced_now(self.sources, [e.key for e in claimed])
+        fault("purge.after-recheck")
+        doomed: list[Entry] = []
+        for entry in claimed:
+            if entry.key in referenced:
+                restoring = journal.transition(
+                    entry, State.RESTORING, run_id=run_id, note="referenced at purge"
+                )
+                if restoring is not None:
+                    finish_restore(self.store, journal, restoring, run_id=run_id)
+                result.restored += 1
+            elif entry.mode == "mark" and self._changed(entry):
+                journal.transition(entry, State.RESTORED, run_id=run_id, note="changed since quarantine")
+                result.changed += 1
+            else:
+                doomed.append(entry)
+        check_lease()
+        self.store.delete([e.trash_key if e.mode == "move" and e.trash_key else e.key for e in doomed])
+        fault("purge.after-delete")
+        for entry in doomed:
+            journal.transition(entry, State.PURGED, run_id=run_id)
+            result.purged.add(entry.size)
+        fault("purge.after-confirm")
+
+    def _changed(self, entry: Entry) -> bool:
+        try:
+            info = self.store.stat(entry.key)
+        except FileNotFoundError:
+            return False  # already gone: purging it records what happened
+        if entry.etag is not None and info.etag is not None:
+            return info.etag != entry.etag
+        return info.mtime != entry.mtime
+
+
+def plan_purge(
+    store: Store, sources: Sequence[ReferenceSource], journal: Journal, *, now: datetime | None = None
+) -> PurgePlan:
+    """Count the entries due and how many the re-check would restore now; change nothing."""
+    moment = now or datetime.now(UTC)
+    due = 0
+    would_restore = 0
+    after = 0
+    while batch := journal.due(store.name, moment, limit=_BATCH, after_id=after):
+        after = batch[-1].id
+        due += len(batch)
+        would_restore += len(referenced_now(sources, [e.key for e in batch]))
+    return PurgePlan(store, sources, moment, due, would_restore)

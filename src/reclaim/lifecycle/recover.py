@@ -1,0 +1,92 @@
+"""Recover: finish or roll back whatever a killed run left in flight (invariant 3).
+
+Each in-flight entry is settled by looking at where its object is; both
+outcomes keep every byte:
+
+- QUARANTINING: in ``move`` mode, the object in the trash and not at its key
+  means the move happened: confirm QUARANTINED (grace starts now); otherwise
+  the move did not happen: roll back to RESTORED. In ``mark`` mode nothing was
+  moved: roll back to RESTORED (the next run quarantines it again).
+- PURGING: if the object still exists (trash copy, or the key in ``mark``
+  mode), the re-check may not have run: back to QUARANTINED, so the next purge
+  re-checks it. If it is gone, the delete had happened after a clean re-check:
+  PURGED.
+- RESTORING: move the object back if it is still in the trash: RESTORED.
+
+Recover runs at the start of every mutating command, under the lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from reclaim.catalog import Entry, Journal, State
+from reclaim.lifecycle.restore import finish_restore
+from reclaim.stores import Store
+
+__all__ = ["RecoverResult", "recover_entry", "recover_store"]
+
+
+@dataclass
+class RecoverResult:
+    """Entries settled, by outcome."""
+
+    store: str
+    confirmed: int = 0
+    rolled_back: int = 0
+    purged: int = 0
+    restored: int = 0
+    lost_race: int = 0
+
+    @property
+    def total(self) -> int:
+        """Entries settled."""
+        return self.confirmed + self.rolled_back + self.purged + self.restored
+
+
+def recover_entry(
+    store: Store, journal: Journal, entry: Entry, *, grace: timedelta, run_id: int | None
+) -> str:
+    """Settle one in-flight entry; returns ``confirmed``, ``rolled_back``, ``purged`` or ``restored``.
+
+    Returns ``lost_race`` when another process settled it first (compare-and-set).
+    """
+    in_trash = entry.mode == "move" and entry.trash_key is not None and store.exists(entry.trash_key)
+    if entry.state is State.QUARANTINING:
+        if in_trash and not store.exists(entry.key):
+            due = datetime.now(UTC) + grace
+            done = journal.transition(entry, State.QUARANTINED, run_id=run_id, due_at=due, note="recovered")
+            return "confirmed" if done else "lost_race"
+        done = journal.transition(entry, State.RESTORED, run_id=run_id, note="quarantine rolled back")
+        return "rolled_back" if done else "lost_race"
+    if entry.state is State.PURGING:
+        still_there = in_trash if entry.mode == "move" else store.exists(entry.key)
+        if still_there:
+            done = journal.transition(entry, State.QUARANTINED, run_id=run_id, note="purge rolled back")
+            return "rolled_back" if done else "lost_race"
+        done = journal.transition(entry, State.PURGED, run_id=run_id, note="purge completed by recover")
+        return "purged" if done else "lost_race"
+    if entry.state is State.RESTORING:
+        finish_restore(store, journal, entry, run_id=run_id)
+        return "restored"
+    return "lost_race"  # not in flight any more
+
+
+def recover_store(
+    store: Store,
+    journal: Journal,
+    *,
+    grace: timedelta,
+    run_id: int | None,
+    check_lease: Callable[[], None] | None = None,
+) -> RecoverResult:
+    """Settle every in-flight entry of ``store``."""
+    result = RecoverResult(store.name)
+    for entry in journal.in_flight(store.name):
+        if check_lease is not None:
+            check_lease()
+        outcome = recover_entry(store, journal, entry, grace=grace, run_id=run_id)
+        setattr(result, outcome, getattr(result, outcome) + 1)
+    return result
