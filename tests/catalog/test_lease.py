@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+import reclaim.catalog.lease as lease_module
 from reclaim.catalog import LEASE_NAME, Catalog, Lease, LeaseInfo, Leases, open_catalog
 from reclaim.config import CatalogConfig
 from reclaim.errors import CatalogError, LeaseLost, LockHeld, ReclaimError
@@ -340,3 +344,74 @@ def test_keep_raises_lock_held_when_another_collector_holds_it(leases: Leases) -
     with pytest.raises(LockHeld, match="alice@"), leases.keep("bob"):
         pytest.fail("entered the block without the lease")
     assert leases.show().token == held.token
+
+
+# -- holders that died ------------------------------------------------------------------------
+
+HOLD = """
+import sys, time
+from reclaim.catalog import open_catalog
+from reclaim.config import CatalogConfig
+
+catalog = open_catalog(CatalogConfig(url=sys.argv[1]))
+catalog.lease.acquire("crashing")
+catalog.dispose()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_the_lease_of_a_killed_collector_on_this_machine_is_taken_over_at_once(
+    leases: Leases, db_url: str
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, db_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held", holder.stderr
+        alive = leases.show()
+        assert (alive.holder, alive.pid) == ("crashing", holder.pid)
+        assert not alive.holder_gone()
+        with pytest.raises(LockHeld, match="crashing@"):
+            leases.acquire("alice")
+        with pytest.raises(LockHeld):
+            leases.break_lease()
+
+        holder.send_signal(signal.SIGKILL)
+        time.sleep(0.2)  # not reaped yet: a zombie, which never renews its lease either
+        assert leases.show().holder_gone()
+        lease = leases.acquire("alice")
+    finally:
+        holder.kill()
+        holder.communicate(timeout=30)  # reaps it and closes its pipes
+
+    info = leases.show()
+    assert (info.holder, info.token) == ("alice", lease.token)
+    assert info.expires_at is not None
+    assert not info.stale(datetime.now(UTC))  # its own, live lease
+    leases.heartbeat(lease)
+
+
+def _info(identity: str | None) -> LeaseInfo:
+    now = datetime.now(UTC)
+    return LeaseInfo("bob", "elsewhere", 1, "token", None, now, now, now + TTL, identity)
+
+
+def test_only_a_provably_dead_holder_counts_as_gone() -> None:
+    own = lease_module._identity()
+    if own is None:  # pragma: no cover - Linux test machines have /proc
+        pytest.skip("no /proc: dead holders are only ever detected on Linux")
+    boot, namespace, pid, started = own.split(" ")
+    assert int(pid) == os.getpid()
+    assert not _info(own).holder_gone()  # this very process
+    assert not _info(None).holder_gone()  # written by a reclaim that recorded no identity
+    assert not _info("garbage").holder_gone()
+    # another machine (or a reboot since): /proc here says nothing about it
+    assert not _info(f"another-boot {namespace} 999999999 1").holder_gone()
+    # another PID namespace (a container) on this machine, even with the same host name
+    assert not _info(f"{boot} pid:[1] 999999999 1").holder_gone()
+    # here, and gone; or here, and the pid now belongs to a process that started later
+    assert _info(f"{boot} {namespace} 999999999 1").holder_gone()
+    assert _info(f"{boot} {namespace} {pid} {int(started) - 1}").holder_gone()
+    assert not LeaseInfo(None, None, None, None, None, None, None, None, own).holder_gone()

@@ -14,8 +14,18 @@ and when it expires. Like restic's lock it is a lease, not a flag:
   lease may have expired without a successful heartbeat, measured on this
   process's monotonic clock from the moment the last heartbeat was sent, so a
   hung heartbeat cannot let a run go on past its lease;
-- a stale lease (expired, holder gone) is taken over by the next collector or
-  broken explicitly (:meth:`Leases.break_lease`); a live one only with ``force``.
+- a stale lease (expired, or its holder certainly died) is taken over by the
+  next collector or broken explicitly (:meth:`Leases.break_lease`); a live one
+  only with ``force``.
+
+Like restic, a collector need not wait for the expiry of a lease whose holder
+it knows to be dead. The row records the holder's ``identity`` (Linux boot id,
+PID namespace, pid and process start time); a collector in the same boot and
+PID namespace that finds no such process any more (or a zombie, or another
+process that reused the pid) takes the lease over at once. Anywhere else (other
+machines, other containers even with the same host name, no ``/proc``) or when
+unsure, the lease lasts until it expires: a wrong guess would let two
+collectors run at once.
 
 "Now" is the database server's clock wherever it has one (PostgreSQL,
 MariaDB/MySQL), so collectors on hosts whose clocks disagree still agree on
@@ -34,6 +44,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
@@ -62,7 +73,10 @@ _FREE: Final[dict[str, Any]] = {
     "acquired_at": None,
     "heartbeat_at": None,
     "expires_at": None,
+    "identity": None,
 }
+#: the id of the current boot: random per boot, so different on every machine
+_BOOT_ID: Final = Path("/proc/sys/kernel/random/boot_id")
 
 
 def _stamp(moment: datetime | None) -> str:
@@ -81,12 +95,34 @@ class LeaseInfo:
     acquired_at: datetime | None
     heartbeat_at: datetime | None
     expires_at: datetime | None
+    identity: str | None = None
 
     def stale(self, now: datetime) -> bool:
-        """Whether the lease may be taken at ``now``: nobody holds it, or it expired."""
+        """Whether the lease may be taken at ``now``: nobody holds it, it expired, or its holder is gone."""
         if self.holder is None or self.token is None:
             return True
-        return self.expires_at is not None and self.expires_at < now
+        return (self.expires_at is not None and self.expires_at < now) or self.holder_gone()
+
+    def holder_gone(self) -> bool:
+        """Whether the holder is certainly dead: it ran in this boot and PID namespace, and is gone.
+
+        Like restic's stale-lock rule, but a host name is not enough (containers
+        and cloned machines share them): the recorded boot id and PID namespace
+        must be this process's, and then ``/proc`` is authoritative. A zombie
+        counts as dead; a pid reused by another process is told apart by its
+        start time. ``False`` whenever this cannot be known for sure.
+        """
+        if self.token is None or self.identity is None:
+            return False
+        parts = self.identity.split(" ")
+        here = _machine()
+        if len(parts) != 4 or here is None or (parts[0], parts[1]) != here or not parts[2].isdigit():
+            return False
+        process = _process(int(parts[2]))
+        if process is None:
+            return True
+        state, started = process
+        return state in ("Z", "X") or started != parts[3]
 
     def describe(self) -> str:
         """Who holds the lease, for people: ``user@host pid N since T, expires T (run R)``."""
@@ -218,21 +254,30 @@ class Leases:
         with self._catalog.begin() as connection:
             now = _database_now(connection)
             expires_at = now + self._ttl
-            statement = (
-                lease.update()
-                .where(lease.c.name == LEASE_NAME, sa.or_(lease.c.token.is_(None), lease.c.expires_at < now))
-                .values(
-                    holder=holder[:255],
-                    host=host,
-                    pid=pid,
-                    token=token,
-                    run_id=run_id,
-                    acquired_at=now,
-                    heartbeat_at=now,
-                    expires_at=expires_at,
-                )
-            )
+            values = {
+                "holder": holder[:255],
+                "host": host,
+                "pid": pid,
+                "token": token,
+                "run_id": run_id,
+                "acquired_at": now,
+                "heartbeat_at": now,
+                "expires_at": expires_at,
+                "identity": _identity(),
+            }
+            free = sa.or_(lease.c.token.is_(None), lease.c.expires_at < now)
+            statement = lease.update().where(lease.c.name == LEASE_NAME, free).values(**values)
             taken = connection.execute(statement).rowcount == 1
+            if not taken:
+                current = self._read(connection)
+                if current.holder_gone():
+                    # take over a dead local process's lease, compare-and-set on its token
+                    takeover = lease.update().where(
+                        lease.c.name == LEASE_NAME, lease.c.token == current.token
+                    )
+                    taken = connection.execute(takeover.values(**values)).rowcount == 1
+                    if taken:
+                        log.warning("took over the lease of a dead process: %s", current.describe())
         if not taken:
             raise self._held(self.show())
         log.info("took the catalog lease for %s@%s pid %d until %s", holder, host, pid, _stamp(expires_at))
@@ -393,6 +438,7 @@ class Leases:
             acquired_at=row["acquired_at"],
             heartbeat_at=row["heartbeat_at"],
             expires_at=row["expires_at"],
+            identity=row["identity"],
         )
 
     def _held(self, info: LeaseInfo) -> LockHeld:
@@ -422,3 +468,33 @@ def _database_now(connection: sa.Connection) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def _machine() -> tuple[str, str] | None:
+    """This boot's id and this process's PID namespace; ``None`` without Linux's ``/proc``."""
+    try:
+        return _BOOT_ID.read_text(encoding="ascii").strip(), os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _process(pid: int) -> tuple[str, str] | None:
+    """State and start time (clock ticks after boot) of process ``pid``; ``None`` when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ("?", "?")  # unknown, so taken as alive: that only makes us wait for the expiry
+    # the command name may hold spaces and parentheses; the fields follow the last ')'
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[0], fields[19]
+
+
+def _identity() -> str | None:
+    """``boot-id pid-namespace pid start-time`` of this process; ``None`` where that is unknown."""
+    machine = _machine()
+    process = _process(os.getpid())
+    if machine is None or process is None:
+        return None
+    return f"{machine[0]} {machine[1]} {os.getpid()} {process[1]}"

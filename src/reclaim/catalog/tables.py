@@ -264,6 +264,8 @@ def catalog_tables(schema: str | None, prefix: str) -> CatalogTables:
         sa.Column("acquired_at", UTCDateTime(), nullable=True),
         sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
         sa.Column("expires_at", UTCDateTime(), nullable=True),
+        # boot, PID namespace, pid and start time of the holder: see reclaim.catalog.lease
+        sa.Column("identity", sa.String(255), nullable=True),
         **MYSQL_TABLE_OPTIONS,
     )
 

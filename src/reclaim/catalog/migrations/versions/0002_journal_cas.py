@@ -19,6 +19,11 @@ Adds to ``objects``:
 ``run_id`` becomes nullable: a claim (``reclaim.ensure``) changes entries
 outside any run. Existing active entries get their ``active_hash``; SQLite
 rebuilds the table to drop the NOT NULL (batch mode), the others alter it.
+
+Adds to ``lease``: ``identity``, which names the holding process beyond host
+and pid (boot, PID namespace, pid, start time), so that a collector on the
+same machine can tell for certain that the holder died and take the lease over
+at once instead of waiting for it to expire.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ _ACTIVE = ("QUARANTINING", "QUARANTINED", "PURGING", "RESTORING")
 
 
 def upgrade() -> None:
-    """Add active_hash (unique per store while active), note and mtime_epoch; run_id nullable."""
+    """Add active_hash (unique while active), note, mtime_epoch, the lease identity; run_id nullable."""
     schema: str | None = context.config.attributes.get("schema")
     p: str = context.config.attributes["prefix"]
 
@@ -56,13 +61,16 @@ def upgrade() -> None:
     )
     op.execute(objects.update().where(objects.c.state.in_(_ACTIVE)).values(active_hash=objects.c.key_hash))
     op.create_index(f"{p}objects_active", f"{p}objects", ["store", "active_hash"], unique=True, schema=schema)
+    op.add_column(f"{p}lease", sa.Column("identity", sa.String(255), nullable=True), schema=schema)
 
 
 def downgrade() -> None:
-    """Drop the three columns and the unique index; entries without a run get run 0."""
+    """Drop the added columns and the unique index; entries without a run get run 0."""
     schema: str | None = context.config.attributes.get("schema")
     p: str = context.config.attributes["prefix"]
 
+    with op.batch_alter_table(f"{p}lease", schema=schema) as batch:
+        batch.drop_column("identity")
     op.drop_index(f"{p}objects_active", f"{p}objects", schema=schema)
     objects = sa.table(f"{p}objects", sa.column("run_id", sa.BigInteger()), schema=schema)
     op.execute(objects.update().where(objects.c.run_id.is_(None)).values(run_id=0))
