@@ -3,12 +3,13 @@
 One row of ``objects`` is one episode in the life of a key (DESIGN.md, "The
 object lifecycle")::
 
-    QUARANTINING --> QUARANTINED --> PURGING --> PURGED
-         |               |             |  \\
-         |               v             v   `--> QUARANTINED (purge rolled back)
-         |           RESTORING <-------'
-         |               |   `--> QUARANTINED (restore rolled back)
-         `-------------> RESTORED
+    QUARANTINING -> QUARANTINED (moved or marked) | RESTORED (rolled back) | PURGED (found gone)
+    QUARANTINED  -> PURGING (due) | RESTORING (restore, claim)
+    PURGING      -> PURGED (deleted) | RESTORING (referenced again) | QUARANTINED (rolled back)
+                    | RESTORED (changed since quarantine)
+    RESTORING    -> RESTORED (moved back) | QUARANTINED (rolled back) | PURGED (trash copy gone)
+
+(:data:`TRANSITIONS` is the same table; PURGED and RESTORED are final.)
 
 Two rules make it safe with several actors (a collector, writers calling
 ``reclaim.ensure``, an operator restoring) and crashes at any instant:
