@@ -85,7 +85,8 @@ def collector(
         run_id = catalog.start_run(command, to_jsonable(dict(options)), dry_run=False)
         counts: dict[str, Any] = {}
         try:
-            with Leases(catalog).keep(_holder(), run_id=run_id) as lease:
+            leases = Leases(catalog, ttl=session.config.catalog.lease_ttl)
+            with leases.keep(_holder(), run_id=run_id) as lease:
                 recovered = []
                 if recover:
                     for name in session.config.stores:

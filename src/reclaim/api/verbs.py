@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reclaim.api.collector import collector, open_journal
+from reclaim.api.commands import ProgressCallback
 from reclaim.api.reports import to_jsonable
 from reclaim.api.session import ConfigLike
 from reclaim.catalog import Entry, Journal, JournalSummary, LeaseInfo, Leases, RunRecord, State
@@ -24,6 +26,7 @@ from reclaim.lifecycle import (
     plan_purge,
     plan_quarantine,
     restore_entries,
+    restore_purged,
 )
 
 __all__ = [
@@ -74,6 +77,7 @@ def quarantine(
     max_fraction: float | None = None,
     show: int = 0,
     grace: timedelta | None = None,
+    progress: ProgressCallback | None = None,
 ) -> LifecycleReport:
     """Phase 1: scan each store and quarantine its candidates (``move`` to trash or ``mark``).
 
@@ -101,6 +105,7 @@ def quarantine(
                     trash_prefix=cfg.trash_prefix,
                     exclude=cfg.exclude,
                     show=show,
+                    progress=progress,
                 )
                 plans.append(plan)
                 report.scans.append(plan.scan)
@@ -180,35 +185,59 @@ def restore(
     since: datetime | None = None,
     match: str | None = None,
     dry_run: bool = False,
+    purged: bool = False,
 ) -> LifecycleReport:
     """Bring quarantined objects back: by key (``store`` required when several stores exist), by the
     run that quarantined them, by store, by quarantine time (``since``) or by key glob (``match``).
 
-    Raises :class:`UnknownItem` (exit 8) for a key that has no quarantined entry
-    or a run id that does not exist, before anything is restored.
+    With ``purged``, bring back purged objects instead, selected the same way,
+    from the newest noncurrent version a versioned S3 bucket keeps of each (see
+    :func:`reclaim.lifecycle.restore_purged`); keys whose version is gone are
+    reported as ``missing``. Raises :class:`ConfigError` for a store that keeps
+    no versions (not S3).
+
+    Raises :class:`UnknownItem` (exit 8) for a key that has no quarantined (with
+    ``purged``: purged) entry or a run id that does not exist, before anything is
+    restored.
     """
     if not (keys or store or run_id is not None or since or match):
         raise ConfigError("say what to restore: keys, --store, --run, --since or --match")
     options = {"keys": list(keys), "store": store, "run": run_id, "since": since, "match": match}
+    if purged:
+        options["purged"] = True
+    state, adjective = (State.PURGED, "purged") if purged else (State.QUARANTINED, "quarantined")
     with collector(config, command="restore", options=options, dry_run=dry_run) as c:
         names = c.session.store_names([store] if store else None)
         if keys and len(names) > 1:
             raise ConfigError("restoring by key needs --store (several stores are configured)")
         if run_id is not None and c.catalog.get_run(run_id) is None:
             raise UnknownItem(f"run {run_id} does not exist (see 'reclaim runs')")
+        stores = {name: c.session.store(name) for name in names} if purged else {}
+        if purged:
+            for name, opened in stores.items():
+                if getattr(opened, "restore_version", None) is None:
+                    raise ConfigError(
+                        f"store {name!r}: restoring purged objects needs a versioned S3 bucket "
+                        "(they come back from the noncurrent version the bucket keeps)"
+                    )
         report = LifecycleReport("restore", dry_run, c.run_id, recovered=c.recovered)
         for name in names:
-            entries = _select_all(c.journal, name, keys=keys or None, run_id=run_id, since=since)
+            entries = _select_all(
+                c.journal, name, states=(state,), keys=keys or None, run_id=run_id, since=since
+            )
             if keys:
                 found = {e.key for e in entries}
                 missing = [k for k in keys if k not in found]
                 if missing:
-                    raise UnknownItem(f"store {name!r}: no quarantined object with key {missing[0]!r}")
+                    raise UnknownItem(f"store {name!r}: no {adjective} object with key {missing[0]!r}")
             if dry_run:
+                if purged:
+                    entries = list({e.key: e for e in entries if _matches(e.key, match)}.values())
                 report.restored[name] = RestoreResult(restored=len(entries))
                 continue
-            result = restore_entries(
-                c.session.store(name),
+            restore_step = restore_purged if purged else restore_entries
+            result = restore_step(
+                stores.get(name) or c.session.store(name),
                 c.journal,
                 entries,
                 run_id=c.run_id,
@@ -220,13 +249,23 @@ def restore(
         return report
 
 
+def _matches(key: str, pattern: str | None) -> bool:
+    return pattern is None or fnmatch.fnmatchcase(key, pattern)
+
+
 def _select_all(
-    journal: Journal, store: str, *, keys: Sequence[str] | None, run_id: int | None, since: datetime | None
+    journal: Journal,
+    store: str,
+    *,
+    states: Sequence[State] = (State.QUARANTINED,),
+    keys: Sequence[str] | None,
+    run_id: int | None,
+    since: datetime | None,
 ) -> list[Entry]:
     out: list[Entry] = []
     after = 0
     while batch := journal.select(
-        store=store, states=(State.QUARANTINED,), keys=keys, run_id=run_id, since=since, after_id=after
+        store=store, states=states, keys=keys, run_id=run_id, since=since, after_id=after
     ):
         out.extend(batch)
         after = batch[-1].id

@@ -201,9 +201,12 @@ def quarantine(
     as_json: JsonOption = False,
 ) -> None:
     """Phase 1: scan, apply the fail-closed guards, quarantine candidates (move to trash or mark)."""
-    report = _guarded(
-        lambda: api.quarantine(config, stores=store, dry_run=dry_run, max_fraction=max_fraction, show=show)
-    )
+    with _progress(not as_json) as progress:
+        report = _guarded(
+            lambda: api.quarantine(
+                config, stores=store, dry_run=dry_run, max_fraction=max_fraction, show=show, progress=progress
+            )
+        )
     _lifecycle_output(report, as_json)
 
 
@@ -247,6 +250,12 @@ def restore(
         str | None, typer.Option(help="Quarantined within this long ago (e.g. 2d) or since an ISO time.")
     ] = None,
     match: Annotated[str | None, typer.Option(help="Only keys matching this glob.")] = None,
+    purged: Annotated[
+        bool,
+        typer.Option(
+            "--purged", help="Restore purged objects from their noncurrent version (versioned S3 buckets)."
+        ),
+    ] = False,
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -254,7 +263,14 @@ def restore(
     since_time = _guarded(lambda: _parse_since(since)) if since else None
     report = _guarded(
         lambda: api.restore(
-            config, keys=keys or (), store=store, run_id=run, since=since_time, match=match, dry_run=dry_run
+            config,
+            keys=keys or (),
+            store=store,
+            run_id=run,
+            since=since_time,
+            match=match,
+            dry_run=dry_run,
+            purged=purged,
         )
     )
     _lifecycle_output(report, as_json)

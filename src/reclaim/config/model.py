@@ -62,8 +62,17 @@ class CatalogConfig(_Model):
     db_schema: str | None = Field(default=None, alias="schema")
     """Database schema for the catalog tables (PostgreSQL) when sharing a database."""
     table_prefix: str = "reclaim_"
+    lease_ttl: Duration = timedelta(minutes=5)
+    """How long the collector lease lives without a heartbeat (renewed every third of it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _ttl(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=3):
+            raise ValueError("the lease ttl must be at least 3s")
+        return value
 
     @field_validator("table_prefix")
     @classmethod

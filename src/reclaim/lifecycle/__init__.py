@@ -5,7 +5,7 @@ from reclaim.lifecycle.ensure import Ensured, ensure_key
 from reclaim.lifecycle.purge import PurgePlan, PurgeResult, plan_purge
 from reclaim.lifecycle.quarantine import QuarantinePlan, QuarantineResult, plan_quarantine
 from reclaim.lifecycle.recover import RecoverResult, recover_entry, recover_store
-from reclaim.lifecycle.restore import RestoreResult, finish_restore, restore_entries
+from reclaim.lifecycle.restore import RestoreResult, finish_restore, restore_entries, restore_purged
 from reclaim.lifecycle.scan import Classified, SourceReport, Status, StoreScan, Tally, classify, scan_store
 
 __all__ = [
@@ -33,5 +33,6 @@ __all__ = [
     "recover_entry",
     "recover_store",
     "restore_entries",
+    "restore_purged",
     "scan_store",
 ]

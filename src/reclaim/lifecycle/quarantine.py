@@ -131,7 +131,7 @@ class QuarantinePlan:
             else:
                 todo.append((info, entry))
         check_lease()
-        outcomes = pool.map(lambda item: self._one(item[0], item[1], journal, run_id), todo)
+        outcomes = pool.map(lambda item: self._one(item[0], item[1], journal, run_id, check_lease), todo)
         for (info, _), outcome in zip(todo, outcomes, strict=True):
             if outcome == "quarantined":
                 result.quarantined.add(info.size)
@@ -140,7 +140,10 @@ class QuarantinePlan:
             else:
                 result.vanished += 1
 
-    def _one(self, info: ObjectInfo, entry: Entry, journal: Journal, run_id: int) -> str:
+    def _one(
+        self, info: ObjectInfo, entry: Entry, journal: Journal, run_id: int, check_lease: LeaseCheck
+    ) -> str:
+        check_lease()  # a run that lost its lease stops before its next side effect
         store = self.store
         try:
             now = store.stat(info.key)
@@ -181,6 +184,7 @@ def plan_quarantine(
     exclude: Sequence[str] = (),
     show: int = 0,
     tempdir: str | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> QuarantinePlan:
     """Scan ``store``, spool its candidates and apply the guards; change nothing.
 
@@ -199,6 +203,7 @@ def plan_quarantine(
             trash_prefix=trash_prefix,
             exclude=exclude,
             show=show,
+            progress=progress,
             on_candidate=spool.add if action == "collect" else None,
         )
         if action == "collect" and report.over_max_fraction:

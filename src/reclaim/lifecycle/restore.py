@@ -5,6 +5,13 @@ before touching the object, so a restore and a purge can never both act on
 one entry (invariant 5). The move back never overwrites: if a writer stored a
 new object at the key meanwhile, the new object wins and the trash copy is
 left for ``reclaim check`` to report.
+
+Purged objects of a bucket that keeps versions come back with
+:func:`restore_purged`: each is a new journal episode (a ``mark`` intent, then
+RESTORED once the newest noncurrent version is copied back to the key), so the
+journal's latest entry of the key says where it is. A crash in between leaves
+the intent QUARANTINING, which recovery settles as RESTORED (mark mode moves
+nothing); running the restore again copies the version if it was not copied.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from reclaim.catalog import Entry, Journal, State
 from reclaim.lifecycle.faults import fault
 from reclaim.stores import Store
 
-__all__ = ["RestoreResult", "finish_restore", "restore_entries"]
+__all__ = ["RestoreResult", "finish_restore", "restore_entries", "restore_purged"]
 
 LeaseCheck = Callable[[], None]
 
@@ -33,7 +40,10 @@ class RestoreResult:
     missing: list[str] = field(default_factory=list)
     """Keys whose trash copy was gone (deleted by hand) and that are not at their key either."""
     kept_newer: list[str] = field(default_factory=list)
-    """Keys re-uploaded while quarantined: the new object stays, the trash copy is left as a stray."""
+    """Keys re-uploaded while quarantined (or after being purged): the new object stays.
+
+    Of a quarantined key the trash copy is left as a stray; of a purged key the
+    noncurrent version stays in the bucket."""
 
 
 def finish_restore(store: Store, journal: Journal, entry: Entry, *, run_id: int | None) -> str:
@@ -91,3 +101,85 @@ def restore_entries(
         result.restored += 1
         result.restored_bytes += entry.size or 0
     return result
+
+
+def restore_purged(
+    store: Store,
+    journal: Journal,
+    entries: Iterable[Entry],
+    *,
+    run_id: int | None,
+    match: str | None = None,
+    check_lease: LeaseCheck | None = None,
+) -> RestoreResult:
+    """Bring PURGED entries back from their noncurrent version (stores with ``restore_version``).
+
+    Each key is restored once, whatever number of its PURGED entries
+    ``entries`` holds. Each restore is a new episode: a ``mark`` intent with the
+    purged entry's size and ETag, then RESTORED when the version was copied
+    back, RESTORED with a note (and the key in ``kept_newer``) when an object is
+    stored at the key again (it is never overwritten), or PURGED again (the key
+    in ``missing``) when the bucket keeps no version of it. A key that has an
+    active entry already counts as ``lost_race``. Entries in other states are
+    skipped. Raises ``TypeError`` when ``store`` cannot restore versions.
+    """
+    restore_version: Callable[[str], bool] | None = getattr(store, "restore_version", None)
+    if restore_version is None:
+        raise TypeError(f"store {store.name!r} keeps no object versions to restore from")
+    result = RestoreResult()
+    latest: dict[str, Entry] = {}
+    for entry in entries:
+        if entry.state is not State.PURGED:
+            continue
+        if match is not None and not fnmatch.fnmatchcase(entry.key, match):
+            continue
+        if entry.key not in latest or entry.id > latest[entry.key].id:
+            latest[entry.key] = entry
+    for key, purged in latest.items():
+        if check_lease is not None:
+            check_lease()
+        intent = journal.record_intent(
+            purged.store,
+            key,
+            mode="mark",
+            trash_key=None,
+            size=purged.size,
+            mtime=purged.mtime,
+            etag=purged.etag,
+            run_id=run_id,
+        )
+        if intent is None:
+            result.lost_race += 1
+            continue
+        try:
+            restored = restore_version(key)
+        except FileExistsError:
+            journal.transition(intent, State.RESTORED, run_id=run_id, note="key re-uploaded")
+            result.kept_newer.append(key)
+            continue
+        except Exception:
+            _settle_after_error(store, journal, intent, run_id=run_id)
+            raise
+        if not restored:
+            journal.transition(intent, State.PURGED, run_id=run_id, note="no noncurrent version left")
+            result.missing.append(key)
+            continue
+        journal.transition(intent, State.RESTORED, run_id=run_id, note="restored from a noncurrent version")
+        result.restored += 1
+        result.restored_bytes += purged.size or 0
+    return result
+
+
+def _settle_after_error(store: Store, journal: Journal, intent: Entry, *, run_id: int | None) -> None:
+    """End the episode of a restore that failed as the store shows it: RESTORED if the key is back.
+
+    If the store cannot tell either, the intent stays QUARANTINING for recovery.
+    """
+    try:
+        back = store.exists(intent.key)
+    except Exception:
+        return
+    if back:
+        journal.transition(intent, State.RESTORED, run_id=run_id, note="restored; the restore reported an error")
+    else:
+        journal.transition(intent, State.PURGED, run_id=run_id, note="restoring the noncurrent version failed")

@@ -18,6 +18,18 @@ Why not the generic adapter:
   existing (``IfNoneMatch``), and the source is deleted only if it still has
   that ETag (``IfMatch``): an object a writer rewrites mid-move stays in place.
   Servers that ignore these conditions still get the up-front checks.
+- **Purged objects come back from versions.** In a bucket that keeps versions,
+  a delete only adds a delete marker; :meth:`S3Store.restore_version` copies
+  the newest remaining version of a key (``ListObjectVersions``, then
+  ``CopyObject`` with the ``VersionId``) back to the key when nothing is
+  stored there, and never overwrites an object that is.
+- **Throttling is retried adaptively.** Unless the storage options say
+  otherwise, the client is made with botocore's ``config_kwargs={"retries":
+  {"mode": "adaptive", "max_attempts": 10}}``: a ``SlowDown`` or 503 is
+  retried with backoff and the client paces its own request rate, so a large
+  delete or listing slows down instead of failing. These defaults are merged
+  under the user's ``config_kwargs`` key by key (the user's values win, e.g.
+  ``{"retries": {"max_attempts": 3}}`` keeps the adaptive mode).
 
 Storage options (``key``, ``secret``, ``anon``, ``client_kwargs`` with
 ``endpoint_url``, ...) are passed to ``s3fs.S3FileSystem``; credential values
@@ -47,6 +59,8 @@ _LAST_CHAR = "\U0010ffff"  # sorts after every other character: "p" + this is pa
 _MAX_KEY_BYTES = 1024
 _NOT_FOUND = frozenset({"NoSuchKey", "NotFound", "404"})
 _PRECONDITION = frozenset({"PreconditionFailed", "412"})
+#: botocore client settings used unless the storage options' ``config_kwargs`` say otherwise
+DEFAULT_CONFIG_KWARGS: Mapping[str, Any] = {"retries": {"mode": "adaptive", "max_attempts": 10}}
 
 
 class S3Store(FsspecStore):
@@ -78,6 +92,7 @@ class S3Store(FsspecStore):
         if not 1 <= max_keys <= 1000:
             raise StoreError(name, f"max_keys must be between 1 and 1000, not {max_keys}")
         options = dict(storage_options or {})
+        options["config_kwargs"] = _merged(DEFAULT_CONFIG_KWARGS, options.get("config_kwargs") or {})
         # a client of its own: no listing cache and no event hooks shared with other stores
         options["skip_instance_cache"] = True
         try:
@@ -267,6 +282,67 @@ class S3Store(FsspecStore):
                 message = f"copied to {dst!r} but deleting the source failed (both are kept)"
             raise self._fail(message, exc, key=src) from None
 
+    def restore_version(self, key: str) -> bool:
+        """Copy the newest stored version of ``key`` back to ``key``; whether there was one.
+
+        For a purged object in a bucket that keeps versions (or kept them before
+        versioning was suspended): the newest version that is not a delete
+        marker is copied back server-side (``CopyObject`` with its
+        ``VersionId``, part by part above 5 GiB), conditional on ``key`` not
+        existing (``IfNoneMatch``). Returns ``False`` when no such version is
+        left (an unversioned bucket, or the version expired). Raises
+        ``FileExistsError`` if an object is stored at ``key`` (it is never
+        overwritten), ``ValueError`` for an invalid key and ``StoreError`` on
+        any other failure.
+        """
+        full = self._key(key)
+        if self.exists(key):
+            raise self._exists_error(key)
+        version = self._newest_version(key, full)
+        if version is None:
+            return False
+        version_id, size = version
+        try:
+            if size <= MANAGED_COPY_THRESHOLD:
+                copy_source = {"Bucket": self.bucket, "Key": full, "VersionId": version_id}
+                self._call(
+                    "copy_object", Bucket=self.bucket, Key=full, CopySource=copy_source, IfNoneMatch="*"
+                )
+            else:
+                paths = (f"{self.bucket}/{full}?versionId={version_id}", f"{self.bucket}/{full}")
+                sync(self.fs.loop, self.fs._copy_managed, *paths, size)
+        except Exception as exc:
+            if _code(exc) in _PRECONDITION:
+                raise self._exists_error(key) from None
+            if _code(exc) in _NOT_FOUND | {"NoSuchVersion"}:
+                return False  # the version expired between the listing and the copy
+            raise self._fail(f"restoring version {version_id!r} failed", exc, key=key) from None
+        return True
+
+    def _newest_version(self, key: str, full: str) -> tuple[str, int] | None:
+        """The version id and size of the newest version of exactly ``full`` that is no delete marker."""
+        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full, "MaxKeys": self.max_keys}
+        while True:
+            try:
+                page = self._call("list_object_versions", **request)
+            except Exception as exc:
+                raise self._fail("listing the versions failed", exc, key=key) from None
+            # versions come by key, newest first; ``full`` sorts before every other key it prefixes
+            for version in page.get("Versions", ()):
+                if version.get("Key") == full and version.get("VersionId"):
+                    return str(version["VersionId"]), int(version.get("Size") or 0)
+            listed = [*page.get("Versions", ()), *page.get("DeleteMarkers", ())]
+            if any(item.get("Key") != full for item in listed) or not page.get("IsTruncated"):
+                return None
+            key_marker, version_marker = page.get("NextKeyMarker"), page.get("NextVersionIdMarker")
+            if not key_marker:
+                raise self._fail("a truncated version listing came without a key marker", key=key)
+            request["KeyMarker"] = key_marker
+            if version_marker:
+                request["VersionIdMarker"] = version_marker
+            else:
+                request.pop("VersionIdMarker", None)
+
     def delete(self, keys: Sequence[str]) -> None:
         """Delete ``keys`` with one ``DeleteObjects`` request per 1000 keys; missing keys are ignored.
 
@@ -306,6 +382,18 @@ def _code(exc: BaseException) -> str | None:
     code = response.get("Error", {}).get("Code")
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return str(code or status) if (code or status) else None
+
+
+def _merged(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` over ``defaults``, merging nested mappings key by key (``given`` wins)."""
+    out = dict(defaults)
+    for name, value in given.items():
+        below = out.get(name)
+        if isinstance(below, Mapping) and isinstance(value, Mapping):
+            out[name] = _merged(below, value)
+        else:
+            out[name] = value
+    return out
 
 
 def _etag(response: Mapping[str, Any]) -> str | None:

@@ -1,0 +1,310 @@
+"""Restoring purged objects from the noncurrent versions of a versioned S3 bucket (moto's server)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reclaim import api
+from reclaim.catalog import Entry, Journal, State, open_catalog
+from reclaim.errors import ConfigError, StoreError
+
+from .archive import Archive, make_archive
+
+pytest.importorskip("moto.server", reason="moto[server] is not installed")
+pytest.importorskip("s3fs", reason="s3fs is not installed: pip install -e '.[dev]'")
+boto3 = pytest.importorskip("boto3")
+
+from reclaim.stores.s3 import S3Store  # noqa: E402  (after the skips above)
+
+LIVE = [f"blobs/live/{i:03d}" for i in range(3)]
+ORPHANS = [f"blobs/orphan/{i:03d}" for i in range(3)]
+
+
+def content(key: str) -> bytes:
+    return f"content of {key}: ".encode() + secrets.token_bytes(64)
+
+
+@pytest.fixture
+def make_bucket(s3_server: str) -> Callable[..., str]:
+    def make(*, versioned: bool = True) -> str:
+        name = f"reclaim-v-{secrets.token_hex(4)}"
+        client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+        client.create_bucket(Bucket=name)
+        if versioned:
+            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        return name
+
+    return make
+
+
+def purged_archive(
+    tmp_path: Path, sqlite_url: str, bucket: str, s3_options: dict[str, Any]
+) -> tuple[Archive, dict[str, bytes], int]:
+    """An archive whose orphans were quarantined (the run id is returned) and purged."""
+    a = make_archive(
+        tmp_path, sqlite_url, store_url=f"s3://{bucket}/data/", storage_options=s3_options, min_age="0"
+    )
+    data = {key: content(key) for key in LIVE + ORPHANS}
+    for key, value in data.items():
+        a.put(key, value)
+    for key in LIVE:
+        a.reference(key)
+    quarantined = api.quarantine(a.config_path, grace=timedelta(0))
+    assert quarantined.quarantined[0].quarantined.count == len(ORPHANS)
+    assert quarantined.run_id is not None
+    purge = api.purge(a.config_path)
+    assert purge.purged[0].purged.count == len(ORPHANS)
+    store = a.store()
+    assert not any(store.exists(key) for key in ORPHANS)
+    assert all(store.read(key) == data[key] for key in LIVE)
+    return a, data, quarantined.run_id
+
+
+def latest(archive: Archive, key: str) -> Entry:
+    catalog = open_catalog(archive.config.catalog)
+    try:
+        entry = Journal(catalog).latest("main", key)
+    finally:
+        catalog.dispose()
+    assert entry is not None
+    return entry
+
+
+@pytest.fixture
+def archive_factory(tmp_path: Path) -> Iterator[list[Archive]]:
+    made: list[Archive] = []
+    yield made
+    for archive in made:
+        archive.dispose()
+
+
+def test_purged_objects_come_back_byte_identical(
+    tmp_path: Path,
+    sqlite_url: str,
+    make_bucket: Callable[..., str],
+    s3_options: dict[str, Any],
+    archive_factory: list[Archive],
+) -> None:
+    a, data, _ = purged_archive(tmp_path, sqlite_url, make_bucket(), s3_options)
+    archive_factory.append(a)
+    report = api.restore(a.config_path, keys=ORPHANS[:2], store="main", purged=True)
+    result = report.restored["main"]
+    assert result.restored == 2
+    assert result.restored_bytes == sum(len(data[k]) for k in ORPHANS[:2])
+    assert result.missing == [] and result.kept_newer == []
+    store = a.store()
+    assert [store.read(key) for key in ORPHANS[:2]] == [data[key] for key in ORPHANS[:2]]
+    assert not store.exists(ORPHANS[2])
+    for key in ORPHANS[:2]:
+        entry = latest(a, key)
+        assert entry.state is State.RESTORED
+        assert entry.note == "restored from a noncurrent version"
+        assert entry.mode == "mark" and entry.trash_key is None
+        assert entry.run_id == report.run_id
+    assert latest(a, ORPHANS[2]).state is State.PURGED
+    # restored objects are referenced by nothing: the next collection finds them again
+    status = api.status(a.config_path)
+    assert status.stores[0].summary.restored == 2
+
+
+def test_restore_by_the_quarantine_run(
+    tmp_path: Path,
+    sqlite_url: str,
+    make_bucket: Callable[..., str],
+    s3_options: dict[str, Any],
+    archive_factory: list[Archive],
+) -> None:
+    a, data, run_id = purged_archive(tmp_path, sqlite_url, make_bucket(), s3_options)
+    archive_factory.append(a)
+    dry = api.restore(a.config_path, run_id=run_id, purged=True, dry_run=True)
+    assert dry.restored["main"].restored == len(ORPHANS)
+    assert not any(a.store().exists(key) for key in ORPHANS)
+    report = api.restore(a.config_path, run_id=run_id, purged=True)
+    assert report.restored["main"].restored == len(ORPHANS)
+    store = a.store()
+    assert all(store.read(key) == data[key] for key in ORPHANS)
+    assert all(latest(a, key).state is State.RESTORED for key in ORPHANS)
+    # a second restore finds every key occupied (by the restored objects) and overwrites nothing
+    again = api.restore(a.config_path, run_id=run_id, purged=True)
+    assert again.restored["main"].restored == 0
+    assert sorted(again.restored["main"].kept_newer) == ORPHANS
+    assert all(store.read(key) == data[key] for key in ORPHANS)
+
+
+def test_restore_by_glob_restores_only_matching_keys(
+    tmp_path: Path,
+    sqlite_url: str,
+    make_bucket: Callable[..., str],
+    s3_options: dict[str, Any],
+    archive_factory: list[Archive],
+) -> None:
+    a, data, _ = purged_archive(tmp_path, sqlite_url, make_bucket(), s3_options)
+    archive_factory.append(a)
+    report = api.restore(a.config_path, match="*/001", purged=True)
+    assert report.restored["main"].restored == 1
+    store = a.store()
+    assert store.read(ORPHANS[1]) == data[ORPHANS[1]]
+    assert not store.exists(ORPHANS[0]) and not store.exists(ORPHANS[2])
+
+
+def test_unversioned_bucket_reports_missing(
+    tmp_path: Path,
+    sqlite_url: str,
+    make_bucket: Callable[..., str],
+    s3_options: dict[str, Any],
+    archive_factory: list[Archive],
+) -> None:
+    a, _, _ = purged_archive(tmp_path, sqlite_url, make_bucket(versioned=False), s3_options)
+    archive_factory.append(a)
+    report = api.restore(a.config_path, keys=ORPHANS, store="main", purged=True)
+    result = report.restored["main"]
+    assert result.restored == 0
+    assert sorted(result.missing) == ORPHANS
+    assert not any(a.store().exists(key) for key in ORPHANS)
+    for key in ORPHANS:
+        entry = latest(a, key)
+        assert entry.state is State.PURGED
+        assert entry.note == "no noncurrent version left"
+
+
+def test_a_key_reuploaded_after_the_purge_is_not_overwritten(
+    tmp_path: Path,
+    sqlite_url: str,
+    make_bucket: Callable[..., str],
+    s3_options: dict[str, Any],
+    archive_factory: list[Archive],
+) -> None:
+    a, data, _ = purged_archive(tmp_path, sqlite_url, make_bucket(), s3_options)
+    archive_factory.append(a)
+    a.put(ORPHANS[0], b"uploaded again after the purge")
+    report = api.restore(a.config_path, keys=ORPHANS[:2], store="main", purged=True)
+    result = report.restored["main"]
+    assert result.kept_newer == [ORPHANS[0]]
+    assert result.restored == 1
+    store = a.store()
+    assert store.read(ORPHANS[0]) == b"uploaded again after the purge"
+    assert store.read(ORPHANS[1]) == data[ORPHANS[1]]
+    entry = latest(a, ORPHANS[0])
+    assert entry.state is State.RESTORED and entry.note == "key re-uploaded"
+
+
+def test_unknown_key_is_refused_before_anything_is_restored(
+    tmp_path: Path,
+    sqlite_url: str,
+    make_bucket: Callable[..., str],
+    s3_options: dict[str, Any],
+    archive_factory: list[Archive],
+) -> None:
+    a, _, _ = purged_archive(tmp_path, sqlite_url, make_bucket(), s3_options)
+    archive_factory.append(a)
+    with pytest.raises(api.UnknownItem, match="no purged object"):
+        api.restore(a.config_path, keys=[ORPHANS[0], LIVE[0]], store="main", purged=True)
+    assert not a.store().exists(ORPHANS[0])
+
+
+def test_local_store_cannot_restore_purged(tmp_path: Path, sqlite_url: str) -> None:
+    a = make_archive(tmp_path, sqlite_url)
+    try:
+        with pytest.raises(ConfigError, match="versioned S3 bucket"):
+            api.restore(a.config_path, store="main", purged=True)
+    finally:
+        a.dispose()
+
+
+# -- S3Store.restore_version ------------------------------------------------------------
+
+
+@pytest.fixture
+def versioned_store(
+    make_bucket: Callable[..., str], s3_server: str, s3_options: dict[str, Any]
+) -> Iterator[tuple[S3Store, Any, str]]:
+    bucket = make_bucket()
+    store = S3Store("blobs", f"s3://{bucket}/root", s3_options)
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    yield store, client, bucket
+    store.close()
+
+
+def test_restore_version_takes_the_newest_version_past_a_delete_marker(
+    versioned_store: tuple[S3Store, Any, str],
+) -> None:
+    store, client, bucket = versioned_store
+    store.write("a/key", b"first")
+    store.write("a/key", b"second")
+    store.write("a/key-longer", b"another key sharing the prefix")  # newer, must be ignored
+    store.delete(["a/key"])  # a delete marker on top
+    markers = client.list_object_versions(Bucket=bucket, Prefix="root/a/key")["DeleteMarkers"]
+    assert [m["Key"] for m in markers] == ["root/a/key"]
+    assert not store.exists("a/key")
+    assert store.restore_version("a/key") is True
+    assert store.read("a/key") == b"second"
+    assert store.read("a/key-longer") == b"another key sharing the prefix"
+    with pytest.raises(FileExistsError):
+        store.restore_version("a/key")
+    assert store.read("a/key") == b"second"
+
+
+def test_restore_version_pages_through_many_delete_markers(
+    make_bucket: Callable[..., str], s3_options: dict[str, Any]
+) -> None:
+    bucket = make_bucket()
+    store = S3Store("blobs", f"s3://{bucket}/root", s3_options, max_keys=2)
+    try:
+        store.write("k", b"kept")
+        for _ in range(5):
+            store.delete(["k"])
+            store.write("k", b"")
+        store.delete(["k"])
+        store.write("k0", b"the next key")
+        store.delete(["k0"])
+        assert store.restore_version("k") is True
+        assert store.read("k") == b""  # the newest version, even when empty
+    finally:
+        store.close()
+
+
+def test_restore_version_without_versions(
+    make_bucket: Callable[..., str], s3_options: dict[str, Any]
+) -> None:
+    bucket = make_bucket(versioned=False)
+    store = S3Store("blobs", f"s3://{bucket}/root", s3_options)
+    try:
+        store.write("gone", b"x")
+        store.delete(["gone"])
+        assert store.restore_version("gone") is False
+        assert store.restore_version("never/there") is False
+        assert not store.exists("gone")
+        store.write("present", b"y")
+        with pytest.raises(FileExistsError):
+            store.restore_version("present")
+        with pytest.raises(ValueError):
+            store.restore_version("../escape")
+    finally:
+        store.close()
+
+
+def test_restore_version_on_a_missing_bucket_is_a_store_error(
+    s3_options: dict[str, Any],
+) -> None:
+    options = {**s3_options, "config_kwargs": {"retries": {"max_attempts": 1, "mode": "standard"}}}
+    store = S3Store("blobs", f"s3://reclaim-missing-{secrets.token_hex(4)}/root", options)
+    try:
+        with pytest.raises(StoreError):
+            store.restore_version("key")
+    finally:
+        store.close()
+
+
+def test_adaptive_retries_are_the_default_and_user_values_win(s3_options: dict[str, Any]) -> None:
+    store = S3Store("blobs", "s3://bucket/root", s3_options)
+    assert store.fs.config_kwargs["retries"] == {"mode": "adaptive", "max_attempts": 10}
+    given = {**s3_options, "config_kwargs": {"retries": {"max_attempts": 3}, "read_timeout": 7}}
+    store = S3Store("blobs", "s3://bucket/root", given)
+    assert store.fs.config_kwargs == {"retries": {"mode": "adaptive", "max_attempts": 3}, "read_timeout": 7}
+    assert given["config_kwargs"] == {"retries": {"max_attempts": 3}, "read_timeout": 7}  # not modified
