@@ -147,9 +147,12 @@ def demo(directory: str | os.PathLike[str] = "reclaim-demo") -> DemoResult:
     cfg = archive.config_path
     next_commands = [
         f"reclaim scan --config {cfg} --show 20",
-        f"reclaim scan --config {cfg} --json",
         f"reclaim check --config {cfg} --fail-on-findings",
-        f"$EDITOR {cfg}",
+        f"reclaim quarantine --config {cfg} --dry-run",
+        f"reclaim quarantine --config {cfg}",
+        f"reclaim status --config {cfg}",
+        f"reclaim restore --config {cfg} --store main --match 'zarr/*'",
+        f"reclaim runs --config {cfg}",
     ]
     return DemoResult(archive, initialised, scan_report, check_report, next_commands)
 
