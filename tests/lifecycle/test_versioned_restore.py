@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fsspec.asyn import sync
 
 from reclaim import api
 from reclaim.catalog import Entry, Journal, State, open_catalog
@@ -97,7 +98,8 @@ def test_purged_objects_come_back_byte_identical(
     result = report.restored["main"]
     assert result.restored == 2
     assert result.restored_bytes == sum(len(data[k]) for k in ORPHANS[:2])
-    assert result.missing == [] and result.kept_newer == []
+    assert result.missing == []
+    assert result.kept_newer == []
     store = a.store()
     assert [store.read(key) for key in ORPHANS[:2]] == [data[key] for key in ORPHANS[:2]]
     assert not store.exists(ORPHANS[2])
@@ -105,7 +107,8 @@ def test_purged_objects_come_back_byte_identical(
         entry = latest(a, key)
         assert entry.state is State.RESTORED
         assert entry.note == "restored from a noncurrent version"
-        assert entry.mode == "mark" and entry.trash_key is None
+        assert entry.mode == "mark"
+        assert entry.trash_key is None
         assert entry.run_id == report.run_id
     assert latest(a, ORPHANS[2]).state is State.PURGED
     # restored objects are referenced by nothing: the next collection finds them again
@@ -150,7 +153,8 @@ def test_restore_by_glob_restores_only_matching_keys(
     assert report.restored["main"].restored == 1
     store = a.store()
     assert store.read(ORPHANS[1]) == data[ORPHANS[1]]
-    assert not store.exists(ORPHANS[0]) and not store.exists(ORPHANS[2])
+    assert not store.exists(ORPHANS[0])
+    assert not store.exists(ORPHANS[2])
 
 
 def test_unversioned_bucket_reports_missing(
@@ -191,7 +195,8 @@ def test_a_key_reuploaded_after_the_purge_is_not_overwritten(
     assert store.read(ORPHANS[0]) == b"uploaded again after the purge"
     assert store.read(ORPHANS[1]) == data[ORPHANS[1]]
     entry = latest(a, ORPHANS[0])
-    assert entry.state is State.RESTORED and entry.note == "key re-uploaded"
+    assert entry.state is State.RESTORED
+    assert entry.note == "key re-uploaded"
 
 
 def test_unknown_key_is_refused_before_anything_is_restored(
@@ -248,22 +253,34 @@ def test_restore_version_takes_the_newest_version_past_a_delete_marker(
     with pytest.raises(FileExistsError):
         store.restore_version("a/key")
     assert store.read("a/key") == b"second"
+    # only delete markers of exactly "a/k": the versions of "a/key..." after it are not its own
+    client.delete_object(Bucket=bucket, Key="root/a/k")
+    assert store.restore_version("a/k") is False
+    assert not store.exists("a/k")
 
 
 def test_restore_version_pages_through_many_delete_markers(
-    make_bucket: Callable[..., str], s3_options: dict[str, Any]
+    make_bucket: Callable[..., str], s3_server: str, s3_options: dict[str, Any]
 ) -> None:
     bucket = make_bucket()
     store = S3Store("blobs", f"s3://{bucket}/root", s3_options, max_keys=2)
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     try:
-        store.write("k", b"kept")
-        for _ in range(5):
-            store.delete(["k"])
-            store.write("k", b"")
-        store.delete(["k"])
-        store.write("k0", b"the next key")
-        store.delete(["k0"])
+        store.write("k", b"old")
+        store.write("k", b"")
+        for _ in range(5):  # each delete of a deleted key adds one more marker
+            client.delete_object(Bucket=bucket, Key="root/k")
+        listing = client.list_object_versions(Bucket=bucket, Prefix="root/k")
+        assert len(listing["DeleteMarkers"]) == 5
+        pages = [0]
+
+        def hook(**_: Any) -> None:
+            pages[0] += 1
+
+        s3 = sync(store.fs.loop, store.fs.set_session)
+        s3.meta.events.register("before-call.s3.ListObjectVersions", hook)
         assert store.restore_version("k") is True
+        assert pages[0] >= 3  # two markers a page: the version is on the third
         assert store.read("k") == b""  # the newest version, even when empty
     finally:
         store.close()
@@ -283,7 +300,7 @@ def test_restore_version_without_versions(
         store.write("present", b"y")
         with pytest.raises(FileExistsError):
             store.restore_version("present")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="invalid key"):
             store.restore_version("../escape")
     finally:
         store.close()
@@ -302,9 +319,20 @@ def test_restore_version_on_a_missing_bucket_is_a_store_error(
 
 
 def test_adaptive_retries_are_the_default_and_user_values_win(s3_options: dict[str, Any]) -> None:
-    store = S3Store("blobs", "s3://bucket/root", s3_options)
-    assert store.fs.config_kwargs["retries"] == {"mode": "adaptive", "max_attempts": 10}
+    def client_config(options: dict[str, Any]) -> Any:
+        store = S3Store("blobs", "s3://bucket/root", options)
+        try:
+            return sync(store.fs.loop, store.fs.set_session).meta.config
+        finally:
+            store.close()
+
+    for _ in range(2):  # botocore rewrites the retries it is given: the defaults must survive
+        config = client_config(s3_options)
+        assert config.retries == {"mode": "adaptive", "total_max_attempts": 11}
     given = {**s3_options, "config_kwargs": {"retries": {"max_attempts": 3}, "read_timeout": 7}}
-    store = S3Store("blobs", "s3://bucket/root", given)
-    assert store.fs.config_kwargs == {"retries": {"mode": "adaptive", "max_attempts": 3}, "read_timeout": 7}
+    config = client_config(given)
+    assert config.retries == {"mode": "adaptive", "total_max_attempts": 4}
+    assert config.read_timeout == 7
     assert given["config_kwargs"] == {"retries": {"max_attempts": 3}, "read_timeout": 7}  # not modified
+    config = client_config({**s3_options, "config_kwargs": {"retries": {"mode": "standard"}}})
+    assert config.retries == {"mode": "standard", "total_max_attempts": 11}

@@ -180,6 +180,10 @@ def _settle_after_error(store: Store, journal: Journal, intent: Entry, *, run_id
     except Exception:
         return
     if back:
-        journal.transition(intent, State.RESTORED, run_id=run_id, note="restored; the restore reported an error")
+        journal.transition(
+            intent, State.RESTORED, run_id=run_id, note="restored; the restore reported an error"
+        )
     else:
-        journal.transition(intent, State.PURGED, run_id=run_id, note="restoring the noncurrent version failed")
+        journal.transition(
+            intent, State.PURGED, run_id=run_id, note="restoring the noncurrent version failed"
+        )

@@ -38,6 +38,7 @@ are masked in every error message.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -385,14 +386,18 @@ def _code(exc: BaseException) -> str | None:
 
 
 def _merged(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    """``given`` over ``defaults``, merging nested mappings key by key (``given`` wins)."""
-    out = dict(defaults)
+    """``given`` over ``defaults``, merging nested mappings key by key (``given`` wins).
+
+    Returns new dicts all the way down: botocore rewrites the ``retries`` dict it
+    is given, which must not change the defaults or the caller's options.
+    """
+    out = copy.deepcopy(dict(defaults))
     for name, value in given.items():
         below = out.get(name)
         if isinstance(below, Mapping) and isinstance(value, Mapping):
             out[name] = _merged(below, value)
         else:
-            out[name] = value
+            out[name] = copy.deepcopy(value)
     return out
 
 
