@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -29,30 +28,10 @@ from reclaim.catalog import (
 )
 from reclaim.config import CatalogConfig
 
+from .helpers import open_tracked
+
 STORE = "blobs"
 WEEK = timedelta(days=7)
-
-
-@pytest.fixture
-def catalogs() -> Iterator[list[Catalog]]:
-    """Catalogs opened by a test, disposed of afterwards (so the database can be dropped)."""
-    opened: list[Catalog] = []
-    yield opened
-    for catalog in opened:
-        catalog.dispose()
-
-
-def _open(catalogs: list[Catalog], url: str) -> Catalog:
-    catalog = open_catalog(CatalogConfig(url=url))
-    catalogs.append(catalog)
-    return catalog
-
-
-@pytest.fixture
-def catalog(db_url: str, catalogs: list[Catalog]) -> Catalog:
-    catalog = _open(catalogs, db_url)
-    catalog.upgrade()
-    return catalog
 
 
 @pytest.fixture
@@ -242,7 +221,7 @@ def test_an_intent_without_a_run_is_allowed(journal: Journal) -> None:
 def test_a_malformed_intent_is_refused(
     sqlite_url: str, catalogs: list[Catalog], fields: dict[str, Any], message: str
 ) -> None:
-    catalog = _open(catalogs, sqlite_url)
+    catalog = open_tracked(catalogs, sqlite_url)
     catalog.upgrade()
     values: dict[str, Any] = {
         "key": "k",
@@ -265,7 +244,7 @@ def test_a_malformed_intent_is_refused(
 def test_every_transition_outside_the_lifecycle_raises_and_changes_nothing(
     sqlite_url: str, catalogs: list[Catalog]
 ) -> None:
-    catalog = _open(catalogs, sqlite_url)
+    catalog = open_tracked(catalogs, sqlite_url)
     catalog.upgrade()
     journal = catalog.journal
     for number, state in enumerate(State):
@@ -283,7 +262,7 @@ def test_every_transition_outside_the_lifecycle_raises_and_changes_nothing(
 def test_every_lifecycle_transition_applies(
     db_url: str, catalogs: list[Catalog], start: State, to: State
 ) -> None:
-    catalog = _open(catalogs, db_url)
+    catalog = open_tracked(catalogs, db_url)
     catalog.upgrade()
     journal = catalog.journal
     entry = _in_state(journal, "k", start)
@@ -362,10 +341,10 @@ def _check_one_winner_each(journal: Journal, rounds: list[list[Entry]], wins: li
 
 
 def test_a_purge_and_a_restore_racing_in_threads_never_both_win(db_url: str, catalogs: list[Catalog]) -> None:
-    setup = _open(catalogs, db_url)
+    setup = open_tracked(catalogs, db_url)
     setup.upgrade()
     rounds = _quarantined_rounds(setup.journal)
-    rivals = [_open(catalogs, db_url).journal for _ in RIVALS]
+    rivals = [open_tracked(catalogs, db_url).journal for _ in RIVALS]
     start = threading.Barrier(len(RIVALS))
     wins: list[list[int]] = [[], []]
     errors: list[BaseException] = []
@@ -401,7 +380,7 @@ def _race_in_a_process(url: str, rounds: list[list[Entry]], number: int, start: 
 def test_a_purge_and_a_restore_racing_in_processes_never_both_win(
     db_url: str, catalogs: list[Catalog]
 ) -> None:
-    setup = _open(catalogs, db_url)
+    setup = open_tracked(catalogs, db_url)
     setup.upgrade()
     rounds = _quarantined_rounds(setup.journal)
     context = multiprocessing.get_context("spawn")
@@ -432,9 +411,9 @@ def test_a_purge_and_a_restore_racing_in_processes_never_both_win(
 
 
 def test_concurrent_intents_for_one_key_record_exactly_one(db_url: str, catalogs: list[Catalog]) -> None:
-    setup = _open(catalogs, db_url)
+    setup = open_tracked(catalogs, db_url)
     setup.upgrade()
-    workers = [_open(catalogs, db_url).journal for _ in range(4)]
+    workers = [open_tracked(catalogs, db_url).journal for _ in range(4)]
     keys = [f"intent/{i}" for i in range(20)]
     start = threading.Barrier(len(workers))
     recorded: queue.Queue[tuple[str, int]] = queue.Queue()
@@ -598,7 +577,7 @@ def test_expire_deletes_old_terminal_entries_only(journal: Journal, monkeypatch:
 def test_upgrading_a_0001_catalog_keeps_entries_and_marks_the_active_ones(
     sqlite_url: str, catalogs: list[Catalog]
 ) -> None:
-    catalog = _open(catalogs, sqlite_url)
+    catalog = open_tracked(catalogs, sqlite_url)
     with catalog.engine.begin() as connection:
         command.upgrade(catalog._alembic_config(connection), "0001")
     assert catalog.revision() == "0001"

@@ -9,40 +9,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 import reclaim.catalog.lease as lease_module
-from reclaim.catalog import LEASE_NAME, Catalog, Lease, LeaseInfo, Leases, open_catalog
-from reclaim.config import CatalogConfig
+from reclaim.catalog import LEASE_NAME, Catalog, Lease, LeaseInfo, Leases
 from reclaim.errors import CatalogError, LeaseLost, LockHeld, ReclaimError
 
+from .helpers import open_tracked
+
 TTL = timedelta(minutes=5)
-
-
-@pytest.fixture
-def catalogs() -> Iterator[list[Catalog]]:
-    """Catalogs opened by a test, disposed of afterwards (so the database can be dropped)."""
-    opened: list[Catalog] = []
-    yield opened
-    for catalog in opened:
-        catalog.dispose()
-
-
-def _open(catalogs: list[Catalog], url: str) -> Catalog:
-    catalog = open_catalog(CatalogConfig(url=url))
-    catalogs.append(catalog)
-    return catalog
-
-
-@pytest.fixture
-def catalog(db_url: str, catalogs: list[Catalog]) -> Catalog:
-    catalog = _open(catalogs, db_url)
-    catalog.upgrade()
-    return catalog
 
 
 @pytest.fixture
@@ -107,10 +85,10 @@ def test_acquire_records_the_holder_and_an_expiry(leases: Leases) -> None:
 
 
 def test_a_second_acquire_raises_lock_held_naming_the_holder(db_url: str, catalogs: list[Catalog]) -> None:
-    first = _open(catalogs, db_url)
+    first = open_tracked(catalogs, db_url)
     first.upgrade()
     first.lease.acquire("alice")
-    second = _open(catalogs, db_url)  # another collector, with its own connections
+    second = open_tracked(catalogs, db_url)  # another collector, with its own connections
 
     with pytest.raises(LockHeld) as caught:
         second.lease.acquire("bob")
@@ -123,9 +101,9 @@ def test_a_second_acquire_raises_lock_held_naming_the_holder(db_url: str, catalo
 
 
 def test_concurrent_acquires_let_exactly_one_collector_in(db_url: str, catalogs: list[Catalog]) -> None:
-    setup = _open(catalogs, db_url)
+    setup = open_tracked(catalogs, db_url)
     setup.upgrade()
-    rivals = [_open(catalogs, db_url).lease for _ in range(4)]
+    rivals = [open_tracked(catalogs, db_url).lease for _ in range(4)]
     start = threading.Barrier(len(rivals))
     outcomes: list[object] = []
 
@@ -165,7 +143,7 @@ def test_an_expired_lease_can_be_taken_by_another_collector(leases: Leases, cata
 
 
 def test_a_lease_expires_by_itself_after_its_ttl(db_url: str, catalogs: list[Catalog]) -> None:
-    catalog = _open(catalogs, db_url)
+    catalog = open_tracked(catalogs, db_url)
     catalog.upgrade()
     short = Leases(catalog, ttl=timedelta(seconds=1))
     lease = short.acquire("alice")
@@ -279,7 +257,7 @@ def test_invalid_ttl_and_interval_are_refused(leases: Leases, catalog: Catalog) 
 
 
 def test_keep_heartbeats_in_the_background_and_releases_on_exit(db_url: str, catalogs: list[Catalog]) -> None:
-    catalog = _open(catalogs, db_url)
+    catalog = open_tracked(catalogs, db_url)
     catalog.upgrade()
     leases = Leases(catalog, ttl=timedelta(seconds=2))
 
@@ -297,7 +275,7 @@ def test_keep_heartbeats_in_the_background_and_releases_on_exit(db_url: str, cat
         assert later.heartbeat_at is not None
         assert later.heartbeat_at > first.heartbeat_at
         with pytest.raises(LockHeld):
-            _open(catalogs, db_url).lease.acquire("bob")
+            open_tracked(catalogs, db_url).lease.acquire("bob")
 
     assert leases.show().holder is None
     assert lease.lost
@@ -305,11 +283,11 @@ def test_keep_heartbeats_in_the_background_and_releases_on_exit(db_url: str, cat
 
 
 def test_keep_notices_a_forced_break_within_about_one_interval(db_url: str, catalogs: list[Catalog]) -> None:
-    catalog = _open(catalogs, db_url)
+    catalog = open_tracked(catalogs, db_url)
     catalog.upgrade()
     interval = 0.3
     leases = Leases(catalog, ttl=timedelta(seconds=30))
-    operator = _open(catalogs, db_url).lease  # someone else, from outside
+    operator = open_tracked(catalogs, db_url).lease  # someone else, from outside
 
     with leases.keep("alice", interval=timedelta(seconds=interval)) as lease:
         lease.check()
