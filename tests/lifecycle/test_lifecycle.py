@@ -89,6 +89,8 @@ def test_dry_runs_change_nothing(archive: Archive) -> None:
     assert all(store.exists("_trash/" + k) for k in ORPHANS)
     r = api.restore(archive.config_path, store="main", dry_run=True)
     assert r.restored["main"].restored == 4
+    r = api.restore(archive.config_path, store="main", match="*/001", dry_run=True)
+    assert r.restored["main"].restored == 1
     assert journal_states(archive) == dict.fromkeys(ORPHANS, "QUARANTINED")
     assert [r.command for r in api.runs(archive.config_path)] == ["quarantine"]
 

@@ -231,9 +231,9 @@ def restore(
                 if missing:
                     raise UnknownItem(f"store {name!r}: no {adjective} object with key {missing[0]!r}")
             if dry_run:
-                if purged:
-                    entries = list({e.key: e for e in entries if _matches(e.key, match)}.values())
-                report.restored[name] = RestoreResult(restored=len(entries))
+                # one per key (a purged key may have several episodes), only keys matching the glob
+                matching = {e.key for e in entries if _matches(e.key, match)}
+                report.restored[name] = RestoreResult(restored=len(matching))
                 continue
             restore_step = restore_purged if purged else restore_entries
             result = restore_step(
