@@ -236,3 +236,21 @@ def test_states_are_a_closed_set() -> None:
         "RESTORING",
         "RESTORED",
     }
+
+
+def test_check_compares_the_journal_with_the_store(archive: Archive) -> None:
+    api.quarantine(archive.config_path)
+    clean = api.check(archive.config_path)
+    assert clean.findings == 0
+    store = archive.store()
+    store.delete(["_trash/" + ORPHANS[0]])  # a trash copy deleted by hand
+    store.write("_trash/blobs/unknown", b"dropped here by hand")
+    report = api.check(archive.config_path)
+    journal = report.stores[0].journal
+    assert journal is not None
+    assert journal.missing == [ORPHANS[0]]
+    assert journal.strays == ["_trash/blobs/unknown"]
+    assert report.findings == 2
+    assert report.to_dict()["findings"] == 2
+    assert all(store.exists(k) for k in LIVE)  # check never changes anything
+    assert store.exists("_trash/blobs/unknown")

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 from reclaim.api.reports import CheckReport, ScanReport
 from reclaim.api.session import ConfigLike, Session
-from reclaim.lifecycle import check_store, scan_store
+from reclaim.catalog import Catalog, Journal, open_catalog
+from reclaim.errors import CatalogError
+from reclaim.lifecycle import check_journal, check_store, scan_store
 
 __all__ = ["check", "scan"]
 
@@ -62,13 +64,29 @@ def check(
     """
     started = datetime.now(UTC)
     with Session(config) as session:
-        results = [
-            check_store(
-                session.store(name),
-                session.sources(name),
-                trash_prefix=session.config.stores[name].trash_prefix,
-                show=show,
-            )
-            for name in session.store_names(stores)
-        ]
+        catalog = _catalog_if_initialised(session)
+        journal = Journal(catalog) if catalog is not None else None
+        results = []
+        try:
+            for name in session.store_names(stores):
+                store = session.store(name)
+                trash = session.config.stores[name].trash_prefix
+                result = check_store(store, session.sources(name), trash_prefix=trash, show=show)
+                if journal is not None:
+                    result.journal = check_journal(store, journal, trash_prefix=trash, show=show)
+                results.append(result)
+        finally:
+            if catalog is not None:
+                catalog.dispose()
     return CheckReport(started_at=started, finished_at=datetime.now(UTC), stores=results)
+
+
+def _catalog_if_initialised(session: Session) -> Catalog | None:
+    """The catalog, or ``None`` when it does not exist yet (then only references are checked)."""
+    catalog = open_catalog(session.config.catalog)
+    try:
+        catalog.require_current()
+    except CatalogError:
+        catalog.dispose()
+        return None
+    return catalog

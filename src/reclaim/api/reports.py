@@ -55,10 +55,16 @@ class CheckReport:
         """Dangling references over all stores."""
         return sum(s.dangling for s in self.stores)
 
+    @property
+    def findings(self) -> int:
+        """Dangling references, strays in the trash, quarantined objects gone, entries in flight."""
+        return sum(s.findings for s in self.stores)
+
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
         out = dict(to_jsonable(self))
         out["dangling"] = self.dangling
+        out["findings"] = self.findings
         for store_dict, store in zip(out["stores"], self.stores, strict=True):
             store_dict["dangling"] = store.dangling
         return out

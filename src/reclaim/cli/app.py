@@ -131,16 +131,18 @@ def check(
     config: ConfigOption = Path("reclaim.toml"),
     store: StoreOption = None,
     show: Annotated[int, typer.Option(help="Sample dangling references per source.")] = 5,
-    fail_on_findings: Annotated[bool, typer.Option(help="Exit 5 when any reference dangles.")] = False,
+    fail_on_findings: Annotated[
+        bool, typer.Option(help="Exit 5 on any finding (dangling, stray, missing, in flight).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Integrity: references whose objects are missing (dangling), per source, with sample rows."""
+    """Integrity: dangling references (with sample rows), strays in the trash, journal vs storage."""
     report = _guarded(lambda: api.check(config, stores=store, show=show))
     if as_json:
         _emit_json(report.to_dict())
     else:
         render_check(report, out)
-    if fail_on_findings and report.dangling:
+    if fail_on_findings and report.findings:
         raise typer.Exit(EXIT_FINDINGS)
 
 

@@ -118,6 +118,23 @@ def render_check(report: CheckReport, console: Console) -> None:
                     f"  dangling in {src.name}: {d.value!r} -> missing key {d.key!r}{row}", markup=False
                 )
         console.print()
+    for s in report.stores:
+        j = s.journal
+        if j is None:
+            console.print(
+                f"store {s.store}: catalog not initialised, journal checks skipped ('reclaim init')"
+            )
+            continue
+        console.print(
+            f"store {s.store} journal: {j.stray_count:,} strays in the trash, "
+            f"{j.missing_count:,} quarantined objects missing, {j.in_flight:,} entries in flight"
+        )
+        for key in j.strays:
+            console.print(f"  stray (no quarantine entry): {key}", markup=False)
+        for key in j.missing:
+            console.print(f"  quarantined but missing: {key}", markup=False)
+        if j.in_flight:
+            console.print("  run 'reclaim recover' to settle the entries in flight")
     if report.dangling:
         console.print(f"[bold red]{report.dangling:,} dangling references[/] (reported, never fixed)")
     else:

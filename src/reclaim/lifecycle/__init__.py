@@ -1,6 +1,13 @@
 """The lifecycle steps: scan, check, quarantine, purge, restore, recover, ensure (plan, then execute)."""
 
-from reclaim.lifecycle.check import Dangling, SourceCheck, StoreCheck, check_store
+from reclaim.lifecycle.check import (
+    Dangling,
+    JournalCheck,
+    SourceCheck,
+    StoreCheck,
+    check_journal,
+    check_store,
+)
 from reclaim.lifecycle.ensure import Ensured, ensure_key
 from reclaim.lifecycle.purge import PurgePlan, PurgeResult, plan_purge
 from reclaim.lifecycle.quarantine import QuarantinePlan, QuarantineResult, plan_quarantine
@@ -12,6 +19,7 @@ __all__ = [
     "Classified",
     "Dangling",
     "Ensured",
+    "JournalCheck",
     "PurgePlan",
     "PurgeResult",
     "QuarantinePlan",
@@ -24,6 +32,7 @@ __all__ = [
     "StoreCheck",
     "StoreScan",
     "Tally",
+    "check_journal",
     "check_store",
     "classify",
     "ensure_key",

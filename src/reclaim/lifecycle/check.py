@@ -16,11 +16,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from reclaim.catalog import Journal, State
 from reclaim.errors import StoreError
 from reclaim.references import Reference, ReferenceSource
 from reclaim.stores import Store
 
-__all__ = ["Dangling", "SourceCheck", "StoreCheck", "check_store"]
+__all__ = ["Dangling", "JournalCheck", "SourceCheck", "StoreCheck", "check_journal", "check_store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +54,19 @@ class StoreCheck:
     started_at: datetime
     listed: int = 0
     sources: list[SourceCheck] = field(default_factory=list)
+    journal: JournalCheck | None = None
+    """The journal against the store (``None`` when the catalog is not initialised)."""
     finished_at: datetime | None = None
 
     @property
     def dangling(self) -> int:
         """Dangling references over all sources."""
         return sum(s.dangling for s in self.sources)
+
+    @property
+    def findings(self) -> int:
+        """Dangling references plus journal findings."""
+        return self.dangling + (self.journal.findings if self.journal else 0)
 
 
 class _Outcome:
@@ -155,4 +163,49 @@ def check_store(
     for _ in listing:
         report.listed += 1
     report.finished_at = datetime.now(UTC)
+    return report
+
+
+@dataclass
+class JournalCheck:
+    """The journal against the store: what the trash holds and what the journal says it holds."""
+
+    store: str
+    in_flight: int = 0
+    """Entries a killed run left in flight (``reclaim recover`` settles them)."""
+    strays: list[str] = field(default_factory=list)
+    """Objects in the trash that no QUARANTINED entry accounts for."""
+    missing: list[str] = field(default_factory=list)
+    """QUARANTINED entries whose object is gone (trash copy in ``move`` mode, the key in ``mark`` mode)."""
+    stray_count: int = 0
+    missing_count: int = 0
+
+    @property
+    def findings(self) -> int:
+        """Strays plus missing quarantined objects plus entries in flight."""
+        return self.stray_count + self.missing_count + self.in_flight
+
+
+def check_journal(store: Store, journal: Journal, *, trash_prefix: str, show: int = 5) -> JournalCheck:
+    """Compare the journal with the store: strays in the trash, quarantined objects gone, entries in flight.
+
+    Reports only; nothing is moved or deleted. Raises :class:`StoreError` when
+    the store cannot be listed.
+    """
+    report = JournalCheck(store.name, in_flight=len(journal.in_flight(store.name)))
+    for info in store.list(trash_prefix):
+        entry = journal.active(store.name, info.key[len(trash_prefix) :])
+        if entry is None or entry.state is not State.QUARANTINED or entry.trash_key != info.key:
+            report.stray_count += 1
+            if len(report.strays) < show:
+                report.strays.append(info.key)
+    after = 0
+    while batch := journal.select(store=store.name, states=(State.QUARANTINED,), after_id=after):
+        after = batch[-1].id
+        for entry in batch:
+            where = entry.trash_key if entry.mode == "move" and entry.trash_key else entry.key
+            if not store.exists(where):
+                report.missing_count += 1
+                if len(report.missing) < show:
+                    report.missing.append(entry.key)
     return report
