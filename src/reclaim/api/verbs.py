@@ -119,7 +119,7 @@ def quarantine(
                 c.counts.setdefault("quarantined", {})[result.store] = to_jsonable(result)
         finally:
             for plan in plans:
-                if not plan._used:
+                if not plan.used:
                     plan.discard()
         c.counts["scanned"] = {s.store: {"candidates": s.candidates.count} for s in report.scans}
         return report

@@ -86,6 +86,11 @@ class QuarantinePlan:
             self.spool.close()
         return result
 
+    @property
+    def used(self) -> bool:
+        """Whether the plan was executed or discarded (a plan is used once)."""
+        return self._used
+
     def discard(self) -> None:
         """Drop the plan without acting (dry run)."""
         self._used = True
