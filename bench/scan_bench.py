@@ -102,9 +102,8 @@ def build(workdir: Path, n: int, orphans: float) -> None:
     write_config(workdir / f"reclaim-{n}.toml", database, store)
 
 
-def run_scan(config: Path) -> tuple[float, int, dict[str, object]]:
-    """Run ``reclaim scan --json`` in a child process; return (seconds, peak RSS bytes, report)."""
-    command = [sys.executable, "-m", "reclaim", "scan", "--config", str(config), "--json"]
+def run_child(command: list[str]) -> tuple[float, int, bytes]:
+    """Run ``command`` in a child process; return (seconds, peak RSS bytes, stdout)."""
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert child.stdout is not None
@@ -114,8 +113,15 @@ def run_scan(config: Path) -> tuple[float, int, dict[str, object]]:
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
     if status != 0:
-        raise SystemExit(f"scan failed ({status}): {errors.decode()[-2000:]}")
-    return seconds, usage.ru_maxrss * 1024, json.loads(output)
+        raise SystemExit(f"{shlex.join(command)} failed ({status}): {errors.decode()[-2000:]}")
+    return seconds, usage.ru_maxrss * 1024, output
+
+
+def run_scan(config: Path) -> tuple[float, int, dict[str, object]]:
+    """Run ``reclaim scan --json`` in a child process; return (seconds, peak RSS bytes, report)."""
+    command = [sys.executable, "-m", "reclaim", "scan", "--config", str(config), "--json"]
+    seconds, rss, output = run_child(command)
+    return seconds, rss, json.loads(output)
 
 
 def main() -> None:

@@ -1,0 +1,167 @@
+"""reclaim side by side with a set-based collector (``bench/baseline.py``), same run, same data.
+
+For each N it builds (or reuses) the data of ``bench/scan_bench.py`` (N objects in
+a sharded local directory, 30 % orphaned, the references to the rest in
+PostgreSQL), then alternates, each in a fresh child process (wall time, peak
+RSS from ``wait4``, best of ``--repeat``):
+
+- scan: ``reclaim scan --json`` vs ``baseline.py scan``;
+- collect (quarantine + purge, grace 0): ``reclaim collect --json`` vs
+  ``baseline.py collect``, each on a fresh hard-linked copy (``cp -al``) of the
+  store and, for reclaim, a fresh catalog.
+
+Both must find the same number of candidates and delete the same number of
+objects. Prints one table per N with the ratios, and the command.
+
+    .venv/bin/python bench/compare_bench.py --sizes 100000 1000000 --collect-sizes 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from scan_bench import PG, run_child, write_config  # noqa: E402
+
+BASELINE = str(BENCH / "baseline.py")
+RECLAIM = [sys.executable, "-m", "reclaim"]
+
+Result = tuple[float, int, int]  # seconds, peak RSS bytes, objects (candidates or deleted)
+
+
+def best(results: list[Result]) -> Result:
+    return min(results, key=lambda r: r[0])
+
+
+def reclaim_scan(config: Path) -> Result:
+    seconds, rss, output = run_child([*RECLAIM, "scan", "--config", str(config), "--json"])
+    return seconds, rss, json.loads(output)["stores"][0]["candidates"]["count"]
+
+
+def baseline_args(store: Path, n: int) -> list[str]:
+    return ["--root", str(store), "--db", f"{PG}/reclaim_bench_{n}", "--min-age", "0"]
+
+
+def baseline_scan(store: Path, n: int) -> Result:
+    seconds, rss, output = run_child([sys.executable, BASELINE, "scan", *baseline_args(store, n)])
+    return seconds, rss, json.loads(output)["candidates"]
+
+
+def fresh_copy(workdir: Path, n: int) -> Path:
+    """A fresh run directory holding a hard-linked copy of the store of size ``n``."""
+    run = workdir / f"run-{n}"
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir()
+    subprocess.run(["cp", "-al", str(workdir / f"store-{n}"), str(run / "store")], check=True)
+    return run
+
+
+def reclaim_collect(workdir: Path, n: int) -> tuple[Result, int]:
+    """Quarantine + purge (grace 0) on a fresh copy; returns the result and the candidate count."""
+    run = fresh_copy(workdir, n)
+    config = run / "reclaim.toml"
+    write_config(config, f"reclaim_bench_{n}", run / "store")
+    subprocess.run(
+        [sys.executable, "-m", "reclaim", "init", "--config", str(config)], check=True, capture_output=True
+    )
+    seconds, rss, output = run_child([*RECLAIM, "collect", "--config", str(config), "--json"])
+    report = json.loads(output)
+    deleted = report["purged"][0]["purged"]["count"]
+    shutil.rmtree(run)
+    return (seconds, rss, deleted), report["scans"][0]["candidates"]["count"]
+
+
+def baseline_collect(workdir: Path, n: int) -> tuple[Result, int]:
+    run = fresh_copy(workdir, n)
+    seconds, rss, output = run_child([sys.executable, BASELINE, "collect", *baseline_args(run / "store", n)])
+    report = json.loads(output)
+    shutil.rmtree(run)
+    return (seconds, rss, report["deleted"]), report["candidates"]
+
+
+def mb(rss: int) -> str:
+    return f"{rss / 2**20:.1f} MB"
+
+
+def table(n: int, rows: dict[str, tuple[Result, Result]]) -> None:
+    print(f"\nN = {n:,}")
+    print(f"{'':<20} {'reclaim':>12} {'baseline':>12}  ratio")
+    for name, (ours, theirs) in rows.items():
+        unit = "objects/s" if name == "scan" else "deleted/s"
+        # scan throughput counts listed objects (N); collect counts the orphans deleted
+        rate_r = (n if name == "scan" else ours[2]) / ours[0]
+        rate_b = (n if name == "scan" else theirs[2]) / theirs[0]
+        ratio = f"{rate_r / rate_b:.2f}x (reclaim/baseline)"
+        print(f"{name + ' ' + unit:<20} {rate_r:>12,.0f} {rate_b:>12,.0f}  {ratio}")
+        print(
+            f"{name + ' peak RSS':<20} {mb(ours[1]):>12} {mb(theirs[1]):>12}  1/{theirs[1] / ours[1]:.2f} RSS"
+        )
+        print(f"{name + ' seconds':<20} {ours[0]:>12.2f} {theirs[0]:>12.2f}  ({ours[2]:,} objects)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--collect-sizes", type=int, nargs="*", default=None, help="sizes to collect at (default: --sizes)"
+    )
+    parser.add_argument("--orphans", type=float, default=0.3, help="fraction of objects nothing references")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/reclaim-bench"))
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best time is kept")
+    parser.add_argument("--collect-repeat", type=int, default=None, help="collect runs (default: --repeat)")
+    args = parser.parse_args()
+    collect_sizes = args.sizes if args.collect_sizes is None else args.collect_sizes
+    results: dict[int, dict[str, tuple[Result, Result]]] = {}
+    for n in args.sizes:
+        print(f"N={n:,}: building store and references ...", file=sys.stderr, flush=True)
+        # built in a child process, so that no measured child is forked from a parent holding N keys
+        build = [sys.executable, str(BENCH / "scan_bench.py"), "--build-only", "--sizes", str(n)]
+        subprocess.run([*build, "--orphans", str(args.orphans), "--workdir", str(args.workdir)], check=True)
+        config = args.workdir / f"reclaim-{n}.toml"
+        store = args.workdir / f"store-{n}"
+        ours: list[Result] = []
+        theirs: list[Result] = []
+        for _ in range(args.repeat):
+            print(f"N={n:,}: scan ...", file=sys.stderr, flush=True)
+            ours.append(reclaim_scan(config))
+            theirs.append(baseline_scan(store, n))
+            if ours[-1][2] != theirs[-1][2]:
+                raise SystemExit(f"candidates differ: reclaim {ours[-1][2]:,}, baseline {theirs[-1][2]:,}")
+        rows = {"scan": (best(ours), best(theirs))}
+        if n in collect_sizes:
+            ours, theirs = [], []
+            for _ in range(args.collect_repeat or args.repeat):
+                print(f"N={n:,}: collect ...", file=sys.stderr, flush=True)
+                result, candidates = reclaim_collect(args.workdir, n)
+                ours.append(result)
+                result, baseline_candidates = baseline_collect(args.workdir, n)
+                theirs.append(result)
+                if (candidates, ours[-1][2]) != (baseline_candidates, theirs[-1][2]):
+                    raise SystemExit(
+                        f"collect differs: reclaim {candidates:,} candidates, {ours[-1][2]:,} deleted; "
+                        f"baseline {baseline_candidates:,} candidates, {theirs[-1][2]:,} deleted"
+                    )
+            rows["collect"] = (best(ours), best(theirs))
+        results[n] = rows
+        table(n, rows)
+    if len(results) > 1:
+        small, large = min(results), max(results)
+        for name in ("scan", "collect"):
+            if name in results[small] and name in results[large]:
+                delta = (results[large][name][0][1] - results[small][name][0][1]) / 2**20
+                print(f"\nreclaim {name} peak RSS at N={large:,} minus N={small:,}: {delta:+.1f} MB")
+    print("\nreproduce: " + shlex.join([".venv/bin/python", "bench/compare_bench.py", *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    main()
