@@ -101,9 +101,8 @@ def table(n: int, rows: dict[str, tuple[Result, Result]]) -> None:
         rate_b = (n if name == "scan" else theirs[2]) / theirs[0]
         ratio = f"{rate_r / rate_b:.2f}x (reclaim/baseline)"
         print(f"{name + ' ' + unit:<20} {rate_r:>12,.0f} {rate_b:>12,.0f}  {ratio}")
-        print(
-            f"{name + ' peak RSS':<20} {mb(ours[1]):>12} {mb(theirs[1]):>12}  1/{theirs[1] / ours[1]:.2f} RSS"
-        )
+        ratio = f"{theirs[1] / ours[1]:.2f}x (baseline/reclaim)"
+        print(f"{name + ' peak RSS':<20} {mb(ours[1]):>12} {mb(theirs[1]):>12}  {ratio}")
         print(f"{name + ' seconds':<20} {ours[0]:>12.2f} {theirs[0]:>12.2f}  ({ours[2]:,} objects)")
 
 
