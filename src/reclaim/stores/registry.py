@@ -123,7 +123,9 @@ def _s3(name: str, url: str, options: Mapping[str, Any]) -> Store:
     try:
         from reclaim.stores.s3 import S3Store
 
-        return S3Store(name, url, options)
+        settings = dict(options)  # a copy: s3fs never sees list_partitions
+        partitions = settings.pop("list_partitions", 1)
+        return S3Store(name, url, settings, partitions=partitions)
     except ImportError as exc:
         raise _missing_backend(name, "s3", exc) from None
 

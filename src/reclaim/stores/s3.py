@@ -31,13 +31,22 @@ Why not the generic adapter:
   under the user's ``config_kwargs`` key by key (the user's values win, e.g.
   ``{"retries": {"max_attempts": 3}}`` keeps the adaptive mode).
 
+- **Listing can be partitioned.** With ``partitions > 1`` (the storage option
+  ``list_partitions`` of :func:`~reclaim.stores.open_store`, default 1: one
+  stream), a full listing splits the key space at first-level prefixes
+  (:meth:`S3Store.first_level`) into that many disjoint ranges, lists them
+  concurrently and yields them in order
+  (:func:`~reclaim.stores.partitioned.list_partitioned`); a listing given
+  ``start_after``/``end_before`` is always one stream.
+
 Storage options (``key``, ``secret``, ``anon``, ``client_kwargs`` with
-``endpoint_url``, ...) are passed to ``s3fs.S3FileSystem``; credential values
-are masked in every error message.
+``endpoint_url``, ...) are passed to ``s3fs.S3FileSystem`` (all but
+``list_partitions``); credential values are masked in every error message.
 """
 
 from __future__ import annotations
 
+import builtins
 import copy
 import logging
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,6 +58,7 @@ from reclaim.errors import StoreError
 from reclaim.stores._walk import check_listing_args
 from reclaim.stores.base import ObjectInfo, validate_key
 from reclaim.stores.fsspec_store import DELETE_BATCH, FsspecStore, secret_values, store_error
+from reclaim.stores.partitioned import list_partitioned
 
 __all__ = ["S3Store"]
 
@@ -65,7 +75,10 @@ DEFAULT_CONFIG_KWARGS: Mapping[str, Any] = {"retries": {"mode": "adaptive", "max
 
 
 class S3Store(FsspecStore):
-    """The bucket and key prefix of ``url``; ``max_keys`` is the page size of a listing."""
+    """The bucket and key prefix of ``url``; ``max_keys`` is the page size of a listing.
+
+    ``partitions`` > 1 lists a whole prefix as that many concurrent key ranges.
+    """
 
     atomic_move = False
 
@@ -76,6 +89,7 @@ class S3Store(FsspecStore):
         storage_options: Mapping[str, Any] | None = None,
         *,
         max_keys: int = 1000,
+        partitions: int = 1,
     ) -> None:
         try:
             import s3fs
@@ -92,6 +106,8 @@ class S3Store(FsspecStore):
             raise StoreError(name, f"invalid store URL: {exc}") from None
         if not 1 <= max_keys <= 1000:
             raise StoreError(name, f"max_keys must be between 1 and 1000, not {max_keys}")
+        if not isinstance(partitions, int) or partitions < 1:
+            raise StoreError(name, f"list_partitions must be a positive integer, not {partitions!r}")
         options = dict(storage_options or {})
         options["config_kwargs"] = _merged(DEFAULT_CONFIG_KWARGS, options.get("config_kwargs") or {})
         # a client of its own: no listing cache and no event hooks shared with other stores
@@ -104,6 +120,7 @@ class S3Store(FsspecStore):
         self.bucket = bucket
         self.prefix = f"{prefix}/" if prefix else ""
         self.max_keys = max_keys
+        self.partitions = partitions
 
     # -- requests ---------------------------------------------------------
 
@@ -152,7 +169,38 @@ class S3Store(FsspecStore):
         returns keys out of order.
         """
         check_listing_args(prefix, skip, start_after, end_before)
+        if self.partitions > 1 and start_after is None and end_before is None:
+            return self._partitioned(prefix, tuple(skip))
         return self._stream(prefix, tuple(skip), start_after, end_before)
+
+    def _partitioned(self, prefix: str, skip: tuple[str, ...]) -> Iterator[ObjectInfo]:
+        try:
+            sync(self.fs.loop, self.fs.set_session)  # one client, before the producer threads share it
+        except Exception as exc:
+            raise self._fail("listing failed", exc) from None
+        yield from list_partitioned(self, prefix, skip=skip, partitions=self.partitions, lister=self._range)
+
+    def _range(
+        self, prefix: str, *, skip: Sequence[str], start_after: str | None, end_before: str | None
+    ) -> Iterator[ObjectInfo]:
+        check_listing_args(prefix, skip, start_after, end_before)
+        return self._stream(prefix, tuple(skip), start_after, end_before)
+
+    def first_level(self, prefix: str = "") -> builtins.list[str]:
+        """The common prefixes and keys one level under ``prefix`` (``Delimiter="/"``), sorted.
+
+        One request of up to 1000 entries: enough to choose partition
+        boundaries, which need not be exact. Raises ``StoreError`` if the request fails.
+        """
+        check_listing_args(prefix, (), None, None)
+        request = {"Bucket": self.bucket, "Prefix": self.prefix + prefix, "Delimiter": "/"}
+        try:
+            page = self._call("list_objects_v2", MaxKeys=1000, **request)
+        except Exception as exc:
+            raise self._fail("listing the first level failed", exc) from None
+        names = [str(p["Prefix"]) for p in page.get("CommonPrefixes", ())]
+        names += [str(o["Key"]) for o in page.get("Contents", ())]
+        return sorted(n[len(self.prefix) :] for n in names if n.startswith(self.prefix) and n != self.prefix)
 
     def _stream(
         self, prefix: str, skip: tuple[str, ...], start_after: str | None, end_before: str | None
