@@ -77,23 +77,28 @@ def latest(archive: Archive, key: str) -> Entry:
     return entry
 
 
+PurgedArchive = tuple[Archive, dict[str, bytes], int]
+
+
 @pytest.fixture
-def archive_factory(tmp_path: Path) -> Iterator[list[Archive]]:
+def purged(
+    tmp_path: Path, sqlite_url: str, make_bucket: Callable[..., str], s3_options: dict[str, Any]
+) -> Iterator[Callable[..., PurgedArchive]]:
+    """Make a purged archive (on a versioned bucket unless told otherwise); dispose it afterwards."""
     made: list[Archive] = []
-    yield made
+
+    def make(*, versioned: bool = True) -> PurgedArchive:
+        result = purged_archive(tmp_path, sqlite_url, make_bucket(versioned=versioned), s3_options)
+        made.append(result[0])
+        return result
+
+    yield make
     for archive in made:
         archive.dispose()
 
 
-def test_purged_objects_come_back_byte_identical(
-    tmp_path: Path,
-    sqlite_url: str,
-    make_bucket: Callable[..., str],
-    s3_options: dict[str, Any],
-    archive_factory: list[Archive],
-) -> None:
-    a, data, _ = purged_archive(tmp_path, sqlite_url, make_bucket(), s3_options)
-    archive_factory.append(a)
+def test_purged_objects_come_back_byte_identical(purged: Callable[..., PurgedArchive]) -> None:
+    a, data, _ = purged()
     report = api.restore(a.config_path, keys=ORPHANS[:2], store="main", purged=True)
     result = report.restored["main"]
     assert result.restored == 2
@@ -116,15 +121,8 @@ def test_purged_objects_come_back_byte_identical(
     assert status.stores[0].summary.restored == 2
 
 
-def test_restore_by_the_quarantine_run(
-    tmp_path: Path,
-    sqlite_url: str,
-    make_bucket: Callable[..., str],
-    s3_options: dict[str, Any],
-    archive_factory: list[Archive],
-) -> None:
-    a, data, run_id = purged_archive(tmp_path, sqlite_url, make_bucket(), s3_options)
-    archive_factory.append(a)
+def test_restore_by_the_quarantine_run(purged: Callable[..., PurgedArchive]) -> None:
+    a, data, run_id = purged()
     dry = api.restore(a.config_path, run_id=run_id, purged=True, dry_run=True)
     assert dry.restored["main"].restored == len(ORPHANS)
     assert not any(a.store().exists(key) for key in ORPHANS)
@@ -140,15 +138,8 @@ def test_restore_by_the_quarantine_run(
     assert all(store.read(key) == data[key] for key in ORPHANS)
 
 
-def test_restore_by_glob_restores_only_matching_keys(
-    tmp_path: Path,
-    sqlite_url: str,
-    make_bucket: Callable[..., str],
-    s3_options: dict[str, Any],
-    archive_factory: list[Archive],
-) -> None:
-    a, data, _ = purged_archive(tmp_path, sqlite_url, make_bucket(), s3_options)
-    archive_factory.append(a)
+def test_restore_by_glob_restores_only_matching_keys(purged: Callable[..., PurgedArchive]) -> None:
+    a, data, _ = purged()
     report = api.restore(a.config_path, match="*/001", purged=True)
     assert report.restored["main"].restored == 1
     store = a.store()
@@ -157,15 +148,8 @@ def test_restore_by_glob_restores_only_matching_keys(
     assert not store.exists(ORPHANS[2])
 
 
-def test_unversioned_bucket_reports_missing(
-    tmp_path: Path,
-    sqlite_url: str,
-    make_bucket: Callable[..., str],
-    s3_options: dict[str, Any],
-    archive_factory: list[Archive],
-) -> None:
-    a, _, _ = purged_archive(tmp_path, sqlite_url, make_bucket(versioned=False), s3_options)
-    archive_factory.append(a)
+def test_unversioned_bucket_reports_missing(purged: Callable[..., PurgedArchive]) -> None:
+    a, _, _ = purged(versioned=False)
     report = api.restore(a.config_path, keys=ORPHANS, store="main", purged=True)
     result = report.restored["main"]
     assert result.restored == 0
@@ -177,15 +161,8 @@ def test_unversioned_bucket_reports_missing(
         assert entry.note == "no noncurrent version left"
 
 
-def test_a_key_reuploaded_after_the_purge_is_not_overwritten(
-    tmp_path: Path,
-    sqlite_url: str,
-    make_bucket: Callable[..., str],
-    s3_options: dict[str, Any],
-    archive_factory: list[Archive],
-) -> None:
-    a, data, _ = purged_archive(tmp_path, sqlite_url, make_bucket(), s3_options)
-    archive_factory.append(a)
+def test_a_key_reuploaded_after_the_purge_is_not_overwritten(purged: Callable[..., PurgedArchive]) -> None:
+    a, data, _ = purged()
     a.put(ORPHANS[0], b"uploaded again after the purge")
     report = api.restore(a.config_path, keys=ORPHANS[:2], store="main", purged=True)
     result = report.restored["main"]
@@ -199,15 +176,8 @@ def test_a_key_reuploaded_after_the_purge_is_not_overwritten(
     assert entry.note == "key re-uploaded"
 
 
-def test_unknown_key_is_refused_before_anything_is_restored(
-    tmp_path: Path,
-    sqlite_url: str,
-    make_bucket: Callable[..., str],
-    s3_options: dict[str, Any],
-    archive_factory: list[Archive],
-) -> None:
-    a, _, _ = purged_archive(tmp_path, sqlite_url, make_bucket(), s3_options)
-    archive_factory.append(a)
+def test_unknown_key_is_refused_before_anything_is_restored(purged: Callable[..., PurgedArchive]) -> None:
+    a, _, _ = purged()
     with pytest.raises(api.UnknownItem, match="no purged object"):
         api.restore(a.config_path, keys=[ORPHANS[0], LIVE[0]], store="main", purged=True)
     assert not a.store().exists(ORPHANS[0])
