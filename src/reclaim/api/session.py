@@ -27,6 +27,7 @@ class Session:
     def __init__(self, config: ConfigLike) -> None:
         self.config = resolve_config(config)
         self.databases = Databases(self.config)
+        self._stores: dict[str, Store] = {}
 
     def store_names(self, selected: Sequence[str] | None) -> list[str]:
         """``selected`` validated against the config, or every configured store."""
@@ -39,9 +40,11 @@ class Session:
         return list(selected)
 
     def store(self, name: str) -> Store:
-        """Open the store called ``name``."""
-        cfg = self.config.stores[name]
-        return open_store(name, cfg.url, cfg.storage_options)
+        """The store called ``name``, opened once per session (clients and sessions are reused)."""
+        if name not in self._stores:
+            cfg = self.config.stores[name]
+            self._stores[name] = open_store(name, cfg.url, cfg.storage_options)
+        return self._stores[name]
 
     def sources(self, name: str) -> list[ReferenceSource]:
         """The reference sources of store ``name``, validated (tables and columns exist)."""

@@ -212,10 +212,9 @@ def restore(
             raise ConfigError("restoring by key needs --store (several stores are configured)")
         if run_id is not None and c.catalog.get_run(run_id) is None:
             raise UnknownItem(f"run {run_id} does not exist (see 'reclaim runs')")
-        stores = {name: c.session.store(name) for name in names} if purged else {}
         if purged:
-            for name, opened in stores.items():
-                if getattr(opened, "restore_version", None) is None:
+            for name in names:
+                if getattr(c.session.store(name), "restore_version", None) is None:
                     raise ConfigError(
                         f"store {name!r}: restoring purged objects needs a versioned S3 bucket "
                         "(they come back from the noncurrent version the bucket keeps)"
@@ -237,7 +236,7 @@ def restore(
                 continue
             restore_step = restore_purged if purged else restore_entries
             result = restore_step(
-                stores.get(name) or c.session.store(name),
+                c.session.store(name),
                 c.journal,
                 entries,
                 run_id=c.run_id,
