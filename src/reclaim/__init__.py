@@ -6,6 +6,7 @@ returns typed results; see :mod:`reclaim.api`.
 
 from reclaim.api import (
     CheckReport,
+    CycleReport,
     DemoResult,
     InitResult,
     LifecycleReport,
@@ -22,6 +23,8 @@ from reclaim.api import (
     quarantine,
     recover,
     restore,
+    restore_rows,
+    run,
     runs,
     scan,
     status,
@@ -29,10 +32,12 @@ from reclaim.api import (
 from reclaim.config import Config, load_config, parse_config
 from reclaim.errors import (
     CatalogError,
+    CollectionError,
     ConfigError,
     LeaseLost,
     LockHeld,
     ReclaimError,
+    RowConflict,
     SourceError,
     StoreError,
     UnorderedSource,
@@ -45,8 +50,10 @@ __version__ = "0.1.0"
 __all__ = [
     "CatalogError",
     "CheckReport",
+    "CollectionError",
     "Config",
     "ConfigError",
+    "CycleReport",
     "DemoResult",
     "Ensured",
     "InitResult",
@@ -54,6 +61,7 @@ __all__ = [
     "LifecycleReport",
     "LockHeld",
     "ReclaimError",
+    "RowConflict",
     "ScanReport",
     "SourceError",
     "StatusReport",
@@ -74,6 +82,8 @@ __all__ = [
     "quarantine",
     "recover",
     "restore",
+    "restore_rows",
+    "run",
     "runs",
     "scan",
     "status",

@@ -9,6 +9,8 @@ source), so that the message alone tells an operator where to look::
      +-- SourceError(source)                 a reference source failed or misbehaved
      |    +-- UnorderedSource(source)        a stream was not in key order
      +-- StoreError(store, key)              listing or touching a store failed
+     +-- CollectionError(collection)         a row collection's table could not be read or changed
+     +-- RowConflict(collection, pk)         a restore found the row's primary key taken again
      +-- CatalogError                        the catalog could not be opened or migrated
      +-- UnsafeToProceed(reason)             a guard refused to continue (fail closed)
      +-- LockHeld(holder)                    another collector holds the lease
@@ -23,10 +25,12 @@ from __future__ import annotations
 
 __all__ = [
     "CatalogError",
+    "CollectionError",
     "ConfigError",
     "LeaseLost",
     "LockHeld",
     "ReclaimError",
+    "RowConflict",
     "SourceError",
     "StoreError",
     "UnorderedSource",
@@ -90,6 +94,30 @@ class StoreError(ReclaimError):
         if key is not None:
             about += f", key {key!r}"
         super().__init__(f"{about}: {message}")
+
+
+class CollectionError(ReclaimError):
+    """Reading or changing the table of a row collection failed."""
+
+    exit_code = 3
+
+    def __init__(self, collection: str, message: str) -> None:
+        self.collection = collection
+        super().__init__(f"collection {collection!r}: {message}")
+
+
+class RowConflict(ReclaimError):
+    """Restoring an archived row would overwrite a row that now holds its primary key."""
+
+    exit_code = 9
+
+    def __init__(self, collection: str, pk: str, message: str | None = None) -> None:
+        self.collection = collection
+        self.pk = pk
+        super().__init__(
+            f"collection {collection!r}, primary key {pk}: "
+            + (message or "a row with this primary key exists again; it is not overwritten")
+        )
 
 
 class CatalogError(ReclaimError):

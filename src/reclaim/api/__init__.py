@@ -1,6 +1,7 @@
 """The Python API: the same verbs as the CLI, taking a config (or its path), returning typed results."""
 
 from reclaim.api.commands import check, scan
+from reclaim.api.cycle import CycleReport, RowsReport, restore_rows, run
 from reclaim.api.demo import DemoArchive, DemoResult, build_demo_archive, demo
 from reclaim.api.init import InitResult, init
 from reclaim.api.reports import CheckReport, ScanReport, to_jsonable
@@ -23,10 +24,12 @@ from reclaim.api.verbs import (
 __all__ = [
     "CheckReport",
     "ConfigLike",
+    "CycleReport",
     "DemoArchive",
     "DemoResult",
     "InitResult",
     "LifecycleReport",
+    "RowsReport",
     "ScanReport",
     "Session",
     "StatusReport",
@@ -43,6 +46,8 @@ __all__ = [
     "recover",
     "resolve_config",
     "restore",
+    "restore_rows",
+    "run",
     "runs",
     "scan",
     "status",

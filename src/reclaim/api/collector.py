@@ -68,6 +68,7 @@ def open_journal(config: ConfigLike) -> Iterator[tuple[Session, Catalog, Journal
         catalog = open_catalog(session.config.catalog)
         try:
             catalog.require_current()
+            session.attach(catalog.archive, catalog.engine)
             yield session, catalog, Journal(catalog)
         finally:
             catalog.dispose()

@@ -10,6 +10,7 @@ from reclaim.api.session import ConfigLike, Session
 from reclaim.catalog import Catalog, Journal, open_catalog
 from reclaim.errors import CatalogError
 from reclaim.lifecycle import check_journal, check_store, scan_store
+from reclaim.lifecycle.rows import scan_collection
 
 __all__ = ["check", "scan"]
 
@@ -20,20 +21,51 @@ def scan(
     config: ConfigLike,
     *,
     stores: Sequence[str] | None = None,
+    collections: Sequence[str] | None = None,
     show: int = 0,
     progress: ProgressCallback | None = None,
 ) -> ScanReport:
-    """List each store and merge it with its reference sources; change nothing.
+    """List each store and merge it with its reference sources; count each collection's candidate rows.
 
-    Returns per store and per source: objects listed, referenced, candidates,
-    too young and excluded, with counts and bytes, and up to ``show`` sample
-    candidates. Raises :class:`~reclaim.errors.ConfigError`,
-    :class:`~reclaim.errors.SourceError` or :class:`~reclaim.errors.StoreError`;
-    on any error no partial report is returned (fail closed).
+    Changes nothing. Returns per store and per source: objects listed,
+    referenced, candidates, too young and excluded, with counts and bytes, and
+    up to ``show`` sample candidates; per collection: rows, candidates, their
+    archived size, and rows kept because archived rows reference them. With
+    ``stores`` or ``collections`` only those are scanned. Raises
+    :class:`~reclaim.errors.ConfigError`, :class:`~reclaim.errors.SourceError`,
+    :class:`~reclaim.errors.StoreError` or
+    :class:`~reclaim.errors.CollectionError`; on any error no partial report is
+    returned (fail closed).
     """
     started = datetime.now(UTC)
+    everything = not stores and not collections
     with Session(config) as session:
-        results = []
+        catalog = _catalog_if_initialised(session)
+        try:
+            if catalog is not None:
+                session.attach(catalog.archive, catalog.engine)
+            return _scan(session, stores, collections, everything, show, progress, started)
+        finally:
+            if catalog is not None:
+                catalog.dispose()
+
+
+def _scan(
+    session: Session,
+    stores: Sequence[str] | None,
+    collections: Sequence[str] | None,
+    everything: bool,
+    show: int,
+    progress: ProgressCallback | None,
+    started: datetime,
+) -> ScanReport:
+    rows = []
+    if everything or collections:
+        now = datetime.now(UTC)
+        for name in session.collection_names(collections):
+            rows.append(scan_collection(session.collection(name), session.archive, now=now, show=show))
+    results = []
+    if everything or stores:
         for name in session.store_names(stores):
             cfg = session.config.stores[name]
             results.append(
@@ -49,7 +81,7 @@ def scan(
                     progress=progress,
                 )
             )
-    return ScanReport(started_at=started, finished_at=datetime.now(UTC), stores=results)
+    return ScanReport(started_at=started, finished_at=datetime.now(UTC), stores=results, collections=rows)
 
 
 def check(

@@ -10,6 +10,7 @@ from typing import Any
 
 from reclaim.config import format_duration
 from reclaim.lifecycle import StoreCheck, StoreScan
+from reclaim.lifecycle.rows import CollectionScan
 
 __all__ = ["CheckReport", "ScanReport", "to_jsonable"]
 
@@ -21,16 +22,18 @@ class ScanReport:
     started_at: datetime
     finished_at: datetime
     stores: list[StoreScan] = field(default_factory=list)
+    collections: list[CollectionScan] = field(default_factory=list)
 
     @property
     def candidates(self) -> int:
-        """Candidates over all stores."""
-        return sum(s.candidates.count for s in self.stores)
+        """Candidate objects over all stores and candidate rows over all collections."""
+        return sum(s.candidates.count for s in self.stores) + sum(c.candidates for c in self.collections)
 
     @property
     def reported(self) -> int:
-        """Candidates in stores whose action is ``report`` (findings for ``--fail-on-findings``)."""
-        return sum(s.candidates.count for s in self.stores if s.action == "report")
+        """Candidates of report-only stores and collections (findings for ``--fail-on-findings``)."""
+        objects = sum(s.candidates.count for s in self.stores if s.action == "report")
+        return objects + sum(c.candidates for c in self.collections if c.action == "report")
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data."""

@@ -6,9 +6,15 @@ import os
 from collections.abc import Sequence
 from types import TracebackType
 
+import sqlalchemy as sa
+
+from reclaim.catalog import RowArchive
 from reclaim.config import Config, load_config
 from reclaim.errors import ConfigError
+from reclaim.lifecycle.archived import archived_sources
+from reclaim.lifecycle.rows import same_database
 from reclaim.references import Databases, ReferenceSource
+from reclaim.rows import CollectionTable, describe
 from reclaim.stores import Store, open_store
 
 __all__ = ["ConfigLike", "Session", "resolve_config"]
@@ -28,6 +34,15 @@ class Session:
         self.config = resolve_config(config)
         self.databases = Databases(self.config)
         self._stores: dict[str, Store] = {}
+        self._collections: dict[str, CollectionTable] = {}
+        self.archive: RowArchive | None = None
+        """The row archive, once a catalog is open: archived rows' references then count."""
+        self._archive_engine: sa.Engine | None = None
+
+    def attach(self, archive: RowArchive, engine: sa.Engine) -> None:
+        """Let archived rows' references count in every source list from now on (invariant 6)."""
+        self.archive = archive
+        self._archive_engine = engine
 
     def store_names(self, selected: Sequence[str] | None) -> list[str]:
         """``selected`` validated against the config, or every configured store."""
@@ -51,7 +66,38 @@ class Session:
         sources = self.databases.sources(name)
         for source in sources:
             source.validate()
+        if self.archive is not None and self._archive_engine is not None:
+            sources += archived_sources(self.archive, sources, engine=self._archive_engine)
         return sources
+
+    def collection_names(self, selected: Sequence[str] | None) -> list[str]:
+        """``selected`` validated against the config, or every configured collection."""
+        if not selected:
+            return list(self.config.collections)
+        unknown = [name for name in selected if name not in self.config.collections]
+        if unknown:
+            known = ", ".join(sorted(self.config.collections)) or "none"
+            raise ConfigError(
+                f"no collection named {unknown[0]!r} (configured: {known})", field="collections"
+            )
+        return list(selected)
+
+    def collection(self, name: str) -> CollectionTable:
+        """Collection ``name`` reflected and validated against its database (once per session)."""
+        if name not in self._collections:
+            cfg = self.config.collections[name]
+            self._collections[name] = describe(name, self.config, self.databases.engine(cfg.database))
+        return self._collections[name]
+
+    def collections(self) -> dict[str, CollectionTable]:
+        """Every configured collection, reflected."""
+        return {name: self.collection(name) for name in self.config.collections}
+
+    def shares_catalog(self, name: str) -> bool:
+        """Whether collection ``name`` lives in the catalog's database (one transaction holds both)."""
+        url = self.config.catalog.url
+        database = self.config.databases[self.config.collections[name].database].url
+        return url is not None and same_database(url, database)
 
     def close(self) -> None:
         """Release database connections."""

@@ -13,7 +13,7 @@ from reclaim.api.collector import collector, open_journal
 from reclaim.api.commands import ProgressCallback
 from reclaim.api.reports import to_jsonable
 from reclaim.api.session import ConfigLike
-from reclaim.catalog import Entry, Journal, JournalSummary, LeaseInfo, Leases, RunRecord, State
+from reclaim.catalog import Entry, Journal, JournalSummary, LeaseInfo, Leases, RowSummary, RunRecord, State
 from reclaim.errors import ConfigError, ReclaimError
 from reclaim.lifecycle import (
     Ensured,
@@ -30,6 +30,7 @@ from reclaim.lifecycle import (
 )
 
 __all__ = [
+    "CollectionStatus",
     "LifecycleReport",
     "StatusReport",
     "UnknownItem",
@@ -300,6 +301,17 @@ class StoreStatus:
 
 
 @dataclass
+class CollectionStatus:
+    """Per collection: the archive summary and the last cycle's report-only findings."""
+
+    collection: str
+    action: str
+    summary: RowSummary
+    findings: int | None
+    """Candidates of a report-only collection in the last ``reclaim run`` (``None``: not run yet)."""
+
+
+@dataclass
 class StatusReport:
     """``reclaim status``."""
 
@@ -307,6 +319,9 @@ class StatusReport:
     lease: LeaseInfo
     lease_stale: bool
     runs: list[RunRecord]
+    collections: list[CollectionStatus] = field(default_factory=list)
+    findings: int | None = None
+    """Report-only findings (rows and objects) of the last successful ``reclaim run``."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data."""
@@ -321,7 +336,27 @@ def status(config: ConfigLike, *, last_runs: int = 5) -> StatusReport:
             mode = cfg.mode or "default"
             stores.append(StoreStatus(name, mode, cfg.grace, journal.summary(name)))
         lease = Leases(catalog).show()
-        return StatusReport(stores, lease, lease.stale(datetime.now(UTC)), catalog.list_runs(last_runs))
+        last_cycle = next(
+            (r for r in catalog.list_runs(50) if r.command == "run" and r.status == "succeeded"), None
+        )
+        reported = last_cycle.counts.get("reported", {}) if last_cycle else {}
+        collections = [
+            CollectionStatus(
+                name,
+                cfg.action,
+                catalog.archive.summary(name),
+                reported.get(name, {}).get("rows", 0) if last_cycle and cfg.action == "report" else None,
+            )
+            for name, cfg in session.config.collections.items()
+        ]
+        return StatusReport(
+            stores,
+            lease,
+            lease.stale(datetime.now(UTC)),
+            catalog.list_runs(last_runs),
+            collections,
+            last_cycle.counts.get("findings") if last_cycle else None,
+        )
 
 
 def runs(config: ConfigLike, *, run_id: int | None = None, limit: int = 20) -> list[RunRecord]:

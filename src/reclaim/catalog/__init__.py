@@ -20,7 +20,8 @@ MariaDB/MySQL::
 ``journal`` and ``lease`` are public modules too (listed in ``__all__``).
 """
 
-from reclaim.catalog import journal, lease
+from reclaim.catalog import archive, journal, lease
+from reclaim.catalog.archive import RESTORABLE, ArchivedRow, NewRow, RowArchive, RowState, RowSummary, pk_text
 from reclaim.catalog.catalog import MIGRATIONS, Catalog, open_catalog
 from reclaim.catalog.journal import (
     ACTIVE,
@@ -51,8 +52,10 @@ __all__ = [
     "KEY_LENGTH",
     "LEASE_NAME",
     "MIGRATIONS",
+    "RESTORABLE",
     "TERMINAL",
     "TRANSITIONS",
+    "ArchivedRow",
     "Catalog",
     "CatalogTables",
     "Entry",
@@ -61,14 +64,20 @@ __all__ = [
     "Lease",
     "LeaseInfo",
     "Leases",
+    "NewRow",
     "ObjectKey",
+    "RowArchive",
+    "RowState",
+    "RowSummary",
     "RunRecord",
     "RunStatus",
     "State",
     "UTCDateTime",
+    "archive",
     "catalog_tables",
     "journal",
     "lease",
     "open_catalog",
+    "pk_text",
     "sha256_hex",
 ]

@@ -32,6 +32,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
 from reclaim.catalog import runs
+from reclaim.catalog.archive import RowArchive
 from reclaim.catalog.journal import Journal
 from reclaim.catalog.lease import Leases
 from reclaim.catalog.runs import RunRecord, RunStatus
@@ -189,6 +190,11 @@ class Catalog:
     def journal(self) -> Journal:
         """The object journal kept in this catalog."""
         return Journal(self)
+
+    @cached_property
+    def archive(self) -> RowArchive:
+        """The row archive on this catalog."""
+        return RowArchive(self)
 
     @cached_property
     def lease(self) -> Leases:

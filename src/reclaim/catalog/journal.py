@@ -312,8 +312,8 @@ class Journal:
             return None
         return _replace(entry, changes, mtime)
 
-    def expire(self, before: datetime) -> int:
-        """Delete PURGED and RESTORED entries last changed before ``before``; return how many.
+    def expire(self, before: datetime, *, store: str | None = None) -> int:
+        """Delete PURGED and RESTORED entries (of ``store``, or all) older than ``before``; return how many.
 
         Active entries are never deleted, whatever their age. Deletes in batches,
         each in a transaction of its own. Raises :class:`~reclaim.errors.CatalogError`.
@@ -325,16 +325,12 @@ class Journal:
         while True:
 
             def batch(connection: sa.Connection) -> int:
-                ids = (
-                    connection.execute(
-                        sa.select(objects.c.id)
-                        .where(objects.c.state.in_(terminal), objects.c.updated_at < before)
-                        .order_by(objects.c.id)
-                        .limit(_EXPIRE_BATCH)
-                    )
-                    .scalars()
-                    .all()
+                query = sa.select(objects.c.id).where(
+                    objects.c.state.in_(terminal), objects.c.updated_at < before
                 )
+                if store is not None:
+                    query = query.where(objects.c.store == store)
+                ids = connection.execute(query.order_by(objects.c.id).limit(_EXPIRE_BATCH)).scalars().all()
                 if not ids:
                     return 0
                 statement = objects.delete().where(objects.c.id.in_(ids), objects.c.state.in_(terminal))

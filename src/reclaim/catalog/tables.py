@@ -1,12 +1,15 @@
 """The catalog's tables as SQLAlchemy Core objects, for any schema and table prefix.
 
-Four tables, each named ``<prefix><name>``:
+Five tables, each named ``<prefix><name>``:
 
 - ``runs``: the audit log, one row per invocation that changes anything;
 - ``objects``: the object journal, one row per lifecycle episode of a key
   (QUARANTINING -> QUARANTINED -> PURGING -> PURGED, or -> RESTORING -> RESTORED;
   see :mod:`reclaim.catalog.journal`);
 - ``rows``: the row archive, the JSON of every row a collection removed;
+- ``row_refs``: what each archived row references (its foreign-key values and
+  the values reference sources read from it), so that everything a restorable
+  row points at stays referenced (invariant 6);
 - ``lease``: the one-collector-at-a-time lease (a single row, ``collector``).
 
 The same definitions must hold on SQLite, PostgreSQL and MariaDB/MySQL, which
@@ -159,6 +162,7 @@ class CatalogTables:
     runs: sa.Table
     objects: sa.Table
     rows: sa.Table
+    row_refs: sa.Table
     lease: sa.Table
     schema: str | None
     prefix: str
@@ -246,9 +250,25 @@ def catalog_tables(schema: str | None, prefix: str) -> CatalogTables:
         sa.Column("expires_at", UTCDateTime(), nullable=True),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=True),
+        sa.Column("updated_run_id", sa.BigInteger(), nullable=True),
         sa.Index(f"{p}rows_pk", "collection", "pk_hash"),
         sa.Index(f"{p}rows_expiry", "state", "expires_at"),
         sa.Index(f"{p}rows_run", "run_id"),
+        **MYSQL_TABLE_OPTIONS,
+    )
+
+    row_refs = sa.Table(
+        f"{p}row_refs",
+        metadata,
+        sa.Column("id", _id(), primary_key=True, autoincrement=True),
+        sa.Column("row_id", sa.BigInteger(), nullable=False),
+        sa.Column("table_name", sa.String(255), nullable=False),
+        sa.Column("selector", sa.String(255), nullable=False),
+        sa.Column("value", ObjectKey(), nullable=False),
+        sa.Column("value_hash", sa.String(64), nullable=False),
+        sa.Index(f"{p}row_refs_value", "table_name", "selector", "value_hash"),
+        sa.Index(f"{p}row_refs_row", "row_id"),
         **MYSQL_TABLE_OPTIONS,
     )
 
@@ -274,6 +294,7 @@ def catalog_tables(schema: str | None, prefix: str) -> CatalogTables:
         runs=runs,
         objects=objects,
         rows=rows,
+        row_refs=row_refs,
         lease=lease,
         schema=schema,
         prefix=prefix,

@@ -1,10 +1,11 @@
 """The ``reclaim`` command: a thin Typer adapter over :mod:`reclaim.api`.
 
 Exit codes (also in the README): 0 success; 1 unexpected error; 2 configuration
-error; 3 reference source error; 4 store error; 5 findings with
-``--fail-on-findings``; 6 catalog error; 7 a safety guard refused to proceed;
-8 unknown key or run; 11 another collector holds the lease; 12 the lease was
-lost during the run; 130 interrupted.
+error; 3 reference source or collection table error; 4 store error; 5 findings
+with ``--fail-on-findings``; 6 catalog error; 7 a safety guard refused to
+proceed; 8 unknown key or run; 9 a restored row's primary key is taken again;
+11 another collector holds the lease; 12 the lease was lost during the run;
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from reclaim import api
 from reclaim.cli.render import render_check, render_scan
 from reclaim.cli.render_lifecycle import render_lease, render_lifecycle, render_runs, render_status
+from reclaim.cli.render_rows import (
+    render_collection_scans,
+    render_collection_status,
+    render_cycle,
+    render_rows_restore,
+)
 from reclaim.config import parse_duration, redact
 from reclaim.errors import ConfigError, ReclaimError
 
@@ -49,6 +56,12 @@ ConfigOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 StoreOption = Annotated[list[str] | None, typer.Option("--store", "-s", help="Only this store (repeatable).")]
+CollectionOption = Annotated[
+    list[str] | None, typer.Option("--collection", help="Only this row collection (repeatable).")
+]
+FailOnFindings = Annotated[
+    bool, typer.Option(help="Exit 5 when a report-only store or collection has candidates.")
+]
 
 T = TypeVar("T")
 
@@ -109,18 +122,20 @@ def init(
 def scan(
     config: ConfigOption = Path("reclaim.toml"),
     store: StoreOption = None,
-    show: Annotated[int, typer.Option(help="Show up to N sample candidates per store.")] = 0,
-    fail_on_findings: Annotated[
-        bool, typer.Option(help="Exit 5 when a report-only store has candidates.")
-    ] = False,
+    collection: CollectionOption = None,
+    show: Annotated[int, typer.Option(help="Show up to N sample candidates per store and collection.")] = 0,
+    fail_on_findings: FailOnFindings = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Read-only: objects listed, referenced, candidates, too young and excluded, per store and source."""
+    """Read-only: candidates per store (listed, referenced, too young, excluded) and per row collection."""
     with _progress(not as_json) as progress:
-        report = _guarded(lambda: api.scan(config, stores=store, show=show, progress=progress))
+        report = _guarded(
+            lambda: api.scan(config, stores=store, collections=collection, show=show, progress=progress)
+        )
     if as_json:
         _emit_json(report.to_dict())
     else:
+        render_collection_scans(report.collections, out)
         render_scan(report, out)
     if fail_on_findings and report.reported:
         raise typer.Exit(EXIT_FINDINGS)
@@ -243,8 +258,29 @@ def collect(
 
 
 @app.command()
+def run(
+    config: ConfigOption = Path("reclaim.toml"),
+    dry_run: DryRunOption = False,
+    show: Annotated[int, typer.Option(help="Show up to N sample candidates per store and collection.")] = 0,
+    fail_on_findings: FailOnFindings = False,
+    as_json: JsonOption = False,
+) -> None:
+    """One scheduled cycle: recover, purge due, collect rows, quarantine objects, expire the archive."""
+    with _progress(not as_json) as progress:
+        report = _guarded(lambda: api.run(config, dry_run=dry_run, show=show, progress=progress))
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        render_cycle(report, out)
+    if fail_on_findings and report.findings:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
 def restore(
-    keys: Annotated[list[str] | None, typer.Argument(help="Keys to restore.")] = None,
+    keys: Annotated[
+        list[str] | None, typer.Argument(help="Keys (or, with --collection, primary keys) to restore.")
+    ] = None,
     config: ConfigOption = Path("reclaim.toml"),
     store: Annotated[str | None, typer.Option("--store", "-s", help="The store (needed with keys).")] = None,
     run: Annotated[int | None, typer.Option("--run", help="Everything run ID quarantined.")] = None,
@@ -258,11 +294,28 @@ def restore(
             "--purged", help="Restore purged objects from their noncurrent version (versioned S3 buckets)."
         ),
     ] = False,
+    collection: Annotated[
+        str | None, typer.Option("--collection", help="Restore archived rows of this collection.")
+    ] = None,
+    rows: Annotated[
+        bool, typer.Option("--rows", help="Restore archived rows (by --run or --since).")
+    ] = False,
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Bring quarantined objects back: by key, run, store, time or glob."""
+    """Bring quarantined objects back (by key, run, store, time or glob), or archived rows."""
     since_time = _guarded(lambda: _parse_since(since)) if since else None
+    if collection or rows:
+        rows_report = _guarded(
+            lambda: api.restore_rows(
+                config, collection=collection, pks=keys or (), run_id=run, since=since_time, dry_run=dry_run
+            )
+        )
+        if as_json:
+            _emit_json(rows_report.to_dict())
+        else:
+            render_rows_restore(rows_report, out)
+        return
     report = _guarded(
         lambda: api.restore(
             config,
@@ -307,6 +360,9 @@ def status(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = Fa
         _emit_json(report.to_dict())
     else:
         render_status(report, out)
+        render_collection_status(report.collections, out)
+        if report.findings:
+            out.print(f"[yellow]last cycle: {report.findings:,} report-only findings[/]")
 
 
 @app.command()

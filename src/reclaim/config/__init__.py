@@ -2,11 +2,21 @@
 
 from reclaim.config.durations import format_duration, parse_duration
 from reclaim.config.loader import load_config, parse_config
-from reclaim.config.model import CatalogConfig, Config, DatabaseConfig, ReferenceConfig, StoreConfig
+from reclaim.config.model import (
+    CatalogConfig,
+    CollectionConfig,
+    CollectionReferenceConfig,
+    Config,
+    DatabaseConfig,
+    ReferenceConfig,
+    StoreConfig,
+)
 from reclaim.config.secrets import mask_url, redact, register_secret
 
 __all__ = [
     "CatalogConfig",
+    "CollectionConfig",
+    "CollectionReferenceConfig",
     "Config",
     "DatabaseConfig",
     "ReferenceConfig",

@@ -27,6 +27,8 @@ from reclaim.config.secrets import mask_url
 
 __all__ = [
     "CatalogConfig",
+    "CollectionConfig",
+    "CollectionReferenceConfig",
     "Config",
     "DatabaseConfig",
     "Duration",
@@ -212,6 +214,8 @@ class StoreConfig(_Model):
     """Glob patterns (``fnmatch``, ``*`` crosses ``/``) of keys that are never candidates."""
     max_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
     action: Literal["collect", "report"] = "collect"
+    retention: Duration = timedelta(days=30)
+    """How long finished journal entries (purged, restored) are kept as history."""
     references: list[ReferenceConfig] = Field(default_factory=list)
 
     @field_validator("url")
@@ -246,16 +250,103 @@ class StoreConfig(_Model):
         return self
 
 
+class CollectionReferenceConfig(_Model):
+    """A declared reference to a collection's rows, beside the foreign keys found by reflection.
+
+    Either ``table`` + ``column`` (a column of another table, or of the same
+    one, holding the referenced value) or ``query`` (SQL returning one column of
+    referenced values). The value is compared with the collection's ``to``
+    column, by default its single-column primary key.
+    """
+
+    table: str | None = None
+    table_schema: str | None = Field(default=None, alias="schema")
+    column: str | None = None
+    query: str | None = None
+    to: str | None = None
+    """The referenced column of the collection's table (default: its primary key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("table", "column", "table_schema", "to")
+    @classmethod
+    def _identifiers(cls, value: str | None) -> str | None:
+        return _identifier(value, "table or column")
+
+    @model_validator(mode="after")
+    def _shape(self) -> CollectionReferenceConfig:
+        if self.query is not None and (self.table is not None or self.column is not None):
+            raise ValueError("give either table + column or query, not both")
+        if self.query is None and (self.table is None or self.column is None):
+            raise ValueError("a declared reference needs table + column, or query")
+        if self.query is not None and not self.query.strip():
+            raise ValueError("the query is empty")
+        return self
+
+    def label(self) -> str:
+        """How reports and errors name this reference."""
+        if self.query is not None:
+            return "query"
+        table = f"{self.table_schema}.{self.table}" if self.table_schema else str(self.table)
+        return f"{table}.{self.column}"
+
+
+class CollectionConfig(_Model):
+    """Rows of one table that become garbage themselves (DESIGN.md, "Row collections").
+
+    A row is a candidate when no row references it (foreign keys found by
+    reflection, plus ``references``), its ``age_column`` is older than
+    ``min_age``, and the optional ``where`` holds. Collected rows are archived
+    as JSON for ``retention`` and can be restored until then.
+    """
+
+    database: str
+    table: str
+    table_schema: str | None = Field(default=None, alias="schema")
+    age_column: str
+    min_age: Duration = timedelta(days=7)
+    where: str | None = None
+    """Extra SQL condition on the table's rows."""
+    retention: Duration = timedelta(days=30)
+    """How long archived rows are kept (and can be restored)."""
+    action: Literal["collect", "report"] = "collect"
+    references: list[CollectionReferenceConfig] = Field(default_factory=list)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    """Rows deleted per transaction."""
+    max_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Fail closed when candidates exceed this share of the table (default: no limit)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("table", "table_schema", "age_column")
+    @classmethod
+    def _identifiers(cls, value: str | None) -> str | None:
+        return _identifier(value, "table or column")
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or ";" in value):
+            raise ValueError("where must be one non-empty SQL condition without ';'")
+        return value
+
+    @property
+    def qualified_table(self) -> str:
+        """``schema.table`` or ``table``: how the archive names the table."""
+        return f"{self.table_schema}.{self.table}" if self.table_schema else self.table
+
+
 class Config(_Model):
     """The whole configuration file."""
 
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     databases: dict[str, DatabaseConfig] = Field(default_factory=dict)
     stores: dict[str, StoreConfig] = Field(default_factory=dict)
+    collections: dict[str, CollectionConfig] = Field(default_factory=dict)
     source_path: str | None = Field(default=None, exclude=True)
     """The file this configuration was read from (not part of the TOML)."""
 
-    @field_validator("databases", "stores")
+    @field_validator("databases", "stores", "collections")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
@@ -273,6 +364,17 @@ class Config(_Model):
                         f"stores.{store_name}.references[{index}].database: {ref.database!r} "
                         f"is not defined under [databases] (defined: {known})"
                     )
+        for name, collection in self.collections.items():
+            if collection.database not in self.databases:
+                known = ", ".join(sorted(self.databases)) or "none"
+                raise ValueError(
+                    f"collections.{name}.database: {collection.database!r} "
+                    f"is not defined under [databases] (defined: {known})"
+                )
+        tables = [f"{c.database}:{c.qualified_table}" for c in self.collections.values()]
+        repeated = sorted({t for t in tables if tables.count(t) > 1})
+        if repeated:
+            raise ValueError(f"collections: table {repeated[0]!r} belongs to more than one collection")
         return self
 
     def store(self, name: str) -> StoreConfig:

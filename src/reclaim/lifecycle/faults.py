@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["POINTS", "fault"]
+__all__ = ["POINTS", "ROW_POINTS", "fault"]
 
 #: every fault point, in the order a run meets them
 POINTS = (
@@ -26,6 +26,16 @@ POINTS = (
     "restore.after-claim",
     "restore.after-move",
     "restore.after-confirm",
+)
+
+#: fault points of row collections and row restores
+ROW_POINTS = (
+    "rows.after-select",
+    "rows.after-archive",
+    "rows.after-delete",
+    "rows.after-confirm",
+    "rows-restore.after-claim",
+    "rows-restore.after-insert",
 )
 
 _spec = os.environ.get("RECLAIM_FAULT", "")

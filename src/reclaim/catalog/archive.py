@@ -1,0 +1,445 @@
+"""The row archive: every row a collection deleted, as JSON, restorable until it expires.
+
+One row of ``rows`` is one archived row of an application table::
+
+    ARCHIVING -> ARCHIVED (deleted from its table) | discarded (still live: the record is dropped)
+    ARCHIVED  -> RESTORING -> RESTORED (inserted again) | ARCHIVED (rolled back)
+
+``ARCHIVING`` exists only when the catalog lives in another database than the
+collected table: the row is archived (committed) before it is deleted, and
+:mod:`reclaim.lifecycle.rows` settles the record once the delete committed or
+after a crash, by looking whether the row is still in its table. When the
+catalog shares the database, the row is archived as ``ARCHIVED`` in the
+transaction that deletes it.
+
+Beside each archived row, ``row_refs`` keeps the values it references (its
+foreign keys, and what stores' reference sources read from it), under a
+*selector* naming the column. While the row is restorable (ARCHIVING,
+ARCHIVED, RESTORING) those values count as referenced (invariant 6):
+:meth:`RowArchive.held` answers point lookups and :meth:`RowArchive.values`
+streams them in byte order for the object scan.
+
+Every change of state is a compare-and-set on ``(id, state, version)``.
+Database errors surface as :class:`~reclaim.errors.CatalogError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Final
+
+import sqlalchemy as sa
+
+from reclaim.catalog.tables import sha256_hex
+
+if TYPE_CHECKING:
+    from reclaim.catalog.catalog import Catalog
+
+__all__ = ["RESTORABLE", "ArchivedRow", "NewRow", "RowArchive", "RowState", "RowSummary", "pk_text"]
+
+_BATCH: Final = 500
+
+
+class RowState(StrEnum):
+    """Where an archived row is in its life."""
+
+    ARCHIVING = "ARCHIVING"
+    ARCHIVED = "ARCHIVED"
+    RESTORING = "RESTORING"
+    RESTORED = "RESTORED"
+
+
+#: states in which an archived row may still come back, so its references count
+RESTORABLE: Final = (RowState.ARCHIVING, RowState.ARCHIVED, RowState.RESTORING)
+
+
+def pk_text(values: Sequence[Any]) -> str:
+    """How the archive spells a primary key: a JSON list of the values as text."""
+    return json.dumps([str(v) for v in values])
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """A row about to be archived: its primary key, its JSON and what it references."""
+
+    collection: str
+    table_name: str
+    pk: str
+    row: str
+    refs: Sequence[tuple[str, str]] = ()
+    """``(selector, value)`` pairs."""
+
+
+@dataclass(frozen=True)
+class ArchivedRow:
+    """One record of the archive."""
+
+    id: int
+    collection: str
+    table_name: str
+    pk: str
+    row: str
+    run_id: int
+    archived_at: datetime
+    expires_at: datetime | None
+    state: RowState
+    version: int
+    updated_at: datetime | None = None
+    updated_run_id: int | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The archived row's JSON, decoded."""
+        value = json.loads(self.row)
+        assert isinstance(value, dict)
+        return value
+
+
+@dataclass
+class RowSummary:
+    """The archive of one collection at a glance."""
+
+    archived: int = 0
+    bytes: int = 0
+    oldest: datetime | None = None
+    next_expiry: datetime | None = None
+    restored: int = 0
+    in_flight: int = 0
+    by_state: dict[str, int] = field(default_factory=dict)
+
+
+class RowArchive:
+    """The archived rows of one catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._rows = catalog.tables.rows
+        self._refs = catalog.tables.row_refs
+
+    # -- writes --------------------------------------------------------------------------
+
+    def add(
+        self,
+        rows: Sequence[NewRow],
+        *,
+        run_id: int,
+        state: RowState,
+        expires_at: datetime,
+        connection: sa.Connection | None = None,
+    ) -> list[int]:
+        """Archive ``rows`` with their references; return their ids, in order.
+
+        With ``connection`` the inserts join that transaction (the catalog
+        shares the collected table's database); otherwise they commit in a
+        catalog transaction of their own before this returns.
+        """
+        if connection is not None:
+            return self._add(connection, rows, run_id, state, expires_at)
+        with self._catalog.begin() as own:
+            return self._add(own, rows, run_id, state, expires_at)
+
+    def _add(
+        self,
+        connection: sa.Connection,
+        rows: Sequence[NewRow],
+        run_id: int,
+        state: RowState,
+        expires_at: datetime,
+    ) -> list[int]:
+        now = datetime.now(UTC)
+        ids: list[int] = []
+        refs: list[dict[str, Any]] = []
+        for row in rows:
+            result = connection.execute(
+                self._rows.insert().values(
+                    collection=row.collection,
+                    table_name=row.table_name,
+                    pk=row.pk,
+                    pk_hash=sha256_hex(row.pk),
+                    row=row.row,
+                    run_id=run_id,
+                    archived_at=now,
+                    expires_at=expires_at,
+                    state=state.value,
+                    version=1,
+                )
+            )
+            inserted = result.inserted_primary_key
+            assert inserted is not None
+            row_id = int(inserted[0])
+            ids.append(row_id)
+            refs += [
+                {
+                    "row_id": row_id,
+                    "table_name": row.table_name,
+                    "selector": selector,
+                    "value": value,
+                    "value_hash": sha256_hex(value),
+                }
+                for selector, value in dict.fromkeys(row.refs)
+            ]
+        for start in range(0, len(refs), _BATCH):
+            connection.execute(self._refs.insert(), refs[start : start + _BATCH])
+        return ids
+
+    def transition(
+        self,
+        row: ArchivedRow,
+        state: RowState,
+        *,
+        run_id: int | None,
+        connection: sa.Connection | None = None,
+    ) -> ArchivedRow | None:
+        """Compare-and-set ``row`` to ``state``; ``None`` when someone changed it first.
+
+        Entering RESTORED drops the row's references: the live row holds what it
+        points at from then on.
+        """
+        now = datetime.now(UTC)
+        statement = (
+            self._rows.update()
+            .where(
+                self._rows.c.id == row.id,
+                self._rows.c.state == row.state.value,
+                self._rows.c.version == row.version,
+            )
+            .values(state=state.value, version=row.version + 1, updated_at=now, updated_run_id=run_id)
+        )
+
+        def work(conn: sa.Connection) -> bool:
+            if conn.execute(statement).rowcount != 1:
+                return False
+            if state is RowState.RESTORED:
+                conn.execute(self._refs.delete().where(self._refs.c.row_id == row.id))
+            return True
+
+        if connection is not None:
+            done = work(connection)
+        else:
+            with self._catalog.begin() as own:
+                done = work(own)
+        if not done:
+            return None
+        return ArchivedRow(
+            **{
+                **row.__dict__,
+                "state": state,
+                "version": row.version + 1,
+                "updated_at": now,
+                "updated_run_id": run_id,
+            }
+        )
+
+    def discard(self, ids: Collection[int]) -> int:
+        """Drop ARCHIVING records whose rows turned out not to be deleted; return how many."""
+        dropped = 0
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _BATCH):
+            batch = ordered[start : start + _BATCH]
+            with self._catalog.begin() as connection:
+                connection.execute(self._refs.delete().where(self._refs.c.row_id.in_(batch)))
+                dropped += connection.execute(
+                    self._rows.delete().where(
+                        self._rows.c.id.in_(batch), self._rows.c.state == RowState.ARCHIVING.value
+                    )
+                ).rowcount
+        return dropped
+
+    def confirm(self, ids: Collection[int], *, run_id: int) -> int:
+        """ARCHIVING -> ARCHIVED for rows whose delete committed; return how many."""
+        done = 0
+        ordered = sorted(ids)
+        now = datetime.now(UTC)
+        for start in range(0, len(ordered), _BATCH):
+            batch = ordered[start : start + _BATCH]
+            with self._catalog.begin() as connection:
+                done += connection.execute(
+                    self._rows.update()
+                    .where(self._rows.c.id.in_(batch), self._rows.c.state == RowState.ARCHIVING.value)
+                    .values(
+                        state=RowState.ARCHIVED.value,
+                        version=self._rows.c.version + 1,
+                        updated_at=now,
+                        updated_run_id=run_id,
+                    )
+                ).rowcount
+        return done
+
+    def expire(self, now: datetime, *, collection: str | None = None) -> int:
+        """Delete records (and their references) whose ``expires_at`` has passed; return how many.
+
+        Records in flight (ARCHIVING, RESTORING) are left to recovery, whatever their age.
+        """
+        rows = self._rows
+        settled = [RowState.ARCHIVED.value, RowState.RESTORED.value]
+        deleted = 0
+        while True:
+            query = sa.select(rows.c.id).where(rows.c.state.in_(settled), rows.c.expires_at < now)
+            if collection is not None:
+                query = query.where(rows.c.collection == collection)
+            with self._catalog.begin() as connection:
+                ids = list(connection.execute(query.order_by(rows.c.id).limit(_BATCH)).scalars())
+                if not ids:
+                    return deleted
+                connection.execute(self._refs.delete().where(self._refs.c.row_id.in_(ids)))
+                deleted += connection.execute(
+                    rows.delete().where(rows.c.id.in_(ids), rows.c.state.in_(settled))
+                ).rowcount
+
+    # -- queries -------------------------------------------------------------------------
+
+    def held(self, table_name: str, selector: str, values: Collection[str]) -> set[str]:
+        """The subset of ``values`` that restorable archived rows of ``table_name`` reference."""
+        found: set[str] = set()
+        ordered = sorted(set(values))
+        for start in range(0, len(ordered), _BATCH):
+            batch = ordered[start : start + _BATCH]
+            wanted = set(batch)
+            hashes = [sha256_hex(v) for v in batch]
+            query = (
+                sa.select(self._refs.c.value)
+                .join(self._rows, self._rows.c.id == self._refs.c.row_id)
+                .where(
+                    self._refs.c.table_name == table_name,
+                    self._refs.c.selector == selector,
+                    self._refs.c.value_hash.in_(hashes),
+                    self._rows.c.state.in_([s.value for s in RESTORABLE]),
+                )
+            )
+            with self._catalog.begin() as connection:
+                found.update(v for v in connection.execute(query).scalars() if v in wanted)
+        return found
+
+    def values(self, table_name: str, selector: str) -> Iterator[str]:
+        """Values restorable archived rows of ``table_name`` reference under ``selector``, in byte order."""
+        query = (
+            sa.select(self._refs.c.value)
+            .join(self._rows, self._rows.c.id == self._refs.c.row_id)
+            .where(
+                self._refs.c.table_name == table_name,
+                self._refs.c.selector == selector,
+                self._rows.c.state.in_([s.value for s in RESTORABLE]),
+            )
+            .order_by(self._refs.c.value)
+        )
+        with self._catalog.begin() as connection:
+            result = connection.execution_options(stream_results=True, yield_per=_BATCH).execute(query)
+            try:
+                yield from result.scalars()
+            finally:
+                result.close()
+
+    def has_refs(self, table_name: str) -> bool:
+        """Whether any restorable archived row of ``table_name`` exists (skips empty lookups)."""
+        query = (
+            sa.select(self._rows.c.id)
+            .where(
+                self._rows.c.table_name == table_name,
+                self._rows.c.state.in_([s.value for s in RESTORABLE]),
+            )
+            .limit(1)
+        )
+        with self._catalog.begin() as connection:
+            return connection.execute(query).first() is not None
+
+    def refs_of(self, row_id: int) -> list[tuple[str, str]]:
+        """The ``(selector, value)`` pairs archived with row ``row_id``."""
+        query = sa.select(self._refs.c.selector, self._refs.c.value).where(self._refs.c.row_id == row_id)
+        with self._catalog.begin() as connection:
+            return [(str(s), str(v)) for s, v in connection.execute(query)]
+
+    def select(
+        self,
+        *,
+        collection: str | None = None,
+        table_name: str | None = None,
+        run_id: int | None = None,
+        pk: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        states: Sequence[RowState] = (RowState.ARCHIVED,),
+        limit: int | None = None,
+    ) -> list[ArchivedRow]:
+        """Archived rows matching every given filter, oldest first."""
+        rows = self._rows
+        query = sa.select(rows).where(rows.c.state.in_([s.value for s in states]))
+        if collection is not None:
+            query = query.where(rows.c.collection == collection)
+        if table_name is not None:
+            query = query.where(rows.c.table_name == table_name)
+        if run_id is not None:
+            query = query.where(rows.c.run_id == run_id)
+        if pk is not None:
+            query = query.where(rows.c.pk_hash == sha256_hex(pk), rows.c.pk == pk)
+        if since is not None:
+            query = query.where(rows.c.archived_at >= since)
+        if until is not None:
+            query = query.where(rows.c.archived_at < until)
+        query = query.order_by(rows.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._catalog.begin() as connection:
+            return [_archived(row) for row in connection.execute(query).mappings()]
+
+    def in_flight(self) -> list[ArchivedRow]:
+        """Records a killed run left ARCHIVING or RESTORING."""
+        return self.select(states=(RowState.ARCHIVING, RowState.RESTORING))
+
+    def summary(self, collection: str) -> RowSummary:
+        """Counts, bytes, the oldest archived row and the next expiry of ``collection``."""
+        rows = self._rows
+        query = (
+            sa.select(
+                rows.c.state,
+                sa.func.count(),
+                sa.func.sum(sa.func.length(rows.c.row)),
+                sa.func.min(rows.c.archived_at),
+                sa.func.min(rows.c.expires_at),
+            )
+            .where(rows.c.collection == collection)
+            .group_by(rows.c.state)
+        )
+        summary = RowSummary()
+        with self._catalog.begin() as connection:
+            for state, count, size, oldest, expiry in connection.execute(query):
+                summary.by_state[str(state)] = int(count)
+                if state == RowState.ARCHIVED.value:
+                    summary.archived = int(count)
+                    summary.bytes = int(size or 0)
+                    summary.oldest = _aware(oldest)
+                    summary.next_expiry = _aware(expiry)
+                elif state == RowState.RESTORED.value:
+                    summary.restored = int(count)
+                else:
+                    summary.in_flight += int(count)
+        return summary
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # aggregates skip the column type's result processing on some dialects
+    if moment is None or (isinstance(moment, datetime) and moment.tzinfo is not None):
+        return moment
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=UTC)
+
+
+def _archived(row: Any) -> ArchivedRow:
+    return ArchivedRow(
+        id=int(row["id"]),
+        collection=row["collection"],
+        table_name=row["table_name"],
+        pk=row["pk"],
+        row=row["row"],
+        run_id=int(row["run_id"]),
+        archived_at=row["archived_at"],
+        expires_at=row["expires_at"],
+        state=RowState(row["state"]),
+        version=int(row["version"]),
+        updated_at=row["updated_at"],
+        updated_run_id=row["updated_run_id"],
+    )

@@ -1,0 +1,423 @@
+"""Collecting rows: scan, archive-and-delete in batches, and recovery of a killed run.
+
+One batch of a collection, in one transaction on the collection's database
+(READ COMMITTED on PostgreSQL and MariaDB/MySQL; SQLite serialises writers):
+
+1. ``SELECT ... WHERE <predicate> ORDER BY pk LIMIT n FOR UPDATE SKIP LOCKED``
+   locks candidate rows. A row a writer is referencing right now (its foreign
+   key check holds a lock on the row) is skipped; a writer that comes later
+   waits for the lock and then fails its foreign key check instead of
+   referencing a deleted row.
+2. Rows an archived, still restorable row references are left alone
+   (invariant 6: the archive's ``row_refs``).
+3. ``DELETE ... WHERE pk IN (...) AND <predicate>`` re-evaluates the predicate
+   in a fresh statement snapshot, so a referencing row committed after step 1
+   makes the delete skip its row; ``RETURNING`` (PostgreSQL, SQLite, MariaDB)
+   or a re-select (MySQL) tells which rows went.
+4. The deleted rows are archived:
+
+   - catalog in the same database: in this very transaction (state ARCHIVED);
+   - otherwise: archived *before* the delete, committed (state ARCHIVING), then
+     confirmed (ARCHIVED) once the delete committed, and dropped for rows the
+     delete skipped. A run killed in between leaves ARCHIVING records;
+     :func:`recover_rows` confirms those whose row is gone and drops those
+     whose row is still there. Either way every row is live or archived.
+
+A batch whose delete fails (a foreign key violation from a concurrent writer,
+a deadlock, a serialisation failure) is rolled back and retried; after
+:data:`_ATTEMPTS` failures its rows are tried one at a time, and a row that
+still fails is skipped for this run. Nothing cascades: a foreign key with an
+ON DELETE action must be declared (:mod:`reclaim.rows.table`), so the
+predicate has proved no referencing row exists when the row is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from reclaim.catalog import NewRow, RowArchive, RowState, pk_text
+from reclaim.config.secrets import redact
+from reclaim.errors import CollectionError, UnsafeToProceed
+from reclaim.lifecycle.faults import fault
+from reclaim.rows import CollectionTable, encode_ref, encode_row
+
+__all__ = [
+    "CollectionResult",
+    "CollectionScan",
+    "RowRecovery",
+    "collect_collection",
+    "held_keys",
+    "recover_rows",
+    "same_database",
+    "scan_collection",
+]
+
+LeaseCheck = Callable[[], None]
+_ATTEMPTS: Final = 3
+_SCAN_CHUNK: Final = 500
+
+
+@dataclass
+class CollectionScan:
+    """What a scan of one collection found (nothing is changed)."""
+
+    collection: str
+    table: str
+    action: str
+    rows: int = 0
+    """Rows in the table."""
+    candidates: int = 0
+    bytes: int = 0
+    """Size of the candidates as archived JSON."""
+    held: int = 0
+    """Rows the predicate selects that archived rows still reference (kept)."""
+    samples: list[str] = field(default_factory=list)
+
+    @property
+    def fraction(self) -> float:
+        """Candidates as a share of the table."""
+        return self.candidates / self.rows if self.rows else 0.0
+
+
+@dataclass
+class CollectionResult:
+    """What collecting one collection did."""
+
+    collection: str
+    table: str
+    archived: int = 0
+    bytes: int = 0
+    held: int = 0
+    skipped: int = 0
+    """Rows locked by a writer, or whose delete kept failing: left for the next run."""
+    retries: int = 0
+    samples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RowRecovery:
+    """What :func:`recover_rows` settled."""
+
+    confirmed: int = 0
+    discarded: int = 0
+    restored: int = 0
+    rolled_back: int = 0
+
+    @property
+    def total(self) -> int:
+        """Records settled."""
+        return self.confirmed + self.discarded + self.restored + self.rolled_back
+
+
+def same_database(catalog_url: str, database_url: str) -> bool:
+    """Whether the catalog and a collection's table live in one database (one transaction can hold both)."""
+    a, b = sa.make_url(catalog_url), sa.make_url(database_url)
+    if a.get_backend_name() != b.get_backend_name():
+        return False
+    if a.get_backend_name() == "sqlite":
+        if not a.database or not b.database or ":memory:" in (a.database, b.database):
+            return False
+        return Path(a.database).resolve() == Path(b.database).resolve()
+    return (a.host or "localhost", a.port, a.database, a.username) == (
+        b.host or "localhost",
+        b.port,
+        b.database,
+        b.username,
+    )
+
+
+def held_keys(
+    ct: CollectionTable, archive: RowArchive | None, rows: Sequence[Mapping[str, Any]]
+) -> set[tuple[Any, ...]]:
+    """Primary keys of ``rows`` that restorable archived rows reference (invariant 6)."""
+    if archive is None or not rows:
+        return set()
+    held: set[tuple[Any, ...]] = set()
+    for ref in ct.inbound:
+        if ref.table is None or not archive.has_refs(ref.qualified):
+            continue
+        values = {encode_ref([row[c] for c in ref.targets]): ct.pk_of(row) for row in rows}
+        for value in archive.held(ref.qualified, ref.selector, values):
+            held.add(values[value])
+    return held
+
+
+def scan_collection(
+    ct: CollectionTable, archive: RowArchive | None, *, now: datetime, show: int = 0
+) -> CollectionScan:
+    """Count the candidates of ``ct`` (and their archived size); change nothing."""
+    scan = CollectionScan(ct.name, ct.qualified, ct.config.action)
+    query = sa.select(ct.table).where(ct.predicate(now)).order_by(*ct.pk_columns())
+    with _errors(ct), ct.engine.connect() as conn:
+        scan.rows = int(conn.execute(sa.select(sa.func.count()).select_from(ct.table)).scalar_one())
+        result = conn.execution_options(stream_results=True, yield_per=_SCAN_CHUNK).execute(query)
+        try:
+            for partition in result.mappings().partitions(_SCAN_CHUNK):
+                chunk = [dict(row) for row in partition]
+                held = held_keys(ct, archive, chunk)
+                scan.held += len(held)
+                for row in chunk:
+                    if ct.pk_of(row) in held:
+                        continue
+                    scan.candidates += 1
+                    scan.bytes += len(encode_row(row))
+                    if len(scan.samples) < show:
+                        scan.samples.append(pk_text(ct.pk_of(row)))
+        finally:
+            result.close()
+    return scan
+
+
+def collect_collection(
+    ct: CollectionTable,
+    archive: RowArchive,
+    *,
+    run_id: int,
+    now: datetime,
+    shared: bool,
+    check_lease: LeaseCheck,
+    show: int = 0,
+) -> CollectionResult:
+    """Archive and delete every candidate of ``ct`` in batches (see the module docstring)."""
+    result = CollectionResult(ct.name, ct.qualified)
+    if ct.config.max_fraction is not None:
+        _guard_fraction(ct, now)
+    batch = _Batch(ct, archive, run_id=run_id, now=now, expires_at=now + ct.config.retention, shared=shared)
+    after: tuple[Any, ...] | None = None
+    limit = ct.config.batch_size
+    failures = singles = 0
+    while True:
+        check_lease()
+        try:
+            last = batch.attempt(after, limit, result)
+        except _Retry as retry:
+            # nothing of the failed batch happened: shrink to single rows, then skip one that keeps failing
+            result.retries += 1
+            failures += 1
+            if failures < _ATTEMPTS:
+                continue
+            failures = 0
+            if limit > 1:
+                limit, singles = 1, 0
+            elif retry.first is not None:
+                after = retry.first
+                result.skipped += 1
+            continue
+        failures = 0
+        if last is None:
+            break
+        after = last
+        if limit == 1:
+            singles += 1
+            if singles >= ct.config.batch_size:
+                limit = ct.config.batch_size
+    result.samples = batch.deleted_pks[:show]
+    return result
+
+
+def _guard_fraction(ct: CollectionTable, now: datetime) -> None:
+    limit = ct.config.max_fraction
+    assert limit is not None
+    with _errors(ct), ct.engine.connect() as conn:
+        total = int(conn.execute(sa.select(sa.func.count()).select_from(ct.table)).scalar_one())
+        matching = int(
+            conn.execute(
+                sa.select(sa.func.count()).select_from(ct.table).where(ct.predicate(now))
+            ).scalar_one()
+        )
+    if total and matching / total > limit:
+        raise UnsafeToProceed(
+            f"collection {ct.name!r}: {matching} of {total} rows ({matching / total:.1%}) are candidates, "
+            f"above max_fraction {limit:.0%}; nothing was deleted"
+        )
+
+
+@dataclass
+class _Batch:
+    ct: CollectionTable
+    archive: RowArchive
+    run_id: int
+    now: datetime
+    expires_at: datetime
+    shared: bool
+    deleted_pks: list[str] = field(default_factory=list)
+
+    def attempt(
+        self, after: tuple[Any, ...] | None, limit: int, result: CollectionResult
+    ) -> tuple[Any, ...] | None:
+        """Collect up to ``limit`` candidates after ``after`` in one transaction.
+
+        Returns the last primary key looked at, ``None`` when no candidate is
+        left; raises :class:`_Retry` (carrying the batch's first key) when the
+        transaction failed and changed nothing.
+        """
+        ct = self.ct
+        condition = ct.predicate(self.now)
+        if after is not None:
+            condition = sa.and_(condition, ct.after(after))
+        query = (
+            sa.select(ct.table)
+            .where(condition)
+            .order_by(*ct.pk_columns())
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        pending: dict[tuple[Any, ...], int] = {}
+        first: tuple[Any, ...] | None = None
+        try:
+            with _errors(ct), _transaction(ct.engine) as conn:
+                rows = [dict(row) for row in conn.execute(query).mappings()]
+                if not rows:
+                    return None
+                first, last = ct.pk_of(rows[0]), ct.pk_of(rows[-1])
+                held = held_keys(ct, self.archive, rows)
+                result.held += len(held)
+                new_rows = {
+                    ct.pk_of(row): NewRow(
+                        ct.name, ct.qualified, pk_text(ct.pk_of(row)), encode_row(row), ct.refs(row)
+                    )
+                    for row in rows
+                    if ct.pk_of(row) not in held
+                }
+                fault("rows.after-select")
+                if not new_rows:
+                    return last
+                if not self.shared:
+                    ids = self.archive.add(
+                        list(new_rows.values()),
+                        run_id=self.run_id,
+                        state=RowState.ARCHIVING,
+                        expires_at=self.expires_at,
+                    )
+                    pending = dict(zip(new_rows, ids, strict=True))
+                    fault("rows.after-archive")
+                deleted = self._delete_in(conn, list(new_rows))
+                if self.shared:
+                    self.archive.add(
+                        [new_rows[k] for k in new_rows if k in deleted],
+                        run_id=self.run_id,
+                        state=RowState.ARCHIVED,
+                        expires_at=self.expires_at,
+                        connection=conn,
+                    )
+        except _Retry as retry:
+            retry.first = first
+            if pending:
+                self.archive.discard(list(pending.values()))  # rolled back: every row is still live
+            raise
+        except BaseException:
+            if pending:
+                self.archive.discard(list(pending.values()))
+            raise
+        fault("rows.after-delete")
+        if pending:
+            self.archive.confirm([pending[k] for k in pending if k in deleted], run_id=self.run_id)
+            self.archive.discard([pending[k] for k in pending if k not in deleted])
+        fault("rows.after-confirm")
+        result.archived += len(deleted)
+        result.skipped += len(new_rows) - len(deleted)
+        result.bytes += sum(len(new_rows[k].row) for k in deleted)
+        self.deleted_pks += [new_rows[k].pk for k in new_rows if k in deleted]
+        return last
+
+    def _delete_in(self, conn: sa.Connection, keys: list[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+        ct = self.ct
+        statement = ct.table.delete().where(ct.pk_match(keys), ct.predicate(self.now))
+        if conn.dialect.delete_returning:
+            return {tuple(r) for r in conn.execute(statement.returning(*ct.pk_columns()))}
+        conn.execute(statement)
+        survivors = {tuple(r) for r in conn.execute(sa.select(*ct.pk_columns()).where(ct.pk_match(keys)))}
+        return set(keys) - survivors
+
+
+class _Retry(Exception):
+    """A batch failed in a way that leaves nothing behind; try it again."""
+
+    first: tuple[Any, ...] | None = None
+
+
+@contextmanager
+def _transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            conn = conn.execution_options(isolation_level="READ COMMITTED")
+        with conn.begin():
+            yield conn
+
+
+_RETRYABLE: Final = (
+    "foreign key",  # a writer referenced the row after our lock
+    "deadlock",
+    "could not serialize",
+    "lock wait timeout",
+    "database is locked",
+)
+
+
+@contextmanager
+def _errors(ct: CollectionTable) -> Iterator[None]:
+    try:
+        yield
+    except DBAPIError as exc:
+        text = str(exc.orig).lower()
+        if isinstance(exc, sa.exc.IntegrityError) or any(m in text for m in _RETRYABLE):
+            raise _Retry(text) from None
+        raise CollectionError(ct.name, _cause(exc)) from None
+    except SQLAlchemyError as exc:
+        raise CollectionError(ct.name, _cause(exc)) from None
+
+
+def _cause(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return redact(" ".join(f"{type(orig).__name__}: {orig}".split())[:800])
+
+
+def recover_rows(tables: Mapping[str, CollectionTable], archive: RowArchive, *, run_id: int) -> RowRecovery:
+    """Settle the archive records a killed run left in flight, by looking at the table.
+
+    ARCHIVING: the row is gone, so the delete committed (ARCHIVED); the row is
+    there, so it did not (the record is dropped). RESTORING: the row is there,
+    so the insert committed (RESTORED); it is not (back to ARCHIVED). A record
+    of a collection no longer configured is left alone.
+    """
+    recovery = RowRecovery()
+    for record in archive.in_flight():
+        ct = tables.get(record.collection)
+        if ct is None:
+            continue
+        present = row_exists(ct, record.pk)
+        if record.state is RowState.ARCHIVING:
+            if present:
+                recovery.discarded += archive.discard([record.id])
+            else:
+                recovery.confirmed += archive.confirm([record.id], run_id=run_id)
+        elif present:
+            recovery.restored += archive.transition(record, RowState.RESTORED, run_id=run_id) is not None
+        else:
+            recovery.rolled_back += archive.transition(record, RowState.ARCHIVED, run_id=run_id) is not None
+    return recovery
+
+
+def row_exists(ct: CollectionTable, pk: str, connection: sa.Connection | None = None) -> bool:
+    """Whether a row with the archived primary key ``pk`` is in the table now."""
+    texts = json.loads(pk)
+    condition = sa.and_(
+        *(sa.cast(column, sa.String) == text for column, text in zip(ct.pk_columns(), texts, strict=True))
+    )
+    query = sa.select(sa.literal(1)).select_from(ct.table).where(condition).limit(1)
+    if connection is not None:
+        return connection.execute(query).first() is not None
+    try:
+        with ct.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+    except SQLAlchemyError as exc:
+        raise CollectionError(ct.name, _cause(exc)) from None
