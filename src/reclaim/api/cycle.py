@@ -120,9 +120,10 @@ def run(
         _collect_rows(c, report, order, now, show, dry_run)
         _quarantine(c, report, show, dry_run, progress)
         if not dry_run:
-            report.expired_rows = c.catalog.archive.expire(now)
+            finished = datetime.now(UTC)
+            report.expired_rows = c.catalog.archive.expire(finished)
             for name, cfg in c.session.config.stores.items():
-                report.expired_entries[name] = c.journal.expire(now - cfg.retention, store=name)
+                report.expired_entries[name] = c.journal.expire(finished - cfg.retention, store=name)
             c.counts["expired"] = {"rows": report.expired_rows, "entries": report.expired_entries}
             c.counts["findings"] = report.findings
         return report
