@@ -9,7 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 import reclaim
+from reclaim.api import Session
 from reclaim.catalog import RowState, open_catalog
+from reclaim.references import referenced_now
 from .world import ASSETS, BLOBS, DAY, UPLOADS, World, naive
 
 
@@ -58,13 +60,12 @@ def test_collects_only_old_unreferenced_rows_and_archives_them(world: World) -> 
     assert record.counts["collections"]["assets"]["archived"] == 2
 
 
-def test_an_archived_row_keeps_its_blob_row_and_object_until_it_expires(world: World) -> None:
+def test_an_archived_row_keeps_its_blob_row_while_restorable(world: World) -> None:
     world.collections = ASSETS + BLOBS
     world.insert("versions", {"id": 1, "name": "draft"})
     world.asset(1, 101, age=40 * DAY)
     world.asset(2, 102, age=40 * DAY)
     world.link(1, 1)
-    world.put("orphans/old")  # referenced by nothing: quarantined (grace 0) and purged next cycle
     world.write_config()
 
     first = reclaim.run(world.config_path)
@@ -72,19 +73,51 @@ def test_an_archived_row_keeps_its_blob_row_and_object_until_it_expires(world: W
     blobs_result = next(c for c in first.collections if c.collection == "blobs")
     assert blobs_result.held == 1  # blob 102 is unreferenced now, but the archived asset 2 holds it
     assert world.ids("blobs") == [101, 102]
-    assert [q.quarantined.count for q in first.quarantined] == [1]
+    assert world.keys() == ["blobs/0101", "blobs/0102"]  # the live blob rows keep their objects
 
-    # the blob row is gone by hand (say, an admin): its object is still held by nothing live...
-    with world.engine.begin() as conn:
-        conn.execute(sa.delete(world.t("blobs")).where(world.t("blobs").c.id == 102))
-    # ...and it is still a candidate: the archived *asset* references the blob row, not the key.
+    # once the asset's archive expires nothing holds blob 102 any more
+    catalog = open_catalog(reclaim.load_config(world.config_path).catalog)
+    try:
+        with catalog.begin() as conn:
+            conn.execute(catalog.tables.rows.update().values(expires_at=world.now - DAY))
+    finally:
+        catalog.dispose()
     second = reclaim.run(world.config_path)
-    assert [p.purged.count for p in second.purged] == [1]  # orphans/old
-    assert "orphans/old" not in world.keys()
+    assert second.expired_rows == 1
+    third = reclaim.run(world.config_path)
+    assert [(c.collection, c.archived) for c in third.collections] == [("assets", 0), ("blobs", 1)]
+    assert world.ids("blobs") == [101]
+    # and the blob row, archived now, keeps its object in turn (invariant 6 for objects)
+    assert world.keys() == ["blobs/0101", "blobs/0102"]
+    scan = reclaim.scan(world.config_path, stores=["blobs"])
+    assert scan.stores[0].candidates.count == 0
+    assert any(s.name.endswith("(archived rows)") and s.covers == 1 for s in scan.stores[0].sources)
 
-    # restoring the asset needs its blob row: it was deleted by hand, so the insert fails loudly
-    # on databases that enforce the foreign key, and succeeds on SQLite without enforcement
-    # (a case for 'reclaim check'); collected blob rows, though, are restored first automatically.
+
+def test_an_archived_upload_keeps_its_object_and_the_purge_recheck_sees_it(world: World) -> None:
+    world.collections = UPLOADS
+    world.insert("uploads", {"id": 1, "blob": "uploads/1", "created": naive(world.now - 9 * DAY)})
+    world.put("uploads/1")
+    world.write_config()
+    first = reclaim.run(world.config_path)
+    assert [c.archived for c in first.collections] == [1]
+    assert world.ids("uploads") == []
+    assert world.keys() == ["uploads/1"]  # the archived upload row still references it
+    assert [q.quarantined.count for q in first.quarantined] == [0]
+    # the purge re-check (a point lookup) consults the archive too
+    config = reclaim.load_config(world.config_path)
+    catalog = open_catalog(config.catalog)
+    try:
+        with Session(config) as session:
+            session.attach(catalog.archive, catalog.engine)
+            sources = session.sources("blobs")
+            assert referenced_now(sources, ["uploads/1", "uploads/2"]) == {"uploads/1"}
+    finally:
+        catalog.dispose()
+    # restore the row: it references its object as before
+    reclaim.restore_rows(world.config_path, collection="uploads", pks=["1"])
+    assert world.ids("uploads") == [1]
+    assert reclaim.scan(world.config_path, stores=["blobs"]).stores[0].candidates.count == 0
 
 
 def test_restore_brings_back_the_asset_with_its_archived_blob_row(world: World) -> None:
