@@ -75,6 +75,8 @@ class InboundRef:
     targets: tuple[str, ...] = ()
     """The collection table's columns that ``columns`` hold."""
     query: str | None = None
+    query_column: str = ""
+    """The name of the single column a declared query returns."""
     ondelete: str | None = None
     declared: bool = False
     index: int | None = None
@@ -183,8 +185,10 @@ class CollectionTable:
     def _referenced(self, ref: InboundRef, index: int) -> sa.Exists:
         t = self.table
         if ref.query is not None:
-            sub = sa.text(ref.query.strip().rstrip(";")).columns(sa.column("ref")).subquery(f"rq{index}")
-            return sa.exists().where(sa.cast(sub.c.ref, sa.String) == sa.cast(t.c[ref.targets[0]], sa.String))
+            column = sa.column(ref.query_column)
+            sub = sa.text(ref.query.strip().rstrip(";")).columns(column).subquery(f"rq{index}")
+            referenced = sub.c[ref.query_column]
+            return sa.exists().where(sa.cast(referenced, sa.String) == sa.cast(t.c[ref.targets[0]], sa.String))
         other = sa.table(str(ref.table), *(sa.column(c) for c in ref.columns), schema=ref.schema).alias(
             f"r{index}"
         )
@@ -324,7 +328,12 @@ def _declared(
         if ref.query is not None:
             found.append(
                 InboundRef(
-                    label=f"query #{index}", targets=(target,), query=ref.query, declared=True, index=index
+                    label=f"query #{index}",
+                    targets=(target,),
+                    query=ref.query,
+                    query_column=_query_column(inspector.bind, ref.query, f"{field_name}.query"),
+                    declared=True,
+                    index=index,
                 )
             )
             continue
@@ -351,6 +360,18 @@ def _declared(
             )
         )
     return found
+
+
+def _query_column(bind: Any, query: str, field_name: str) -> str:
+    probe = sa.text(f"SELECT * FROM ({query.strip().rstrip(';')}) q LIMIT 0")
+    try:
+        with bind.connect() as conn:
+            names = list(conn.execute(probe).keys())
+    except SQLAlchemyError as exc:
+        raise ConfigError(f"the query fails: {_cause(exc)}", field=field_name) from None
+    if len(names) != 1:
+        raise ConfigError(f"the query must return exactly one column, it returns {len(names)}", field=field_name)
+    return str(names[0])
 
 
 def _same(a: InboundRef, b: InboundRef) -> bool:
