@@ -40,7 +40,9 @@ def test_an_undeclared_on_delete_cascade_is_refused_and_a_declared_one_is_safe(c
         _refused(world, "collections.assets.references", r"version_assets\.asset_id.*ON DELETE CASCADE")
         assert world.ids("assets") == [1, 2]
 
-        world.collections = ASSETS + '[[collections.assets.references]]\ntable = "version_assets"\ncolumn = "asset_id"\n'
+        world.collections = (
+            ASSETS + '[[collections.assets.references]]\ntable = "version_assets"\ncolumn = "asset_id"\n'
+        )
         world.write_config()
         report = reclaim.run(world.config_path)
         assert [c.archived for c in report.collections] == [1]
@@ -69,16 +71,20 @@ def test_unknown_table_and_columns_name_the_field(world: World) -> None:
 
     world.collections = ASSETS + '[[collections.assets.references]]\ntable = "versions"\ncolumn = "asset"\n'
     world.write_config()
-    _refused(world, "collections.assets.references[0].column", "column 'asset' does not exist in table 'versions'")
+    _refused(
+        world, "collections.assets.references[0].column", "column 'asset' does not exist in table 'versions'"
+    )
 
 
 def test_invalid_sql_in_where_or_a_declared_query_names_the_field(world: World) -> None:
     world.asset(1, None, age=40 * DAY)
-    world.collections = ASSETS + 'where = "path LIKE \'sub-%\' AND nosuchcolumn = 1"\n'
+    world.collections = ASSETS + "where = \"path LIKE 'sub-%' AND nosuchcolumn = 1\"\n"
     world.write_config()
     _refused(world, "collections.assets.where", "the candidate query fails")
 
-    world.collections = ASSETS + '[[collections.assets.references]]\nquery = "SELEC asset_id FROM version_assets"\n'
+    world.collections = (
+        ASSETS + '[[collections.assets.references]]\nquery = "SELEC asset_id FROM version_assets"\n'
+    )
     world.write_config()
     _refused(world, "collections.assets.references[0].query", "the query fails")
     assert world.ids("assets") == [1]
@@ -94,15 +100,16 @@ def test_a_declared_query_reference_protects_rows(world: World) -> None:
 
 
 def test_config_validation_of_collections(tmp_path: Path) -> None:
-    base = '[databases.app]\nurl = "sqlite:///x.db"\n'
+    base = '[databases.app]\nurl = "sqlite:///x.db"\n[collections.c]\n'
+    good = 'database = "app"\ntable = "t"\nage_column = "a"\n'
     cases = {
-        '[collections.c]\ndatabase = "nope"\ntable = "t"\nage_column = "a"\n': "collections.c.database",
-        '[collections.c]\ndatabase = "app"\ntable = "t"\n': "age_column",
-        '[collections.c]\ndatabase = "app"\ntable = "t"\nage_column = "a"\naction = "delete"\n': "action",
-        '[collections.c]\ndatabase = "app"\ntable = "t;drop"\nage_column = "a"\n': "table",
-        '[collections.c]\ndatabase = "app"\ntable = "t"\nage_column = "a"\nwhere = "1=1; DROP TABLE t"\n': "where",
-        '[collections.c]\ndatabase = "app"\ntable = "t"\nage_column = "a"\nretention = "soon"\n': "retention",
-        '[collections.c]\ndatabase = "app"\ntable = "t"\nage_column = "a"\n[[collections.c.references]]\ntable = "x"\n': "references",
+        'database = "nope"\ntable = "t"\nage_column = "a"\n': "collections.c.database",
+        'database = "app"\ntable = "t"\n': "age_column",
+        good + 'action = "delete"\n': "action",
+        'database = "app"\ntable = "t;drop"\nage_column = "a"\n': "table",
+        good + 'where = "1=1; DROP TABLE t"\n': "where",
+        good + 'retention = "soon"\n': "retention",
+        good + '[[collections.c.references]]\ntable = "x"\n': "references",
     }
     for text, field in cases.items():
         with pytest.raises(ConfigError, match=field.replace(".", r"\.")):

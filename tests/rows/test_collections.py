@@ -12,6 +12,7 @@ import reclaim
 from reclaim.api import Session
 from reclaim.catalog import RowState, open_catalog
 from reclaim.references import referenced_now
+
 from .world import ASSETS, BLOBS, DAY, UPLOADS, World, naive
 
 
@@ -73,7 +74,7 @@ def test_an_archived_row_keeps_its_blob_row_while_restorable(world: World) -> No
     blobs_result = next(c for c in first.collections if c.collection == "blobs")
     assert blobs_result.held == 1  # blob 102 is unreferenced now, but the archived asset 2 holds it
     assert world.ids("blobs") == [101, 102]
-    assert world.keys() == ["blobs/0101", "blobs/0102"]  # the live blob rows keep their objects
+    assert world.objects() == ["blobs/0101", "blobs/0102"]  # the live blob rows keep their objects
 
     # once the asset's archive expires nothing holds blob 102 any more
     catalog = open_catalog(reclaim.load_config(world.config_path).catalog)
@@ -88,7 +89,7 @@ def test_an_archived_row_keeps_its_blob_row_while_restorable(world: World) -> No
     assert [(c.collection, c.archived) for c in third.collections] == [("assets", 0), ("blobs", 1)]
     assert world.ids("blobs") == [101]
     # and the blob row, archived now, keeps its object in turn (invariant 6 for objects)
-    assert world.keys() == ["blobs/0101", "blobs/0102"]
+    assert world.objects() == ["blobs/0101", "blobs/0102"]
     scan = reclaim.scan(world.config_path, stores=["blobs"])
     assert scan.stores[0].candidates.count == 0
     assert any(s.name.endswith("(archived rows)") and s.covers == 1 for s in scan.stores[0].sources)
@@ -102,7 +103,7 @@ def test_an_archived_upload_keeps_its_object_and_the_purge_recheck_sees_it(world
     first = reclaim.run(world.config_path)
     assert [c.archived for c in first.collections] == [1]
     assert world.ids("uploads") == []
-    assert world.keys() == ["uploads/1"]  # the archived upload row still references it
+    assert world.objects() == ["uploads/1"]  # the archived upload row still references it
     assert [q.quarantined.count for q in first.quarantined] == [0]
     # the purge re-check (a point lookup) consults the archive too
     config = reclaim.load_config(world.config_path)
@@ -131,7 +132,7 @@ def test_restore_brings_back_the_asset_with_its_archived_blob_row(world: World) 
     reclaim.run(world.config_path)
     assert world.ids("assets") == [1]
     assert world.ids("blobs") == [101, 102]  # held by the archived asset
-    assert "blobs/0102" in world.keys()  # and so is its object: the blob row is live
+    assert "blobs/0102" in world.objects()  # and so is its object: the blob row is live
 
     restored = reclaim.restore_rows(world.config_path, collection="assets", pks=["2"])
     assert restored.result.restored == {"assets": 1}

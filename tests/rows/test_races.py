@@ -37,7 +37,9 @@ def race_world(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> W
     world = World(root=tmp_path, db_url=db_url, engine=engine, md=md)
     world.collections = ASSETS + "batch_size = 10\n"
     if request.param:
-        world.collections += '[[collections.assets.references]]\ntable = "version_assets"\ncolumn = "asset_id"\n'
+        world.collections += (
+            '[[collections.assets.references]]\ntable = "version_assets"\ncolumn = "asset_id"\n'
+        )
     return world
 
 
@@ -76,12 +78,18 @@ def test_concurrent_writers_never_lose_a_referenced_row(race_world: World) -> No
         with world.engine.connect() as conn:
             links = sorted(r[0] for r in conn.execute(sa.text("SELECT asset_id FROM version_assets")))
             dangling = conn.execute(
-                sa.text("SELECT COUNT(*) FROM version_assets v LEFT JOIN assets a ON a.id = v.asset_id WHERE a.id IS NULL")
+                sa.text(
+                    "SELECT COUNT(*) FROM version_assets v "
+                    "LEFT JOIN assets a ON a.id = v.asset_id WHERE a.id IS NULL"
+                )
             ).scalar_one()
         live = set(world.ids("assets"))
         catalog = open_catalog(reclaim.load_config(world.config_path).catalog)
         try:
-            archived = [int(r.pk.strip('[]"')) for r in catalog.archive.select(collection="assets", states=tuple(RowState))]
+            archived = [
+                int(r.pk.strip('[]"'))
+                for r in catalog.archive.select(collection="assets", states=tuple(RowState))
+            ]
         finally:
             catalog.dispose()
 

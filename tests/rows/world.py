@@ -157,14 +157,16 @@ class World:
         stamp = time.time() - age.total_seconds()
         os.utime(path, (stamp, stamp))
 
-    def keys(self) -> list[str]:
+    def objects(self) -> list[str]:
         return sorted(
             str(p.relative_to(self.store_dir))
             for p in self.store_dir.rglob("*")
             if p.is_file() and "_trash" not in p.parts
         )
 
-    def asset(self, asset_id: int, blob_id: int | None, *, age: timedelta, blob_age: timedelta | None = None) -> None:
+    def asset(
+        self, asset_id: int, blob_id: int | None, *, age: timedelta, blob_age: timedelta | None = None
+    ) -> None:
         """An asset pointing at a new blob row and object (when ``blob_id`` is given)."""
         if blob_id is not None:
             key = f"blobs/{blob_id:04d}"

@@ -36,7 +36,8 @@ def link_randomly(url: str, asset_ids: list[int], seconds: float, seed: int) -> 
             try:
                 with engine.begin() as conn:
                     conn.execute(
-                        sa.text("INSERT INTO version_assets (version_id, asset_id) VALUES (1, :a)"), {"a": asset}
+                        sa.text("INSERT INTO version_assets (version_id, asset_id) VALUES (1, :a)"),
+                        {"a": asset},
                     )
                     time.sleep(rng.random() * 0.003)  # hold the transaction open a little
                 committed.append(asset)

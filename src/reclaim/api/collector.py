@@ -6,7 +6,8 @@ Order of events (each step refuses to go on if the one before failed):
 2. record the run (who, when, options) in the audit log;
 3. take the lease (one collector at a time); a heartbeat thread keeps it, and
    every side effect is preceded by a check that it is still held;
-4. recover whatever a killed run left in flight;
+4. recover whatever a killed run left in flight (objects of every store, and
+   archived rows of the collections that have records in flight);
 5. the command's own work;
 6. record the outcome and counts; release the lease.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reclaim.api.reports import to_jsonable
@@ -26,6 +27,7 @@ from reclaim.api.session import ConfigLike, Session
 from reclaim.catalog import Catalog, Journal, Leases, open_catalog
 from reclaim.errors import ReclaimError
 from reclaim.lifecycle import RecoverResult, recover_store
+from reclaim.lifecycle.rows import RowRecovery, recover_rows
 from reclaim.stores import default_mode
 
 __all__ = ["Collector", "collector", "open_journal"]
@@ -50,6 +52,7 @@ class Collector:
     check_lease: Callable[[], None]
     recovered: list[RecoverResult]
     counts: dict[str, Any]
+    rows_recovered: RowRecovery = field(default_factory=RowRecovery)
 
     def mode(self, store: str) -> str:
         """The store's configured mode, or the backend's default."""
@@ -59,6 +62,16 @@ class Collector:
 
 def _no_lease() -> None:
     return None
+
+
+def _recover_rows(session: Session, catalog: Catalog, run_id: int) -> RowRecovery:
+    """Settle archive records in flight; only their collections' tables are reflected."""
+    pending = {record.collection for record in catalog.archive.in_flight()}
+    names = [name for name in session.config.collections if name in pending]
+    if not names:
+        return RowRecovery()
+    tables = {name: session.collection(name) for name in names}
+    return recover_rows(tables, catalog.archive, run_id=run_id)
 
 
 @contextmanager
@@ -101,7 +114,10 @@ def collector(
                         if result.total:
                             recovered.append(result)
                             counts.setdefault("recovered", {})[name] = to_jsonable(result)
-                yield Collector(session, catalog, journal, run_id, lease.check, recovered, counts)
+                rows = _recover_rows(session, catalog, run_id) if recover else RowRecovery()
+                if rows.total:
+                    counts["rows_recovered"] = to_jsonable(rows)
+                yield Collector(session, catalog, journal, run_id, lease.check, recovered, counts, rows)
         except ReclaimError as exc:
             catalog.finish_run(run_id, "aborted", counts, error=str(exc))
             raise

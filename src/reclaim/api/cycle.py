@@ -2,7 +2,8 @@
 
 One cycle, inside the collector frame (lease, run record, object recovery):
 
-1. settle archive records a killed run left in flight (rows live or archived);
+1. settle archive records a killed run left in flight (rows live or archived;
+   done by the collector frame, as for every mutating command);
 2. purge what is due in every store (re-checked against the references now);
 3. collect rows, collection by collection, referencing tables first (an
    ``Asset`` before the ``AssetBlob`` it points at), and report-only
@@ -45,7 +46,6 @@ from reclaim.lifecycle.rows import (
     CollectionScan,
     RowRecovery,
     collect_collection,
-    recover_rows,
     scan_collection,
 )
 
@@ -107,15 +107,10 @@ def run(
 ) -> CycleReport:
     """One scheduled cycle (see the module docstring)."""
     with collector(config, command="run", options={"show": show}, dry_run=dry_run) as c:
-        report = CycleReport(dry_run, c.run_id, recovered=c.recovered)
+        report = CycleReport(dry_run, c.run_id, recovered=c.recovered, rows_recovered=c.rows_recovered)
         now = datetime.now(UTC)
         order = collection_order(c)  # reflects and validates every collection first
         sources = {name: c.session.sources(name) for name in c.session.config.stores}
-        if not dry_run:
-            assert c.run_id is not None
-            report.rows_recovered = recover_rows(c.session.collections(), c.catalog.archive, run_id=c.run_id)
-            if report.rows_recovered.total:
-                c.counts["rows_recovered"] = to_jsonable(report.rows_recovered)
         _purge(c, report, sources, dry_run)
         _collect_rows(c, report, order, now, show, dry_run)
         _quarantine(c, report, show, dry_run, progress)

@@ -28,6 +28,7 @@ from reclaim.lifecycle import (
     restore_entries,
     restore_purged,
 )
+from reclaim.lifecycle.rows import RowRecovery
 
 __all__ = [
     "CollectionStatus",
@@ -64,6 +65,8 @@ class LifecycleReport:
     purged: list[PurgeResult] = field(default_factory=list)
     restored: dict[str, RestoreResult] = field(default_factory=dict)
     recovered: list[RecoverResult] = field(default_factory=list)
+    rows_recovered: RowRecovery | None = None
+    """Archive records of row collections settled by recovery."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data."""
@@ -275,7 +278,9 @@ def _select_all(
 def recover(config: ConfigLike) -> LifecycleReport:
     """Finish or roll back whatever a killed run left in flight (also done by every mutating command)."""
     with collector(config, command="recover", options={}, dry_run=False) as c:
-        return LifecycleReport("recover", False, c.run_id, recovered=c.recovered)
+        return LifecycleReport(
+            "recover", False, c.run_id, recovered=c.recovered, rows_recovered=c.rows_recovered
+        )
 
 
 def ensure(config: ConfigLike, store: str, key: str, *, timeout: float = 60.0) -> Ensured:

@@ -347,7 +347,7 @@ def _parse_since(text: str) -> datetime:
 def recover(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = False) -> None:
     """Finish or roll back whatever a killed run left in flight."""
     report = _guarded(lambda: api.recover(config))
-    if not as_json and not report.recovered:
+    if not as_json and not report.recovered and not (report.rows_recovered and report.rows_recovered.total):
         out.print("nothing was in flight")
     _lifecycle_output(report, as_json)
 

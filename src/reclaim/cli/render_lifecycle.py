@@ -27,6 +27,13 @@ def render_lifecycle(report: LifecycleReport, console: Console) -> None:
             f"recovered store {rec.store}: {rec.confirmed} confirmed, {rec.rolled_back} rolled back, "
             f"{rec.purged} purged, {rec.restored} restored"
         )
+    rows = report.rows_recovered
+    if rows is not None and rows.total:
+        console.print(
+            f"recovered archived rows: {rows.confirmed} confirmed, "
+            f"{rows.discarded} discarded (row still live), "
+            f"{rows.restored} restored, {rows.rolled_back} rolled back"
+        )
     if report.scans:
         render_scan_stores(report.scans, console)
     for q in report.quarantined:

@@ -185,10 +185,12 @@ class CollectionTable:
     def _referenced(self, ref: InboundRef, index: int) -> sa.Exists:
         t = self.table
         if ref.query is not None:
-            column = sa.column(ref.query_column)
+            column: sa.ColumnClause[Any] = sa.column(ref.query_column)
             sub = sa.text(ref.query.strip().rstrip(";")).columns(column).subquery(f"rq{index}")
             referenced = sub.c[ref.query_column]
-            return sa.exists().where(sa.cast(referenced, sa.String) == sa.cast(t.c[ref.targets[0]], sa.String))
+            return sa.exists().where(
+                sa.cast(referenced, sa.String) == sa.cast(t.c[ref.targets[0]], sa.String)
+            )
         other = sa.table(str(ref.table), *(sa.column(c) for c in ref.columns), schema=ref.schema).alias(
             f"r{index}"
         )
@@ -370,7 +372,9 @@ def _query_column(bind: Any, query: str, field_name: str) -> str:
     except SQLAlchemyError as exc:
         raise ConfigError(f"the query fails: {_cause(exc)}", field=field_name) from None
     if len(names) != 1:
-        raise ConfigError(f"the query must return exactly one column, it returns {len(names)}", field=field_name)
+        raise ConfigError(
+            f"the query must return exactly one column, it returns {len(names)}", field=field_name
+        )
     return str(names[0])
 
 
