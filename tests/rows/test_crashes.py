@@ -55,7 +55,8 @@ def _assert_settled(world: World) -> None:
     records = _archive(world)
     for asset in IDS:
         states = records.get(asset, [])
-        assert RowState.ARCHIVING not in states and RowState.RESTORING not in states, (asset, states)
+        assert RowState.ARCHIVING not in states, (asset, states)
+        assert RowState.RESTORING not in states, (asset, states)
         archived = states.count(RowState.ARCHIVED)
         assert (asset in live) != (archived == 1), f"asset {asset}: live={asset in live}, archive {states}"
         assert archived <= 1
