@@ -59,4 +59,23 @@ column = "blob_key"
 # [[stores.blobs.references]]
 # database = "app"
 # query = "SELECT thumbnail FROM images WHERE thumbnail <> ''"
+
+# A row collection: rows that become garbage themselves. A row is a candidate
+# when no row references it (foreign keys are found by reflection), its
+# age_column is older than min_age, and `where` holds. Deleted rows are
+# archived as JSON and can be restored ('reclaim restore --collection') until
+# their retention passes; while archived, what they reference is kept.
+# [collections.uploads]
+# database = "app"
+# table = "uploads"
+# age_column = "created"
+# min_age = "7d"
+# retention = "30d"
+# where = "finished = false"
+# action = "collect"                 # or "report": list candidates, never touch them
+#
+# More references beside the foreign keys (a column, or SQL returning values):
+# [[collections.uploads.references]]
+# table = "pending_jobs"
+# column = "upload_id"
 """
