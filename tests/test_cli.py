@@ -131,5 +131,5 @@ def test_unknown_store_is_a_config_error(tmp_path: Path) -> None:
 
 def test_public_api_is_curated() -> None:
     public = {name for name in dir(reclaim) if not name.startswith("_")}
-    modules = {"api", "catalog", "cli", "config", "errors", "lifecycle", "references", "stores"}
+    modules = {"api", "catalog", "cli", "config", "errors", "lifecycle", "references", "rows", "stores"}
     assert public - modules == set(reclaim.__all__) - {"__version__"}
