@@ -39,7 +39,6 @@ def _load_populate() -> ModuleType:
 
 
 populate_mod = _load_populate()
-Example = populate_mod.Example
 
 
 @pytest.fixture
