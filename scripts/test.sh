@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
-echo "== ruff"; .venv/bin/ruff check src tests bench model
-echo "== ruff format"; .venv/bin/ruff format --check src tests bench model
+echo "== ruff"; .venv/bin/ruff check src tests bench model examples
+echo "== ruff format"; .venv/bin/ruff format --check src tests bench model examples
 echo "== mypy (strict)"; .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports
 echo "== pytest"; .venv/bin/pytest "$@"

@@ -90,6 +90,26 @@ def test_json_source_with_filter(db_url: str) -> None:
     assert list(source.keys()) == expected
 
 
+def test_json_filter_on_a_boolean_field_matches_the_same_text_everywhere(db_url: str) -> None:
+    # DataJoint's object metadata says {"is_dir": true}; SQLite's json_extract gives 1 for it,
+    # PostgreSQL and MySQL give 'true': a filter written once must select the same rows
+    engine = create_table(db_url, [], json_type=True)
+    with engine.begin() as conn:
+        for i, (path, is_dir) in enumerate([("d/movie.zarr", True), ("f/movie.tif", False), ("n/x", None)]):
+            meta = json.dumps({"path": path, "is_dir": is_dir})
+            conn.execute(sa.text("INSERT INTO assets (id, meta) VALUES (:i, :m)"), {"i": i, "m": meta})
+    dirs = make_source(
+        db_url, table="assets", column="meta", json_path="path", json_filter={"is_dir": "true"}
+    )
+    files = make_source(
+        db_url, table="assets", column="meta", json_path="path", json_filter={"is_dir": "false"}
+    )
+    assert list(dirs.keys()) == ["d/movie.zarr"]
+    assert list(files.keys()) == ["f/movie.tif"]
+    assert dirs.lookup(["d/movie.zarr", "f/movie.tif"]) == {"d/movie.zarr"}
+    assert files.lookup(["d/movie.zarr", "f/movie.tif"]) == {"f/movie.tif"}
+
+
 def test_query_source_is_ordered_by_the_database(db_url: str) -> None:
     create_table(db_url, TRICKY[::-1])
     source = make_source(db_url, query="SELECT blob_key FROM assets WHERE id >= 0")

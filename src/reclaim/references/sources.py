@@ -249,7 +249,12 @@ class ReferenceSource:
             return f"(CAST({column} AS jsonb) #>> '{{{','.join(parts)}}}')"
         if dialect == "mysql":
             return f"JSON_UNQUOTE(JSON_EXTRACT({column}, '$.{path}'))"
-        return f"CAST(json_extract({column}, '$.{path}') AS TEXT)"
+        # json_extract gives 1/0 for JSON true/false; spell them as PostgreSQL and MySQL do,
+        # so that json_filter = {is_dir = "true"} selects the same rows on every dialect
+        return (
+            f"(CASE json_type({column}, '$.{path}') WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+            f"ELSE CAST(json_extract({column}, '$.{path}') AS TEXT) END)"
+        )
 
     def _as_text(self, expr: str) -> str:
         return f"CAST({expr} AS CHAR)" if dialect_of(self.engine) == "mysql" else f"CAST({expr} AS TEXT)"
