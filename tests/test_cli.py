@@ -44,6 +44,11 @@ def test_demo_reports_every_kind_of_object(tmp_path: Path) -> None:
     dangling = {s["name"]: s["dangling"] for s in data["check"]["stores"][0]["sources"]}
     assert dangling == {"assets": 3, "zarr": 0, "recordings": 0}
     assert data["check"]["stores"][0]["sources"][0]["samples"][0]["row"]["id"] >= 41
+    # then one cycle: the four abandoned uploads archived, the 18 candidates quarantined, nothing purged
+    cycle = data["cycle"]
+    assert [(c["collection"], c["archived"]) for c in cycle["collections"]] == [("uploads", 4)]
+    assert [q["quarantined"]["count"] for q in cycle["quarantined"]] == [18]
+    assert [p["due"] for p in cycle["purged"]] == [0]
 
 
 def test_demo_human_output_names_next_commands(tmp_path: Path) -> None:

@@ -4,8 +4,10 @@ The archive holds every kind of object reclaim distinguishes: live blobs,
 old orphans (candidates), young orphans (too young), references whose objects
 are missing (dangling), Zarr-like directory objects referenced by prefix with
 a ``.manifest.json`` sidecar, DataJoint-style JSON references filtered by
-store, and excluded scratch uploads. Everything is deterministic, so the
-counts in the report are always the same.
+store, and excluded scratch uploads; and a row collection (abandoned upload
+rows older than 7 days). :func:`demo` scans and checks it, then runs one
+``reclaim run`` cycle on it. Everything is deterministic, so the counts in the
+report are always the same.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reclaim.api.commands import check, scan
+from reclaim.api.cycle import CycleReport, run
 from reclaim.api.init import InitResult, init
 from reclaim.api.reports import CheckReport, ScanReport
 
@@ -39,16 +43,19 @@ class DemoArchive:
     young: int
     dangling: int
     excluded: int
+    old_uploads: int = 4
+    """Upload rows older than the collection's ``min_age``: the cycle archives and deletes them."""
 
 
 @dataclass(frozen=True)
 class DemoResult:
-    """The demo archive, the catalog it initialised, and the scan and check of it."""
+    """The demo archive, the catalog it initialised, the scan and check of it, and one cycle."""
 
     archive: DemoArchive
     init: InitResult
     scan: ScanReport
     check: CheckReport
+    cycle: CycleReport
     next_commands: list[str]
 
 
@@ -114,6 +121,16 @@ def build_demo_archive(directory: str | os.PathLike[str]) -> DemoArchive:
             "INSERT INTO recordings (session, file) VALUES (?, ?)",
             ("ext", json.dumps({"path": "_hash/lab/elsewhere", "store": "external"})),
         )
+        # upload rows: a row collection; four were abandoned ten days ago, two are an hour old
+        conn.execute(
+            "CREATE TABLE uploads (id INTEGER PRIMARY KEY, filename TEXT NOT NULL, created TIMESTAMP)"
+        )
+        for i in range(6):
+            created = datetime.fromtimestamp(now - (10 * _DAY if i < 4 else 3600), UTC)
+            conn.execute(
+                "INSERT INTO uploads (filename, created) VALUES (?, ?)",
+                (f"upload-{i}.nwb", created.strftime("%Y-%m-%d %H:%M:%S.%f")),
+            )
     conn.close()
     orphans = 0
     for i in range(15):  # old orphans: candidates
@@ -139,22 +156,22 @@ def build_demo_archive(directory: str | os.PathLike[str]) -> DemoArchive:
 
 
 def demo(directory: str | os.PathLike[str] = "reclaim-demo") -> DemoResult:
-    """Build the demo archive under ``directory``, initialise its catalog, scan and check it."""
+    """Build the demo archive under ``directory``, initialise its catalog, scan and check it, run a cycle."""
     archive = build_demo_archive(directory)
     initialised = init(archive.config_path)
     scan_report = scan(archive.config_path, show=5)
     check_report = check(archive.config_path)
+    cycle = run(archive.config_path)
     cfg = archive.config_path
     next_commands = [
-        f"reclaim scan --config {cfg} --show 20",
-        f"reclaim check --config {cfg} --fail-on-findings",
-        f"reclaim quarantine --config {cfg} --dry-run",
-        f"reclaim quarantine --config {cfg}",
         f"reclaim status --config {cfg}",
-        f"reclaim restore --config {cfg} --store main --match 'zarr/*'",
         f"reclaim runs --config {cfg}",
+        f"reclaim restore --config {cfg} --store main --match 'zarr/*'",
+        f"reclaim restore --config {cfg} --collection uploads --since 1h",
+        f"reclaim check --config {cfg} --fail-on-findings",
+        f"reclaim run --config {cfg} --dry-run",
     ]
-    return DemoResult(archive, initialised, scan_report, check_report, next_commands)
+    return DemoResult(archive, initialised, scan_report, check_report, cycle, next_commands)
 
 
 _DEMO_CONFIG = """\
@@ -191,4 +208,13 @@ table = "recordings"
 column = "file"
 json_path = "path"
 json_filter = {{ store = "main" }}
+
+# rows that become garbage: uploads abandoned for more than 7 days are archived
+# (restorable for 30 days) and deleted by 'reclaim run'
+[collections.uploads]
+database = "archive"
+table = "uploads"
+age_column = "created"
+min_age = "7d"
+retention = "30d"
 """

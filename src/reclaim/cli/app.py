@@ -168,7 +168,7 @@ def demo(
     ),
     as_json: JsonOption = False,
 ) -> None:
-    """Build a sample archive (SQLite + a local directory), then scan and check it."""
+    """Build a sample archive (SQLite + a local directory), scan and check it, run one cycle on it."""
     result = _guarded(lambda: api.demo(directory))
     if as_json:
         _emit_json(
@@ -177,6 +177,7 @@ def demo(
                 "config": str(result.archive.config_path),
                 "scan": result.scan.to_dict(),
                 "check": result.check.to_dict(),
+                "cycle": result.cycle.to_dict(),
                 "next_commands": result.next_commands,
             }
         )
@@ -185,12 +186,16 @@ def demo(
     out.print(
         f"[bold]demo archive[/] in {a.directory}: SQLite database + local store with "
         f"{a.live} live objects, {a.orphans} old orphans, {a.young} young orphans, "
-        f"{a.excluded} excluded scratch files and {a.dangling} rows pointing at missing blobs.\n"
+        f"{a.excluded} excluded scratch files and {a.dangling} rows pointing at missing blobs; "
+        f"{a.old_uploads} upload rows abandoned for more than 7 days.\n"
     )
     out.rule("reclaim scan")
+    render_collection_scans(result.scan.collections, out)
     render_scan(result.scan, out)
     out.rule("reclaim check")
     render_check(result.check, out)
+    out.rule("reclaim run (one cycle: grace is 7 days, so quarantined objects wait in the trash)")
+    render_cycle(result.cycle, out)
     out.rule("next")
     for command in result.next_commands:
         out.print(f"  {command}", markup=False, highlight=False)
