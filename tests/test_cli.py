@@ -56,7 +56,8 @@ def test_demo_human_output_names_next_commands(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "candidates" in result.stdout
     assert "18" in result.stdout
-    assert "reclaim scan --config" in result.stdout
+    assert "reclaim status --config" in result.stdout
+    assert "archived and deleted 4 rows" in result.stdout
     assert "dangling references" in result.stdout
 
 
