@@ -29,17 +29,10 @@ from reclaim.api.collector import Collector, collector
 from reclaim.api.commands import ProgressCallback
 from reclaim.api.reports import to_jsonable
 from reclaim.api.session import ConfigLike
-from reclaim.api.verbs import UnknownItem
+from reclaim.api.verbs import UnknownItem, quarantine_stores
 from reclaim.catalog import ArchivedRow, pk_text
 from reclaim.errors import ConfigError
-from reclaim.lifecycle import (
-    PurgeResult,
-    QuarantineResult,
-    RecoverResult,
-    StoreScan,
-    plan_purge,
-    plan_quarantine,
-)
+from reclaim.lifecycle import PurgeResult, QuarantineResult, RecoverResult, StoreScan, plan_purge
 from reclaim.lifecycle.restore_rows import RowRestoreResult, plan_row_restore
 from reclaim.lifecycle.rows import (
     CollectionResult,
@@ -169,39 +162,15 @@ def _collect_rows(
 def _quarantine(
     c: Collector, report: CycleReport, show: int, dry_run: bool, progress: ProgressCallback | None
 ) -> None:
-    plans = []
-    try:
-        for name, cfg in c.session.config.stores.items():
-            plan = plan_quarantine(
-                c.session.store(name),
-                c.session.sources(name),  # again: rows archived above now count
-                action=cfg.action,
-                mode=c.mode(name),
-                min_age=cfg.min_age,
-                grace=cfg.grace,
-                max_fraction=cfg.max_fraction,
-                trash_prefix=cfg.trash_prefix,
-                exclude=cfg.exclude,
-                show=show,
-                progress=progress,
-            )
-            plans.append(plan)
-            report.scans.append(plan.scan)
-            if cfg.action == "report":
-                counted = {"objects": plan.scan.candidates.count, "bytes": plan.scan.candidates.bytes}
-                c.counts.setdefault("reported", {})[f"store:{name}"] = counted
-        for plan in plans:
-            if dry_run or plan.scan.action != "collect":
-                plan.discard()
-                continue
-            assert c.run_id is not None
-            result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
-            report.quarantined.append(result)
-            c.counts.setdefault("quarantined", {})[result.store] = to_jsonable(result)
-    finally:
-        for plan in plans:
-            if not plan.used:
-                plan.discard()
+    # the sources are built again: rows archived above count as references now
+    names = list(c.session.config.stores)
+    report.scans, report.quarantined = quarantine_stores(
+        c, names, dry_run=dry_run, show=show, progress=progress
+    )
+    for scan in report.scans:
+        if scan.action == "report":
+            counted = {"objects": scan.candidates.count, "bytes": scan.candidates.bytes}
+            c.counts.setdefault("reported", {})[f"store:{scan.store}"] = counted
 
 
 @dataclass

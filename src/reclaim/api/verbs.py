@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from reclaim.api.collector import collector, open_journal
+from reclaim.api.collector import Collector, collector, open_journal
 from reclaim.api.commands import ProgressCallback
 from reclaim.api.reports import to_jsonable
 from reclaim.api.session import ConfigLike
@@ -40,6 +40,7 @@ __all__ = [
     "lock",
     "purge",
     "quarantine",
+    "quarantine_stores",
     "recover",
     "restore",
     "runs",
@@ -94,39 +95,68 @@ def quarantine(
     options = {"stores": stores, "max_fraction": max_fraction, "grace": grace}
     with collector(config, command="quarantine", options=options, dry_run=dry_run) as c:
         report = LifecycleReport("quarantine", dry_run, c.run_id, recovered=c.recovered)
-        plans = []
-        try:
-            for name in c.session.store_names(stores):
-                cfg = c.session.config.stores[name]
-                plan = plan_quarantine(
-                    c.session.store(name),
-                    c.session.sources(name),
-                    action=cfg.action,
-                    mode=c.mode(name),
-                    min_age=cfg.min_age,
-                    grace=cfg.grace if grace is None else grace,
-                    max_fraction=cfg.max_fraction if max_fraction is None else max_fraction,
-                    trash_prefix=cfg.trash_prefix,
-                    exclude=cfg.exclude,
-                    show=show,
-                    progress=progress,
-                )
-                plans.append(plan)
-                report.scans.append(plan.scan)
-            for plan in plans:
-                if dry_run or plan.scan.action != "collect":
-                    plan.discard()
-                    continue
-                assert c.run_id is not None
-                result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
-                report.quarantined.append(result)
-                c.counts.setdefault("quarantined", {})[result.store] = to_jsonable(result)
-        finally:
-            for plan in plans:
-                if not plan.used:
-                    plan.discard()
+        report.scans, report.quarantined = quarantine_stores(
+            c,
+            c.session.store_names(stores),
+            dry_run=dry_run,
+            show=show,
+            progress=progress,
+            grace=grace,
+            max_fraction=max_fraction,
+        )
         c.counts["scanned"] = {s.store: {"candidates": s.candidates.count} for s in report.scans}
         return report
+
+
+def quarantine_stores(
+    c: Collector,
+    names: Sequence[str],
+    *,
+    dry_run: bool,
+    show: int,
+    progress: ProgressCallback | None,
+    grace: timedelta | None = None,
+    max_fraction: float | None = None,
+) -> tuple[list[StoreScan], list[QuarantineResult]]:
+    """Scan and guard every store in ``names`` first, then quarantine the candidates of each.
+
+    An error or a ``max_fraction`` breach in any store aborts before the first
+    object of any store moves. Report-only stores (and a dry run) are only scanned.
+    """
+    plans = []
+    scans: list[StoreScan] = []
+    results: list[QuarantineResult] = []
+    try:
+        for name in names:
+            cfg = c.session.config.stores[name]
+            plan = plan_quarantine(
+                c.session.store(name),
+                c.session.sources(name),
+                action=cfg.action,
+                mode=c.mode(name),
+                min_age=cfg.min_age,
+                grace=cfg.grace if grace is None else grace,
+                max_fraction=cfg.max_fraction if max_fraction is None else max_fraction,
+                trash_prefix=cfg.trash_prefix,
+                exclude=cfg.exclude,
+                show=show,
+                progress=progress,
+            )
+            plans.append(plan)
+            scans.append(plan.scan)
+        for plan in plans:
+            if dry_run or plan.scan.action != "collect":
+                plan.discard()
+                continue
+            assert c.run_id is not None
+            result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
+            results.append(result)
+            c.counts.setdefault("quarantined", {})[result.store] = to_jsonable(result)
+    finally:
+        for plan in plans:
+            if not plan.used:
+                plan.discard()
+    return scans, results
 
 
 def purge(
