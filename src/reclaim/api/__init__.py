@@ -6,9 +6,9 @@ from reclaim.api.demo import DemoArchive, DemoResult, build_demo_archive, demo
 from reclaim.api.init import InitResult, init
 from reclaim.api.reports import CheckReport, ScanReport, to_jsonable
 from reclaim.api.session import ConfigLike, Session, resolve_config
+from reclaim.api.status import CollectionStatus, StatusReport, StoreStatus, status
 from reclaim.api.verbs import (
     LifecycleReport,
-    StatusReport,
     UnknownItem,
     collect,
     ensure,
@@ -18,11 +18,11 @@ from reclaim.api.verbs import (
     recover,
     restore,
     runs,
-    status,
 )
 
 __all__ = [
     "CheckReport",
+    "CollectionStatus",
     "ConfigLike",
     "CycleReport",
     "DemoArchive",
@@ -33,6 +33,7 @@ __all__ = [
     "ScanReport",
     "Session",
     "StatusReport",
+    "StoreStatus",
     "UnknownItem",
     "build_demo_archive",
     "check",

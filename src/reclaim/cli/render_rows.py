@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reclaim.api import CycleReport, RowsReport
-from reclaim.api.verbs import CollectionStatus
+from reclaim.api.status import CollectionStatus
 from reclaim.cli.render import human_bytes, render_scan_stores
 from reclaim.lifecycle.rows import CollectionScan
 
