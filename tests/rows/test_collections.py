@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import reclaim
 from reclaim.api import Session
 from reclaim.catalog import RowState, open_catalog
+from reclaim.lifecycle.rows import collect_collection
 from reclaim.references import referenced_now
 
 from .world import ASSETS, BLOBS, DAY, UPLOADS, World, naive
@@ -192,3 +193,34 @@ def test_archived_rows_expire_after_their_retention(world: World) -> None:
     # retention 0: expired by the same cycle's last step
     assert first.expired_rows == 1
     assert _archive(world) == []
+
+
+def test_without_returning_the_deleted_rows_are_found_by_a_reselect(world: World) -> None:
+    """MySQL has no DELETE ... RETURNING: the rows still there after the delete are the ones it skipped."""
+    world.collections = ASSETS
+    world.insert("versions", {"id": 1, "name": "v"})
+    for asset in (1, 2, 3):
+        world.asset(asset, None, age=40 * DAY)
+    world.link(1, 2)
+    config = world.write_config()
+    catalog = open_catalog(config.catalog)
+    try:
+        with Session(config) as session:
+            session.attach(catalog.archive, catalog.engine)
+            ct = session.collection("assets")
+            ct.engine.dialect.delete_returning = False  # the MySQL code path, on this database
+            run_id = catalog.start_run("test", {}, dry_run=False)
+            result = collect_collection(
+                ct,
+                catalog.archive,
+                run_id=run_id,
+                now=datetime.now(UTC),
+                shared=session.shares_catalog("assets"),
+                check_lease=lambda: None,
+                show=5,
+            )
+        assert (result.archived, result.samples) == (2, ['["1"]', '["3"]'])
+        assert world.ids("assets") == [2]
+        assert sorted(r.pk for r in catalog.archive.select(collection="assets")) == ['["1"]', '["3"]']
+    finally:
+        catalog.dispose()
