@@ -373,3 +373,34 @@ def _restore_asset_3(archive: Archive, model: Model, as_archived: dict[str, Any]
     assert len(data) == blob["size"]
     # the admin puts it back into the draft, so that the next cycle keeps it
     archive.link(1, 3)
+
+
+def test_a_version_that_takes_an_asset_while_it_is_collected_fails_at_commit(archive: Archive) -> None:
+    """Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: the writer loses, nothing dangles.
+
+    An admin's transaction links asset 3 (in no version, 40.5 days old) into the
+    draft and is still open while the cycle collects the asset. A deferred
+    foreign key takes no lock on the asset until commit, so the cycle deletes
+    and archives it; the admin's commit then fails its foreign key check. The
+    version never points at a missing asset, and the asset can be restored.
+    """
+    with archive.engine.connect() as admin:
+        admin.begin()
+        admin.execute(sa.text("INSERT INTO api_version_assets (version_id, asset_id) VALUES (1, 3)"))
+        report = reclaim.run(archive.config, show=10)
+        assert {c.collection: _pks(c.samples) for c in report.collections}["assets"] == [3]
+        with pytest.raises(sa.exc.IntegrityError, match="api_version_assets_asset_id_fk_api_asset_id"):
+            admin.commit()
+    state = archive.observe()
+    assert 3 not in state.rows["assets"]
+    assert state.archive[("assets", 3)] == "ARCHIVED"
+    with archive.engine.connect() as conn:
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM api_version_assets WHERE asset_id = 3")).scalar() == 0
+        )
+    # retried after a restore, the admin's link holds
+    reclaim.restore_rows(archive.config, collection="assets", pks=["3"])
+    archive.link(1, 3)
+    assert 3 in archive.observe().rows["assets"]
+    reclaim.run(archive.config)
+    assert 3 in archive.observe().rows["assets"]
