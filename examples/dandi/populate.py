@@ -83,6 +83,7 @@ ASSETS = [
     Asset(5, "A5", None, 1, (3,), 40.5),  # a Zarr asset in dandiset 2's draft: kept, keeps Z1
     Asset(6, "A6", "B6", None, (), 40.5, published=True),  # in no version but published: kept (where)
     Asset(7, "A7", "B8", None, (1,), 4.5),  # just uploaded (U2) and added to the draft: kept
+    Asset(8, "A8", None, 4, (), 28.5),  # a Zarr asset dropped from the draft: collected day 2
 ]
 
 
@@ -116,6 +117,7 @@ ZARRS = [
     Zarr(1, "Z1", 2, 40.5),  # A5's: never reported
     Zarr(2, "Z2", 1, 40.5),  # no asset, untouched for 40 days: reported from day 0
     Zarr(3, "Z3", 1, 21.5),  # no asset: reported from day 9 (30 days untouched)
+    Zarr(4, "Z4", 2, 40.5),  # A8's: held by the archived A8 (days 2-32), reported from day 33
 ]
 ZARR_FILES = (".zgroup", "data/.zarray", "data/0.0")
 

@@ -9,12 +9,13 @@ must happen, after every cycle:
 ====  ================================================================================
 day   what the cycle does (every other day: nothing; zarr 2 is reported from day 0,
       zarr 3 from day 9; zarr 1 is A5's and never reported; no zarr row or object is
-      ever touched)
+      ever touched; zarr 4 from day 33, when the archived asset 8 no longer holds it)
 ====  ================================================================================
 0     archives upload 1 (9.5 days old), asset 3 (40.5 days, in no version) and
       assetblob 5 (no asset, 9.5 days); assetblob 3 is kept, held by the archived
       asset 3; quarantines S1 (an object no row references)
-2     (after the cycle) an admin restores asset 3: row, blob row and object whole;
+2     archives asset 8 (a Zarr asset, 30.5 days in no version): zarr 4 is held by it;
+      (after the cycle) an admin restores asset 3: row, blob row and object whole;
       then puts it back into the draft
 3     archives upload 2 (validated into assetblob 8, whose object stays)
 4     archives asset 4 (30.5 days) and assetblob 7; assetblob 4 is held by asset 4 from
@@ -22,6 +23,7 @@ day   what the cycle does (every other day: nothing; zarr 2 is reported from day
 7     archives upload 3 (never uploaded); purges S1 (grace 7 days)
 11    purges the Zarr directory
 30    expires the archive records of day 0 (retention 30 days)
+32    expires asset 8's record
 31    quarantines the objects of upload 1 and assetblob 5, no longer held
 33    expires upload 2's record
 34    expires asset 4's and assetblob 7's records
@@ -103,12 +105,14 @@ class Cycle:
 
 EVENTS: dict[int, Cycle] = {
     0: Cycle(archived={"uploads": [1], "assets": [3], "assetblobs": [5]}, quarantined=[key("S1")]),
+    2: Cycle(archived={"assets": [8]}),
     3: Cycle(archived={"uploads": [2]}),
     4: Cycle(archived={"assets": [4], "assetblobs": [7]}, quarantined=ZGONE),
     7: Cycle(archived={"uploads": [3]}, purged=[key("S1")]),
     11: Cycle(purged=ZGONE),
     30: Cycle(expired_rows=[("uploads", 1), ("assets", 3), ("assetblobs", 5)]),
     31: Cycle(quarantined=[key("U1"), key("B5")]),
+    32: Cycle(expired_rows=[("assets", 8)]),
     33: Cycle(expired_rows=[("uploads", 2)]),
     34: Cycle(expired_rows=[("assets", 4), ("assetblobs", 7)]),
     35: Cycle(archived={"assetblobs": [4]}, quarantined=[key("B7")]),
@@ -128,18 +132,23 @@ CYCLE_DAYS = [*range(13), *range(29, 43), *range(64, 75)]
 
 
 def reported(day: int) -> list[int]:
-    """Zarr archives no asset uses, untouched for 30 days: Z2 (40.5 days at day 0), Z3 (21.5)."""
-    return [2] if day < 9 else [2, 3]
+    """Zarr archives no asset uses, untouched for 30 days: Z2 (40.5 days at day 0), Z3 (21.5).
+
+    Z4 (40.5 days) is asset 8's; from day 2 on no live asset uses it, but the
+    archived asset 8 does until its record expires at the end of day 32.
+    """
+    return [2, *([3] if day >= 9 else []), *([4] if day >= 33 else [])]
 
 
 def held(day: int) -> dict[str, int]:
     """Candidate rows kept because an archived row references them.
 
     Assetblob 3 while asset 3 is archived (days 0-2), assetblob 4 while asset 4
-    is (days 4-34; the record expires at the end of day 34's cycle).
+    is (days 4-34; the record expires at the end of day 34's cycle), zarr 4
+    while asset 8 is (days 2-32): a held Zarr archive is not reported.
     """
     blobs = 1 if day <= RESTORE_AFTER or 4 <= day <= 34 else 0
-    return {"uploads": 0, "assets": 0, "assetblobs": blobs}
+    return {"uploads": 0, "assets": 0, "assetblobs": blobs, "zarrs": 1 if 2 <= day <= 32 else 0}
 
 
 @dataclass
@@ -313,10 +322,11 @@ def test_seventy_five_days_of_nightly_cycles(archive: Archive) -> None:
         assert {c.collection: _pks(c.samples) for c in report.collections} == {
             name: cycle.archived.get(name, []) for name in COLLECTED
         }, f"day {day}"
-        assert {c.collection: c.held for c in report.collections} == held(day), f"day {day}"
-        assert all(c.skipped == c.retries == 0 for c in report.collections)
         (zarrs,) = report.collection_scans
+        assert {c.collection: c.held for c in [*report.collections, zarrs]} == held(day), f"day {day}"
+        assert all(c.skipped == c.retries == 0 for c in report.collections)
         assert (zarrs.collection, zarrs.action, _pks(zarrs.samples)) == ("zarrs", "report", reported(day))
+        assert zarrs.candidates == len(reported(day))
         assert report.findings == len(reported(day))
         ((purge,), (quarantine,)) = report.purged, report.quarantined
         assert (purge.due, purge.purged.count, purge.restored) == (len(cycle.purged), len(cycle.purged), 0)
@@ -337,11 +347,16 @@ def test_seventy_five_days_of_nightly_cycles(archive: Archive) -> None:
             _restore_asset_3(archive, model, as_archived)
 
     assert archive.observe() == State(
-        rows={"uploads": [], "assetblobs": [1, 2, 3, 6, 8], "assets": [1, 2, 3, 5, 6, 7], "zarrs": [1, 2, 3]},
+        rows={
+            "uploads": [],
+            "assetblobs": [1, 2, 3, 6, 8],
+            "assets": [1, 2, 3, 5, 6, 7],
+            "zarrs": [1, 2, 3, 4],
+        },
         archive={},
         store=sorted(
             [key(b) for b in ("B1", "B2", "B3", "B6", "B8")]
-            + [k for z in ("Z1", "Z2", "Z3") for k in P.zarr_keys(z)]
+            + [k for z in ("Z1", "Z2", "Z3", "Z4") for k in P.zarr_keys(z)]
         ),
         trash=[],
         journal={key("B4"): "PURGED"},
