@@ -15,7 +15,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 import reclaim.catalog
 from reclaim.catalog import Catalog, open_catalog, sha256_hex
@@ -56,6 +58,31 @@ def _table_names(url: str, schema: str | None = None) -> set[str]:
 
 
 # -- migrations -------------------------------------------------------------------------
+
+
+def test_revisions_are_the_shipped_migrations_in_order() -> None:
+    """The daily commands check the revision against REVISIONS without Alembic: it must match."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(reclaim.catalog.MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    walked = [revision.revision for revision in script.walk_revisions()]  # newest first
+    assert tuple(reversed(walked)) == reclaim.catalog.catalog.REVISIONS
+    assert script.get_current_head() == reclaim.catalog.catalog.REVISIONS[-1]
+
+
+def test_opening_a_current_catalog_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    open_catalog(CatalogConfig.model_validate({"url": url})).upgrade()
+    code = (
+        "import sys\n"
+        "from reclaim.catalog import open_catalog\n"
+        "from reclaim.config import CatalogConfig\n"
+        f"catalog = open_catalog(CatalogConfig.model_validate({{'url': {url!r}}}))\n"
+        "catalog.require_current()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_upgrade_creates_every_table_with_the_prefix(db_url: str, catalogs: list[Catalog]) -> None:

@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 
 from reclaim.catalog import runs
 from reclaim.catalog.archive import RowArchive
@@ -41,12 +37,20 @@ from reclaim.config.model import CatalogConfig
 from reclaim.config.secrets import mask_url, redact
 from reclaim.errors import CatalogError
 
-__all__ = ["MIGRATIONS", "Catalog", "open_catalog"]
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+__all__ = ["MIGRATIONS", "REVISIONS", "Catalog", "open_catalog"]
 
 log = logging.getLogger(__name__)
 
 #: the directory of the catalog's Alembic environment (shipped inside the package)
 MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
+
+#: the revisions ``migrations/versions`` ships, oldest first (a test checks them
+#: against Alembic's own walk): the daily commands compare the catalog's
+#: revision with these without importing Alembic, which only ``upgrade`` needs
+REVISIONS: Final = ("0001", "0002", "0003")
 
 #: Alembic keeps the running migration in module globals (``alembic.context``,
 #: ``alembic.op``), so one process runs one migration at a time; other processes
@@ -57,6 +61,12 @@ _ALEMBIC_LOCK: Final = threading.Lock()
 _SQLITE_BUSY_TIMEOUT: Final = 30
 #: seconds PostgreSQL waits for the server to answer a connection attempt
 _PG_CONNECT_TIMEOUT: Final = 10
+
+
+def _is_alembic_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is Alembic's ``CommandError`` (Alembic is imported only when it ran)."""
+    errors = sys.modules.get("alembic.util.exc")
+    return errors is not None and isinstance(exc, errors.CommandError)
 
 
 def open_catalog(config: CatalogConfig) -> Catalog:
@@ -221,7 +231,9 @@ class Catalog:
                 raise
             # raised by migrations/env.py, which does not know the URL
             raise CatalogError(f"catalog {self._shown}: {doing} failed: {exc}") from None
-        except (sa.exc.SQLAlchemyError, CommandError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, sa.exc.SQLAlchemyError) and not _is_alembic_error(exc):
+                raise
             cause = redact(_scrub(_cause(exc), self._password))
             raise CatalogError(f"catalog {self._shown}: {doing} failed: {cause}") from None
 
@@ -238,6 +250,8 @@ class Catalog:
     # -- migrations -----------------------------------------------------------------
 
     def _alembic_config(self, connection: sa.Connection | None = None) -> AlembicConfig:
+        from alembic.config import Config as AlembicConfig  # only migrations need Alembic
+
         config = AlembicConfig()
         # configparser interpolates '%'; a path may contain one
         config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
@@ -250,10 +264,7 @@ class Catalog:
 
     def head(self) -> str:
         """The newest revision this version of reclaim ships."""
-        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
-        if head is None:  # pragma: no cover - the package always ships migrations
-            raise CatalogError(f"no catalog migrations found in {MIGRATIONS}")
-        return head
+        return REVISIONS[-1]
 
     def upgrade(self) -> str:
         """Create the catalog or bring it to the newest revision; return that revision.
@@ -272,6 +283,8 @@ class Catalog:
         current = self.revision()
         if current is not None and not self._known(current):
             raise self._newer(current)
+        from alembic import command  # only migrations need Alembic
+
         with _ALEMBIC_LOCK, self._errors("upgrading"), self._engine.begin() as connection:
             command.upgrade(self._alembic_config(connection), "head")
         revision = self.revision()
@@ -285,14 +298,17 @@ class Catalog:
         Raises :class:`CatalogError` when the database cannot be reached.
         """
         with self._errors("reading the revision"), self._engine.connect() as connection:
-            context = MigrationContext.configure(
-                connection,
-                opts={
-                    "version_table": self._tables.version_table,
-                    "version_table_schema": self._tables.schema,
-                },
+            if not sa.inspect(connection).has_table(self._tables.version_table, schema=self._tables.schema):
+                return None
+            version = sa.table(
+                self._tables.version_table, sa.column("version_num"), schema=self._tables.schema
             )
-            return context.get_current_revision()
+            heads = connection.execute(sa.select(version.c.version_num)).scalars().all()
+        if len(heads) > 1:  # pragma: no cover - reclaim's migrations are one line
+            raise CatalogError(
+                f"catalog {self._shown}: several revisions {heads} in {self._tables.version_table}"
+            )
+        return heads[0] if heads else None
 
     def require_current(self) -> None:
         """Raise :class:`CatalogError` unless the catalog exists and is at :meth:`head`.
@@ -318,10 +334,7 @@ class Catalog:
 
     def _known(self, revision: str) -> bool:
         """Whether ``revision`` is one of the migrations this reclaim ships."""
-        try:
-            return ScriptDirectory.from_config(self._alembic_config()).get_revision(revision) is not None
-        except CommandError:
-            return False
+        return revision in REVISIONS
 
     def _newer(self, revision: str) -> CatalogError:
         return CatalogError(
