@@ -46,17 +46,21 @@ def count_calls(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list
     return counter
 
 
-def test_listing_does_not_stat_each_key(
+def test_listing_carries_size_and_mtime_without_path_lookups(
     store: LocalStore, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     names = [f"d{d}/sub{s}/f{f:02d}" for d in range(3) for s in range(3) for f in range(20)]
-    for name in names:
-        store.write(name, b"x")
+    for i, name in enumerate(names):
+        store.write(name, b"x" * i)
+    expected = {name: os.lstat(root / name) for name in names}
     stats = count_calls(monkeypatch, os, "stat")
     lstats = count_calls(monkeypatch, os, "lstat")
     infos = list(store.list())
     assert [i.key for i in infos] == sorted(names)
-    assert all(i.size is None and i.mtime is None for i in infos)
+    # size and mtime come from fstatat on the open directory, not from a path stat per key
+    assert {i.key: (i.size, i.mtime) for i in infos} == {
+        name: (st.st_size, st.st_mtime) for name, st in expected.items()
+    }
     assert (stats[0], lstats[0]) == (0, 0)
     # a prefix costs one lstat per directory segment of the prefix, not one per key
     assert keys(store, "d1/sub2/") == sorted(n for n in names if n.startswith("d1/sub2/"))

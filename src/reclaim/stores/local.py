@@ -2,15 +2,18 @@
 
 The specialisation exists for three reasons:
 
-- **Listing without a stat per key.** The tree is walked with ``os.scandir``,
-  each directory's entries sorted by name (``name + "/"`` for directories) so
-  that the keys come out in byte order; whether an entry is a directory comes
-  from the directory entry's type (``d_type``), never from a ``stat`` call.
+- **A listing without path lookups.** The tree is walked with ``os.scandir``
+  on a descriptor of each directory, its entries sorted by name (``name + "/"``
+  for directories) so that the keys come out in byte order; whether an entry
+  is a directory comes from the directory entry's type (``d_type``), and a
+  file's size and mtime from ``fstatat`` relative to the open directory (no
+  path resolved, no symlink followed), so the scan never stats a key again.
   Memory is proportional to the largest single directory.
 - **Nothing outside the root.** Symbolic links are never followed: the listing
   yields a symlink as a key and never descends into it, ``read`` refuses to
   follow a symlink, and any key whose parent directory resolves outside the
-  root (through a symlinked directory) is refused with ``StoreError``.
+  root (through a symlinked directory) is refused with ``StoreError``: every
+  directory segment of a key is ``lstat``ed, and a symlink there is refused.
 - **Atomic moves and writes.** ``move`` is a rename that refuses to replace
   an existing destination (``renameat2(RENAME_NOREPLACE)``, or a hard link plus
   unlink where that is not supported), so quarantine and restore never copy
@@ -26,10 +29,10 @@ import ctypes
 import errno
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from secrets import token_hex
-from stat import S_ISDIR
+from stat import S_ISDIR, S_ISLNK
 from typing import cast
 
 from fsspec.implementations.local import LocalFileSystem
@@ -49,7 +52,7 @@ _RENAME_NOREPLACE = 1
 
 
 class LocalStore(FsspecStore):
-    """A store rooted at the local directory ``root`` (made absolute; symlinks in it are resolved once)."""
+    """A store rooted at the local directory ``root`` (made absolute; the root itself is trusted)."""
 
     atomic_move = True
 
@@ -58,44 +61,74 @@ class LocalStore(FsspecStore):
         super().__init__(name, url, LocalFileSystem(), absolute)
         if not self.root:
             raise self._fail("refusing to use the filesystem root '/' as a store")
-        self._real_root = os.path.realpath(self.root)
 
     def _path(self, key: str) -> str:
-        """The file path of ``key``; ``ValueError`` if invalid, ``StoreError`` if it leaves the root."""
+        """The file path of ``key``; ``ValueError`` if invalid, ``StoreError`` if it passes a symlink.
+
+        Every directory segment of the key under the root is ``lstat``ed: a
+        symbolic link there (which could lead outside the root) is refused, so
+        is a segment that cannot be checked. A missing segment ends the check:
+        nothing under it exists. The root itself is trusted (resolved once).
+        """
         validate_key(key)
-        path = os.path.join(self.root, key)
-        parent = os.path.realpath(os.path.dirname(path))
-        if parent != self._real_root and not parent.startswith(self._real_root + os.sep):
-            raise self._fail("the key leads outside the store root through a symbolic link", key=key)
-        return path
+        path = self.root
+        for part in key.split("/")[:-1]:
+            path = f"{path}/{part}"
+            try:
+                mode = os.lstat(path).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                break
+            except OSError as exc:
+                raise self._fail(f"checking the directory of {key!r} failed", exc, key=key) from None
+            if S_ISLNK(mode):
+                raise self._fail("the key leads outside the store root through a symbolic link", key=key)
+            if not S_ISDIR(mode):
+                break  # a file in the way: whatever is done with the key fails with NotADirectoryError
+        return f"{self.root}/{key}"
 
     # -- listing ----------------------------------------------------------
 
     def _list_dir(self, rel_dir: str, is_start: bool) -> _Entries:
-        """One directory's entries with their type from ``d_type``: no stat calls, no symlinks followed."""
+        """One directory's entries: the type from ``d_type``, size and mtime from ``fstatat``.
+
+        The directory is opened with ``O_NOFOLLOW`` and each file's ``lstat`` is
+        taken relative to that descriptor, so no path is resolved again: a
+        directory swapped for a symlink after its parent was listed is refused,
+        and a file removed between ``readdir`` and its ``stat`` is left out
+        (it is gone, like a file deleted before the listing).
+        """
         if is_start and rel_dir and not self._is_plain_directory(rel_dir):
             return []  # nothing stored under the prefix
-        path = os.path.join(self.root, rel_dir) if rel_dir else self.root
-        # O_NOFOLLOW: a directory swapped for a symlink after its parent was listed is refused
+        path = f"{self.root}/{rel_dir}" if rel_dir else self.root
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (os.O_NOFOLLOW if rel_dir else 0)
         try:
             fd = os.open(path, flags)
             try:
                 with os.scandir(fd) as scan:
-                    raw = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in scan]
+                    return self._entries(scan, rel_dir)
             finally:
                 os.close(fd)
         except OSError as exc:
             # fail closed: a directory that vanished or cannot be read would make the listing short
             what = f"directory {rel_dir!r}" if rel_dir else f"the store root {self.root!r}"
             raise self._fail(f"listing {what} failed", exc) from None
+
+    def _entries(self, scan: Iterator[os.DirEntry[str]], rel_dir: str) -> _Entries:
         entries: _Entries = []
-        for name, is_dir in raw:
-            if not _is_utf8(name):
+        for entry in scan:
+            name = entry.name
+            if not (name.isascii() or _is_utf8(name)):
                 # ignoring this is safe: an object no key can name is never a candidate
                 log.warning("store %r: skipping %r in %r, its name is not UTF-8", self.name, name, rel_dir)
                 continue
-            entries.append((name, is_dir, None, None, None))
+            if entry.is_dir(follow_symlinks=False):
+                entries.append((name, True, None, None, None))
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed since readdir: gone, like a file deleted before the listing
+            entries.append((name, False, st.st_size, st.st_mtime, None))
         return entries
 
     def _is_plain_directory(self, rel_dir: str) -> bool:
