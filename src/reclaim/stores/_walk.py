@@ -16,7 +16,7 @@ listed (outside ``prefix``, under a ``skip`` prefix, or outside the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from reclaim.stores.base import ObjectInfo, validate_key
 
@@ -72,38 +72,46 @@ def walk_ordered(
     ``list_dir`` turns them into ``StoreError`` so that a listing is complete or
     an error.
     """
+    skips = tuple(skip)  # str.startswith takes a tuple: one call for every skip prefix
     start = prefix.rpartition("/")[0]
-    stack = [_sorted_entries(list_dir(start, True), start + "/" if start else "")]
+    base = start + "/" if start else ""
+    # one frame per open directory: its sorted entries (an iterator that keeps its
+    # place while the walk descends) and the key prefix of its children
+    stack = [(iter(_sorted(list_dir(start, True))), base)]
     while stack:
-        item = next(stack[-1], None)
-        if item is None:
-            stack.pop()
-            continue
-        key, is_dir, size, mtime, etag = item
-        if is_dir:
-            dir_key = key + "/"
-            if not (dir_key.startswith(prefix) or prefix.startswith(dir_key)):
-                continue
-            if any(dir_key.startswith(s) for s in skip):
-                continue  # pruned: nothing under a skipped prefix is ever listed
-            if end_before is not None and dir_key >= end_before:
-                return  # every later key is >= dir_key >= end_before
-            if start_after is not None and start_after > dir_key and not start_after.startswith(dir_key):
-                continue  # every key under dir_key sorts before start_after
-            stack.append(_sorted_entries(list_dir(key, False), dir_key))
-        else:
-            if not key.startswith(prefix) or any(key.startswith(s) for s in skip):
+        entries, base = stack[-1]
+        for name, is_dir, size, mtime, etag in entries:
+            key = base + name
+            if is_dir:
+                dir_key = key + "/"
+                if not (dir_key.startswith(prefix) or prefix.startswith(dir_key)):
+                    continue
+                if dir_key.startswith(skips):
+                    continue  # pruned: nothing under a skipped prefix is ever listed
+                if end_before is not None and dir_key >= end_before:
+                    return  # every later key is >= dir_key >= end_before
+                if start_after is not None and start_after > dir_key and not start_after.startswith(dir_key):
+                    continue  # every key under dir_key sorts before start_after
+                stack.append((iter(_sorted(list_dir(key, False))), dir_key))
+                break  # descend; this directory's iterator resumes after it
+            if not key.startswith(prefix) or key.startswith(skips):
                 continue
             if start_after is not None and key <= start_after:
                 continue
             if end_before is not None and key >= end_before:
                 return
             yield ObjectInfo(key, size, mtime, etag)
+        else:
+            stack.pop()
 
 
-def _sorted_entries(
-    entries: Iterable[DirEntry], base: str
-) -> Iterator[tuple[str, bool, int | None, float | None, str | None]]:
-    """One directory's entries as full keys, sorted so that the walk yields byte order."""
-    ordered = sorted(entries, key=lambda e: e[0] + "/" if e[1] else e[0])
-    return ((base + name, is_dir, size, mtime, etag) for name, is_dir, size, mtime, etag in ordered)
+def _sort_key(entry: DirEntry) -> str:
+    return entry[0] + "/" if entry[1] else entry[0]
+
+
+def _sorted(entries: list[DirEntry]) -> list[DirEntry]:
+    """One directory's entries sorted so that the walk yields byte order (see the module docstring)."""
+    if not any(entry[1] for entry in entries):
+        entries.sort()  # no directories: the names alone decide (names in a directory are unique)
+        return entries
+    return sorted(entries, key=_sort_key)
