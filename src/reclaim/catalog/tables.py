@@ -42,7 +42,6 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
 __all__ = [
@@ -85,6 +84,8 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
         if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql  # loaded only where it is used: 1.5 MB elsewhere
+
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(sa.DateTime(timezone=True))
 
@@ -121,6 +122,8 @@ class ObjectKey(sa.types.TypeDecorator[str]):
 
     def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
         if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql
+
             # room for KEY_LENGTH characters of up to four bytes each
             return dialect.type_descriptor(mysql.VARBINARY(4 * KEY_LENGTH))
         if dialect.name == "postgresql":
@@ -144,9 +147,23 @@ def _id() -> sa.types.TypeEngine[int]:
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+class LongText(sa.types.TypeDecorator[str]):
+    """Text of any length: ``LONGTEXT`` on MariaDB/MySQL, whose ``TEXT`` stops at 64 KiB."""
+
+    impl = sa.Text()
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql
+
+            return dialect.type_descriptor(mysql.LONGTEXT())
+        return super().load_dialect_impl(dialect)
+
+
 def _long_text() -> sa.types.TypeEngine[str]:
-    # MariaDB's TEXT stops at 64 KiB; an archived row or a run's counts may not
-    return sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+    # an archived row or a run's counts may not fit in MariaDB's TEXT
+    return LongText()
 
 
 def sha256_hex(text: str) -> str:
