@@ -90,7 +90,7 @@ def open_catalog(config: CatalogConfig) -> Catalog:
             "use table_prefix to keep the catalog apart"
         )
     try:
-        tables = catalog_tables(config.db_schema, config.table_prefix)
+        tables = catalog_tables(config.db_schema, config.table_prefix, backend)
     except ValueError as exc:
         raise CatalogError(f"catalog {shown}: {exc}") from None
     try:

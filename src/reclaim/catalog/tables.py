@@ -190,8 +190,11 @@ class CatalogTables:
         return f"{self.prefix}alembic_version"
 
 
-def catalog_tables(schema: str | None, prefix: str) -> CatalogTables:
+def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) -> CatalogTables:
     """Build the catalog tables in ``schema`` (``None``: the default) named ``prefix + name``.
+
+    The MariaDB/MySQL table options are attached unless ``backend`` names
+    another database (naming them makes SQLAlchemy load the MySQL dialect).
 
     Raises ``ValueError`` when ``prefix`` is so long that derived names would
     exceed the 63 characters PostgreSQL allows.
@@ -203,6 +206,7 @@ def catalog_tables(schema: str | None, prefix: str) -> CatalogTables:
         )
     metadata = sa.MetaData(schema=schema)
     p = prefix
+    options = MYSQL_TABLE_OPTIONS if backend in (None, "mysql", "mariadb") else {}
 
     runs = sa.Table(
         f"{p}runs",
@@ -219,7 +223,7 @@ def catalog_tables(schema: str | None, prefix: str) -> CatalogTables:
         sa.Column("options", _long_text(), nullable=False),
         sa.Column("counts", _long_text(), nullable=False),
         sa.Column("error", _long_text(), nullable=True),
-        **MYSQL_TABLE_OPTIONS,
+        **options,
     )
 
     objects = sa.Table(
@@ -250,7 +254,7 @@ def catalog_tables(schema: str | None, prefix: str) -> CatalogTables:
         sa.Index(f"{p}objects_run", "run_id"),
         # at most one active entry per key: the database refuses a second one
         sa.Index(f"{p}objects_active", "store", "active_hash", unique=True),
-        **MYSQL_TABLE_OPTIONS,
+        **options,
     )
 
     rows = sa.Table(
@@ -272,7 +276,7 @@ def catalog_tables(schema: str | None, prefix: str) -> CatalogTables:
         sa.Index(f"{p}rows_pk", "collection", "pk_hash"),
         sa.Index(f"{p}rows_expiry", "state", "expires_at"),
         sa.Index(f"{p}rows_run", "run_id"),
-        **MYSQL_TABLE_OPTIONS,
+        **options,
     )
 
     row_refs = sa.Table(
@@ -286,7 +290,7 @@ def catalog_tables(schema: str | None, prefix: str) -> CatalogTables:
         sa.Column("value_hash", sa.String(64), nullable=False),
         sa.Index(f"{p}row_refs_value", "table_name", "selector", "value_hash"),
         sa.Index(f"{p}row_refs_row", "row_id"),
-        **MYSQL_TABLE_OPTIONS,
+        **options,
     )
 
     lease = sa.Table(
@@ -303,7 +307,7 @@ def catalog_tables(schema: str | None, prefix: str) -> CatalogTables:
         sa.Column("expires_at", UTCDateTime(), nullable=True),
         # boot, PID namespace, pid and start time of the holder: see reclaim.catalog.lease
         sa.Column("identity", sa.String(255), nullable=True),
-        **MYSQL_TABLE_OPTIONS,
+        **options,
     )
 
     return CatalogTables(

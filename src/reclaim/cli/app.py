@@ -17,24 +17,18 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from reclaim import api
-from reclaim.cli.render import render_check, render_scan
-from reclaim.cli.render_lifecycle import render_lease, render_lifecycle, render_runs, render_status
-from reclaim.cli.render_rows import (
-    render_collection_scans,
-    render_collection_status,
-    render_cycle,
-    render_rows_restore,
-)
 from reclaim.config import parse_duration, redact
 from reclaim.errors import ConfigError, ReclaimError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["EXIT_FINDINGS", "app", "main"]
 
@@ -47,8 +41,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+
+
+# Rich (and the renderers built on it) is imported on first use, so a ``--json``
+# run, which never renders, does not pay for it in start-up time or memory
+@cache
+def out() -> Console:
+    """The console for results (stdout)."""
+    from rich.console import Console
+
+    return Console()
+
+
+@cache
+def err() -> Console:
+    """The console for errors and progress (stderr)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
 
 ConfigOption = Annotated[
     Path,
@@ -75,21 +86,23 @@ def _guarded(work: Callable[[], T]) -> T:
     try:
         return work()
     except ReclaimError as exc:
-        err.print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False)
+        err().print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        err.print("interrupted")
+        err().print("interrupted")
         raise typer.Exit(130) from None
 
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
     """A live 'listed N objects' line on stderr while a store is listed."""
-    if not enabled or not err.is_terminal:
+    if not enabled or not err().is_terminal:
         yield None
         return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err(), transient=True
     ) as progress:
         tasks: dict[str, Any] = {}
 
@@ -112,10 +125,10 @@ def init(
         _emit_json(api.to_jsonable(result))
         return
     if result.config_written:
-        out.print(f"wrote {result.config_path}: edit it to describe your databases and stores")
+        out().print(f"wrote {result.config_path}: edit it to describe your databases and stores")
     else:
-        out.print(f"{result.config_path} exists; left as it is")
-    out.print(f"catalog {result.catalog_url} is at revision {result.catalog_revision}")
+        out().print(f"{result.config_path} exists; left as it is")
+    out().print(f"catalog {result.catalog_url} is at revision {result.catalog_revision}")
 
 
 @app.command()
@@ -135,8 +148,12 @@ def scan(
     if as_json:
         _emit_json(report.to_dict())
     else:
-        render_collection_scans(report.collections, out)
-        render_scan(report, out)
+        from reclaim.cli.render_rows import render_collection_scans
+
+        render_collection_scans(report.collections, out())
+        from reclaim.cli.render import render_scan
+
+        render_scan(report, out())
     if fail_on_findings and report.reported:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -156,7 +173,9 @@ def check(
     if as_json:
         _emit_json(report.to_dict())
     else:
-        render_check(report, out)
+        from reclaim.cli.render import render_check
+
+        render_check(report, out())
     if fail_on_findings and report.findings:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -183,22 +202,25 @@ def demo(
         )
         return
     a = result.archive
-    out.print(
+    out().print(
         f"[bold]demo archive[/] in {a.directory}: SQLite database + local store with "
         f"{a.live} live objects, {a.orphans} old orphans, {a.young} young orphans, "
         f"{a.excluded} excluded scratch files and {a.dangling} rows pointing at missing blobs; "
         f"{a.old_uploads} upload rows abandoned for more than 7 days.\n"
     )
-    out.rule("reclaim scan")
-    render_collection_scans(result.scan.collections, out)
-    render_scan(result.scan, out)
-    out.rule("reclaim check")
-    render_check(result.check, out)
-    out.rule("reclaim run (one cycle: grace is 7 days, so quarantined objects wait in the trash)")
-    render_cycle(result.cycle, out)
-    out.rule("next")
+    from reclaim.cli.render import render_check, render_scan
+    from reclaim.cli.render_rows import render_collection_scans, render_cycle
+
+    out().rule("reclaim scan")
+    render_collection_scans(result.scan.collections, out())
+    render_scan(result.scan, out())
+    out().rule("reclaim check")
+    render_check(result.check, out())
+    out().rule("reclaim run (one cycle: grace is 7 days, so quarantined objects wait in the trash)")
+    render_cycle(result.cycle, out())
+    out().rule("next")
     for command in result.next_commands:
-        out.print(f"  {command}", markup=False, highlight=False)
+        out().print(f"  {command}", markup=False, highlight=False)
 
 
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
@@ -208,7 +230,9 @@ def _lifecycle_output(report: api.LifecycleReport, as_json: bool) -> None:
     if as_json:
         _emit_json(report.to_dict())
     else:
-        render_lifecycle(report, out)
+        from reclaim.cli.render_lifecycle import render_lifecycle
+
+        render_lifecycle(report, out())
 
 
 @app.command()
@@ -252,7 +276,7 @@ def collect(
     as_json: JsonOption = False,
 ) -> None:
     """Quarantine then purge at once (grace 0): for tests and small setups only."""
-    err.print(
+    err().print(
         "[yellow]warning:[/] collect purges without a grace period, so writers get no time to claim "
         "reused objects; schedule 'reclaim quarantine' and 'reclaim purge' (or 'reclaim run') instead"
     )
@@ -276,7 +300,9 @@ def run(
     if as_json:
         _emit_json(report.to_dict())
     else:
-        render_cycle(report, out)
+        from reclaim.cli.render_rows import render_cycle
+
+        render_cycle(report, out())
     if fail_on_findings and report.findings:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -319,7 +345,9 @@ def restore(
         if as_json:
             _emit_json(rows_report.to_dict())
         else:
-            render_rows_restore(rows_report, out)
+            from reclaim.cli.render_rows import render_rows_restore
+
+            render_rows_restore(rows_report, out())
         return
     report = _guarded(
         lambda: api.restore(
@@ -353,7 +381,7 @@ def recover(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = F
     """Finish or roll back whatever a killed run left in flight."""
     report = _guarded(lambda: api.recover(config))
     if not as_json and not report.recovered and not (report.rows_recovered and report.rows_recovered.total):
-        out.print("nothing was in flight")
+        out().print("nothing was in flight")
     _lifecycle_output(report, as_json)
 
 
@@ -364,10 +392,14 @@ def status(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = Fa
     if as_json:
         _emit_json(report.to_dict())
     else:
-        render_status(report, out)
-        render_collection_status(report.collections, out)
+        from reclaim.cli.render_lifecycle import render_status
+
+        render_status(report, out())
+        from reclaim.cli.render_rows import render_collection_status
+
+        render_collection_status(report.collections, out())
         if report.findings:
-            out.print(f"[yellow]last cycle: {report.findings:,} report-only findings[/]")
+            out().print(f"[yellow]last cycle: {report.findings:,} report-only findings[/]")
 
 
 @app.command()
@@ -382,7 +414,9 @@ def runs(
     if as_json:
         _emit_json(api.to_jsonable(records))
     else:
-        render_runs(records, out)
+        from reclaim.cli.render_lifecycle import render_runs
+
+        render_runs(records, out())
 
 
 @app.command()
@@ -397,7 +431,9 @@ def lock(
     if as_json:
         _emit_json(api.to_jsonable(info))
     else:
-        render_lease(info, out, stale=info.stale(datetime.now(UTC)))
+        from reclaim.cli.render_lifecycle import render_lease
+
+        render_lease(info, out(), stale=info.stale(datetime.now(UTC)))
 
 
 def main() -> None:
