@@ -1,0 +1,261 @@
+"""Quarantine + purge on S3: reclaim beside the set-based baseline, requests counted at the server.
+
+Starts moto's S3 server in a separate process on 127.0.0.1 (``bench/moto_server.py``:
+a middleware in the server process counts every S3 request by operation), and
+loads the references to 2/3 of N objects into PostgreSQL (127.0.0.1:5432,
+database ``reclaim_s3bench_<N>``, table ``assets``; the keys of
+``common.object_keys``, as the other benches use). Then, ``--repeat`` times,
+alternating, each on a bucket freshly populated with the same N objects
+``s3://bench/blobs/<hh>/<hh>/<uuid>`` (put straight into moto's backend, last
+modified a day ago) and each in a fresh child process (wall time and peak RSS
+from ``wait4``):
+
+- reclaim: ``reclaim collect --json`` (quarantine + purge, grace 0,
+  ``min_age = "0"``, ``max_fraction = 1.0``) on the store ``s3://bench``,
+  quarantine mode as configured by ``--mode`` (default: reclaim's default for
+  S3, ``mark``), with a fresh SQLite catalog made by ``reclaim init`` (not timed);
+- baseline: ``bench/baseline.py collect --s3 s3://bench`` (every reference in a
+  set, the whole bucket listed into memory, one ``DeleteObject`` per orphan).
+
+After each run the server's own view of the bucket is checked: exactly the
+referenced objects are left (so both deleted the same keys, every orphan). The
+table shows deleted/s and its ratio, seconds, peak RSS, the S3 requests of
+each run by operation, DELETE requests (``DeleteObject`` + ``DeleteObjects``)
+per 1,000 deleted keys and the seconds moto spent answering them. With
+``--profile PATH`` one more reclaim run goes under cProfile (main thread only:
+quarantine's worker threads show as lock waits) and its top lines are printed.
+
+    .venv/bin/python bench/s3_collect_bench.py --objects 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pstats
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common import PG, load_references, mb, object_keys, run_child, write_config
+from moto_server import CREDENTIALS, MotoServer
+
+BENCH = Path(__file__).resolve().parent
+BUCKET = "bench"
+ORPHANS = 1 / 3
+RECLAIM = [sys.executable, "-m", "reclaim"]
+# how the table groups the server's operations; anything else is "other", named below the table
+GROUPS = {
+    "LIST": ("ListObjectsV2", "ListObjects"),
+    "HEAD": ("HeadObject",),
+    "GET": ("GetObject",),
+    "PUT": ("PutObject",),
+    "COPY": ("CopyObject",),
+    "DELETE": ("DeleteObject",),
+    "DeleteObjects": ("DeleteObjects",),
+    "tagging": ("GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"),
+}
+
+
+@dataclass
+class Run:
+    """One measured collection: what the child reported and what the server saw."""
+
+    seconds: float
+    rss: int
+    deleted: int
+    candidates: int
+    requests: dict[str, int]
+    server_seconds: dict[str, float]
+    mode: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.deleted / self.seconds
+
+    def group(self, name: str) -> int:
+        """Requests of one group of :data:`GROUPS`, or of ``other``."""
+        if name != "other":
+            return sum(self.requests.get(op, 0) for op in GROUPS[name])
+        return sum(count for op, count in self.others().items())
+
+    def others(self) -> dict[str, int]:
+        grouped = {op for ops in GROUPS.values() for op in ops}
+        return {op: count for op, count in sorted(self.requests.items()) if op not in grouped}
+
+    @property
+    def deletes_per_1000(self) -> float:
+        return 1000 * (self.group("DELETE") + self.group("DeleteObjects")) / max(self.deleted, 1)
+
+
+def database(n: int) -> str:
+    return f"reclaim_s3bench_{n}"
+
+
+def store_settings(endpoint: str, mode: str | None) -> str:
+    """The TOML lines of the store ``s3://bench`` on ``endpoint`` beyond those of ``common.write_config``."""
+    mode_line = f'mode = "{mode}"' if mode else "# mode: reclaim's default for the store"
+    key, secret, region = (
+        CREDENTIALS[name] for name in ("aws_access_key_id", "aws_secret_access_key", "region_name")
+    )
+    return f"""grace = "0"
+{mode_line}
+
+[stores.bench.storage_options]
+key = "{key}"
+secret = "{secret}"
+client_kwargs = {{ endpoint_url = "{endpoint}", region_name = "{region}" }}
+"""
+
+
+def prepare_reclaim(workdir: Path, n: int, endpoint: str, mode: str | None) -> Path:
+    """A fresh run directory with its config and an initialised catalog; returns the config."""
+    run = workdir / f"s3-run-{n}"
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir(parents=True)
+    config = run / "reclaim.toml"
+    write_config(config, database(n), f"s3://{BUCKET}", store_settings(endpoint, mode))
+    subprocess.run([*RECLAIM, "init", "--config", str(config)], check=True, capture_output=True)
+    return config
+
+
+def measured(server: MotoServer, n: int, command: list[str]) -> tuple[float, int, bytes, dict[str, Any]]:
+    """Populate the bucket afresh, run ``command`` in a child, check the bucket.
+
+    Returns the child's seconds, peak RSS and stdout, and the server's counts.
+    """
+    server.populate(BUCKET, n, ORPHANS)
+    server.reset_counts()
+    seconds, rss, output = run_child(command)
+    counts = server.counts()
+    check = server.check(BUCKET)
+    referenced = sum(1 for _, orphan in object_keys(n, ORPHANS) if not orphan)
+    if (check["objects"], check["orphans_left"], check["referenced_missing"], check["unexpected"]) != (
+        referenced,
+        0,
+        0,
+        0,
+    ):
+        raise SystemExit(f"{shlex.join(command)} left the bucket wrong: {check}")
+    return seconds, rss, output, counts
+
+
+def reclaim_run(server: MotoServer, workdir: Path, n: int, mode: str | None) -> Run:
+    config = prepare_reclaim(workdir, n, server.endpoint, mode)
+    command = [*RECLAIM, "collect", "--config", str(config), "--json"]
+    seconds, rss, output, counts = measured(server, n, command)
+    report = json.loads(output)
+    return Run(
+        seconds,
+        rss,
+        report["purged"][0]["purged"]["count"],
+        report["scans"][0]["candidates"]["count"],
+        counts["requests"],
+        counts["seconds"],
+        report["quarantined"][0]["mode"],
+    )
+
+
+def baseline_run(server: MotoServer, n: int) -> Run:
+    command = [sys.executable, str(BENCH / "baseline.py"), "collect", "--s3", f"s3://{BUCKET}"]
+    command += ["--endpoint", server.endpoint, "--db", f"{PG}/{database(n)}", "--min-age", "0"]
+    seconds, rss, output, counts = measured(server, n, command)
+    report = json.loads(output)
+    return Run(seconds, rss, report["deleted"], report["candidates"], counts["requests"], counts["seconds"])
+
+
+def table(n: int, ours: Run, theirs: Run) -> str:
+    """The markdown table of one size."""
+    rows = [
+        "| | reclaim | baseline | ratio |",
+        "|---|---:|---:|---:|",
+        f"| deleted/s | {ours.rate:,.0f} | {theirs.rate:,.0f} "
+        f"| {ours.rate / theirs.rate:.2f}x (reclaim/baseline) |",
+        f"| seconds | {ours.seconds:.2f} | {theirs.seconds:.2f} | ({ours.deleted:,} objects deleted) |",
+        f"| peak RSS | {mb(ours.rss)} | {mb(theirs.rss)} | {theirs.rss / ours.rss:.2f}x (baseline/reclaim) |",
+    ]
+    for name in [*GROUPS, "other"]:
+        rows.append(f"| {name} requests | {ours.group(name):,} | {theirs.group(name):,} | |")
+    rows.append(
+        f"| DELETE requests per 1,000 deleted keys | {ours.deletes_per_1000:.1f} "
+        f"| {theirs.deletes_per_1000:.1f} | |"
+    )
+    busy = [sum(run.server_seconds.values()) for run in (ours, theirs)]
+    rows.append(f"| moto's seconds in S3 requests | {busy[0]:.1f} | {busy[1]:.1f} | |")
+    notes = [f"N = {n:,}; reclaim's quarantine mode: {ours.mode}"]
+    for who, run in (("reclaim", ours), ("baseline", theirs)):
+        others = ", ".join(f"{op} {count:,}" for op, count in run.others().items())
+        if others:
+            notes.append(f"other requests, {who}: {others}")
+        top = sorted(run.server_seconds.items(), key=lambda item: -item[1])[:4]
+        notes.append(f"moto's seconds by operation, {who}: " + ", ".join(f"{op} {s:.1f}" for op, s in top))
+    return "\n".join([*notes, "", *rows])
+
+
+def profile(server: MotoServer, workdir: Path, n: int, mode: str | None, output: Path, lines: int) -> None:
+    """One more reclaim collect under cProfile; prints its top lines by cumulative and by own time."""
+    config = prepare_reclaim(workdir, n, server.endpoint, mode)
+    command = [sys.executable, "-m", "cProfile", "-o", str(output), "-m", "reclaim"]
+    seconds, _, _, counts = measured(server, n, [*command, "collect", "--config", str(config), "--json"])
+    print(f"\nprofile of reclaim collect at N = {n:,}: {seconds:.1f} s under cProfile, saved to {output}")
+    print(f"reproduce: {shlex.join([*command, 'collect', '--config', str(config), '--json'])}")
+    print("requests: " + ", ".join(f"{op} {c:,}" for op, c in sorted(counts["requests"].items())))
+    for order in ("cumulative", "tottime"):
+        stats = pstats.Stats(str(output))
+        stats.strip_dirs().sort_stats(order).print_stats(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--objects", type=int, nargs="+", default=[100_000], help="N, one table each")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best time is kept")
+    parser.add_argument(
+        "--mode", choices=["move", "mark"], help="reclaim's quarantine mode (default: its own)"
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="added to each S3 request by the server"
+    )
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/reclaim-bench"))
+    parser.add_argument("--profile", type=Path, help="also profile one reclaim run at the last N; stats here")
+    parser.add_argument("--profile-lines", type=int, default=25)
+    parser.add_argument("--load-references", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load_references:
+        n = args.load_references
+        load_references(database(n), [key for key, orphan in object_keys(n, ORPHANS) if not orphan])
+        return
+    # the baseline's boto3 finds its credentials in the environment, as peers' collectors do
+    os.environ["AWS_ACCESS_KEY_ID"] = CREDENTIALS["aws_access_key_id"]
+    os.environ["AWS_SECRET_ACCESS_KEY"] = CREDENTIALS["aws_secret_access_key"]
+    os.environ["AWS_DEFAULT_REGION"] = CREDENTIALS["region_name"]
+    with MotoServer() as server:
+        server.set_latency(args.latency_ms)
+        for n in args.objects:
+            print(f"N={n:,}: loading references ...", file=sys.stderr, flush=True)
+            # in a child, so that no measured child is forked from a parent holding N keys
+            load = [sys.executable, __file__, "--load-references", str(n)]
+            subprocess.run(load, check=True)
+            ours: list[Run] = []
+            theirs: list[Run] = []
+            for _ in range(args.repeat):
+                print(f"N={n:,}: reclaim collect ...", file=sys.stderr, flush=True)
+                ours.append(reclaim_run(server, args.workdir, n, args.mode))
+                print(f"N={n:,}: baseline collect ...", file=sys.stderr, flush=True)
+                theirs.append(baseline_run(server, n))
+                if (ours[-1].candidates, ours[-1].deleted) != (theirs[-1].candidates, theirs[-1].deleted):
+                    raise SystemExit(f"the collections differ: reclaim {ours[-1]}, baseline {theirs[-1]}")
+            print("\n" + table(n, min(ours, key=lambda r: r.seconds), min(theirs, key=lambda r: r.seconds)))
+        if args.profile:
+            profile(server, args.workdir, args.objects[-1], args.mode, args.profile, args.profile_lines)
+    print("\nreproduce: " + shlex.join([".venv/bin/python", "bench/s3_collect_bench.py", *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    main()
