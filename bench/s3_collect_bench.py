@@ -21,7 +21,7 @@ After each run the server's own view of the bucket is checked: exactly the
 referenced objects are left (so both deleted the same keys, every orphan). The
 table shows deleted/s and its ratio, seconds, peak RSS, the S3 requests of
 each run by operation, DELETE requests (``DeleteObject`` + ``DeleteObjects``)
-per 1,000 deleted keys and the seconds moto spent answering them. With
+per 1,000 deleted keys and the CPU seconds moto spent answering them. With
 ``--profile PATH`` one more reclaim run goes under cProfile (main thread only:
 quarantine's worker threads show as lock waits) and its top lines are printed.
 
@@ -72,6 +72,8 @@ class Run:
     candidates: int
     requests: dict[str, int]
     server_seconds: dict[str, float]
+    left: str
+    """SHA-256 of the keys left in the bucket, sorted."""
     mode: str = ""
 
     @property
@@ -127,7 +129,8 @@ def prepare_reclaim(workdir: Path, n: int, endpoint: str, mode: str | None) -> P
 def measured(server: MotoServer, n: int, command: list[str]) -> tuple[float, int, bytes, dict[str, Any]]:
     """Populate the bucket afresh, run ``command`` in a child, check the bucket.
 
-    Returns the child's seconds, peak RSS and stdout, and the server's counts.
+    Returns the child's seconds, peak RSS and stdout, and the server's counts
+    (with the digest of the keys left under ``"left"``).
     """
     server.populate(BUCKET, n, ORPHANS)
     server.reset_counts()
@@ -142,7 +145,7 @@ def measured(server: MotoServer, n: int, command: list[str]) -> tuple[float, int
         0,
     ):
         raise SystemExit(f"{shlex.join(command)} left the bucket wrong: {check}")
-    return seconds, rss, output, counts
+    return seconds, rss, output, {**counts, "left": check["sha256"]}
 
 
 def reclaim_run(server: MotoServer, workdir: Path, n: int, mode: str | None) -> Run:
@@ -157,6 +160,7 @@ def reclaim_run(server: MotoServer, workdir: Path, n: int, mode: str | None) -> 
         report["scans"][0]["candidates"]["count"],
         counts["requests"],
         counts["seconds"],
+        counts["left"],
         report["quarantined"][0]["mode"],
     )
 
@@ -166,7 +170,10 @@ def baseline_run(server: MotoServer, n: int) -> Run:
     command += ["--endpoint", server.endpoint, "--db", f"{PG}/{database(n)}", "--min-age", "0"]
     seconds, rss, output, counts = measured(server, n, command)
     report = json.loads(output)
-    return Run(seconds, rss, report["deleted"], report["candidates"], counts["requests"], counts["seconds"])
+    requests, server_seconds = counts["requests"], counts["seconds"]
+    return Run(
+        seconds, rss, report["deleted"], report["candidates"], requests, server_seconds, counts["left"]
+    )
 
 
 def table(n: int, ours: Run, theirs: Run) -> str:
@@ -186,14 +193,19 @@ def table(n: int, ours: Run, theirs: Run) -> str:
         f"| {theirs.deletes_per_1000:.1f} | |"
     )
     busy = [sum(run.server_seconds.values()) for run in (ours, theirs)]
-    rows.append(f"| moto's seconds in S3 requests | {busy[0]:.1f} | {busy[1]:.1f} | |")
-    notes = [f"N = {n:,}; reclaim's quarantine mode: {ours.mode}"]
+    rows.append(f"| moto's CPU seconds in S3 requests | {busy[0]:.1f} | {busy[1]:.1f} | |")
+    notes = [
+        f"N = {n:,}; reclaim's quarantine mode: {ours.mode}; both left the same "
+        f"{n - ours.deleted:,} referenced objects (SHA-256 of the keys {ours.left[:12]}...)"
+    ]
     for who, run in (("reclaim", ours), ("baseline", theirs)):
         others = ", ".join(f"{op} {count:,}" for op, count in run.others().items())
         if others:
             notes.append(f"other requests, {who}: {others}")
         top = sorted(run.server_seconds.items(), key=lambda item: -item[1])[:4]
-        notes.append(f"moto's seconds by operation, {who}: " + ", ".join(f"{op} {s:.1f}" for op, s in top))
+        notes.append(
+            f"moto's CPU seconds by operation, {who}: " + ", ".join(f"{op} {s:.1f}" for op, s in top)
+        )
     return "\n".join([*notes, "", *rows])
 
 
@@ -235,6 +247,7 @@ def main() -> None:
     os.environ["AWS_ACCESS_KEY_ID"] = CREDENTIALS["aws_access_key_id"]
     os.environ["AWS_SECRET_ACCESS_KEY"] = CREDENTIALS["aws_secret_access_key"]
     os.environ["AWS_DEFAULT_REGION"] = CREDENTIALS["region_name"]
+    print("load average at the start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
     with MotoServer() as server:
         server.set_latency(args.latency_ms)
         for n in args.objects:
@@ -249,12 +262,14 @@ def main() -> None:
                 ours.append(reclaim_run(server, args.workdir, n, args.mode))
                 print(f"N={n:,}: baseline collect ...", file=sys.stderr, flush=True)
                 theirs.append(baseline_run(server, n))
-                if (ours[-1].candidates, ours[-1].deleted) != (theirs[-1].candidates, theirs[-1].deleted):
-                    raise SystemExit(f"the collections differ: reclaim {ours[-1]}, baseline {theirs[-1]}")
+                mine, peer = ours[-1], theirs[-1]
+                if (mine.candidates, mine.deleted, mine.left) != (peer.candidates, peer.deleted, peer.left):
+                    raise SystemExit(f"the collections differ: reclaim {mine}, baseline {peer}")
             print("\n" + table(n, min(ours, key=lambda r: r.seconds), min(theirs, key=lambda r: r.seconds)))
         if args.profile:
             profile(server, args.workdir, args.objects[-1], args.mode, args.profile, args.profile_lines)
-    print("\nreproduce: " + shlex.join([".venv/bin/python", "bench/s3_collect_bench.py", *sys.argv[1:]]))
+    print("\nload average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print("reproduce: " + shlex.join([".venv/bin/python", "bench/s3_collect_bench.py", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":
