@@ -22,8 +22,8 @@ referenced objects are left (so both deleted the same keys, every orphan). The
 table shows deleted/s and its ratio, seconds, peak RSS, the S3 requests of
 each run by operation, DELETE requests (``DeleteObject`` + ``DeleteObjects``)
 per 1,000 deleted keys and the CPU seconds moto spent answering them. With
-``--profile PATH`` one more reclaim run goes under cProfile (main thread only:
-quarantine's worker threads show as lock waits) and its top lines are printed.
+``--profile PATH`` one more reclaim run goes under cProfile (every thread, see
+``bench/cprofile_threads.py``) and its top lines are printed.
 
     .venv/bin/python bench/s3_collect_bench.py --objects 100000
 """
@@ -176,6 +176,24 @@ def baseline_run(server: MotoServer, n: int) -> Run:
     )
 
 
+def side_by_side(server: MotoServer, workdir: Path, n: int, repeat: int, mode: str | None) -> tuple[Run, Run]:
+    """Alternate reclaim and the baseline ``repeat`` times; the fastest run of each.
+
+    Raises ``SystemExit`` if they did not delete the same keys.
+    """
+    ours: list[Run] = []
+    theirs: list[Run] = []
+    for _ in range(repeat):
+        print(f"N={n:,}: reclaim collect ...", file=sys.stderr, flush=True)
+        ours.append(reclaim_run(server, workdir, n, mode))
+        print(f"N={n:,}: baseline collect ...", file=sys.stderr, flush=True)
+        theirs.append(baseline_run(server, n))
+        mine, peer = ours[-1], theirs[-1]
+        if (mine.candidates, mine.deleted, mine.left) != (peer.candidates, peer.deleted, peer.left):
+            raise SystemExit(f"the collections differ: reclaim {mine}, baseline {peer}")
+    return min(ours, key=lambda r: r.seconds), min(theirs, key=lambda r: r.seconds)
+
+
 def table(n: int, ours: Run, theirs: Run) -> str:
     """The markdown table of one size."""
     rows = [
@@ -210,14 +228,15 @@ def table(n: int, ours: Run, theirs: Run) -> str:
 
 
 def profile(server: MotoServer, workdir: Path, n: int, mode: str | None, output: Path, lines: int) -> None:
-    """One more reclaim collect under cProfile; prints its top lines by cumulative and by own time."""
+    """One more reclaim collect under cProfile (every thread); prints the top lines by own and total time."""
     config = prepare_reclaim(workdir, n, server.endpoint, mode)
-    command = [sys.executable, "-m", "cProfile", "-o", str(output), "-m", "reclaim"]
-    seconds, _, _, counts = measured(server, n, [*command, "collect", "--config", str(config), "--json"])
+    command = [sys.executable, str(BENCH / "cprofile_threads.py"), str(output), "reclaim"]
+    command += ["collect", "--config", str(config), "--json"]
+    seconds, _, _, counts = measured(server, n, command)
     print(f"\nprofile of reclaim collect at N = {n:,}: {seconds:.1f} s under cProfile, saved to {output}")
-    print(f"reproduce: {shlex.join([*command, 'collect', '--config', str(config), '--json'])}")
+    print(f"reproduce (on a freshly populated bucket): {shlex.join(command)}")
     print("requests: " + ", ".join(f"{op} {c:,}" for op, c in sorted(counts["requests"].items())))
-    for order in ("cumulative", "tottime"):
+    for order in ("tottime", "cumulative"):
         stats = pstats.Stats(str(output))
         stats.strip_dirs().sort_stats(order).print_stats(lines)
 
@@ -227,7 +246,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--objects", type=int, nargs="+", default=[100_000], help="N, one table each")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best time is kept")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each, best time kept; 0: none (--profile only)"
+    )
     parser.add_argument(
         "--mode", choices=["move", "mark"], help="reclaim's quarantine mode (default: its own)"
     )
@@ -255,17 +276,8 @@ def main() -> None:
             # in a child, so that no measured child is forked from a parent holding N keys
             load = [sys.executable, __file__, "--load-references", str(n)]
             subprocess.run(load, check=True)
-            ours: list[Run] = []
-            theirs: list[Run] = []
-            for _ in range(args.repeat):
-                print(f"N={n:,}: reclaim collect ...", file=sys.stderr, flush=True)
-                ours.append(reclaim_run(server, args.workdir, n, args.mode))
-                print(f"N={n:,}: baseline collect ...", file=sys.stderr, flush=True)
-                theirs.append(baseline_run(server, n))
-                mine, peer = ours[-1], theirs[-1]
-                if (mine.candidates, mine.deleted, mine.left) != (peer.candidates, peer.deleted, peer.left):
-                    raise SystemExit(f"the collections differ: reclaim {mine}, baseline {peer}")
-            print("\n" + table(n, min(ours, key=lambda r: r.seconds), min(theirs, key=lambda r: r.seconds)))
+            if args.repeat:
+                print("\n" + table(n, *side_by_side(server, args.workdir, n, args.repeat, args.mode)))
         if args.profile:
             profile(server, args.workdir, args.objects[-1], args.mode, args.profile, args.profile_lines)
     print("\nload average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
