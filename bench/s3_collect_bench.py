@@ -84,7 +84,7 @@ class Run:
         """Requests of one group of :data:`GROUPS`, or of ``other``."""
         if name != "other":
             return sum(self.requests.get(op, 0) for op in GROUPS[name])
-        return sum(count for op, count in self.others().items())
+        return sum(self.others().values())
 
     def others(self) -> dict[str, int]:
         grouped = {op for ops in GROUPS.values() for op in ops}
@@ -138,12 +138,8 @@ def measured(server: MotoServer, n: int, command: list[str]) -> tuple[float, int
     counts = server.counts()
     check = server.check(BUCKET)
     referenced = sum(1 for _, orphan in object_keys(n, ORPHANS) if not orphan)
-    if (check["objects"], check["orphans_left"], check["referenced_missing"], check["unexpected"]) != (
-        referenced,
-        0,
-        0,
-        0,
-    ):
+    wanted = {"objects": referenced, "orphans_left": 0, "referenced_missing": 0, "unexpected": 0}
+    if {name: check[name] for name in wanted} != wanted:
         raise SystemExit(f"{shlex.join(command)} left the bucket wrong: {check}")
     return seconds, rss, output, {**counts, "left": check["sha256"]}
 
