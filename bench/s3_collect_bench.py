@@ -2,9 +2,10 @@
 
 Starts moto's S3 server in a separate process on 127.0.0.1 (``bench/moto_server.py``:
 a middleware in the server process counts every S3 request by operation), and
-loads the references to 2/3 of N objects into PostgreSQL (127.0.0.1:5432,
-database ``reclaim_s3bench_<N>``, table ``assets``; the keys of
-``common.object_keys``, as the other benches use). Then, ``--repeat`` times,
+loads the references to all but the orphans of N objects (every third one by
+default, ``--orphans``) into PostgreSQL (127.0.0.1:5432, database
+``reclaim_s3bench_<N>_<k>`` for every k-th orphaned, table ``assets``; the keys
+of ``common.object_keys``, as the other benches use). Then, ``--repeat`` times,
 alternating, each on a bucket freshly populated with the same N objects
 ``s3://bench/blobs/<hh>/<hh>/<uuid>`` (put straight into moto's backend, last
 modified a day ago) and each in a fresh child process (wall time and peak RSS
@@ -26,6 +27,9 @@ per 1,000 deleted keys and the CPU seconds moto spent answering them. With
 ``bench/cprofile_threads.py``) and its top lines are printed.
 
     .venv/bin/python bench/s3_collect_bench.py --objects 100000
+
+Issue 5's target counts 100,000 *orphans*: ``--objects 300000`` (a third
+orphaned) or ``--objects 200000 --orphans 0.5``.
 """
 
 from __future__ import annotations
@@ -47,7 +51,6 @@ from moto_server import CREDENTIALS, MotoServer
 
 BENCH = Path(__file__).resolve().parent
 BUCKET = "bench"
-ORPHANS = 1 / 3
 RECLAIM = [sys.executable, "-m", "reclaim"]
 # how the table groups the server's operations; anything else is "other", named below the table
 GROUPS = {
@@ -95,10 +98,6 @@ class Run:
         return 1000 * (self.group("DELETE") + self.group("DeleteObjects")) / max(self.deleted, 1)
 
 
-def database(n: int) -> str:
-    return f"reclaim_s3bench_{n}"
-
-
 def store_settings(endpoint: str, mode: str | None) -> str:
     """The TOML lines of the store ``s3://bench`` on ``endpoint`` beyond those of ``common.write_config``."""
     mode_line = f'mode = "{mode}"' if mode else "# mode: reclaim's default for the store"
@@ -115,79 +114,105 @@ client_kwargs = {{ endpoint_url = "{endpoint}", region_name = "{region}" }}
 """
 
 
-def prepare_reclaim(workdir: Path, n: int, endpoint: str, mode: str | None) -> Path:
-    """A fresh run directory with its config and an initialised catalog; returns the config."""
-    run = workdir / f"s3-run-{n}"
-    shutil.rmtree(run, ignore_errors=True)
-    run.mkdir(parents=True)
-    config = run / "reclaim.toml"
-    write_config(config, database(n), f"s3://{BUCKET}", store_settings(endpoint, mode))
-    subprocess.run([*RECLAIM, "init", "--config", str(config)], check=True, capture_output=True)
-    return config
+def database(n: int, orphans: float) -> str:
+    """The PostgreSQL database holding the references of ``n`` objects with that orphan fraction."""
+    return f"reclaim_s3bench_{n}_{round(1 / orphans)}"
 
 
-def measured(server: MotoServer, n: int, command: list[str]) -> tuple[float, int, bytes, dict[str, Any]]:
-    """Populate the bucket afresh, run ``command`` in a child, check the bucket.
+@dataclass
+class Bench:
+    """One size on one running server: N objects, every ``round(1 / orphans)``-th orphaned."""
 
-    Returns the child's seconds, peak RSS and stdout, and the server's counts
-    (with the digest of the keys left under ``"left"``).
-    """
-    server.populate(BUCKET, n, ORPHANS)
-    server.reset_counts()
-    seconds, rss, output = run_child(command)
-    counts = server.counts()
-    check = server.check(BUCKET)
-    referenced = sum(1 for _, orphan in object_keys(n, ORPHANS) if not orphan)
-    wanted = {"objects": referenced, "orphans_left": 0, "referenced_missing": 0, "unexpected": 0}
-    if {name: check[name] for name in wanted} != wanted:
-        raise SystemExit(f"{shlex.join(command)} left the bucket wrong: {check}")
-    return seconds, rss, output, {**counts, "left": check["sha256"]}
+    server: MotoServer
+    workdir: Path
+    n: int
+    orphans: float
+    mode: str | None
 
+    def measured(self, command: list[str]) -> tuple[float, int, bytes, dict[str, Any]]:
+        """Populate the bucket afresh, run ``command`` in a child, check the bucket.
 
-def reclaim_run(server: MotoServer, workdir: Path, n: int, mode: str | None) -> Run:
-    config = prepare_reclaim(workdir, n, server.endpoint, mode)
-    command = [*RECLAIM, "collect", "--config", str(config), "--json"]
-    seconds, rss, output, counts = measured(server, n, command)
-    report = json.loads(output)
-    return Run(
-        seconds,
-        rss,
-        report["purged"][0]["purged"]["count"],
-        report["scans"][0]["candidates"]["count"],
-        counts["requests"],
-        counts["seconds"],
-        counts["left"],
-        report["quarantined"][0]["mode"],
-    )
+        Returns the child's seconds, peak RSS and stdout, and the server's counts
+        (with the digest of the keys left under ``"left"``). Raises ``SystemExit``
+        unless exactly the referenced objects are left.
+        """
+        self.server.populate(BUCKET, self.n, self.orphans)
+        self.server.reset_counts()
+        seconds, rss, output = run_child(command)
+        counts = self.server.counts()
+        check = self.server.check(BUCKET)
+        referenced = sum(1 for _, orphan in object_keys(self.n, self.orphans) if not orphan)
+        wanted = {"objects": referenced, "orphans_left": 0, "referenced_missing": 0, "unexpected": 0}
+        if {name: check[name] for name in wanted} != wanted:
+            raise SystemExit(f"{shlex.join(command)} left the bucket wrong: {check}")
+        return seconds, rss, output, {**counts, "left": check["sha256"]}
 
+    def reclaim_config(self) -> Path:
+        """A fresh run directory with its config and an initialised catalog; returns the config."""
+        run = self.workdir / f"s3-run-{self.n}"
+        shutil.rmtree(run, ignore_errors=True)
+        run.mkdir(parents=True)
+        config = run / "reclaim.toml"
+        settings = store_settings(self.server.endpoint, self.mode)
+        write_config(config, database(self.n, self.orphans), f"s3://{BUCKET}", settings)
+        subprocess.run([*RECLAIM, "init", "--config", str(config)], check=True, capture_output=True)
+        return config
 
-def baseline_run(server: MotoServer, n: int) -> Run:
-    command = [sys.executable, str(BENCH / "baseline.py"), "collect", "--s3", f"s3://{BUCKET}"]
-    command += ["--endpoint", server.endpoint, "--db", f"{PG}/{database(n)}", "--min-age", "0"]
-    seconds, rss, output, counts = measured(server, n, command)
-    report = json.loads(output)
-    requests, server_seconds = counts["requests"], counts["seconds"]
-    return Run(
-        seconds, rss, report["deleted"], report["candidates"], requests, server_seconds, counts["left"]
-    )
+    def reclaim(self) -> Run:
+        """``reclaim collect`` on a fresh bucket and catalog."""
+        command = [*RECLAIM, "collect", "--config", str(self.reclaim_config()), "--json"]
+        seconds, rss, output, counts = self.measured(command)
+        report = json.loads(output)
+        return Run(
+            seconds,
+            rss,
+            report["purged"][0]["purged"]["count"],
+            report["scans"][0]["candidates"]["count"],
+            counts["requests"],
+            counts["seconds"],
+            counts["left"],
+            report["quarantined"][0]["mode"],
+        )
 
+    def baseline(self) -> Run:
+        """``baseline.py collect --s3`` on a fresh bucket."""
+        command = [sys.executable, str(BENCH / "baseline.py"), "collect", "--s3", f"s3://{BUCKET}"]
+        command += ["--endpoint", self.server.endpoint, "--min-age", "0"]
+        command += ["--db", f"{PG}/{database(self.n, self.orphans)}"]
+        seconds, rss, output, counts = self.measured(command)
+        report = json.loads(output)
+        requests, server_seconds, left = counts["requests"], counts["seconds"], counts["left"]
+        return Run(seconds, rss, report["deleted"], report["candidates"], requests, server_seconds, left)
 
-def side_by_side(server: MotoServer, workdir: Path, n: int, repeat: int, mode: str | None) -> tuple[Run, Run]:
-    """Alternate reclaim and the baseline ``repeat`` times; the fastest run of each.
+    def side_by_side(self, repeat: int) -> tuple[Run, Run]:
+        """Alternate reclaim and the baseline ``repeat`` times; the fastest run of each.
 
-    Raises ``SystemExit`` if they did not delete the same keys.
-    """
-    ours: list[Run] = []
-    theirs: list[Run] = []
-    for _ in range(repeat):
-        print(f"N={n:,}: reclaim collect ...", file=sys.stderr, flush=True)
-        ours.append(reclaim_run(server, workdir, n, mode))
-        print(f"N={n:,}: baseline collect ...", file=sys.stderr, flush=True)
-        theirs.append(baseline_run(server, n))
-        mine, peer = ours[-1], theirs[-1]
-        if (mine.candidates, mine.deleted, mine.left) != (peer.candidates, peer.deleted, peer.left):
-            raise SystemExit(f"the collections differ: reclaim {mine}, baseline {peer}")
-    return min(ours, key=lambda r: r.seconds), min(theirs, key=lambda r: r.seconds)
+        Raises ``SystemExit`` if they did not delete the same keys.
+        """
+        ours: list[Run] = []
+        theirs: list[Run] = []
+        for _ in range(repeat):
+            print(f"N={self.n:,}: reclaim collect ...", file=sys.stderr, flush=True)
+            ours.append(self.reclaim())
+            print(f"N={self.n:,}: baseline collect ...", file=sys.stderr, flush=True)
+            theirs.append(self.baseline())
+            mine, peer = ours[-1], theirs[-1]
+            if (mine.candidates, mine.deleted, mine.left) != (peer.candidates, peer.deleted, peer.left):
+                raise SystemExit(f"the collections differ: reclaim {mine}, baseline {peer}")
+        return min(ours, key=lambda r: r.seconds), min(theirs, key=lambda r: r.seconds)
+
+    def profile(self, output: Path, lines: int) -> None:
+        """One more reclaim collect under cProfile (every thread); prints the top lines by own, total time."""
+        command = [sys.executable, str(BENCH / "cprofile_threads.py"), str(output), "reclaim"]
+        command += ["collect", "--config", str(self.reclaim_config()), "--json"]
+        seconds, _, _, counts = self.measured(command)
+        n = self.n
+        print(f"\nprofile of reclaim collect at N = {n:,}: {seconds:.1f} s under cProfile, saved to {output}")
+        print(f"reproduce (on a freshly populated bucket): {shlex.join(command)}")
+        print("requests: " + ", ".join(f"{op} {c:,}" for op, c in sorted(counts["requests"].items())))
+        for order in ("tottime", "cumulative"):
+            stats = pstats.Stats(str(output))
+            stats.strip_dirs().sort_stats(order).print_stats(lines)
 
 
 def table(n: int, ours: Run, theirs: Run) -> str:
@@ -223,25 +248,14 @@ def table(n: int, ours: Run, theirs: Run) -> str:
     return "\n".join([*notes, "", *rows])
 
 
-def profile(server: MotoServer, workdir: Path, n: int, mode: str | None, output: Path, lines: int) -> None:
-    """One more reclaim collect under cProfile (every thread); prints the top lines by own and total time."""
-    config = prepare_reclaim(workdir, n, server.endpoint, mode)
-    command = [sys.executable, str(BENCH / "cprofile_threads.py"), str(output), "reclaim"]
-    command += ["collect", "--config", str(config), "--json"]
-    seconds, _, _, counts = measured(server, n, command)
-    print(f"\nprofile of reclaim collect at N = {n:,}: {seconds:.1f} s under cProfile, saved to {output}")
-    print(f"reproduce (on a freshly populated bucket): {shlex.join(command)}")
-    print("requests: " + ", ".join(f"{op} {c:,}" for op, c in sorted(counts["requests"].items())))
-    for order in ("tottime", "cumulative"):
-        stats = pstats.Stats(str(output))
-        stats.strip_dirs().sort_stats(order).print_stats(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--objects", type=int, nargs="+", default=[100_000], help="N, one table each")
+    parser.add_argument(
+        "--orphans", type=float, default=1 / 3, help="fraction orphaned, 1/k (default 1/3: every third)"
+    )
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of each, best time kept; 0: none (--profile only)"
     )
@@ -257,8 +271,8 @@ def main() -> None:
     parser.add_argument("--load-references", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load_references:
-        n = args.load_references
-        load_references(database(n), [key for key, orphan in object_keys(n, ORPHANS) if not orphan])
+        n, orphans = args.load_references, args.orphans
+        load_references(database(n, orphans), [key for key, orphan in object_keys(n, orphans) if not orphan])
         return
     # the baseline's boto3 finds its credentials in the environment, as peers' collectors do
     os.environ["AWS_ACCESS_KEY_ID"] = CREDENTIALS["aws_access_key_id"]
@@ -270,12 +284,13 @@ def main() -> None:
         for n in args.objects:
             print(f"N={n:,}: loading references ...", file=sys.stderr, flush=True)
             # in a child, so that no measured child is forked from a parent holding N keys
-            load = [sys.executable, __file__, "--load-references", str(n)]
+            load = [sys.executable, __file__, "--load-references", str(n), "--orphans", str(args.orphans)]
             subprocess.run(load, check=True)
+            bench = Bench(server, args.workdir, n, args.orphans, args.mode)
             if args.repeat:
-                print("\n" + table(n, *side_by_side(server, args.workdir, n, args.repeat, args.mode)))
-        if args.profile:
-            profile(server, args.workdir, args.objects[-1], args.mode, args.profile, args.profile_lines)
+                print("\n" + table(n, *bench.side_by_side(args.repeat)))
+            if args.profile and n == args.objects[-1]:
+                bench.profile(args.profile, args.profile_lines)
     print("\nload average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print("reproduce: " + shlex.join([".venv/bin/python", "bench/s3_collect_bench.py", *sys.argv[1:]]))
 
