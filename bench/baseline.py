@@ -1,9 +1,16 @@
 """A set-based orphan collector, written the way peers write it: the baseline reclaim is measured against.
 
-It loads every reference into a Python ``set``, lists the whole local store into
-memory (every key with its ``os.stat`` mtime), computes ``listing - references``
-with sets (keeping objects at least ``--min-age`` seconds older than the scan
-start) and, for ``collect``, deletes the orphans one ``os.unlink`` at a time.
+It loads every reference into a Python ``set``, lists the whole store into
+memory (every key with its mtime), computes ``listing - references`` with sets
+(keeping objects at least ``--min-age`` seconds older than the scan start) and,
+for ``collect``, deletes the orphans one at a time. The store is either
+
+- a local directory (``--root``): ``os.walk`` + ``os.stat``, one ``os.unlink``
+  per orphan; or
+- an S3 bucket (``--s3 s3://bucket[/prefix]``, ``--endpoint`` for an
+  S3-compatible server, credentials from the environment as boto3 finds them):
+  ``ListObjectsV2`` pages through boto3's paginator, one ``DeleteObject``
+  request per orphan. Keys are relative to the prefix, as references are.
 
     .venv/bin/python bench/baseline.py scan --root /tmp/reclaim-bench/store-100000 \\
         --db postgresql://postgres@127.0.0.1:5432/reclaim_bench_100000
@@ -17,6 +24,8 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -38,12 +47,33 @@ def list_store(root: str) -> dict[str, float]:
     return listing
 
 
+def open_bucket(url: str, endpoint: str | None) -> tuple[Any, str, str]:
+    """A boto3 client, the bucket and the key prefix (``""`` or ending in ``/``) of ``s3://bucket/prefix``."""
+    import boto3
+
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    prefix = prefix.strip("/")
+    return boto3.client("s3", endpoint_url=endpoint), bucket, f"{prefix}/" if prefix else ""
+
+
+def list_bucket(client: Any, bucket: str, prefix: str) -> dict[str, float]:
+    """Every key under ``prefix`` (without it) with its LastModified."""
+    listing: dict[str, float] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", ()):
+            listing[obj["Key"][len(prefix) :]] = obj["LastModified"].timestamp()
+    return listing
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("command", choices=["scan", "collect"])
-    parser.add_argument("--root", required=True, help="the local store directory")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--root", help="the local store directory")
+    where.add_argument("--s3", help="the S3 store: s3://bucket or s3://bucket/prefix")
+    parser.add_argument("--endpoint", help="S3 endpoint URL (an S3-compatible server)")
     parser.add_argument("--db", required=True, help="PostgreSQL DSN of the referencing database")
     parser.add_argument("--table", default="assets")
     parser.add_argument("--column", default="blob_key")
@@ -52,7 +82,19 @@ def main() -> None:
 
     start = time.time()
     references = load_references(args.db, args.table, args.column)
-    listing = list_store(args.root)
+    delete: Callable[[str], None]
+    if args.s3:
+        client, bucket, prefix = open_bucket(args.s3, args.endpoint)
+        listing = list_bucket(client, bucket, prefix)
+
+        def delete(key: str) -> None:
+            client.delete_object(Bucket=bucket, Key=prefix + key)
+    else:
+        listing = list_store(args.root)
+
+        def delete(key: str) -> None:
+            os.unlink(os.path.join(args.root, key))
+
     cutoff = start - args.min_age
     orphans = set(listing) - references
     candidates = {key for key in orphans if listing[key] <= cutoff}
@@ -65,7 +107,7 @@ def main() -> None:
     if args.command == "collect":
         deleted = 0
         for key in candidates:
-            os.unlink(os.path.join(args.root, key))
+            delete(key)
             deleted += 1
         report["deleted"] = deleted
     print(json.dumps(report))

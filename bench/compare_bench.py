@@ -29,7 +29,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from scan_bench import PG, run_child, write_config  # noqa: E402
+from common import PG, mb, run_child, write_config  # noqa: E402
 
 BASELINE = str(BENCH / "baseline.py")
 RECLAIM = [sys.executable, "-m", "reclaim"]
@@ -68,7 +68,7 @@ def reclaim_collect(workdir: Path, n: int) -> tuple[Result, int]:
     """Quarantine + purge (grace 0) on a fresh copy; returns the result and the candidate count."""
     run = fresh_copy(workdir, n)
     config = run / "reclaim.toml"
-    write_config(config, f"reclaim_bench_{n}", run / "store")
+    write_config(config, f"reclaim_bench_{n}", f"file://{run / 'store'}")
     subprocess.run(
         [sys.executable, "-m", "reclaim", "init", "--config", str(config)], check=True, capture_output=True
     )
@@ -85,10 +85,6 @@ def baseline_collect(workdir: Path, n: int) -> tuple[Result, int]:
     report = json.loads(output)
     shutil.rmtree(run)
     return (seconds, rss, report["deleted"]), report["candidates"]
-
-
-def mb(rss: int) -> str:
-    return f"{rss / 2**20:.1f} MB"
 
 
 def table(n: int, rows: dict[str, tuple[Result, Result]]) -> None:

@@ -1,12 +1,12 @@
 """Partitioned vs single-stream S3 listing on moto's server.
 
-Starts moto's S3 server in a **separate process** (so listing and server do not
-share a GIL) on 127.0.0.1 at a free port, uploads N objects
+Starts moto's S3 server in a **separate process** (``bench/moto_server.py``, so
+listing and server do not share a GIL) on 127.0.0.1 at a free port, uploads N objects
 ``blobs/<hh>/<hh>/<uuid>`` (256 first-level prefixes under the store root, as
 content-addressed blob stores lay them out), then lists the store
 ``s3://bench/blobs`` with one stream and with 2, 4, 8, 16 partitions (best of
 ``--repeat`` runs each), first as the server answers, then with an emulated
-round trip of ``--latency-ms`` added to every request by a WSGI middleware in
+round trip of ``--latency-ms`` added to every request by the WSGI middleware in
 the server process (a real S3 LIST page takes tens of milliseconds). LIST
 requests are counted with a botocore event hook on the store's client.
 
@@ -18,65 +18,14 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import socket
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench", "region_name": "us-east-1"}
-
-
-def serve(port: int) -> None:
-    """The server process: moto's app behind a middleware that delays each request by a settable latency."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
-
-    app = DomainDispatcherApplication(create_backend_app)
-    latency = [0.0]
-
-    def delayed(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = str(environ.get("PATH_INFO", ""))
-        if path.startswith("/__latency/"):
-            latency[0] = float(path.rsplit("/", 1)[1]) / 1000
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok"]
-        if latency[0]:
-            time.sleep(latency[0])
-        result: Iterable[bytes] = app(environ, start_response)
-        return result
-
-    make_server("127.0.0.1", port, delayed, threaded=True).serve_forever()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("the moto server did not start")
-
-
-def _set_latency(endpoint: str, ms: float) -> None:
-    import urllib.request
-
-    url = f"{endpoint}/__latency/{ms}"
-    if not url.startswith("http://127.0.0.1:"):
-        raise ValueError(url)
-    with urllib.request.urlopen(url) as response:  # noqa: S310  (checked just above)
-        response.read()
+from moto_server import CREDENTIALS, MotoServer
 
 
 def upload(endpoint: str, n: int) -> None:
@@ -131,18 +80,11 @@ def main() -> None:
     parser.add_argument("--partitions", default="2,4,8,16")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="emulated round trip (also runs 0)")
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve)
-        return
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], stderr=subprocess.DEVNULL)
-    try:
-        _wait_for(port)
-        endpoint = f"http://127.0.0.1:{port}"
+    with MotoServer() as server:
+        endpoint = server.endpoint
         started = time.perf_counter()
         upload(endpoint, args.objects)
         print(f"uploaded {args.objects} objects in {time.perf_counter() - started:.1f} s", flush=True)
@@ -151,7 +93,7 @@ def main() -> None:
         print("| latency/request | streams | seconds | objects/s | speed-up | LIST requests |")
         print("|---:|---:|---:|---:|---:|---:|")
         for latency in latencies:
-            _set_latency(endpoint, latency)
+            server.set_latency(latency)
             single = 0.0
             for partitions in counts:
                 seconds, requests = time_listing(endpoint, partitions, args.repeat, args.objects)
@@ -161,9 +103,6 @@ def main() -> None:
                     f"| {single / seconds:.2f}x | {requests} |",
                     flush=True,
                 )
-    finally:
-        server.terminate()
-        server.wait()
     command = ["python", "bench/s3_list_bench.py", *sys.argv[1:]]
     print(f"\nreproduce: {shlex.join(command)}")
 

@@ -16,81 +16,36 @@ under ``--workdir`` between runs.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import shlex
 import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 
-import psycopg
-
-PG = "postgresql://postgres@127.0.0.1:5432"
+from common import load_references, object_keys, run_child, write_config
 
 
 def build_store(root: Path, n: int, orphan_fraction: float) -> list[str]:
-    """Create ``n`` empty objects under ``root``; return the keys to reference (sorted not needed)."""
+    """Create the ``n`` objects of ``object_keys`` under ``root``, empty; return the keys to reference."""
     marker = root / ".complete"
     keys_file = root.parent / f"{root.name}.refs"
     if marker.exists() and keys_file.exists():
         return keys_file.read_text().splitlines()
     root.mkdir(parents=True, exist_ok=True)
     referenced: list[str] = []
-    period = round(1 / orphan_fraction) if orphan_fraction else 0
     made_dirs: set[str] = set()
-    for i in range(n):
-        u = uuid.UUID(bytes=hashlib.md5(i.to_bytes(8, "big"), usedforsecurity=False).digest()).hex
-        directory = f"blobs/{u[:2]}/{u[2:4]}"
+    for key, orphan in object_keys(n, orphan_fraction):
+        directory = key.rpartition("/")[0]
         if directory not in made_dirs:
             (root / directory).mkdir(parents=True, exist_ok=True)
             made_dirs.add(directory)
-        key = f"{directory}/{u}"
         with open(root / key, "wb"):
             pass
-        if not (period and i % period == 0):
+        if not orphan:
             referenced.append(key)
     keys_file.write_text("\n".join(referenced) + "\n")
     marker.touch()
     return referenced
-
-
-def load_references(database: str, keys: list[str]) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
-        if not exists:
-            admin.execute(f"CREATE DATABASE {database}")
-    with psycopg.connect(f"{PG}/{database}") as conn:
-        conn.execute("DROP TABLE IF EXISTS assets")
-        conn.execute("CREATE TABLE assets (id bigserial PRIMARY KEY, blob_key text NOT NULL)")
-        with conn.cursor().copy("COPY assets (blob_key) FROM STDIN") as copy:
-            for key in keys:
-                copy.write_row((key,))
-        conn.execute("ANALYZE assets")
-
-
-def write_config(path: Path, database: str, store: Path) -> None:
-    path.write_text(
-        f"""
-[catalog]
-url = "sqlite:///{path.parent / "catalog.sqlite"}"
-
-[databases.pg]
-url = "postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
-
-[stores.bench]
-url = "file://{store}"
-min_age = "0"
-max_fraction = 1.0
-
-[[stores.bench.references]]
-database = "pg"
-table = "assets"
-column = "blob_key"
-"""
-    )
 
 
 def build(workdir: Path, n: int, orphans: float) -> None:
@@ -99,22 +54,7 @@ def build(workdir: Path, n: int, orphans: float) -> None:
     keys = build_store(store, n, orphans)
     database = f"reclaim_bench_{n}"
     load_references(database, keys)
-    write_config(workdir / f"reclaim-{n}.toml", database, store)
-
-
-def run_child(command: list[str]) -> tuple[float, int, bytes]:
-    """Run ``command`` in a child process; return (seconds, peak RSS bytes, stdout)."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert child.stdout is not None
-    assert child.stderr is not None
-    output = child.stdout.read()
-    errors = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"{shlex.join(command)} failed ({status}): {errors.decode()[-2000:]}")
-    return seconds, usage.ru_maxrss * 1024, output
+    write_config(workdir / f"reclaim-{n}.toml", database, f"file://{store}")
 
 
 def run_scan(config: Path) -> tuple[float, int, dict[str, object]]:

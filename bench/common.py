@@ -1,0 +1,124 @@
+"""What the benchmarks share: the object keys, the PostgreSQL references, the measured child process.
+
+- :func:`object_keys`: the N keys of a benchmark store, ``blobs/<hh>/<hh>/<uuid>``
+  (256 x 256 shards, as content-addressed archives lay out their objects), the
+  same for every run and every bench (the uuid is the MD5 of the object's
+  index), each with whether it is an orphan (every ``round(1 / fraction)``-th).
+- :func:`load_references`: the keys of the others into a fresh PostgreSQL table
+  ``assets (id, blob_key)`` on 127.0.0.1:5432 (user postgres, trust auth).
+- :func:`write_config`: a reclaim.toml for one store ``bench`` whose
+  references are that table, with a SQLite catalog beside the file;
+- :func:`run_child`: a command in a fresh child process, its wall time and
+  peak RSS (``ru_maxrss`` from ``wait4``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+
+
+def object_keys(n: int, orphan_fraction: float) -> Iterator[tuple[str, bool]]:
+    """The ``n`` keys of a benchmark store in a fixed order, each with whether nothing references it."""
+    period = round(1 / orphan_fraction) if orphan_fraction else 0
+    for i in range(n):
+        u = uuid.UUID(bytes=hashlib.md5(i.to_bytes(8, "big"), usedforsecurity=False).digest()).hex
+        yield f"blobs/{u[:2]}/{u[2:4]}/{u}", bool(period and i % period == 0)
+
+
+def load_references(database: str, keys: list[str]) -> None:
+    """Create ``database`` if needed and load ``keys`` into a fresh table ``assets (id, blob_key)``."""
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            admin.execute(f"CREATE DATABASE {database}")
+    with psycopg.connect(f"{PG}/{database}") as conn:
+        conn.execute("DROP TABLE IF EXISTS assets")
+        conn.execute("CREATE TABLE assets (id bigserial PRIMARY KEY, blob_key text NOT NULL)")
+        with conn.cursor().copy("COPY assets (blob_key) FROM STDIN") as copy:
+            for key in keys:
+                copy.write_row((key,))
+        conn.execute("ANALYZE assets")
+
+
+def write_config(path: Path, database: str, store_url: str, store_settings: str = "") -> None:
+    """Write a reclaim.toml for the store ``bench`` at ``store_url`` (``min_age`` 0, ``max_fraction`` 1).
+
+    Its references are ``assets.blob_key`` of ``database``; its catalog a SQLite
+    file beside ``path``. ``store_settings`` are more TOML lines of the store.
+    """
+    path.write_text(
+        f"""
+[catalog]
+url = "sqlite:///{path.parent / "catalog.sqlite"}"
+
+[databases.pg]
+url = "postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+
+[stores.bench]
+url = "{store_url}"
+min_age = "0"
+max_fraction = 1.0
+{store_settings}
+[[stores.bench.references]]
+database = "pg"
+table = "assets"
+column = "blob_key"
+"""
+    )
+
+
+def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, bytes]:
+    """Run ``command`` in a child process; return (seconds, peak RSS bytes, stdout).
+
+    Raises ``SystemExit`` with the end of its stderr if it fails. Measure from a
+    parent that holds little: ``ru_maxrss`` survives ``exec``, so a child forked
+    from a large parent would report that parent's resident pages.
+    """
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert child.stdout is not None
+    assert child.stderr is not None
+    # stderr is small (warnings, a traceback); stdout is read first and may be large
+    output = child.stdout.read()
+    errors = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{shlex.join(command)} failed ({status}): {errors.decode()[-2000:]}")
+    return seconds, usage.ru_maxrss * 1024, output
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    """Return once 127.0.0.1:``port`` accepts connections; ``SystemExit`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def mb(rss: int) -> str:
+    """Bytes as ``12.3 MB`` (MiB, as the tables have always shown them)."""
+    return f"{rss / 2**20:.1f} MB"
