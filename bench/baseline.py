@@ -26,13 +26,34 @@ import os
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 
 
 def load_references(dsn: str, table: str, column: str) -> set[str]:
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute(f"SELECT {column} FROM {table}").fetchall()
+    """Every value of ``table.column``: PostgreSQL (``postgresql://``) or MariaDB (``mysql://``)."""
+    query = f"SELECT {column} FROM {table}"
+    if dsn.startswith("mysql://"):
+        import pymysql  # type: ignore[import-untyped]
+
+        url = urlsplit(dsn)
+        conn = pymysql.connect(
+            host=url.hostname,
+            port=url.port or 3306,
+            user=url.username or "root",
+            password=url.password or "",
+            database=url.path.lstrip("/"),
+        )
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(query)
+                rows = cursor.fetchall()
+        finally:
+            conn.close()
+    else:
+        with psycopg.connect(dsn) as pg:
+            rows = pg.execute(query).fetchall()
     return {row[0] for row in rows}
 
 
@@ -74,7 +95,9 @@ def main() -> None:
     where.add_argument("--root", help="the local store directory")
     where.add_argument("--s3", help="the S3 store: s3://bucket or s3://bucket/prefix")
     parser.add_argument("--endpoint", help="S3 endpoint URL (an S3-compatible server)")
-    parser.add_argument("--db", required=True, help="PostgreSQL DSN of the referencing database")
+    parser.add_argument(
+        "--db", required=True, help="DSN of the referencing database: postgresql://… or mysql://…"
+    )
     parser.add_argument("--table", default="assets")
     parser.add_argument("--column", default="blob_key")
     parser.add_argument("--min-age", type=float, default=0.0, help="seconds")

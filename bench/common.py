@@ -4,8 +4,9 @@
   (256 x 256 shards, as content-addressed archives lay out their objects), the
   same for every run and every bench (the uuid is the MD5 of the object's
   index), each with whether it is an orphan (every ``round(1 / fraction)``-th).
-- :func:`load_references`: the keys of the others into a fresh PostgreSQL table
-  ``assets (id, blob_key)`` on 127.0.0.1:5432 (user postgres, trust auth).
+- :func:`load_references`: the keys of the others into a fresh table
+  ``assets (id, blob_key)`` on PostgreSQL (127.0.0.1:5432, user postgres, trust
+  auth) or MariaDB (127.0.0.1:3306, user root, empty password);
 - :func:`write_config`: a reclaim.toml for one store ``bench`` whose
   references are that table, with a SQLite catalog beside the file;
 - :func:`run_child`: a command in a fresh child process, its wall time and
@@ -25,6 +26,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PG = "postgresql://postgres@127.0.0.1:5432"
+MARIADB = "mysql://root@127.0.0.1:3306"
+SERVERS = ("postgresql", "mariadb")
+"""The database servers references can be loaded into (``--server`` of the benches)."""
+
+
+def dsn(server: str, database: str) -> str:
+    """The DSN of ``database`` on ``server`` for ``baseline.py --db``."""
+    return f"{MARIADB if server == 'mariadb' else PG}/{database}"
+
+
+def reclaim_url(server: str, database: str) -> str:
+    """The SQLAlchemy URL of ``database`` on ``server`` for reclaim.toml."""
+    if server == "mariadb":
+        return f"mysql+pymysql://root@127.0.0.1:3306/{database}"
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
 
 
 def object_keys(n: int, orphan_fraction: float) -> Iterator[tuple[str, bool]]:
@@ -35,8 +51,11 @@ def object_keys(n: int, orphan_fraction: float) -> Iterator[tuple[str, bool]]:
         yield f"blobs/{u[:2]}/{u[2:4]}/{u}", bool(period and i % period == 0)
 
 
-def load_references(database: str, keys: list[str]) -> None:
+def load_references(database: str, keys: list[str], server: str = "postgresql") -> None:
     """Create ``database`` if needed and load ``keys`` into a fresh table ``assets (id, blob_key)``."""
+    if server == "mariadb":
+        _load_mariadb(database, keys)
+        return
     import psycopg
 
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
@@ -52,10 +71,35 @@ def load_references(database: str, keys: list[str]) -> None:
         conn.execute("ANALYZE assets")
 
 
-def write_config(path: Path, database: str, store_url: str, store_settings: str = "") -> None:
+def _load_mariadb(database: str, keys: list[str]) -> None:
+    import pymysql  # type: ignore[import-untyped]
+
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+            cursor.execute(f"USE {database}")
+            cursor.execute("DROP TABLE IF EXISTS assets")
+            cursor.execute(
+                "CREATE TABLE assets (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+                "blob_key VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL) ENGINE=InnoDB"
+            )
+            conn.begin()
+            for start in range(0, len(keys), 10_000):
+                rows = [(key,) for key in keys[start : start + 10_000]]
+                cursor.executemany("INSERT INTO assets (blob_key) VALUES (%s)", rows)
+            conn.commit()
+            cursor.execute("ANALYZE TABLE assets")
+    finally:
+        conn.close()
+
+
+def write_config(
+    path: Path, database: str, store_url: str, store_settings: str = "", server: str = "postgresql"
+) -> None:
     """Write a reclaim.toml for the store ``bench`` at ``store_url`` (``min_age`` 0, ``max_fraction`` 1).
 
-    Its references are ``assets.blob_key`` of ``database``; its catalog a SQLite
+    Its references are ``assets.blob_key`` of ``database`` on ``server``; its catalog a SQLite
     file beside ``path``. ``store_settings`` are more TOML lines of the store.
     """
     path.write_text(
@@ -64,7 +108,7 @@ def write_config(path: Path, database: str, store_url: str, store_settings: str 
 url = "sqlite:///{path.parent / "catalog.sqlite"}"
 
 [databases.pg]
-url = "postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+url = "{reclaim_url(server, database)}"
 
 [stores.bench]
 url = "{store_url}"

@@ -29,7 +29,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from common import PG, mb, run_child, write_config  # noqa: E402
+from common import SERVERS, dsn, mb, run_child, write_config  # noqa: E402
+from scan_bench import config_path  # noqa: E402
 
 BASELINE = str(BENCH / "baseline.py")
 RECLAIM = [sys.executable, "-m", "reclaim"]
@@ -46,12 +47,12 @@ def reclaim_scan(config: Path) -> Result:
     return seconds, rss, json.loads(output)["stores"][0]["candidates"]["count"]
 
 
-def baseline_args(store: Path, n: int) -> list[str]:
-    return ["--root", str(store), "--db", f"{PG}/reclaim_bench_{n}", "--min-age", "0"]
+def baseline_args(store: Path, n: int, server: str) -> list[str]:
+    return ["--root", str(store), "--db", dsn(server, f"reclaim_bench_{n}"), "--min-age", "0"]
 
 
-def baseline_scan(store: Path, n: int) -> Result:
-    seconds, rss, output = run_child([sys.executable, BASELINE, "scan", *baseline_args(store, n)])
+def baseline_scan(store: Path, n: int, server: str) -> Result:
+    seconds, rss, output = run_child([sys.executable, BASELINE, "scan", *baseline_args(store, n, server)])
     return seconds, rss, json.loads(output)["candidates"]
 
 
@@ -64,11 +65,11 @@ def fresh_copy(workdir: Path, n: int) -> Path:
     return run
 
 
-def reclaim_collect(workdir: Path, n: int) -> tuple[Result, int]:
+def reclaim_collect(workdir: Path, n: int, server: str) -> tuple[Result, int]:
     """Quarantine + purge (grace 0) on a fresh copy; returns the result and the candidate count."""
     run = fresh_copy(workdir, n)
     config = run / "reclaim.toml"
-    write_config(config, f"reclaim_bench_{n}", f"file://{run / 'store'}")
+    write_config(config, f"reclaim_bench_{n}", f"file://{run / 'store'}", server=server)
     subprocess.run(
         [sys.executable, "-m", "reclaim", "init", "--config", str(config)], check=True, capture_output=True
     )
@@ -79,9 +80,11 @@ def reclaim_collect(workdir: Path, n: int) -> tuple[Result, int]:
     return (seconds, rss, deleted), report["scans"][0]["candidates"]["count"]
 
 
-def baseline_collect(workdir: Path, n: int) -> tuple[Result, int]:
+def baseline_collect(workdir: Path, n: int, server: str) -> tuple[Result, int]:
     run = fresh_copy(workdir, n)
-    seconds, rss, output = run_child([sys.executable, BASELINE, "collect", *baseline_args(run / "store", n)])
+    seconds, rss, output = run_child(
+        [sys.executable, BASELINE, "collect", *baseline_args(run / "store", n, server)]
+    )
     report = json.loads(output)
     shutil.rmtree(run)
     return (seconds, rss, report["deleted"]), report["candidates"]
@@ -113,6 +116,7 @@ def main() -> None:
     parser.add_argument("--orphans", type=float, default=0.3, help="fraction of objects nothing references")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/reclaim-bench"))
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best time is kept")
+    parser.add_argument("--server", choices=SERVERS, default="postgresql", help="where the references are")
     parser.add_argument("--collect-repeat", type=int, default=None, help="collect runs (default: --repeat)")
     args = parser.parse_args()
     collect_sizes = args.sizes if args.collect_sizes is None else args.collect_sizes
@@ -121,15 +125,16 @@ def main() -> None:
         print(f"N={n:,}: building store and references ...", file=sys.stderr, flush=True)
         # built in a child process, so that no measured child is forked from a parent holding N keys
         build = [sys.executable, str(BENCH / "scan_bench.py"), "--build-only", "--sizes", str(n)]
-        subprocess.run([*build, "--orphans", str(args.orphans), "--workdir", str(args.workdir)], check=True)
-        config = args.workdir / f"reclaim-{n}.toml"
+        build += ["--orphans", str(args.orphans), "--workdir", str(args.workdir), "--server", args.server]
+        subprocess.run(build, check=True)
+        config = config_path(args.workdir, n, args.server)
         store = args.workdir / f"store-{n}"
         ours: list[Result] = []
         theirs: list[Result] = []
         for _ in range(args.repeat):
             print(f"N={n:,}: scan ...", file=sys.stderr, flush=True)
             ours.append(reclaim_scan(config))
-            theirs.append(baseline_scan(store, n))
+            theirs.append(baseline_scan(store, n, args.server))
             if ours[-1][2] != theirs[-1][2]:
                 raise SystemExit(f"candidates differ: reclaim {ours[-1][2]:,}, baseline {theirs[-1][2]:,}")
         rows = {"scan": (best(ours), best(theirs))}
@@ -137,9 +142,9 @@ def main() -> None:
             ours, theirs = [], []
             for _ in range(args.collect_repeat or args.repeat):
                 print(f"N={n:,}: collect ...", file=sys.stderr, flush=True)
-                result, candidates = reclaim_collect(args.workdir, n)
+                result, candidates = reclaim_collect(args.workdir, n, args.server)
                 ours.append(result)
-                result, baseline_candidates = baseline_collect(args.workdir, n)
+                result, baseline_candidates = baseline_collect(args.workdir, n, args.server)
                 theirs.append(result)
                 if (candidates, ours[-1][2]) != (baseline_candidates, theirs[-1][2]):
                     raise SystemExit(

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import load_references, object_keys, run_child, write_config
+from common import SERVERS, load_references, object_keys, run_child, write_config
 
 
 def build_store(root: Path, n: int, orphan_fraction: float) -> list[str]:
@@ -48,13 +48,18 @@ def build_store(root: Path, n: int, orphan_fraction: float) -> list[str]:
     return referenced
 
 
-def build(workdir: Path, n: int, orphans: float) -> None:
-    """Build the store, the references and the config for size ``n``."""
+def config_path(workdir: Path, n: int, server: str) -> Path:
+    """The reclaim.toml of size ``n`` with its references on ``server``."""
+    return workdir / (f"reclaim-{n}.toml" if server == "postgresql" else f"reclaim-{n}-{server}.toml")
+
+
+def build(workdir: Path, n: int, orphans: float, server: str = "postgresql") -> None:
+    """Build the store, the references (in database ``reclaim_bench_<n>`` on ``server``) and the config."""
     store = workdir / f"store-{n}"
     keys = build_store(store, n, orphans)
     database = f"reclaim_bench_{n}"
-    load_references(database, keys)
-    write_config(workdir / f"reclaim-{n}.toml", database, f"file://{store}")
+    load_references(database, keys, server)
+    write_config(config_path(workdir, n, server), database, f"file://{store}", server=server)
 
 
 def run_scan(config: Path) -> tuple[float, int, dict[str, object]]:
@@ -72,11 +77,12 @@ def main() -> None:
     parser.add_argument("--orphans", type=float, default=0.3, help="fraction of objects nothing references")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/reclaim-bench"))
     parser.add_argument("--repeat", type=int, default=1, help="scans per size; the best time is kept")
+    parser.add_argument("--server", choices=SERVERS, default="postgresql", help="where the references are")
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build_only:
         for n in args.sizes:
-            build(args.workdir, n, args.orphans)
+            build(args.workdir, n, args.orphans, args.server)
         return
     rows = []
     for n in args.sizes:
@@ -85,8 +91,8 @@ def main() -> None:
         # would inherit that parent's resident pages in its ru_maxrss
         build_command = [sys.executable, __file__, "--build-only", "--sizes", str(n)]
         build_command += ["--orphans", str(args.orphans), "--workdir", str(args.workdir)]
-        subprocess.run(build_command, check=True)
-        config = args.workdir / f"reclaim-{n}.toml"
+        subprocess.run([*build_command, "--server", args.server], check=True)
+        config = config_path(args.workdir, n, args.server)
         best: tuple[float, int, dict[str, object]] | None = None
         for _ in range(args.repeat):
             result = run_scan(config)

@@ -13,24 +13,22 @@ peak RSS (``ru_maxrss``); memory of the out-of-core sort should not grow with N.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import resource
 import shlex
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
+
+from common import object_keys
 
 from reclaim.references.extsort import sort_externally  # both methods' children import it: same base
 
 
 def keys(n: int) -> Iterator[str]:
-    """``n`` distinct keys in an order unrelated to byte order (md5 of the index)."""
-    for i in range(n):
-        u = uuid.UUID(bytes=hashlib.md5(i.to_bytes(8, "big"), usedforsecurity=False).digest()).hex
-        yield f"blobs/{u[:2]}/{u[2:4]}/{u}"
+    """The ``n`` keys of the benchmark stores, in an order unrelated to byte order (md5 of the index)."""
+    return (key for key, _orphan in object_keys(n, 0.0))
 
 
 def child(method: str, n: int) -> None:
