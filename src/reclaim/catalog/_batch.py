@@ -280,7 +280,7 @@ def _swap(
         objects.update()
         .where(
             objects.c.id.in_([entry.id for entry in won]),
-            objects.c.state.in_({entry.state.value for entry in won}),
+            objects.c.state.in_(sorted({entry.state.value for entry in won})),
         )
         .values(fixed | {"version": objects.c.version + 1, "updated_at": now})
     )
