@@ -113,9 +113,11 @@ def collector_loop(
             return
 
 
-@pytest.fixture(params=["postgresql", "mysql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def race_archive(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Archive]:
-    url = request.getfixturevalue("pg_url" if request.param == "postgresql" else "mysql_url")
+    url = request.getfixturevalue(
+        {"sqlite": "sqlite_url", "postgresql": "pg_url", "mysql": "mysql_url"}[request.param]
+    )
     archive = make_archive(tmp_path, url, catalog_url=url, min_age="0")
     with archive.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE assets ADD COLUMN tag VARCHAR(64)")

@@ -92,6 +92,7 @@ class StoreSuite:
         assert store.name
         assert "://" in store.url or store.url.startswith("/")
         assert default_mode(store) == ("move" if store.atomic_move else "mark")
+        assert isinstance(store.parallel_io, bool)
 
     # -- listing ----------------------------------------------------------
 
@@ -182,6 +183,42 @@ class StoreSuite:
         with pytest.raises(FileNotFoundError):
             store.move("here/missing", "there/obj")
         assert not store.exists("there/obj")
+
+    # -- stat_many --------------------------------------------------------
+
+    def test_stat_many_answers_as_stat_does(self, store: Store) -> None:
+        fill(store, TRICKY_KEYS)
+        # neighbours of these ("a/x-1", "a/x.y", "a0", ...) are stored but not asked for
+        asked = ["a/x", "a/y/z", "a.txt", "é", "日本語/x", "\U0001f600", "~"]
+        absent = ["a/x0", "a/w", "0", "zz", "a", "a/y", "éb", "~tildf", "日本語/y"]
+        found = store.stat_many([*asked, *absent, asked[0], asked[3]])
+        assert found == {key: store.stat(key) for key in asked}
+        for key, info in found.items():
+            assert info.key == key
+            assert info.size == len(key.encode())
+
+    def test_stat_many_of_nothing_or_of_missing_keys(self, store: Store) -> None:
+        assert store.stat_many([]) == {}
+        assert store.stat_many(["no/such", "keys", "at/all"]) == {}
+        store.write("one", b"1")
+        assert store.stat_many(["no/such", "keys", "one", "at/all"]) == {"one": store.stat("one")}
+
+    def test_stat_many_over_a_range_of_many_pages(self, store: Store) -> None:
+        names = [f"p/{i:03d}" for i in range(60)] + [f"p/{i:03d}a/x" for i in range(0, 60, 7)] + ["p0", "o"]
+        fill(store, names)
+        dense = [f"p/{i:03d}" for i in range(60)]
+        every_third = dense[::3]
+        spread = [dense[0], dense[31], dense[-1]]
+        with_gaps = [f"p/{i:03d}" for i in range(0, 70, 2)] + ["p/0005", "p/059a/y", "p/100"]
+        for asked in (dense, every_third, spread, dense[:2], with_gaps, [*dense, "o", "p0", "q"]):
+            stored = [key for key in asked if key in set(names)]
+            assert store.stat_many(asked) == {key: store.stat(key) for key in stored}, asked
+
+    def test_stat_many_validates_every_key_first(self, store: Store) -> None:
+        store.write("v/a", b"x")
+        for bad in ["../v/a", "/abs", "a//b", ""]:
+            with pytest.raises(ValueError, match="invalid key"):
+                store.stat_many(["v/a", bad])
 
     # -- delete -----------------------------------------------------------
 

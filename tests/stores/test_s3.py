@@ -206,3 +206,81 @@ def test_credentials_never_appear_in_errors(s3_server: str) -> None:
         text = f"{error} {error.args!r}"
         assert SECRET_KEY not in text
         assert ACCESS_KEY not in text
+
+
+# -- stat_many: a listing of the key range where it is cheaper than a HeadObject each -----------
+
+
+def test_stat_many_lists_a_dense_range_instead_of_one_head_per_key(make: Callable[..., Any]) -> None:
+    store = make(max_keys=10)
+    names = [f"d/{i:03d}" for i in range(100)]
+    store.fs.pipe({f"{store.root}/{name}": name.encode() for name in [*names, "c/before", "e/after"]})
+    pages = count_requests(store, "ListObjectsV2")
+    heads = count_requests(store, "HeadObject")
+    asked = [*names[5:85], "d/0055x", "d/0845"]  # two absent keys among them
+    found = store.stat_many(asked[::-1])
+    assert sorted(found) == names[5:85]
+    assert (pages[0], heads[0]) == (9, 0)  # 80 keys from d/005: one page per 10, one more to see past d/084
+    pages[0] = 0
+    assert found == {key: store.stat(key) for key in names[5:85]}
+    assert pages[0] == 0  # (stat is one HeadObject per key)
+
+
+def test_stat_many_heads_sparse_keys_after_a_bounded_listing(make: Callable[..., Any]) -> None:
+    store = make(max_keys=10)
+    names = [f"s/{i:04d}" for i in range(300)]
+    store.fs.pipe({f"{store.root}/{name}": b"x" for name in names})
+    pages = count_requests(store, "ListObjectsV2")
+    heads = count_requests(store, "HeadObject")
+    asked = [*names[::50], "s/0001x", "t/missing"]  # 6 present, 2 absent, 300 neighbours
+    found = store.stat_many(asked)
+    assert sorted(found) == names[::50]
+    # two pages (20 keys) settle s/0000 and s/0001x; the other six keys cost a HeadObject each
+    assert (pages[0], heads[0]) == (2, 6)
+    assert found == {key: store.stat(key) for key in names[::50]}
+
+
+def test_stat_many_of_one_or_two_keys_never_lists(make: Callable[..., Any]) -> None:
+    store = make()
+    store.write("a", b"1")
+    pages = count_requests(store, "ListObjectsV2")
+    assert store.stat_many(["a", "b"]) == {"a": store.stat("a")}
+    assert store.stat_many(["b"]) == {}
+    assert pages[0] == 0
+
+
+def test_stat_many_starts_just_below_the_first_key(make: Callable[..., Any]) -> None:
+    """Keys sorting just before the first key asked for are not listed (nor returned)."""
+    store = make(max_keys=5)
+    before = [f"r/k0{i:03d}" for i in range(50)] + ["r/k", "r/k0", "r/k0\U0010ffff"]
+    asked = ["r/k1", "r/k1/a", "r/k1/b"]
+    store.fs.pipe({f"{store.root}/{name}": b"x" for name in [*before, *asked, "r/k2"]})
+    pages = count_requests(store, "ListObjectsV2")
+    assert sorted(store.stat_many(asked)) == asked
+    assert pages[0] == 1
+
+
+def test_stat_many_fails_closed_when_the_server_is_gone() -> None:
+    """A request that fails raises: a key must never be reported missing because a request failed."""
+    port = _free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    options = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+        "config_kwargs": NO_RETRIES,
+    }
+    try:
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        client.create_bucket(Bucket="gone")
+        for i in range(10):
+            client.put_object(Bucket="gone", Key=f"k{i}", Body=b"x")
+        store = S3Store("flaky", "s3://gone", options, max_keys=3)
+        assert len(store.stat_many([f"k{i}" for i in range(10)])) == 10
+    finally:
+        server.stop()
+    for asked in ([f"k{i}" for i in range(10)], ["k1", "k7"]):  # listed, and by HeadObject
+        with pytest.raises(StoreError, match="'flaky'"):
+            store.stat_many(asked)

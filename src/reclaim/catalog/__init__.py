@@ -17,6 +17,11 @@ MariaDB/MySQL::
         ...                                 # move the object to the trash
         catalog.journal.transition(entry, State.QUARANTINED, run_id=run_id, due_at=due)
 
+        # many objects: up to 500 intents, or compare-and-sets, per transaction
+        recorded = catalog.journal.record_intents("blobs", [Intent(key), ...], mode="mark", run_id=run_id)
+        entries = [entry for entry in recorded if entry is not None]   # None: the key was active already
+        catalog.journal.transition_many(entries, State.QUARANTINED, run_id=run_id, due_at=due)
+
 ``journal`` and ``lease`` are public modules too (listed in ``__all__``).
 """
 
@@ -29,6 +34,7 @@ from reclaim.catalog.journal import (
     TERMINAL,
     TRANSITIONS,
     Entry,
+    Intent,
     Journal,
     JournalSummary,
     State,
@@ -59,6 +65,7 @@ __all__ = [
     "Catalog",
     "CatalogTables",
     "Entry",
+    "Intent",
     "Journal",
     "JournalSummary",
     "Lease",

@@ -1,13 +1,16 @@
 """Phase 2: purge quarantined objects whose grace has passed, after re-checking them.
 
-For each due entry, in batches:
+For the due entries, in batches of 1000, each step for the whole batch
+before the next (journal writes: one transaction per 500 entries):
 
-1. claim it: compare-and-set QUARANTINED -> PURGING (a concurrent ``ensure``
-   or restore that claimed it first wins, and the purge skips it);
+1. claim them: compare-and-set QUARANTINED -> PURGING (a concurrent
+   ``ensure`` or restore that claimed an entry first wins, and the purge
+   skips it);
 2. re-check every reference source *now* (invariant 4): a key referenced
    again is restored (PURGING -> RESTORING -> RESTORED);
 3. ``mark`` mode: an object whose ETag/mtime changed since quarantine is live
-   again (a writer replaced it) and is left alone;
+   again (a writer replaced it) and is left alone (``stat_many``: one
+   listing of the range on S3);
 4. delete the rest in as few requests as the store allows (S3: 1000 keys per
    DeleteObjects), then confirm PURGING -> PURGED.
 
@@ -75,48 +78,49 @@ class PurgePlan:
     def _batch(
         self, batch: list[Entry], journal: Journal, run_id: int, result: PurgeResult, check_lease: LeaseCheck
     ) -> None:
-        claimed: list[Entry] = []
-        for entry in batch:
-            mine = journal.transition(entry, State.PURGING, run_id=run_id)
-            if mine is None:
-                result.lost_race += 1
-            else:
-                claimed.append(mine)
+        mine = journal.transition_many(batch, State.PURGING, run_id=run_id)
+        claimed = [entry for entry in mine if entry is not None]
+        result.lost_race += len(batch) - len(claimed)  # claimed first by ensure() or a restore
         fault("purge.after-claim")
         # re-check after the claim: a writer whose ensure() found the entry QUARANTINED
         # claimed it first; any other reference committed before this point is seen here
         referenced = referenced_now(self.sources, [e.key for e in claimed])
         fault("purge.after-recheck")
-        doomed: list[Entry] = []
-        for entry in claimed:
-            if entry.key in referenced:
-                restoring = journal.transition(
-                    entry, State.RESTORING, run_id=run_id, note="referenced at purge"
-                )
-                if restoring is not None:
-                    finish_restore(self.store, journal, restoring, run_id=run_id)
-                result.restored += 1
-            elif entry.mode == "mark" and self._changed(entry):
-                journal.transition(entry, State.RESTORED, run_id=run_id, note="changed since quarantine")
-                result.changed += 1
-            else:
-                doomed.append(entry)
+        again = [entry for entry in claimed if entry.key in referenced]
+        restoring = journal.transition_many(again, State.RESTORING, run_id=run_id, note="referenced at purge")
+        for entry in restoring:
+            if entry is not None:
+                finish_restore(self.store, journal, entry, run_id=run_id)
+        result.restored += len(again)
+        doomed = [entry for entry in claimed if entry.key not in referenced]
+        changed = self._changed([entry for entry in doomed if entry.mode == "mark"])
+        if changed:
+            left = [entry for entry in doomed if entry.id in changed]
+            journal.transition_many(left, State.RESTORED, run_id=run_id, note="changed since quarantine")
+            result.changed += len(left)
+            doomed = [entry for entry in doomed if entry.id not in changed]
         check_lease()
         self.store.delete([e.trash_key if e.mode == "move" and e.trash_key else e.key for e in doomed])
         fault("purge.after-delete")
+        journal.transition_many(doomed, State.PURGED, run_id=run_id)
         for entry in doomed:
-            journal.transition(entry, State.PURGED, run_id=run_id)
             result.purged.add(entry.size)
         fault("purge.after-confirm")
 
-    def _changed(self, entry: Entry) -> bool:
-        try:
-            info = self.store.stat(entry.key)
-        except FileNotFoundError:
-            return False  # already gone: purging it records what happened
-        if entry.etag is not None and info.etag is not None:
-            return info.etag != entry.etag
-        return info.mtime != entry.mtime
+    def _changed(self, marked: list[Entry]) -> set[int]:
+        """The ids of ``mark`` entries whose object a writer replaced since quarantine (ETag, else mtime)."""
+        now = self.store.stat_many([entry.key for entry in marked])
+        changed: set[int] = set()
+        for entry in marked:
+            info = now.get(entry.key)
+            if info is None:
+                continue  # already gone: purging it records what happened
+            if entry.etag is not None and info.etag is not None:
+                if info.etag != entry.etag:
+                    changed.add(entry.id)
+            elif info.mtime != entry.mtime:
+                changed.add(entry.id)
+        return changed
 
 
 def plan_purge(

@@ -3,29 +3,35 @@
 :func:`plan_quarantine` scans the store (the streaming merge), spools the
 candidates to a scratch file and applies the fail-closed guards (``action``,
 ``max_fraction``). A dry run stops there. :meth:`QuarantinePlan.execute`
-quarantines each candidate with intent before action (invariant 3):
+quarantines the candidates with intent before action (invariant 3), a batch
+of 500 at a time, each step for the whole batch before the next:
 
-1. record a QUARANTINING journal entry (at most one active entry per key,
-   enforced by the catalog);
+1. record QUARANTINING journal entries (at most one active entry per key,
+   enforced by the catalog; one transaction per batch);
 2. re-check every reference source *now*: a key referenced since the scan is
    left alone (its entry closed as RESTORED);
-3. ``stat`` again: an object replaced or removed since the scan is left alone;
-4. ``move`` mode: rename the object into the trash (never over an existing
-   object); ``mark`` mode: nothing moves;
-5. confirm: compare-and-set QUARANTINING -> QUARANTINED with ``due_at = now + grace``.
+3. ``stat`` again (``stat_many``: one listing of the range on S3): an object
+   replaced or removed since the scan is left alone;
+4. ``move`` mode: rename each object into the trash (never over an existing
+   object), several at a time where the store gains from it
+   (``parallel_io``); ``mark`` mode: nothing moves;
+5. confirm: compare-and-set QUARANTINING -> QUARANTINED with ``due_at = now +
+   grace``, one transaction per batch.
 
-A crash between any two steps leaves an in-flight entry that ``recover``
-finishes or rolls back by looking at where the object is.
+Every object still goes through the steps in this order; a crash between any
+two (or within one) leaves in-flight entries that ``recover`` finishes or
+rolls back by looking at where each object is.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from reclaim.catalog import Entry, Journal, State
+from reclaim.catalog import Entry, Intent, Journal, State
 from reclaim.errors import UnsafeToProceed
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.scan import StoreScan, Tally, scan_store
@@ -37,6 +43,11 @@ __all__ = ["QuarantinePlan", "QuarantineResult", "plan_quarantine"]
 
 LeaseCheck = Callable[[], None]
 _BATCH = 500
+_MOVED = "moved"
+# why an intent was rolled back (RESTORED) instead of confirmed: the entries' notes
+_VANISHED = "vanished before quarantine"
+_CHANGED = "changed since the scan"
+_OCCUPIED = "trash key already occupied"
 
 
 @dataclass
@@ -78,7 +89,13 @@ class QuarantinePlan:
         self._used = True
         result = QuarantineResult(self.store.name, self.mode)
         try:
-            with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="quarantine") as pool:
+            with contextlib.ExitStack() as stack:
+                pool = None
+                if self.mode == "move" and self.store.parallel_io:
+                    # each move is several round trips; locally a rename takes microseconds
+                    pool = stack.enter_context(
+                        ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="quarantine")
+                    )
                 for batch in self.spool.batches(_BATCH):
                     check_lease()
                     self._batch(batch, journal, run_id, result, pool, check_lease)
@@ -102,78 +119,103 @@ class QuarantinePlan:
         journal: Journal,
         run_id: int,
         result: QuarantineResult,
-        pool: ThreadPoolExecutor,
+        pool: ThreadPoolExecutor | None,
         check_lease: LeaseCheck,
     ) -> None:
-        name = self.store.name
-        intents: list[tuple[ObjectInfo, Entry]] = []
-        for info in batch:
-            trash_key = self.trash_prefix + info.key if self.mode == "move" else None
-            entry = journal.record_intent(
-                name,
-                info.key,
-                mode=self.mode,
-                trash_key=trash_key,
-                size=info.size,
-                mtime=info.mtime,
-                etag=info.etag,
-                run_id=run_id,
-            )
-            if entry is None:
-                result.already_active += 1  # quarantined already, or claimed by a restore
-                continue
-            intents.append((info, entry))
+        move = self.mode == "move"
+        intents = [
+            Intent(info.key, info.size, info.mtime, info.etag, self.trash_prefix + info.key if move else None)
+            for info in batch
+        ]
+        recorded = journal.record_intents(self.store.name, intents, mode=self.mode, run_id=run_id)
+        pending = [(info, entry) for info, entry in zip(batch, recorded, strict=True) if entry is not None]
+        result.already_active += len(batch) - len(pending)  # quarantined already, or claimed by a restore
         fault("quarantine.after-intent")
         # re-check after recording intent: a writer whose ensure() ran before the intent
         # committed its row before it, so its reference is seen here
-        referenced = referenced_now(self.sources, [info.key for info, _ in intents])
+        referenced = referenced_now(self.sources, [info.key for info, _ in pending])
         fault("quarantine.after-recheck")
-        todo = []
-        for info, entry in intents:
-            if info.key in referenced:
-                journal.transition(entry, State.RESTORED, run_id=run_id, note="referenced at quarantine")
-                result.referenced_again += 1
-            else:
-                todo.append((info, entry))
+        again = [entry for info, entry in pending if info.key in referenced]
+        journal.transition_many(again, State.RESTORED, run_id=run_id, note="referenced at quarantine")
+        result.referenced_again += len(again)
         check_lease()
-        outcomes = pool.map(lambda item: self._one(item[0], item[1], journal, run_id, check_lease), todo)
-        for (info, _), outcome in zip(todo, outcomes, strict=True):
-            if outcome == "quarantined":
-                result.quarantined.add(info.size)
-            elif outcome == "changed":
-                result.changed += 1
-            else:
-                result.vanished += 1
-
-    def _one(
-        self, info: ObjectInfo, entry: Entry, journal: Journal, run_id: int, check_lease: LeaseCheck
-    ) -> str:
-        check_lease()  # a run that lost its lease stops before its next side effect
-        store = self.store
-        try:
-            now = store.stat(info.key)
-        except FileNotFoundError:
-            journal.transition(entry, State.RESTORED, run_id=run_id, note="vanished before quarantine")
-            return "vanished"
-        if now.mtime != info.mtime or (info.etag is not None and now.etag != info.etag):
-            journal.transition(entry, State.RESTORED, run_id=run_id, note="changed since the scan")
-            return "changed"
-        if self.mode == "move":
-            assert entry.trash_key is not None
-            try:
-                store.move(info.key, entry.trash_key)
-            except FileNotFoundError:
-                journal.transition(entry, State.RESTORED, run_id=run_id, note="vanished before quarantine")
-                return "vanished"
-            except FileExistsError:
-                # ignoring this is safe: the object stays live; check reports the stray trash copy
-                journal.transition(entry, State.RESTORED, run_id=run_id, note="trash key already occupied")
-                return "changed"
-        fault("quarantine.after-move")
+        todo = self._unchanged(
+            [(i, e) for i, e in pending if i.key not in referenced], journal, run_id, result
+        )
+        if move:
+            outcomes = self._move_all(todo, pool, check_lease)
+        else:
+            outcomes = [_MOVED] * len(todo)  # mark: nothing moves
+            fault("quarantine.after-move")
+        self._roll_back(
+            [
+                (entry, outcome)
+                for (_, entry), outcome in zip(todo, outcomes, strict=True)
+                if outcome != _MOVED
+            ],
+            journal,
+            run_id,
+            result,
+        )
+        confirm = [entry for (_, entry), outcome in zip(todo, outcomes, strict=True) if outcome == _MOVED]
         due = datetime.now(UTC) + self.grace
-        journal.transition(entry, State.QUARANTINED, run_id=run_id, due_at=due)
+        for entry in journal.transition_many(confirm, State.QUARANTINED, run_id=run_id, due_at=due):
+            if entry is not None:
+                result.quarantined.add(entry.size)
         fault("quarantine.after-confirm")
-        return "quarantined"
+
+    def _unchanged(
+        self, pending: list[tuple[ObjectInfo, Entry]], journal: Journal, run_id: int, result: QuarantineResult
+    ) -> list[tuple[ObjectInfo, Entry]]:
+        """Stat the objects again; roll back those removed or replaced since the scan, return the others."""
+        now = self.store.stat_many([info.key for info, _ in pending])
+        unchanged: list[tuple[ObjectInfo, Entry]] = []
+        rolled_back: list[tuple[Entry, str]] = []
+        for info, entry in pending:
+            current = now.get(info.key)
+            if current is None:
+                rolled_back.append((entry, _VANISHED))
+            elif current.mtime != info.mtime or (info.etag is not None and current.etag != info.etag):
+                rolled_back.append((entry, _CHANGED))
+            else:
+                unchanged.append((info, entry))
+        self._roll_back(rolled_back, journal, run_id, result)
+        return unchanged
+
+    def _roll_back(
+        self, entries: list[tuple[Entry, str]], journal: Journal, run_id: int, result: QuarantineResult
+    ) -> None:
+        """Close intents whose object stays live as RESTORED, one transaction per reason (the note)."""
+        for note in (_VANISHED, _CHANGED, _OCCUPIED):
+            closing = [entry for entry, reason in entries if reason == note]
+            journal.transition_many(closing, State.RESTORED, run_id=run_id, note=note)
+            if note == _VANISHED:
+                result.vanished += len(closing)
+            else:
+                result.changed += len(closing)
+
+    def _move_all(
+        self, todo: list[tuple[ObjectInfo, Entry]], pool: ThreadPoolExecutor | None, check_lease: LeaseCheck
+    ) -> list[str]:
+        """Move each object to its trash key (in ``pool`` when there is one); each one's outcome."""
+        items = [(info.key, entry.trash_key) for info, entry in todo]
+        if pool is None:
+            return [self._move(key, trash_key, check_lease) for key, trash_key in items]
+        return list(pool.map(lambda item: self._move(item[0], item[1], check_lease), items))
+
+    def _move(self, key: str, trash_key: str | None, check_lease: LeaseCheck) -> str:
+        """``moved``, or the note that rolls the entry back: vanished, or its trash key taken."""
+        check_lease()  # a run that lost its lease stops before its next side effect
+        assert trash_key is not None  # move mode records a trash key with every intent
+        try:
+            self.store.move(key, trash_key)
+        except FileNotFoundError:
+            return _VANISHED
+        except FileExistsError:
+            # ignoring this is safe: the object stays live; check reports the stray trash copy
+            return _OCCUPIED
+        fault("quarantine.after-move")
+        return _MOVED
 
 
 def plan_quarantine(

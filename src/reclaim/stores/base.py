@@ -9,7 +9,8 @@ Error contract, for every backend:
 
 - a missing key raises :class:`FileNotFoundError` (from ``stat``, ``move``,
   ``read``); ``delete`` of a missing key is not an error (deletes are
-  idempotent, so a retried batch is safe);
+  idempotent, so a retried batch is safe), and ``stat_many`` leaves missing
+  keys out of its answer;
 - ``move`` onto an existing destination raises :class:`FileExistsError`;
 - anything else the backend raises is wrapped in
   :class:`~reclaim.errors.StoreError` naming the store and the key. A listing
@@ -24,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ObjectInfo", "Store", "validate_key"]
+__all__ = ["ObjectInfo", "Store", "stat_each", "validate_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,16 @@ class Store(Protocol):
     atomic_move: bool
     """Whether :meth:`move` is an atomic rename (local directories) rather than copy + delete."""
 
+    @property
+    def parallel_io(self) -> bool:
+        """Whether single-object calls (``stat``, ``move``) gain from running many at once.
+
+        True where each call is a network round trip (object stores); false for
+        a local directory or memory, where a call takes microseconds and threads
+        would only contend with each other.
+        """
+        ...
+
     def list(self, prefix: str = "", *, skip: Sequence[str] = ()) -> Iterator[ObjectInfo]:
         """Yield every object whose key starts with ``prefix``, in byte order of the key.
 
@@ -64,6 +75,16 @@ class Store(Protocol):
     def stat(self, key: str) -> ObjectInfo:
         """Size, mtime and (where the backend has one) ETag of ``key``."""
         ...
+
+    def stat_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo]:
+        """What :meth:`stat` says of each of ``keys`` that exists, by key; missing keys are left out.
+
+        Every key is validated first (``ValueError``). Backends answer in as
+        few requests as they can (S3 lists a dense key range instead of one
+        ``HeadObject`` per key); the default, :func:`stat_each`, calls ``stat``
+        once per key.
+        """
+        return stat_each(self, keys)
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored at ``key``."""
@@ -84,6 +105,22 @@ class Store(Protocol):
     def delete(self, keys: Sequence[str]) -> None:
         """Delete ``keys`` in as few requests as the backend allows; missing keys are ignored."""
         ...
+
+
+def stat_each(store: Store, keys: Sequence[str]) -> dict[str, ObjectInfo]:
+    """:meth:`Store.stat_many` by one :meth:`Store.stat` per key (each key once): the default.
+
+    Raises ``ValueError`` for an invalid key before any ``stat``, and what
+    ``stat`` raises other than ``FileNotFoundError``.
+    """
+    wanted = list(dict.fromkeys(validate_key(key) for key in keys))
+    found: dict[str, ObjectInfo] = {}
+    for key in wanted:
+        try:
+            found[key] = store.stat(key)
+        except FileNotFoundError:
+            continue  # missing keys are left out of the answer
+    return found
 
 
 def validate_key(key: str) -> str:

@@ -34,7 +34,7 @@ from typing import Any
 from reclaim.config.secrets import is_secret_option, mask_url, redact
 from reclaim.errors import StoreError
 from reclaim.stores._walk import DirEntry, check_listing_args, walk_ordered
-from reclaim.stores.base import ObjectInfo, validate_key
+from reclaim.stores.base import ObjectInfo, stat_each, validate_key
 
 __all__ = ["FsspecStore", "secret_values", "store_error"]
 
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 DELETE_BATCH = 1000
 
 _GLOB_CHARS = frozenset("*?[")
+#: fsspec protocols whose calls stay on this machine: nothing to gain from running many at once
+_LOCAL_PROTOCOLS = frozenset({"file", "local", "memory"})
 _MTIME_FIELDS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
 _Entries = list[DirEntry]
 
@@ -156,6 +158,25 @@ class FsspecStore:
         if info.get("type") == "directory":
             raise self._missing(key)
         return ObjectInfo(key, _int_or_none(info.get("size")), _mtime_of(info), _etag_of(info))
+
+    def stat_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo]:
+        """:meth:`stat` of each of ``keys`` that exists, by key (missing keys are left out).
+
+        One ``stat`` per key (:func:`~reclaim.stores.base.stat_each`); errors as
+        for :meth:`stat`, every key validated first.
+        """
+        return stat_each(self, keys)
+
+    @property
+    def parallel_io(self) -> bool:
+        """Whether single-object calls are round trips to a remote backend, worth running many at once.
+
+        False for the local and memory filesystems, where a call takes
+        microseconds and threads would only contend.
+        """
+        protocol = self.fs.protocol
+        names = {protocol} if isinstance(protocol, str) else set(protocol)
+        return not names & _LOCAL_PROTOCOLS
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored at ``key``; errors as for :meth:`stat`."""

@@ -47,7 +47,6 @@ Storage options (``key``, ``secret``, ``anon``, ``client_kwargs`` with
 from __future__ import annotations
 
 import builtins
-import copy
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -55,6 +54,17 @@ from typing import Any
 from fsspec.asyn import sync
 
 from reclaim.errors import StoreError
+from reclaim.stores._s3_common import (
+    MANAGED_COPY_THRESHOLD,
+    MAX_KEY_BYTES,
+    NOT_FOUND,
+    PRECONDITION,
+    error_code,
+    etag_of,
+    merged,
+)
+from reclaim.stores._s3_stat import stat_many
+from reclaim.stores._s3_versions import restore_version
 from reclaim.stores._walk import check_listing_args
 from reclaim.stores.base import ObjectInfo, validate_key
 from reclaim.stores.fsspec_store import DELETE_BATCH, FsspecStore, secret_values, store_error
@@ -64,12 +74,7 @@ __all__ = ["S3Store"]
 
 log = logging.getLogger(__name__)
 
-#: objects above this size are copied part by part (the CopyObject limit)
-MANAGED_COPY_THRESHOLD = 5 * 2**30
 _LAST_CHAR = "\U0010ffff"  # sorts after every other character: "p" + this is past every key "p..."
-_MAX_KEY_BYTES = 1024
-_NOT_FOUND = frozenset({"NoSuchKey", "NotFound", "404"})
-_PRECONDITION = frozenset({"PreconditionFailed", "412"})
 #: botocore client settings used unless the storage options' ``config_kwargs`` say otherwise
 DEFAULT_CONFIG_KWARGS: Mapping[str, Any] = {"retries": {"mode": "adaptive", "max_attempts": 10}}
 
@@ -109,7 +114,7 @@ class S3Store(FsspecStore):
         if not isinstance(partitions, int) or partitions < 1:
             raise StoreError(name, f"list_partitions must be a positive integer, not {partitions!r}")
         options = dict(storage_options or {})
-        options["config_kwargs"] = _merged(DEFAULT_CONFIG_KWARGS, options.get("config_kwargs") or {})
+        options["config_kwargs"] = merged(DEFAULT_CONFIG_KWARGS, options.get("config_kwargs") or {})
         # a client of its own: no listing cache and no event hooks shared with other stores
         options["skip_instance_cache"] = True
         try:
@@ -145,7 +150,7 @@ class S3Store(FsspecStore):
         return self.prefix + validate_key(key)
 
     def _error(self, exc: BaseException, action: str, key: str) -> Exception:
-        if _code(exc) in _NOT_FOUND:
+        if error_code(exc) in NOT_FOUND:
             return self._missing(key)
         return self._fail(action, exc, key=key)
 
@@ -239,7 +244,7 @@ class S3Store(FsspecStore):
                     # ignoring this is safe: an object no valid key can name is never a candidate
                     log.warning("store %r: skipping object %r, not a valid key", self.name, full)
                     continue
-                yield ObjectInfo(key, int(obj["Size"]), obj["LastModified"].timestamp(), _etag(obj))
+                yield ObjectInfo(key, int(obj["Size"]), obj["LastModified"].timestamp(), etag_of(obj))
             if not page.get("IsTruncated"):
                 return
             token = page.get("NextContinuationToken")
@@ -255,7 +260,7 @@ class S3Store(FsspecStore):
             return None
         for skipped in skip:
             jump = skipped + _LAST_CHAR
-            fits = len((self.prefix + jump).encode()) <= _MAX_KEY_BYTES
+            fits = len((self.prefix + jump).encode()) <= MAX_KEY_BYTES
             if last.startswith(skipped) and jump > last and fits:
                 return jump
         return None
@@ -269,7 +274,17 @@ class S3Store(FsspecStore):
             head = self._call("head_object", Bucket=self.bucket, Key=full)
         except Exception as exc:
             raise self._error(exc, "stat failed", key) from None
-        return ObjectInfo(key, int(head["ContentLength"]), head["LastModified"].timestamp(), _etag(head))
+        return ObjectInfo(key, int(head["ContentLength"]), head["LastModified"].timestamp(), etag_of(head))
+
+    def stat_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo]:
+        """Size, mtime and ETag of each of ``keys`` that exists, by key; missing keys are left out.
+
+        Keys dense in their range are read from one ``ListObjectsV2`` of it (a
+        page per 1000 keys), the others with ``HeadObject``, several at a time
+        (see :mod:`reclaim.stores._s3_stat`). Raises ``ValueError`` for an
+        invalid key and ``StoreError`` when a request fails.
+        """
+        return stat_many(self, keys)
 
     def read(self, key: str) -> bytes:
         """The content of ``key`` (``GetObject``); ``FileNotFoundError`` if missing."""
@@ -315,7 +330,7 @@ class S3Store(FsspecStore):
                 paths = (f"{self.bucket}/{src_key}", f"{self.bucket}/{dst_key}")
                 sync(self.fs.loop, self.fs._copy_managed, *paths, source.size)
         except Exception as exc:
-            if _code(exc) in _PRECONDITION:
+            if error_code(exc) in PRECONDITION:
                 if self.exists(dst):
                     raise self._exists_error(dst) from None
                 raise self._fail(
@@ -325,7 +340,7 @@ class S3Store(FsspecStore):
         try:
             self._call("delete_object", Bucket=self.bucket, Key=src_key, **match)
         except Exception as exc:
-            if _code(exc) in _PRECONDITION:
+            if error_code(exc) in PRECONDITION:
                 message = f"the source was rewritten while it was copied to {dst!r}; it was kept in place"
             else:
                 message = f"copied to {dst!r} but deleting the source failed (both are kept)"
@@ -344,53 +359,7 @@ class S3Store(FsspecStore):
         overwritten), ``ValueError`` for an invalid key and ``StoreError`` on
         any other failure.
         """
-        full = self._key(key)
-        if self.exists(key):
-            raise self._exists_error(key)
-        version = self._newest_version(key, full)
-        if version is None:
-            return False
-        version_id, size = version
-        try:
-            if size <= MANAGED_COPY_THRESHOLD:
-                copy_source = {"Bucket": self.bucket, "Key": full, "VersionId": version_id}
-                self._call(
-                    "copy_object", Bucket=self.bucket, Key=full, CopySource=copy_source, IfNoneMatch="*"
-                )
-            else:
-                paths = (f"{self.bucket}/{full}?versionId={version_id}", f"{self.bucket}/{full}")
-                sync(self.fs.loop, self.fs._copy_managed, *paths, size)
-        except Exception as exc:
-            if _code(exc) in _PRECONDITION:
-                raise self._exists_error(key) from None
-            if _code(exc) in _NOT_FOUND | {"NoSuchVersion"}:
-                return False  # the version expired between the listing and the copy
-            raise self._fail(f"restoring version {version_id!r} failed", exc, key=key) from None
-        return True
-
-    def _newest_version(self, key: str, full: str) -> tuple[str, int] | None:
-        """The version id and size of the newest version of exactly ``full`` that is no delete marker."""
-        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full, "MaxKeys": self.max_keys}
-        while True:
-            try:
-                page = self._call("list_object_versions", **request)
-            except Exception as exc:
-                raise self._fail("listing the versions failed", exc, key=key) from None
-            # versions come by key, newest first; ``full`` sorts before every other key it prefixes
-            for version in page.get("Versions", ()):
-                if version.get("Key") == full and version.get("VersionId"):
-                    return str(version["VersionId"]), int(version.get("Size") or 0)
-            listed = [*page.get("Versions", ()), *page.get("DeleteMarkers", ())]
-            if any(item.get("Key") != full for item in listed) or not page.get("IsTruncated"):
-                return None
-            key_marker, version_marker = page.get("NextKeyMarker"), page.get("NextVersionIdMarker")
-            if not key_marker:
-                raise self._fail("a truncated version listing came without a key marker", key=key)
-            request["KeyMarker"] = key_marker
-            if version_marker:
-                request["VersionIdMarker"] = version_marker
-            else:
-                request.pop("VersionIdMarker", None)
+        return restore_version(self, key)
 
     def delete(self, keys: Sequence[str]) -> None:
         """Delete ``keys`` with one ``DeleteObjects`` request per 1000 keys; missing keys are ignored.
@@ -408,7 +377,7 @@ class S3Store(FsspecStore):
             except Exception as exc:
                 first = batch[0][len(self.prefix) :]
                 raise self._fail(f"deleting a batch of {len(batch)} keys failed", exc, key=first) from None
-            errors = [e for e in response.get("Errors", ()) if e.get("Code") not in _NOT_FOUND]
+            errors = [e for e in response.get("Errors", ()) if e.get("Code") not in NOT_FOUND]
             if errors:
                 first = errors[0]
                 detail = f"{first.get('Code')}: {first.get('Message')}"
@@ -421,34 +390,3 @@ class S3Store(FsspecStore):
         if creator is not None and self.fs._s3 is not None:
             self.fs._s3 = None
             sync(self.fs.loop, creator.__aexit__, None, None, None)
-
-
-def _code(exc: BaseException) -> str | None:
-    """The S3 error code of a botocore ``ClientError`` (or the HTTP status), else ``None``."""
-    response = getattr(exc, "response", None)
-    if not isinstance(response, dict):
-        return None
-    code = response.get("Error", {}).get("Code")
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return str(code or status) if (code or status) else None
-
-
-def _merged(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    """``given`` over ``defaults``, merging nested mappings key by key (``given`` wins).
-
-    Returns new dicts all the way down: botocore rewrites the ``retries`` dict it
-    is given, which must not change the defaults or the caller's options.
-    """
-    out = copy.deepcopy(dict(defaults))
-    for name, value in given.items():
-        below = out.get(name)
-        if isinstance(below, Mapping) and isinstance(value, Mapping):
-            out[name] = _merged(below, value)
-        else:
-            out[name] = copy.deepcopy(value)
-    return out
-
-
-def _etag(response: Mapping[str, Any]) -> str | None:
-    value = response.get("ETag")
-    return value.strip('"') if isinstance(value, str) and value else None

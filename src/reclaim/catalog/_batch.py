@@ -1,0 +1,290 @@
+"""Batched journal writes: many intents, or many compare-and-sets, per transaction.
+
+One transaction per object and step made the journal the bottleneck of a
+collection (three synchronous commits per object). These functions keep the
+journal's two rules (see :mod:`reclaim.catalog.journal`) while writing up to
+:data:`CHUNK` entries per transaction:
+
+- **One active episode per key.** :func:`record_intents` reads which of the
+  keys already have an active entry and inserts the others, in one
+  transaction. A concurrent writer may insert one of those keys in between:
+  the database's unique index on ``(store, active_hash)`` then refuses the
+  insert (PostgreSQL and InnoDB first wait for the other transaction to end),
+  nothing of the chunk is written, and the chunk is tried again, when the key
+  shows as taken. Keys are inserted in hash order, so two batches never wait
+  for each other in a cycle. After a few such rounds the chunk is recorded
+  one key per transaction, exactly as :meth:`Journal.record_intent` does.
+- **Every state change is a compare-and-set.** :func:`transition_many` locks
+  the entries' rows (``SELECT ... FOR UPDATE`` in id order; on SQLite the
+  catalog's ``BEGIN IMMEDIATE`` already holds the only write lock), keeps
+  those whose state and version are still the ones read, and updates exactly
+  those. An entry another actor moved since it was read loses, as with
+  :meth:`Journal.transition`.
+
+Both return one result per input, in input order: the new entry, or ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol, TypeVar
+
+import sqlalchemy as sa
+
+from reclaim.catalog._entry import (
+    TERMINAL,
+    TRANSITIONS,
+    Entry,
+    State,
+    check_intent,
+    chunks,
+    entry_from_row,
+    mtime_columns,
+    replaced,
+    utc,
+)
+from reclaim.catalog.tables import sha256_hex
+
+__all__ = ["CHUNK", "Intent", "intent_row", "record_intents", "record_one", "transition_many"]
+
+#: entries written per transaction (and keys per ``IN (...)`` list)
+CHUNK: Final = 500
+#: rounds of a chunk of intents that lost keys to concurrent writers before going key by key
+CONFLICT_ROUNDS: Final = 3
+
+_T = TypeVar("_T")
+
+
+class Write(Protocol):
+    """Runs ``work`` in a transaction of its own (retrying deadlocks) and returns its result."""
+
+    def __call__(self, work: Callable[[sa.Connection], _T], /) -> _T: ...
+
+
+IsConflict = Callable[[sa.exc.IntegrityError], bool]
+"""Whether an integrity error is the unique index refusing a second active entry."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One object about to be quarantined, as :meth:`Journal.record_intents` records it.
+
+    ``size``, ``mtime`` and ``etag`` are what the scan saw (``mtime`` exactly as
+    the store reported it); ``trash_key`` is where ``move`` mode puts the object.
+    """
+
+    key: str
+    size: int | None = None
+    mtime: float | None = None
+    etag: str | None = None
+    trash_key: str | None = None
+    version_id: str | None = None
+
+
+class _Conflict(Exception):
+    """A key of the chunk got an active entry after it was read as free (raised to roll back)."""
+
+
+def record_intents(
+    write: Write,
+    objects: sa.Table,
+    is_conflict: IsConflict,
+    store: str,
+    intents: Sequence[Intent],
+    *,
+    mode: str,
+    run_id: int | None,
+) -> list[Entry | None]:
+    """Record a QUARANTINING entry for each intent; ``None`` for keys that had an active entry.
+
+    A key given twice is recorded once (its later intents get ``None``). See
+    :meth:`reclaim.catalog.journal.Journal.record_intents`.
+    """
+    for intent in intents:
+        check_intent(intent.key, mode, intent.trash_key)
+        mtime_columns(intent.mtime)  # validates before anything is written
+    first: dict[str, int] = {}
+    for index, intent in enumerate(intents):
+        first.setdefault(intent.key, index)
+    # one order for every writer, so that two chunks never wait for each other in a cycle
+    order = sorted(first.values(), key=lambda index: sha256_hex(intents[index].key))
+    results: list[Entry | None] = [None] * len(intents)
+    for chunk in chunks(order, CHUNK):
+        rows = [intent_row(store, intents[index], mode, run_id) for index in chunk]
+        for index, row in zip(chunk, _record_chunk(write, objects, is_conflict, store, rows), strict=True):
+            results[index] = None if row is None else entry_from_row(row)
+    return results
+
+
+def intent_row(store: str, intent: Intent, mode: str, run_id: int | None) -> dict[str, Any]:
+    """The column values of a new QUARANTINING entry, but for its id and timestamps."""
+    key_hash = sha256_hex(intent.key)
+    return {
+        "store": store,
+        "key": intent.key,
+        "key_hash": key_hash,
+        "active_hash": key_hash,
+        "state": State.QUARANTINING.value,
+        "version": 1,
+        "mode": mode,
+        "trash_key": intent.trash_key,
+        "size": intent.size,
+        **mtime_columns(intent.mtime),
+        "etag": intent.etag,
+        "version_id": intent.version_id,
+        "run_id": run_id,
+        "updated_run_id": run_id,
+        "due_at": None,
+        "note": None,
+    }
+
+
+def _record_chunk(
+    write: Write, objects: sa.Table, is_conflict: IsConflict, store: str, rows: list[dict[str, Any]]
+) -> list[dict[str, Any] | None]:
+    """The rows as written (with ``id``), ``None`` for keys that had an active entry."""
+
+    def insert_free(connection: sa.Connection) -> list[dict[str, Any] | None]:
+        now = datetime.now(UTC)
+        hashes = [row["active_hash"] for row in rows]
+        active = objects.c.active_hash
+        taken = set(
+            connection.execute(
+                sa.select(active).where(objects.c.store == store, active.in_(hashes))
+            ).scalars()
+        )
+        stamps = {"created_at": now, "updated_at": now}
+        free = [row | stamps for row in rows if row["active_hash"] not in taken]
+        if not free:
+            return [None] * len(rows)
+        try:
+            connection.execute(objects.insert(), free)
+        except sa.exc.IntegrityError as exc:
+            if is_conflict(exc):
+                raise _Conflict from None
+            raise
+        # the active entries of these keys are the ones just inserted: the unique index allows no other
+        query = sa.select(active, objects.c.id).where(
+            objects.c.store == store, active.in_([row["active_hash"] for row in free])
+        )
+        ids = {key_hash: int(entry_id) for key_hash, entry_id in connection.execute(query)}
+        written = {row["active_hash"]: row | {"id": ids[row["active_hash"]]} for row in free}
+        return [written.get(key_hash) for key_hash in hashes]
+
+    for _ in range(CONFLICT_ROUNDS):
+        try:
+            result = write(insert_free)
+        except _Conflict:
+            continue  # retrying is safe: the refused transaction wrote nothing
+        return result
+    # writers keep taking keys of this chunk: one key per transaction, as record_intent does
+    return [record_one(write, objects, is_conflict, row) for row in rows]
+
+
+def record_one(
+    write: Write, objects: sa.Table, is_conflict: IsConflict, row: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Insert one intent's ``row`` in a transaction of its own; ``None`` if its key has an active entry."""
+    now = datetime.now(UTC)
+    values = row | {"created_at": now, "updated_at": now}
+
+    def insert(connection: sa.Connection) -> int:
+        try:
+            result = connection.execute(objects.insert().values(**values))
+        except sa.exc.IntegrityError as exc:
+            if is_conflict(exc):
+                raise _Conflict from None
+            raise
+        (entry_id,) = result.inserted_primary_key or (None,)
+        if entry_id is None:  # pragma: no cover - every supported dialect returns the key
+            raise RuntimeError("the database returned no id for the new journal entry")
+        return int(entry_id)
+
+    try:
+        entry_id = write(insert)
+    except _Conflict:
+        return None
+    return values | {"id": entry_id}
+
+
+def transition_many(
+    write: Write,
+    objects: sa.Table,
+    entries: Sequence[Entry],
+    to: State,
+    *,
+    run_id: int | None = None,
+    due_at: datetime | None = None,
+    note: str | None = None,
+) -> list[Entry | None]:
+    """Compare-and-set each entry to ``to``; the new entry for those that won, ``None`` for the others.
+
+    See :meth:`reclaim.catalog.journal.Journal.transition_many`.
+    """
+    to = State(to)
+    for entry in entries:
+        if to not in TRANSITIONS[entry.state]:
+            raise ValueError(
+                f"journal entry {entry.id} ({entry.store!r}, key {entry.key!r}): "
+                f"{entry.state} -> {to} is not a lifecycle transition"
+            )
+    positions: dict[int, int] = {}
+    for index, entry in enumerate(entries):
+        if positions.setdefault(entry.id, index) != index:
+            raise ValueError(f"journal entry {entry.id} is given twice; each entry moves once")
+    fixed: dict[str, Any] = {"state": to.value, "updated_run_id": run_id}
+    if due_at is not None:
+        fixed["due_at"] = utc(due_at, "due_at")
+    if note is not None:
+        fixed["note"] = note
+    if to in TERMINAL:
+        fixed["active_hash"] = None
+    results: list[Entry | None] = [None] * len(entries)
+    # rows are locked in id order, so that two batches never wait for each other in a cycle
+    for chunk in chunks(sorted(entries, key=lambda entry: entry.id), CHUNK):
+        now = datetime.now(UTC)
+
+        def swap(connection: sa.Connection, chunk: Sequence[Entry] = chunk, now: datetime = now) -> set[int]:
+            return _swap(connection, objects, chunk, fixed, now)
+
+        won = write(swap)
+        for entry in chunk:
+            if entry.id in won:
+                changes = fixed | {"version": entry.version + 1, "updated_at": now}
+                results[positions[entry.id]] = replaced(entry, changes)
+    return results
+
+
+def _swap(
+    connection: sa.Connection,
+    objects: sa.Table,
+    chunk: Sequence[Entry],
+    fixed: dict[str, Any],
+    now: datetime,
+) -> set[int]:
+    """Lock the chunk's rows, move those still as read, return their ids."""
+    query = (
+        sa.select(objects.c.id, objects.c.state, objects.c.version)
+        .where(objects.c.id.in_([entry.id for entry in chunk]))
+        .order_by(objects.c.id)
+    )
+    if connection.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE holds the database's write lock
+        query = query.with_for_update()
+    now_in_db = {int(row.id): (row.state, int(row.version)) for row in connection.execute(query)}
+    won = [entry for entry in chunk if now_in_db.get(entry.id) == (entry.state.value, entry.version)]
+    if not won:
+        return set()
+    statement = (
+        objects.update()
+        .where(
+            objects.c.id.in_([entry.id for entry in won]),
+            objects.c.state.in_(sorted({entry.state.value for entry in won})),
+        )
+        .values(fixed | {"version": objects.c.version + 1, "updated_at": now})
+    )
+    updated = connection.execute(statement).rowcount
+    if updated != len(won):  # pragma: no cover - the rows are locked since they were read
+        raise RuntimeError(f"{updated} of {len(won)} locked journal entries were updated")
+    return {entry.id for entry in won}
