@@ -139,25 +139,16 @@ class QuarantinePlan:
         journal.transition_many(again, State.RESTORED, run_id=run_id, note="referenced at quarantine")
         result.referenced_again += len(again)
         check_lease()
-        todo = self._unchanged(
-            [(i, e) for i, e in pending if i.key not in referenced], journal, run_id, result
-        )
+        pending = [(info, entry) for info, entry in pending if info.key not in referenced]
+        todo = self._unchanged(pending, journal, run_id, result)
         if move:
             outcomes = self._move_all(todo, pool, check_lease)
         else:
             outcomes = [_MOVED] * len(todo)  # mark: nothing moves
             fault("quarantine.after-move")
-        self._roll_back(
-            [
-                (entry, outcome)
-                for (_, entry), outcome in zip(todo, outcomes, strict=True)
-                if outcome != _MOVED
-            ],
-            journal,
-            run_id,
-            result,
-        )
-        confirm = [entry for (_, entry), outcome in zip(todo, outcomes, strict=True) if outcome == _MOVED]
+        settled = [(entry, outcome) for (_, entry), outcome in zip(todo, outcomes, strict=True)]
+        self._roll_back([(entry, why) for entry, why in settled if why != _MOVED], journal, run_id, result)
+        confirm = [entry for entry, outcome in settled if outcome == _MOVED]
         due = datetime.now(UTC) + self.grace
         for entry in journal.transition_many(confirm, State.QUARANTINED, run_id=run_id, due_at=due):
             if entry is not None:
