@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 import reclaim.catalog.lease as lease_module
 from reclaim.catalog import LEASE_NAME, Catalog, Lease, LeaseInfo, Leases
+from reclaim.catalog.lease import MARGIN_SHARE, margin_of
 from reclaim.errors import CatalogError, LeaseLost, LockHeld, ReclaimError
 
 from .helpers import open_tracked
@@ -35,7 +36,10 @@ def _expire_now(catalog: Catalog) -> None:
         connection.execute(
             table.update()
             .where(table.c.name == LEASE_NAME)
-            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+            .values(
+                expires_at=datetime.now(UTC) - timedelta(minutes=2),
+                safe_at=datetime.now(UTC) - timedelta(minutes=1),
+            )
         )
 
 
@@ -77,7 +81,10 @@ def test_acquire_records_the_holder_and_an_expiry(leases: Leases) -> None:
     assert info.heartbeat_at == info.acquired_at
     assert info.expires_at == info.acquired_at + TTL == lease.expires_at
     assert not info.stale(datetime.now(UTC))
-    assert info.stale(info.expires_at + timedelta(microseconds=1))
+    # expired is not stale yet: until safe_at (expiry + margin) the holder may still be acting
+    assert info.safe_at == info.expires_at + TTL * MARGIN_SHARE
+    assert not info.stale(info.expires_at + timedelta(microseconds=1))
+    assert info.stale(info.safe_at + timedelta(microseconds=1))
     assert not lease.lost
     lease.check()
     assert f"alice@{socket.gethostname()} pid {os.getpid()} since " in info.describe()
@@ -156,8 +163,11 @@ def test_a_lease_expires_by_itself_after_its_ttl(db_url: str, catalogs: list[Cat
     assert waited <= 1.2
     with pytest.raises(LeaseLost, match="no successful heartbeat"):
         lease.check()
-    time.sleep(0.1)  # the database clock, too, has passed the expiry
-    taken = short.acquire("bob")
+    # the holder stopped a margin before its expiry; the others wait a margin past it
+    assert waited <= (short.ttl - margin_of(short.ttl)).total_seconds() + 0.2
+    time.sleep(margin_of(short.ttl).total_seconds() + 0.1)  # the database clock has passed the expiry
+    taken = short.acquire("bob")  # waits out the rest of the margin
+    assert datetime.now(UTC) >= lease.expires_at + margin_of(short.ttl) - timedelta(milliseconds=50)
     assert short.show().token == taken.token
 
 
@@ -217,8 +227,9 @@ def test_break_clears_a_stale_lease_without_force(leases: Leases, catalog: Catal
 
     assert broken is not None
     assert (broken.holder, broken.run_id) == ("alice", 3)
-    assert leases.show() == LeaseInfo(None, None, None, None, None, None, None, None)
-    leases.acquire("bob")
+    # nobody holds it; the fencing token stays, and the next holder's is newer
+    assert leases.show() == LeaseInfo(None, None, None, None, None, None, None, None, fence=1)
+    assert leases.acquire("bob").fence == 2
 
 
 def test_release_frees_the_lease_and_the_released_lease_is_no_longer_ours(leases: Leases) -> None:

@@ -75,10 +75,15 @@ def _recover_rows(session: Session, catalog: Catalog, run_id: int) -> RowRecover
 
 
 @contextmanager
-def open_journal(config: ConfigLike) -> Iterator[tuple[Session, Catalog, Journal]]:
-    """Session, current catalog and journal, without lease or run record (read-only and ``ensure``)."""
+def open_journal(
+    config: ConfigLike, *, lock_timeout: float | None = None
+) -> Iterator[tuple[Session, Catalog, Journal]]:
+    """Session, current catalog and journal, without lease or run record (read-only and ``ensure``).
+
+    ``lock_timeout`` bounds every wait for a catalog lock (``ensure`` passes its own timeout).
+    """
     with Session(config) as session:
-        catalog = open_catalog(session.config.catalog)
+        catalog = open_catalog(session.config.catalog, lock_timeout=lock_timeout)
         try:
             catalog.require_current()
             session.attach(catalog.archive, catalog.engine)
@@ -101,6 +106,8 @@ def collector(
         try:
             leases = Leases(catalog, ttl=session.config.catalog.lease_ttl)
             with leases.keep(_holder(), run_id=run_id) as lease:
+                # every journal write of the run is fenced by the lease's token
+                journal = journal.fenced(lease)
                 recovered = []
                 if recover:
                     for name in session.config.stores:
@@ -108,6 +115,7 @@ def collector(
                             session.store(name),
                             journal,
                             grace=session.config.stores[name].grace,
+                            trash_prefix=session.config.stores[name].trash_prefix,
                             run_id=run_id,
                             check_lease=lease.check,
                         )

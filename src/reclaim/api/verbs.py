@@ -167,7 +167,8 @@ def purge(
     with collector(config, command="purge", options={"stores": stores}, dry_run=dry_run) as c:
         report = LifecycleReport("purge", dry_run, c.run_id, recovered=c.recovered)
         for name in c.session.store_names(stores):
-            plan = plan_purge(c.session.store(name), c.session.sources(name), c.journal)
+            trash = c.session.config.stores[name].trash_prefix
+            plan = plan_purge(c.session.store(name), c.session.sources(name), c.journal, trash_prefix=trash)
             if dry_run:
                 report.purged.append(PurgeResult(name, due=plan.due, restored=plan.would_restore))
                 continue
@@ -317,7 +318,7 @@ def ensure(config: ConfigLike, store: str, key: str, *, timeout: float = 60.0) -
     quarantined and is back now) or ``gone`` (purged: upload it again). Needs no
     lease and records no run; see :mod:`reclaim.lifecycle.ensure`.
     """
-    with open_journal(config) as (session, _catalog, journal):
+    with open_journal(config, lock_timeout=timeout) as (session, _catalog, journal):
         names = session.store_names([store])
         return ensure_key(session.store(names[0]), journal, key, timeout=timeout)
 

@@ -50,7 +50,7 @@ MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
 #: the revisions ``migrations/versions`` ships, oldest first (a test checks them
 #: against Alembic's own walk): the daily commands compare the catalog's
 #: revision with these without importing Alembic, which only ``upgrade`` needs
-REVISIONS: Final = ("0001", "0002", "0003")
+REVISIONS: Final = ("0001", "0002", "0003", "0004")
 
 #: Alembic keeps the running migration in module globals (``alembic.context``,
 #: ``alembic.op``), so one process runs one migration at a time; other processes
@@ -61,6 +61,13 @@ _ALEMBIC_LOCK: Final = threading.Lock()
 _SQLITE_BUSY_TIMEOUT: Final = 30
 #: seconds PostgreSQL waits for the server to answer a connection attempt
 _PG_CONNECT_TIMEOUT: Final = 10
+#: seconds a catalog statement waits for a row lock before failing (not hanging behind a paused holder)
+LOCK_TIMEOUT: Final = 30.0
+#: seconds a catalog statement may run
+STATEMENT_TIMEOUT: Final = 600.0
+#: seconds the server lets a session sit idle inside a transaction before ending it, so that a
+#: collector paused mid-transaction (SIGSTOP) cannot hold its row locks, and block everyone, for long
+IDLE_IN_TRANSACTION_TIMEOUT: Final = 20.0
 
 
 def _is_alembic_error(exc: BaseException) -> bool:
@@ -69,8 +76,16 @@ def _is_alembic_error(exc: BaseException) -> bool:
     return errors is not None and isinstance(exc, errors.CommandError)
 
 
-def open_catalog(config: CatalogConfig) -> Catalog:
+def open_catalog(config: CatalogConfig, *, lock_timeout: float | None = None) -> Catalog:
     """Create an engine for the catalog described by ``config``; connects lazily.
+
+    Every connection waits at most ``lock_timeout`` seconds (default
+    :data:`LOCK_TIMEOUT`) for a lock and :data:`STATEMENT_TIMEOUT` for a
+    statement, and the server ends a session idle inside a transaction for
+    :data:`IDLE_IN_TRANSACTION_TIMEOUT` (PostgreSQL, MariaDB): a collector
+    paused while holding row locks fails its transaction instead of blocking
+    ``recover`` and writers' claims behind it. A wait that times out is a
+    :class:`CatalogError` that says so.
 
     Raises :class:`CatalogError` when the URL is missing or malformed, its
     database driver is not installed, a schema is asked for on SQLite, or the
@@ -94,16 +109,54 @@ def open_catalog(config: CatalogConfig) -> Catalog:
     except ValueError as exc:
         raise CatalogError(f"catalog {shown}: {exc}") from None
     try:
-        engine = sa.create_engine(url, **_engine_options(url))
+        waits = _Waits(LOCK_TIMEOUT if lock_timeout is None else max(0.1, lock_timeout))
+        engine = sa.create_engine(url, **_engine_options(url, waits))
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
         cause = redact(_scrub(str(exc), url.password))
         raise CatalogError(f"catalog {shown}: cannot create an engine: {cause}") from None
     if backend == "sqlite":
         _sqlite_transactions(engine)
+    elif backend in ("mysql", "mariadb"):
+        _mysql_timeouts(engine, waits)
     return Catalog(engine, tables, url=config.url)
 
 
-def _engine_options(url: sa.URL) -> dict[str, Any]:
+class _Waits:
+    """The lock, statement and idle-in-transaction limits of one catalog's connections."""
+
+    def __init__(self, lock: float) -> None:
+        self.lock = lock
+        self.statement = max(STATEMENT_TIMEOUT, lock)
+        self.idle = max(IDLE_IN_TRANSACTION_TIMEOUT, lock)
+
+    def postgres_options(self) -> str:
+        ms = {"lock": int(self.lock * 1000), "stmt": int(self.statement * 1000), "idle": int(self.idle * 1000)}
+        return (
+            f"-c lock_timeout={ms['lock']} -c statement_timeout={ms['stmt']} "
+            f"-c idle_in_transaction_session_timeout={ms['idle']}"
+        )
+
+
+def _mysql_timeouts(engine: sa.Engine, waits: _Waits) -> None:
+    """Bound lock waits (whole seconds, at least 1), statements and idle transactions on MariaDB/MySQL."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _limits(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {max(1, round(waits.lock))}")
+            cursor.execute("SELECT VERSION()")
+            version = str(cursor.fetchone()[0])
+            if "mariadb" in version.lower():
+                cursor.execute(f"SET SESSION max_statement_time = {waits.statement:.3f}")
+                cursor.execute(f"SET SESSION idle_transaction_timeout = {max(1, round(waits.idle))}")
+            else:
+                cursor.execute(f"SET SESSION max_execution_time = {int(waits.statement * 1000)}")
+        finally:
+            cursor.close()
+
+
+def _engine_options(url: sa.URL, waits: _Waits) -> dict[str, Any]:
     options: dict[str, Any] = {
         "pool_pre_ping": True,
         # archived rows and options must not leak into error messages either
@@ -116,9 +169,11 @@ def _engine_options(url: sa.URL) -> dict[str, Any]:
             connect_args["connect_timeout"] = _PG_CONNECT_TIMEOUT
         if "application_name" not in url.query:
             connect_args["application_name"] = "reclaim"
+        if "options" not in url.query:
+            connect_args["options"] = waits.postgres_options()
         options["connect_args"] = connect_args
     elif backend == "sqlite":
-        options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT}
+        options["connect_args"] = {"timeout": min(_SQLITE_BUSY_TIMEOUT, waits.lock)}
     return options
 
 

@@ -71,6 +71,7 @@ from reclaim.catalog.tables import sha256_hex
 
 if TYPE_CHECKING:
     from reclaim.catalog.catalog import Catalog
+    from reclaim.catalog.lease import Lease
 
 __all__ = [
     "ACTIVE",
@@ -94,15 +95,28 @@ _T = TypeVar("_T")
 
 
 class Journal:
-    """The object journal of one catalog; safe to share between threads."""
+    """The object journal of one catalog; safe to share between threads.
 
-    def __init__(self, catalog: Catalog) -> None:
+    A journal made with a ``lease`` (:meth:`fenced`) is a collector's: each of
+    its write transactions starts with :meth:`~reclaim.catalog.lease.Lease.guard`,
+    so it is refused (:class:`~reclaim.errors.LeaseLost`) once the lease is no
+    longer certainly this collector's. Writers' claims (``ensure``) and
+    read-only commands use a journal without one.
+    """
+
+    def __init__(self, catalog: Catalog, *, lease: Lease | None = None) -> None:
         self._catalog = catalog
         self._objects = catalog.tables.objects
         self._active_index = f"{catalog.tables.prefix}objects_active"
+        self._lease = lease
 
     def __repr__(self) -> str:
-        return f"Journal({self._catalog!r})"
+        fenced = "" if self._lease is None else f", fenced by {self._lease.describe()}"
+        return f"Journal({self._catalog!r}{fenced})"
+
+    def fenced(self, lease: Lease) -> Journal:
+        """This journal, with every write fenced by ``lease`` (see the class docstring)."""
+        return Journal(self._catalog, lease=lease)
 
     # -- changes ------------------------------------------------------------------------
 
@@ -396,8 +410,20 @@ class Journal:
             return [entry_from_row(row) for row in connection.execute(query).mappings()]
 
     def _write(self, work: Callable[[sa.Connection], _T]) -> _T:
-        """Run ``work`` in a transaction of its own, again when the database broke a deadlock with it."""
-        return write_retrying(self._catalog, work)
+        """Run ``work`` in a transaction of its own, again when the database broke a deadlock with it.
+
+        Fenced first when this journal belongs to a lease holder: the guard and
+        the write commit together, or neither happens.
+        """
+        lease = self._lease
+        if lease is None:
+            return write_retrying(self._catalog, work)
+
+        def fenced(connection: sa.Connection) -> _T:
+            lease.guard(connection)
+            return work(connection)
+
+        return write_retrying(self._catalog, fenced)
 
     def _is_active_conflict(self, exc: sa.exc.IntegrityError) -> bool:
         """Whether ``exc`` is the unique index on (store, active_hash) refusing a second active entry."""

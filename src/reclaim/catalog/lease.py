@@ -10,13 +10,27 @@ and when it expires. Like restic's lock it is a lease, not a flag:
   :meth:`Leases.keep` does so from a background thread;
 - a heartbeat that finds another token, or fails, loses the lease, and
   :meth:`Lease.check` (called before every side effect) raises
-  :class:`~reclaim.errors.LeaseLost` from then on. It also raises once the
-  lease may have expired without a successful heartbeat, measured on this
-  process's monotonic clock from the moment the last heartbeat was sent, so a
-  hung heartbeat cannot let a run go on past its lease;
-- a stale lease (expired, or its holder certainly died) is taken over by the
-  next collector or broken explicitly (:meth:`Leases.break_lease`); a live one
-  only with ``force``.
+  :class:`~reclaim.errors.LeaseLost` from then on;
+- **self-fencing**: :meth:`Lease.check` also raises once ``ttl - margin`` has
+  passed on this process's monotonic clock since the last *confirmed* renewal
+  was sent. A process that was paused (SIGSTOP, a VM migration, a long GC) and
+  resumes finds its clock past that point and stops before its next side
+  effect, whatever its heartbeat thread does after waking up;
+- **takeover waits out the holder**: the row records ``safe_at``, the expiry
+  plus the margin (database clock). Nobody takes the lease over, or settles
+  the entries its holder left in flight, before ``safe_at``: by then the
+  holder stopped by its own rule, ``2 * margin`` earlier, as long as the
+  holder's clock and the database's do not drift apart by more than the
+  margin over one ttl (clocks that tick at the same rate; a wall-clock step
+  does not matter to the holder, which measures a duration);
+- **fencing tokens**: ``fence`` grows by one every time the lease changes
+  hands. Journal writes made under a lease (:meth:`Lease.guard`) lock the
+  lease row (shared) in their own transaction and are refused when it holds
+  another token or a newer fence, so a stale collector cannot change the
+  journal even in the instant between its last check and its write;
+- a stale lease (past ``safe_at``, or its holder certainly died) is taken over
+  by the next collector or broken explicitly (:meth:`Leases.break_lease`); a
+  live one only with ``force``.
 
 Like restic, a collector need not wait for the expiry of a lease whose holder
 it knows to be dead. The row records the holder's ``identity`` (Linux boot id,
@@ -55,12 +69,14 @@ from reclaim.errors import CatalogError, LeaseLost, LockHeld
 if TYPE_CHECKING:
     from reclaim.catalog.catalog import Catalog
 
-__all__ = ["DEFAULT_TTL", "Lease", "LeaseInfo", "Leases"]
+__all__ = ["DEFAULT_TTL", "MARGIN_SHARE", "Lease", "LeaseInfo", "Leases", "margin_of"]
 
 log = logging.getLogger(__name__)
 
 #: how long a lease lives without a heartbeat
 DEFAULT_TTL: Final = timedelta(minutes=5)
+#: the share of the ttl a holder gives up at the end of its lease, and a taker waits past its expiry
+MARGIN_SHARE: Final = 0.2
 #: attempts at breaking a lease that keeps changing under us
 _BREAK_ATTEMPTS: Final = 5
 #: what releasing a lease writes: nobody holds it
@@ -74,9 +90,21 @@ _FREE: Final[dict[str, Any]] = {
     "heartbeat_at": None,
     "expires_at": None,
     "identity": None,
+    "safe_at": None,
 }
 #: the id of the current boot: random per boot, so different on every machine
 _BOOT_ID: Final = Path("/proc/sys/kernel/random/boot_id")
+
+
+def margin_of(ttl: timedelta) -> timedelta:
+    """The self-fencing margin of a lease of ``ttl``: a fifth of it.
+
+    A holder stops acting ``margin`` before its lease expires (by its own
+    clock), and nobody takes the lease over until ``margin`` after it expired
+    (by the database's). The ``2 * margin`` between the two absorbs clock rate
+    drift and the moment between a holder's last check and its side effect.
+    """
+    return ttl * MARGIN_SHARE
 
 
 def _stamp(moment: datetime | None) -> str:
@@ -96,12 +124,24 @@ class LeaseInfo:
     heartbeat_at: datetime | None
     expires_at: datetime | None
     identity: str | None = None
+    fence: int = 0
+    safe_at: datetime | None = None
+    """From when the holder can no longer act by its own rule (expiry plus its margin)."""
 
     def stale(self, now: datetime) -> bool:
-        """Whether the lease may be taken at ``now``: nobody holds it, it expired, or its holder is gone."""
+        """Whether the lease may be taken at ``now``: nobody holds it, its holder can no longer act, or is gone.
+
+        An expired lease is not stale yet: until ``safe_at`` its holder may be
+        between its last check and a side effect.
+        """
         if self.holder is None or self.token is None:
             return True
-        return (self.expires_at is not None and self.expires_at < now) or self.holder_gone()
+        return self.past_safe(now) or self.holder_gone()
+
+    def past_safe(self, now: datetime) -> bool:
+        """Whether ``now`` is past the moment the holder stopped acting (``safe_at``, else the expiry)."""
+        until = self.safe_at if self.safe_at is not None else self.expires_at
+        return until is not None and until < now
 
     def holder_gone(self) -> bool:
         """Whether the holder is certainly dead: it ran in this boot and PID namespace, and is gone.
@@ -130,6 +170,8 @@ class LeaseInfo:
             return "nobody"
         text = f"{self.holder}@{self.host or '?'} pid {self.pid if self.pid is not None else '?'}"
         text += f" since {_stamp(self.acquired_at)}, expires {_stamp(self.expires_at)}"
+        if self.safe_at is not None:
+            text += f" (taken over after {_stamp(self.safe_at)})"
         if self.run_id is not None:
             text += f" (run {self.run_id})"
         return text
@@ -154,8 +196,12 @@ class Lease:
         expires_at: datetime,
         ttl: timedelta,
         deadline: float,
+        fence: int = 0,
+        table: sa.Table | None = None,
     ) -> None:
         self.token: Final = token
+        self.fence: Final = fence
+        self._table = table
         self.holder: Final = holder
         self.host: Final = host
         self.pid: Final = pid
@@ -203,14 +249,46 @@ class Lease:
                 "what this one left in flight",
             )
 
+    @property
+    def margin(self) -> timedelta:
+        """How long before its expiry this holder stops acting (:func:`margin_of`)."""
+        return margin_of(self.ttl)
+
+    def guard(self, connection: sa.Connection) -> None:
+        """Fence one catalog transaction: raise :class:`~reclaim.errors.LeaseLost` unless it is still ours.
+
+        Called first in every journal write transaction made under the lease.
+        Checks the clock (:meth:`check`), then reads the lease row with a
+        shared lock, held until the transaction ends: a takeover (which updates
+        the row) waits for it, and a write after a takeover sees the new token
+        or fence and is refused. SQLite catalogs serialise write transactions
+        (``BEGIN IMMEDIATE``), which gives the same.
+        """
+        self.check()
+        if self._table is None:
+            return
+        table = self._table
+        query = sa.select(table.c.token, table.c.fence).where(table.c.name == LEASE_NAME)
+        if connection.dialect.name != "sqlite":
+            query = query.with_for_update(read=True)
+        row = connection.execute(query).first()
+        if row is None or row.token != self.token or int(row.fence) != self.fence:
+            self._lose("another collector took it over (a newer fencing token holds the lease)")
+            self.check()
+
     def _lost_now(self) -> str | None:
         if self._lost is None and time.monotonic() >= self._deadline:
-            self._lost = f"no successful heartbeat within {self.ttl}, so it may have expired"
+            self._lost = (
+                f"no successful heartbeat within its ttl {self.ttl} less the margin {self.margin}, "
+                "so it may have expired (was the process paused?)"
+            )
         return self._lost
 
     def _renewed(self, expires_at: datetime, deadline: float) -> None:
         with self._guard:
-            if self._lost is None:
+            # a renewal confirmed after the deadline passed does not revive the lease: a paused
+            # process that wakes up stops, even if its heartbeat thread runs before it does
+            if self._lost_now() is None:
                 self._expires_at = expires_at
                 self._deadline = deadline
 
@@ -229,6 +307,7 @@ class Leases:
         self._catalog = catalog
         self._table = catalog.tables.lease
         self._ttl = ttl
+        self._margin = margin_of(ttl)
 
     def __repr__(self) -> str:
         return f"Leases({self._catalog!r}, ttl={self._ttl})"
@@ -239,13 +318,40 @@ class Leases:
         return self._ttl
 
     def acquire(self, holder: str, *, run_id: int | None = None) -> Lease:
-        """Take the lease for ``holder`` (a user or command name) if nobody holds it or it expired.
+        """Take the lease for ``holder`` (a user or command name) if nobody holds it or it is stale.
 
-        Raises :class:`~reclaim.errors.LockHeld` naming the holder, with how to
-        break a stale lease, when another collector holds it; and
-        :class:`~reclaim.errors.CatalogError` on database errors or a catalog
-        without its lease row.
+        A lease that expired but whose holder may still act (before its
+        ``safe_at``) is waited out, at most its margin, with a log line saying
+        so; then taken. Raises :class:`~reclaim.errors.LockHeld` naming the
+        holder, with how to break a stale lease, when another collector holds
+        it; and :class:`~reclaim.errors.CatalogError` on database errors or a
+        catalog without its lease row.
         """
+        try:
+            return self._acquire(holder, run_id)
+        except LockHeld:
+            wait = self._margin_left()
+            if wait is None:
+                raise
+        log.warning(
+            "the catalog lease expired but its holder may still act for %.1fs (its margin); waiting", wait
+        )
+        time.sleep(wait)
+        return self._acquire(holder, run_id)
+
+    def _margin_left(self) -> float | None:
+        """Seconds until an expired lease's holder can no longer act; ``None`` unless it expired."""
+        with self._catalog.begin() as connection:
+            now = _database_now(connection)
+            info = self._read(connection)
+        if info.token is None or info.expires_at is None or info.safe_at is None:
+            return None
+        if not info.expires_at < now <= info.safe_at:
+            return None
+        # bounded: safe_at is at most one margin (a fifth of the holder's ttl) past the expiry
+        return (info.safe_at - now).total_seconds() + 0.05
+
+    def _acquire(self, holder: str, run_id: int | None) -> Lease:
         lease = self._table
         token = secrets.token_hex(16)
         host = socket.gethostname()[:255]
@@ -254,7 +360,7 @@ class Leases:
         with self._catalog.begin() as connection:
             now = _database_now(connection)
             expires_at = now + self._ttl
-            values = {
+            values: dict[str, Any] = {
                 "holder": holder[:255],
                 "host": host,
                 "pid": pid,
@@ -264,8 +370,15 @@ class Leases:
                 "heartbeat_at": now,
                 "expires_at": expires_at,
                 "identity": _identity(),
+                "safe_at": expires_at + self._margin,
+                "fence": lease.c.fence + 1,
             }
-            free = sa.or_(lease.c.token.is_(None), lease.c.expires_at < now)
+            # an expired lease is not free until its holder can no longer act (safe_at)
+            free = sa.or_(
+                lease.c.token.is_(None),
+                lease.c.safe_at < now,
+                sa.and_(lease.c.safe_at.is_(None), lease.c.expires_at < now),
+            )
             statement = lease.update().where(lease.c.name == LEASE_NAME, free).values(**values)
             taken = connection.execute(statement).rowcount == 1
             if not taken:
@@ -278,6 +391,10 @@ class Leases:
                     taken = connection.execute(takeover.values(**values)).rowcount == 1
                     if taken:
                         log.warning("took over the lease of a dead process: %s", current.describe())
+            fence = 0
+            if taken:
+                mine = sa.select(lease.c.fence).where(lease.c.name == LEASE_NAME, lease.c.token == token)
+                fence = int(connection.execute(mine).scalar_one())
         if not taken:
             raise self._held(self.show())
         log.info("took the catalog lease for %s@%s pid %d until %s", holder, host, pid, _stamp(expires_at))
@@ -290,7 +407,9 @@ class Leases:
             acquired_at=now,
             expires_at=expires_at,
             ttl=self._ttl,
-            deadline=started + self._ttl.total_seconds(),
+            deadline=started + (self._ttl - self._margin).total_seconds(),
+            fence=fence,
+            table=lease,
         )
 
     def heartbeat(self, lease: Lease) -> None:
@@ -309,13 +428,13 @@ class Leases:
             statement = (
                 table.update()
                 .where(table.c.name == LEASE_NAME, table.c.token == lease.token)
-                .values(heartbeat_at=now, expires_at=expires_at)
+                .values(heartbeat_at=now, expires_at=expires_at, safe_at=expires_at + self._margin)
             )
             renewed = connection.execute(statement).rowcount == 1
         if not renewed:
             lease._lose("it was broken or taken over by another collector")
             lease.check()
-        lease._renewed(expires_at, started + self._ttl.total_seconds())
+        lease._renewed(expires_at, started + (self._ttl - self._margin).total_seconds())
 
     def release(self, lease: Lease) -> None:
         """Give ``lease`` up; does nothing when it is no longer ours.
@@ -439,6 +558,8 @@ class Leases:
             heartbeat_at=row["heartbeat_at"],
             expires_at=row["expires_at"],
             identity=row["identity"],
+            fence=int(row["fence"] or 0),
+            safe_at=row["safe_at"],
         )
 
     def _held(self, info: LeaseInfo) -> LockHeld:

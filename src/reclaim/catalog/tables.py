@@ -307,6 +307,9 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         sa.Column("expires_at", UTCDateTime(), nullable=True),
         # boot, PID namespace, pid and start time of the holder: see reclaim.catalog.lease
         sa.Column("identity", sa.String(255), nullable=True),
+        # the fencing token (grows at every change of hands) and when the holder can no longer act
+        sa.Column("fence", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("safe_at", UTCDateTime(), nullable=True),
         **options,
     )
 

@@ -7,7 +7,12 @@ and then calls ``ensure(store, key)``:
   gone (``gone``: a purge took it; the writer uploads it again);
 - QUARANTINED: claim it by compare-and-set (QUARANTINED -> RESTORING), move it
   back, confirm RESTORED (``restored``). A purge claims with the same
-  compare-and-set, so exactly one of the two wins;
+  compare-and-set, so exactly one of the two wins. The answer is checked
+  against the store, never taken from the journal alone: in ``move`` mode the
+  object must be back at its key; in ``mark`` mode it must still be at its key
+  and be the object that was quarantined (same ETag, else same size and
+  mtime). An object that is missing is recorded PURGED, one that was replaced
+  RESTORED with a note, and both answer ``gone``: the writer uploads again;
 - in flight (QUARANTINING, PURGING, RESTORING): a collector is acting on it
   right now; wait until the entry settles, then decide as above. The
   collector re-checks references after recording its intent, so it sees the
@@ -22,7 +27,7 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 
-from reclaim.catalog import Journal, State
+from reclaim.catalog import Entry, Journal, State
 from reclaim.errors import StoreError
 from reclaim.lifecycle.restore import finish_restore
 from reclaim.stores import Store
@@ -59,6 +64,8 @@ def ensure_key(store: Store, journal: Journal, key: str, *, timeout: float = 60.
         if entry.state is State.QUARANTINED:
             claimed = journal.transition(entry, State.RESTORING, note="claimed by ensure")
             if claimed is not None:
+                if claimed.mode != "move":
+                    return _claim_marked(store, journal, claimed)
                 outcome = finish_restore(store, journal, claimed, run_id=None)
                 if outcome == "missing":
                     return Ensured.GONE
@@ -78,3 +85,22 @@ def ensure_key(store: Store, journal: Journal, key: str, *, timeout: float = 60.
         return (
             Ensured.PRESENT if store.exists(key) else Ensured.GONE
         )  # pragma: no cover - active is never terminal
+
+
+def _claim_marked(store: Store, journal: Journal, entry: Entry) -> Ensured:
+    """Settle a claimed (RESTORING) ``mark`` entry by what is at its key now."""
+    try:
+        info = store.stat(entry.key)
+    except FileNotFoundError:
+        journal.transition(entry, State.PURGED, note="object missing when claimed by ensure")
+        return Ensured.GONE
+    if entry.etag is not None and info.etag is not None:
+        same = info.etag == entry.etag
+    else:
+        same = info.mtime == entry.mtime and (entry.size is None or info.size == entry.size)
+    if not same:
+        # the key holds another object than the one quarantined: not the writer's to vouch for
+        journal.transition(entry, State.RESTORED, note="replaced since quarantine; claimed by ensure")
+        return Ensured.GONE
+    journal.transition(entry, State.RESTORED, note="claimed by ensure")
+    return Ensured.RESTORED

@@ -11,8 +11,15 @@ before the next (journal writes: one transaction per 500 entries):
 3. ``mark`` mode: an object whose ETag/mtime changed since quarantine is live
    again (a writer replaced it) and is left alone (``stat_many``: one
    listing of the range on S3);
-4. delete the rest in as few requests as the store allows (S3: 1000 keys per
-   DeleteObjects), then confirm PURGING -> PURGED.
+4. delete the rest, checking the lease before every request (one key at a
+   time locally, 1000 keys per DeleteObjects on S3), then confirm PURGING ->
+   PURGED. In ``mark`` mode on a store that renames atomically (a local
+   directory) each object is first moved to ``trash_prefix + key`` and
+   deleted only if the lease still holds after the move; otherwise it is
+   moved back. A collector paused past its lease at any instant therefore
+   deletes nothing live when it resumes: the side effect it may still make
+   after its last check is a rename that it undoes (see "The lease" in the
+   README for the one window left on stores without a rename).
 
 A crash after step 1 leaves PURGING entries: ``recover`` returns those whose
 object still exists to QUARANTINED (the re-check will be redone) and marks
@@ -26,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from reclaim.catalog import Entry, Journal, State
+from reclaim.errors import LeaseLost
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.restore import finish_restore
 from reclaim.lifecycle.scan import Tally
@@ -36,6 +44,8 @@ __all__ = ["PurgePlan", "PurgeResult", "plan_purge"]
 
 LeaseCheck = Callable[[], None]
 _BATCH = 1000
+#: keys per delete request where each request is a round trip (S3's DeleteObjects takes 1000)
+_DELETE_REQUEST = 1000
 
 
 @dataclass
@@ -62,6 +72,8 @@ class PurgePlan:
     now: datetime
     due: int
     would_restore: int
+    trash_prefix: str = ""
+    """Where ``mark`` objects are staged before their delete, on stores that rename atomically."""
 
     def execute(self, journal: Journal, *, run_id: int, check_lease: LeaseCheck) -> PurgeResult:
         """Purge every due entry (see the module docstring)."""
@@ -99,13 +111,58 @@ class PurgePlan:
             journal.transition_many(left, State.RESTORED, run_id=run_id, note="changed since quarantine")
             result.changed += len(left)
             doomed = [entry for entry in doomed if entry.id not in changed]
-        check_lease()
-        self.store.delete([e.trash_key if e.mode == "move" and e.trash_key else e.key for e in doomed])
+        self._delete(doomed, check_lease)
         fault("purge.after-delete")
         journal.transition_many(doomed, State.PURGED, run_id=run_id)
         for entry in doomed:
             result.purged.add(entry.size)
         fault("purge.after-confirm")
+
+    def _delete(self, doomed: list[Entry], check_lease: LeaseCheck) -> None:
+        """Delete the objects of ``doomed``, the lease checked before every request."""
+        staged = self.store.atomic_move and bool(self.trash_prefix)
+        direct = [
+            e.trash_key if e.mode == "move" and e.trash_key else e.key
+            for e in doomed
+            if e.mode == "move" or not staged
+        ]
+        step = _DELETE_REQUEST if self.store.parallel_io else 1
+        for start in range(0, len(direct), step):
+            check_lease()
+            self.store.delete(direct[start : start + step])
+        if staged:
+            for entry in doomed:
+                if entry.mode != "move":
+                    self._delete_staged(entry, check_lease)
+
+    def _delete_staged(self, entry: Entry, check_lease: LeaseCheck) -> None:
+        """Move a ``mark`` object aside, and delete it only if the lease held across the move.
+
+        The rename is the one side effect a paused collector may make after its
+        last check; finding the lease lost after it, the collector renames the
+        object back (never over a newer one) before it stops.
+        """
+        staged = self.trash_prefix + entry.key
+        check_lease()
+        try:
+            self.store.move(entry.key, staged)
+        except FileNotFoundError:
+            return  # already gone: the confirm records it as purged
+        except FileExistsError:
+            # the trash key is taken (a stray): delete the object in place, the lease just checked
+            self.store.delete([entry.key])
+            return
+        try:
+            check_lease()
+        except LeaseLost:
+            try:
+                self.store.move(staged, entry.key)
+            except (FileNotFoundError, FileExistsError):
+                # ignoring this is safe: recover moved it back already, or a writer stored a new
+                # object at the key (the staged copy stays in the trash, where check reports it)
+                pass
+            raise
+        self.store.delete([staged])
 
     def _changed(self, marked: list[Entry]) -> set[int]:
         """The ids of ``mark`` entries whose object a writer replaced since quarantine (ETag, else mtime)."""
@@ -124,7 +181,12 @@ class PurgePlan:
 
 
 def plan_purge(
-    store: Store, sources: Sequence[ReferenceSource], journal: Journal, *, now: datetime | None = None
+    store: Store,
+    sources: Sequence[ReferenceSource],
+    journal: Journal,
+    *,
+    now: datetime | None = None,
+    trash_prefix: str = "",
 ) -> PurgePlan:
     """Count the entries due and how many the re-check would restore now; change nothing."""
     moment = now or datetime.now(UTC)
@@ -135,4 +197,4 @@ def plan_purge(
         after = batch[-1].id
         due += len(batch)
         would_restore += len(referenced_now(sources, [e.key for e in batch]))
-    return PurgePlan(store, sources, moment, due, would_restore)
+    return PurgePlan(store, sources, moment, due, would_restore, trash_prefix)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from reclaim.catalog import Entry, Intent, Journal, State
-from reclaim.errors import UnsafeToProceed
+from reclaim.errors import LeaseLost, UnsafeToProceed
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.scan import StoreScan, Tally, scan_store
 from reclaim.lifecycle.spool import CandidateSpool
@@ -205,6 +205,15 @@ class QuarantinePlan:
         except FileExistsError:
             # ignoring this is safe: the object stays live; check reports the stray trash copy
             return _OCCUPIED
+        try:
+            check_lease()
+        except LeaseLost:
+            # a collector paused between its check and the move resumes here, possibly after
+            # another one rolled the intent back and a writer was told the object is present:
+            # put it back (never over a newer object) before stopping
+            with contextlib.suppress(FileNotFoundError, FileExistsError):
+                self.store.move(trash_key, key)
+            raise
         fault("quarantine.after-move")
         return _MOVED
 

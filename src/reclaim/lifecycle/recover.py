@@ -9,11 +9,15 @@ outcomes keep every byte:
   moved: roll back to RESTORED (the next run quarantines it again).
 - PURGING: if the object still exists (trash copy, or the key in ``mark``
   mode), the re-check may not have run: back to QUARANTINED, so the next purge
-  re-checks it. If it is gone, the delete had happened after a clean re-check:
-  PURGED.
+  re-checks it. A ``mark`` object found staged at ``trash_prefix + key`` (its
+  purge was moving it aside) is moved back to its key first. If it is gone,
+  the delete had happened after a clean re-check: PURGED.
 - RESTORING: move the object back if it is still in the trash: RESTORED.
 
-Recover runs at the start of every mutating command, under the lease.
+Recover runs at the start of every mutating command, under the lease, and so
+only once the previous holder can no longer act (the lease is taken over only
+after its ``safe_at``): it never settles an entry a paused collector may still
+be working on.
 """
 
 from __future__ import annotations
@@ -47,7 +51,13 @@ class RecoverResult:
 
 
 def recover_entry(
-    store: Store, journal: Journal, entry: Entry, *, grace: timedelta, run_id: int | None
+    store: Store,
+    journal: Journal,
+    entry: Entry,
+    *,
+    grace: timedelta,
+    run_id: int | None,
+    trash_prefix: str = "",
 ) -> str:
     """Settle one in-flight entry; returns ``confirmed``, ``rolled_back``, ``purged`` or ``restored``.
 
@@ -62,7 +72,7 @@ def recover_entry(
         done = journal.transition(entry, State.RESTORED, run_id=run_id, note="quarantine rolled back")
         return "rolled_back" if done else "lost_race"
     if entry.state is State.PURGING:
-        still_there = in_trash if entry.mode == "move" else store.exists(entry.key)
+        still_there = in_trash if entry.mode == "move" else _marked_back(store, entry, trash_prefix)
         if still_there:
             done = journal.transition(entry, State.QUARANTINED, run_id=run_id, note="purge rolled back")
             return "rolled_back" if done else "lost_race"
@@ -74,6 +84,21 @@ def recover_entry(
     return "lost_race"  # not in flight any more
 
 
+def _marked_back(store: Store, entry: Entry, trash_prefix: str) -> bool:
+    """Whether a ``mark`` object being purged is at its key, moving it back from its staging key first."""
+    if store.exists(entry.key):
+        return True
+    if not trash_prefix or not store.atomic_move:
+        return False
+    try:
+        store.move(trash_prefix + entry.key, entry.key)
+    except FileNotFoundError:
+        return False  # neither staged nor at its key: the delete had happened
+    except FileExistsError:
+        return True  # a writer stored a new object at the key meanwhile; the staged copy stays a stray
+    return True
+
+
 def recover_store(
     store: Store,
     journal: Journal,
@@ -81,12 +106,13 @@ def recover_store(
     grace: timedelta,
     run_id: int | None,
     check_lease: Callable[[], None] | None = None,
+    trash_prefix: str = "",
 ) -> RecoverResult:
     """Settle every in-flight entry of ``store``."""
     result = RecoverResult(store.name)
     for entry in journal.in_flight(store.name):
         if check_lease is not None:
             check_lease()
-        outcome = recover_entry(store, journal, entry, grace=grace, run_id=run_id)
+        outcome = recover_entry(store, journal, entry, grace=grace, run_id=run_id, trash_prefix=trash_prefix)
         setattr(result, outcome, getattr(result, outcome) + 1)
     return result
