@@ -130,10 +130,10 @@ class _Waits:
         self.idle = max(IDLE_IN_TRANSACTION_TIMEOUT, lock)
 
     def postgres_options(self) -> str:
-        ms = {"lock": int(self.lock * 1000), "stmt": int(self.statement * 1000), "idle": int(self.idle * 1000)}
+        lock, statement, idle = (int(seconds * 1000) for seconds in (self.lock, self.statement, self.idle))
         return (
-            f"-c lock_timeout={ms['lock']} -c statement_timeout={ms['stmt']} "
-            f"-c idle_in_transaction_session_timeout={ms['idle']}"
+            f"-c lock_timeout={lock} -c statement_timeout={statement} "
+            f"-c idle_in_transaction_session_timeout={idle}"
         )
 
 

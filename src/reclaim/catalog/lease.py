@@ -129,7 +129,7 @@ class LeaseInfo:
     """From when the holder can no longer act by its own rule (expiry plus its margin)."""
 
     def stale(self, now: datetime) -> bool:
-        """Whether the lease may be taken at ``now``: nobody holds it, its holder can no longer act, or is gone.
+        """Whether the lease may be taken at ``now``: free, its holder can no longer act, or is gone.
 
         An expired lease is not stale yet: until ``safe_at`` its holder may be
         between its last check and a side effect.

@@ -28,6 +28,7 @@ those already deleted as PURGED.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -155,12 +156,10 @@ class PurgePlan:
         try:
             check_lease()
         except LeaseLost:
-            try:
+            # ignoring a failure is safe: recover moved it back already, or a writer stored a new
+            # object at the key (the staged copy stays in the trash, where check reports it)
+            with contextlib.suppress(FileNotFoundError, FileExistsError):
                 self.store.move(staged, entry.key)
-            except (FileNotFoundError, FileExistsError):
-                # ignoring this is safe: recover moved it back already, or a writer stored a new
-                # object at the key (the staged copy stays in the trash, where check reports it)
-                pass
             raise
         self.store.delete([staged])
 
