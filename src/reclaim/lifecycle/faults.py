@@ -4,6 +4,12 @@ A test starts a real reclaim process with ``RECLAIM_FAULT=<point>`` (optionally
 ``<point>:<n>`` to fire on the n-th visit); when the process reaches that
 point it sends itself SIGKILL, exactly as an OOM kill or a power cut would end
 it. Outside tests the variable is unset and a fault point costs one comparison.
+
+``RECLAIM_PAUSE=<point>[:<n>]`` instead stops the process there with SIGSTOP,
+as a debugger, a VM migration or a long pause of the machine would: the
+lease-fencing tests resume it (SIGCONT) after another collector took over.
+The :data:`WINDOW_POINTS` sit between a lease check and the side effect it
+guards, the worst instant for such a pause.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["POINTS", "ROW_POINTS", "fault"]
+__all__ = ["POINTS", "ROW_POINTS", "WINDOW_POINTS", "fault"]
 
 #: every fault point, in the order a run meets them; quarantine and purge work a batch at a time,
 #: so their points are met once per batch, except ``quarantine.after-move``: once per object
@@ -40,16 +46,30 @@ ROW_POINTS = (
     "rows-restore.after-insert",
 )
 
-_spec = os.environ.get("RECLAIM_FAULT", "")
-_point, _, _nth = _spec.partition(":")
-_remaining = int(_nth) if _nth else 1
+#: points between a lease check and the side effect it guards: once per delete request or move
+WINDOW_POINTS = (
+    "quarantine.checked",
+    "purge.checked",
+)
+
+
+def _parse(variable: str) -> tuple[str, int]:
+    point, _, nth = os.environ.get(variable, "").partition(":")
+    return point, int(nth) if nth.isdigit() else 1
+
+
+_kill_point, _kill_left = _parse("RECLAIM_FAULT")
+_pause_point, _pause_left = _parse("RECLAIM_PAUSE")
 
 
 def fault(point: str) -> None:
-    """Kill this process with SIGKILL if ``RECLAIM_FAULT`` names ``point`` (on its n-th visit)."""
-    global _remaining
-    if point != _point:
-        return
-    _remaining -= 1
-    if _remaining <= 0:
-        os.kill(os.getpid(), signal.SIGKILL)
+    """SIGKILL (``RECLAIM_FAULT``) or SIGSTOP (``RECLAIM_PAUSE``) this process at ``point``'s n-th visit."""
+    global _kill_left, _pause_left
+    if point == _kill_point:
+        _kill_left -= 1
+        if _kill_left <= 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+    if point == _pause_point:
+        _pause_left -= 1
+        if _pause_left == 0:
+            os.kill(os.getpid(), signal.SIGSTOP)

@@ -130,6 +130,7 @@ class PurgePlan:
         step = _DELETE_REQUEST if self.store.parallel_io else 1
         for start in range(0, len(direct), step):
             check_lease()
+            fault("purge.checked")
             self.store.delete(direct[start : start + step])
         if staged:
             for entry in doomed:
@@ -145,6 +146,7 @@ class PurgePlan:
         """
         staged = self.trash_prefix + entry.key
         check_lease()
+        fault("purge.checked")
         try:
             self.store.move(entry.key, staged)
         except FileNotFoundError:

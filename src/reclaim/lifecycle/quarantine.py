@@ -198,6 +198,7 @@ class QuarantinePlan:
         """``moved``, or the note that rolls the entry back: vanished, or its trash key taken."""
         check_lease()  # a run that lost its lease stops before its next side effect
         assert trash_key is not None  # move mode records a trash key with every intent
+        fault("quarantine.checked")
         try:
             self.store.move(key, trash_key)
         except FileNotFoundError:
