@@ -51,7 +51,8 @@ def test_a_journal_write_after_a_takeover_is_refused(marked: Archive) -> None:
         old = leases.acquire("old")
         journal = Journal(catalog)
         entry = journal.active("main", ORPHANS[0])
-        assert entry is not None and entry.state is State.QUARANTINED
+        assert entry is not None
+        assert entry.state is State.QUARANTINED
         leases.break_lease(force=True)
         new = leases.acquire("new")
         assert new.fence > old.fence
@@ -64,7 +65,8 @@ def test_a_journal_write_after_a_takeover_is_refused(marked: Archive) -> None:
         assert journal.get(entry.id) == entry  # unchanged
 
         moved = journal.fenced(new).transition(entry, State.PURGING)  # the new holder may
-        assert moved is not None and moved.state is State.PURGING
+        assert moved is not None
+        assert moved.state is State.PURGING
         leases.release(new)
     finally:
         catalog.dispose()
@@ -79,7 +81,8 @@ def test_a_lease_is_not_taken_over_before_its_holder_stopped(marked: Archive) ->
         while not holder.lost:  # the holder gives up a margin before its expiry, by its own clock
             time.sleep(0.05)
         info = short.show()
-        assert info.expires_at is not None and info.safe_at is not None
+        assert info.expires_at is not None
+        assert info.safe_at is not None
         assert info.safe_at - info.expires_at == holder.margin
         with pytest.raises(LockHeld):
             short.acquire("taker")  # not expired yet
@@ -101,7 +104,8 @@ def test_ensure_answers_gone_for_a_marked_object_missing_from_its_key(marked: Ar
     catalog = open_catalog(marked.config.catalog)
     try:
         entry = Journal(catalog).latest("main", ORPHANS[0])
-        assert entry is not None and entry.state is State.PURGED
+        assert entry is not None
+        assert entry.state is State.PURGED
         assert entry.note == "object missing when claimed by ensure"
     finally:
         catalog.dispose()
@@ -154,7 +158,7 @@ def test_ensure_does_not_hang_behind_a_paused_transaction(
         assert holder.stdout.readline().strip() == "locked"
         archive.reference(ORPHANS[0])
         # the claim waits for the row lock at most its own timeout, then says why
-        with pytest.raises(CatalogError, match="(?i)lock"):
+        with pytest.raises(CatalogError, match=r"(?i)lock"):
             api.ensure(archive.config_path, "main", ORPHANS[0], timeout=2)
     finally:
         holder.send_signal(signal.SIGCONT)
