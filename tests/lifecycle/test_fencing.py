@@ -12,13 +12,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from reclaim import api
 from reclaim.catalog import Journal, Leases, State, open_catalog
+from reclaim.catalog.archive import NewRow, RowState
 from reclaim.errors import CatalogError, LeaseLost, LockHeld, ReclaimError
 from reclaim.lifecycle import Ensured
 
@@ -67,6 +68,31 @@ def test_a_journal_write_after_a_takeover_is_refused(marked: Archive) -> None:
         moved = journal.fenced(new).transition(entry, State.PURGING)  # the new holder may
         assert moved is not None
         assert moved.state is State.PURGING
+        leases.release(new)
+    finally:
+        catalog.dispose()
+
+
+def test_a_row_archive_write_after_a_takeover_is_refused(marked: Archive) -> None:
+    catalog = open_catalog(marked.config.catalog)
+    try:
+        leases = Leases(catalog)
+        old = leases.acquire("old")
+        row = NewRow("assets", "assets", "[1]", '{"id": 1}')
+        expires = datetime.now(UTC) + timedelta(days=1)
+        (kept,) = catalog.archive.fenced(old).add(
+            [row], run_id=1, state=RowState.ARCHIVING, expires_at=expires
+        )
+        leases.break_lease(force=True)
+        new = leases.acquire("new")
+        stale = catalog.archive.fenced(old)
+        with pytest.raises(LeaseLost):
+            stale.add([row], run_id=1, state=RowState.ARCHIVING, expires_at=expires)
+        with pytest.raises(LeaseLost):
+            stale.confirm([kept], run_id=1)
+        (record,) = catalog.archive.in_flight()
+        assert (record.id, record.state) == (kept, RowState.ARCHIVING)  # unchanged, and nothing added
+        assert catalog.archive.fenced(new).confirm([kept], run_id=2) == 1
         leases.release(new)
     finally:
         catalog.dispose()

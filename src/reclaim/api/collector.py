@@ -24,7 +24,7 @@ from typing import Any
 
 from reclaim.api.reports import to_jsonable
 from reclaim.api.session import ConfigLike, Session
-from reclaim.catalog import Catalog, Journal, Leases, open_catalog
+from reclaim.catalog import Catalog, Journal, Leases, RowArchive, open_catalog
 from reclaim.errors import ReclaimError
 from reclaim.lifecycle import RecoverResult, recover_store
 from reclaim.lifecycle.rows import RowRecovery, recover_rows
@@ -53,6 +53,12 @@ class Collector:
     recovered: list[RecoverResult]
     counts: dict[str, Any]
     rows_recovered: RowRecovery = field(default_factory=RowRecovery)
+    fenced_archive: RowArchive | None = None
+
+    @property
+    def archive(self) -> RowArchive:
+        """The row archive, its writes fenced by the run's lease (the plain one in a dry run)."""
+        return self.fenced_archive if self.fenced_archive is not None else self.catalog.archive
 
     def mode(self, store: str) -> str:
         """The store's configured mode, or the backend's default."""
@@ -64,14 +70,14 @@ def _no_lease() -> None:
     return None
 
 
-def _recover_rows(session: Session, catalog: Catalog, run_id: int) -> RowRecovery:
+def _recover_rows(session: Session, archive: RowArchive, run_id: int) -> RowRecovery:
     """Settle archive records in flight; only their collections' tables are reflected."""
-    pending = {record.collection for record in catalog.archive.in_flight()}
+    pending = {record.collection for record in archive.in_flight()}
     names = [name for name in session.config.collections if name in pending]
     if not names:
         return RowRecovery()
     tables = {name: session.collection(name) for name in names}
-    return recover_rows(tables, catalog.archive, run_id=run_id)
+    return recover_rows(tables, archive, run_id=run_id)
 
 
 @contextmanager
@@ -108,6 +114,7 @@ def collector(
             with leases.keep(_holder(), run_id=run_id) as lease:
                 # every journal write of the run is fenced by the lease's token
                 journal = journal.fenced(lease)
+                archive = catalog.archive.fenced(lease)
                 recovered = []
                 if recover:
                     for name in session.config.stores:
@@ -122,10 +129,12 @@ def collector(
                         if result.total:
                             recovered.append(result)
                             counts.setdefault("recovered", {})[name] = to_jsonable(result)
-                rows = _recover_rows(session, catalog, run_id) if recover else RowRecovery()
+                rows = _recover_rows(session, archive, run_id) if recover else RowRecovery()
                 if rows.total:
                     counts["rows_recovered"] = to_jsonable(rows)
-                yield Collector(session, catalog, journal, run_id, lease.check, recovered, counts, rows)
+                yield Collector(
+                    session, catalog, journal, run_id, lease.check, recovered, counts, rows, archive
+                )
         except ReclaimError as exc:
             catalog.finish_run(run_id, "aborted", counts, error=str(exc))
             raise

@@ -109,7 +109,7 @@ def run(
         _quarantine(c, report, show, dry_run, progress)
         if not dry_run:
             finished = datetime.now(UTC)
-            report.expired_rows = c.catalog.archive.expire(finished)
+            report.expired_rows = c.archive.expire(finished)
             for name, cfg in c.session.config.stores.items():
                 report.expired_entries[name] = c.journal.expire(finished - cfg.retention, store=name)
             c.counts["expired"] = {"rows": report.expired_rows, "entries": report.expired_entries}
@@ -134,7 +134,7 @@ def _purge(c: Collector, report: CycleReport, sources: dict[str, Any], dry_run: 
 def _collect_rows(
     c: Collector, report: CycleReport, order: Sequence[str], now: datetime, show: int, dry_run: bool
 ) -> None:
-    archive = c.catalog.archive
+    archive = c.archive
     for name in order:
         ct = c.session.collection(name)
         if dry_run or ct.config.action == "report":
@@ -214,7 +214,7 @@ def restore_rows(
         names = c.session.collection_names([collection] if collection else None)
         if run_id is not None and c.catalog.get_run(run_id) is None:
             raise UnknownItem(f"run {run_id} does not exist (see 'reclaim runs')")
-        archive = c.catalog.archive
+        archive = c.archive
         selected: list[ArchivedRow] = []
         for name in names:
             if pks:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,6 +39,7 @@ from reclaim.catalog.tables import sha256_hex
 
 if TYPE_CHECKING:
     from reclaim.catalog.catalog import Catalog
+    from reclaim.catalog.lease import Lease
 
 __all__ = ["RESTORABLE", "ArchivedRow", "NewRow", "RowArchive", "RowState", "RowSummary", "pk_text"]
 
@@ -113,12 +115,38 @@ class RowSummary:
 
 
 class RowArchive:
-    """The archived rows of one catalog."""
+    """The archived rows of one catalog.
 
-    def __init__(self, catalog: Catalog) -> None:
+    Like the journal, an archive made with a ``lease`` (:meth:`fenced`) is a
+    collector's: each of its write transactions is fenced by
+    :meth:`~reclaim.catalog.lease.Lease.guard`, so it is refused once another
+    collector took the lease over.
+    """
+
+    def __init__(self, catalog: Catalog, *, lease: Lease | None = None) -> None:
         self._catalog = catalog
         self._rows = catalog.tables.rows
         self._refs = catalog.tables.row_refs
+        self._lease = lease
+
+    def fenced(self, lease: Lease) -> RowArchive:
+        """This archive, with every write fenced by ``lease``."""
+        return RowArchive(self._catalog, lease=lease)
+
+    @contextmanager
+    def _writing(self, connection: sa.Connection | None = None) -> Iterator[sa.Connection]:
+        """A write transaction (``connection``'s, or a catalog one of its own), fenced first."""
+        if connection is not None:
+            self._guard(connection)
+            yield connection
+            return
+        with self._catalog.begin() as own:
+            self._guard(own)
+            yield own
+
+    def _guard(self, connection: sa.Connection) -> None:
+        if self._lease is not None:
+            self._lease.guard(connection)
 
     # -- writes --------------------------------------------------------------------------
 
@@ -137,10 +165,8 @@ class RowArchive:
         shares the collected table's database); otherwise they commit in a
         catalog transaction of their own before this returns.
         """
-        if connection is not None:
-            return self._add(connection, rows, run_id, state, expires_at)
-        with self._catalog.begin() as own:
-            return self._add(own, rows, run_id, state, expires_at)
+        with self._writing(connection) as writing:
+            return self._add(writing, rows, run_id, state, expires_at)
 
     def _add(
         self,
@@ -217,11 +243,8 @@ class RowArchive:
                 conn.execute(self._refs.delete().where(self._refs.c.row_id == row.id))
             return True
 
-        if connection is not None:
-            done = work(connection)
-        else:
-            with self._catalog.begin() as own:
-                done = work(own)
+        with self._writing(connection) as writing:
+            done = work(writing)
         if not done:
             return None
         return ArchivedRow(
@@ -240,7 +263,7 @@ class RowArchive:
         ordered = sorted(ids)
         for start in range(0, len(ordered), _BATCH):
             batch = ordered[start : start + _BATCH]
-            with self._catalog.begin() as connection:
+            with self._writing() as connection:
                 connection.execute(self._refs.delete().where(self._refs.c.row_id.in_(batch)))
                 dropped += connection.execute(
                     self._rows.delete().where(
@@ -256,7 +279,7 @@ class RowArchive:
         now = datetime.now(UTC)
         for start in range(0, len(ordered), _BATCH):
             batch = ordered[start : start + _BATCH]
-            with self._catalog.begin() as connection:
+            with self._writing() as connection:
                 done += connection.execute(
                     self._rows.update()
                     .where(self._rows.c.id.in_(batch), self._rows.c.state == RowState.ARCHIVING.value)
@@ -281,7 +304,7 @@ class RowArchive:
             query = sa.select(rows.c.id).where(rows.c.state.in_(settled), rows.c.expires_at < now)
             if collection is not None:
                 query = query.where(rows.c.collection == collection)
-            with self._catalog.begin() as connection:
+            with self._writing() as connection:
                 ids = list(connection.execute(query.order_by(rows.c.id).limit(_BATCH)).scalars())
                 if not ids:
                     return deleted
