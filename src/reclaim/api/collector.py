@@ -30,7 +30,7 @@ from reclaim.lifecycle import RecoverResult, recover_store
 from reclaim.lifecycle.rows import RowRecovery, recover_rows
 from reclaim.stores import default_mode
 
-__all__ = ["Collector", "collector", "open_journal"]
+__all__ = ["Collector", "close_dead_run", "collector", "open_journal"]
 
 
 def _holder() -> str:
@@ -112,6 +112,8 @@ def collector(
         try:
             leases = Leases(catalog, ttl=session.config.catalog.lease_ttl)
             with leases.keep(_holder(), run_id=run_id) as lease:
+                if lease.previous is not None and lease.previous.run_id is not None:
+                    close_dead_run(catalog, journal, lease.previous.run_id, by=run_id)
                 # every journal write of the run is fenced by the lease's token
                 journal = journal.fenced(lease)
                 archive = catalog.archive.fenced(lease)
@@ -136,9 +138,42 @@ def collector(
                     session, catalog, journal, run_id, lease.check, recovered, counts, rows, archive
                 )
         except ReclaimError as exc:
-            catalog.finish_run(run_id, "aborted", counts, error=str(exc))
+            catalog.finish_run(run_id, "aborted", _with_journal(counts, journal, run_id), error=str(exc))
+            raise
+        except KeyboardInterrupt:
+            error = "interrupted (Ctrl-C or SIGINT); what it completed is in its counts"
+            catalog.finish_run(run_id, "aborted", _with_journal(counts, journal, run_id), error=error)
             raise
         except BaseException as exc:
-            catalog.finish_run(run_id, "failed", counts, error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            catalog.finish_run(run_id, "failed", _with_journal(counts, journal, run_id), error=error)
             raise
         catalog.finish_run(run_id, "succeeded", counts)
+
+
+def _with_journal(counts: dict[str, Any], journal: Journal, run_id: int) -> dict[str, Any]:
+    """``counts`` plus what the journal shows the run did (its own counts stop where it stopped)."""
+    try:
+        tally = journal.run_tally(run_id)
+    except ReclaimError:
+        return counts  # ignoring this is safe: the run record only lacks the tally
+    return {**counts, "journal": tally} if tally else counts
+
+
+def close_dead_run(catalog: Catalog, journal: Journal, run_id: int, *, by: int | None) -> bool:
+    """Record run ``run_id``, still ``running`` although its collector is gone, as ``aborted``.
+
+    Its counts are taken from the journal (:meth:`Journal.run_tally`). Called
+    when a lease is taken over or broken; returns whether the run was still
+    open. Safe at that point: the previous holder can no longer act.
+    """
+    record = catalog.get_run(run_id)
+    if record is None or record.status != "running":
+        return False
+    closer = f"by run {by}" if by is not None else "when its lease was broken"
+    error = (
+        "the collector ended without closing its run (killed, or stopped after losing its lease); "
+        f"closed {closer}; its counts are what the journal shows it did"
+    )
+    catalog.finish_run(run_id, "aborted", {"journal": journal.run_tally(run_id)}, error=error)
+    return True

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from reclaim.api.collector import Collector, collector, open_journal
+from reclaim.api.collector import Collector, close_dead_run, collector, open_journal
 from reclaim.api.commands import ProgressCallback
 from reclaim.api.reports import to_jsonable
 from reclaim.api.session import ConfigLike
@@ -339,8 +339,10 @@ def lock(config: ConfigLike, *, break_lease: bool = False, force: bool = False) 
 
     Raises :class:`~reclaim.errors.LockHeld` when asked to break a live lease without ``force``.
     """
-    with open_journal(config) as (_session, catalog, _journal):
+    with open_journal(config) as (_session, catalog, journal):
         leases = Leases(catalog)
         if break_lease:
-            leases.break_lease(force=force)
+            broken = leases.break_lease(force=force)
+            if broken is not None and broken.run_id is not None:
+                close_dead_run(catalog, journal, broken.run_id, by=None)
         return leases.show()

@@ -379,6 +379,31 @@ class Journal:
             found += self._all(query.where(objects.c.key_hash.in_(hashes), objects.c.key.in_(chunk)))
         return sorted(found, key=lambda entry: entry.id)[:limit]
 
+    def run_tally(self, run_id: int) -> dict[str, dict[str, dict[str, int]]]:
+        """What run ``run_id`` left in the journal: entries it changed last, by store and state.
+
+        ``{store: {state: {"count": n, "bytes": b}}}``, from the entries whose
+        last change was this run's: the true record of a run that ended without
+        reporting its counts (killed, interrupted, paused past its lease).
+        """
+        objects = self._objects
+        query = (
+            sa.select(
+                objects.c.store,
+                objects.c.state,
+                sa.func.count().label("entries"),
+                sa.func.sum(objects.c.size).label("bytes"),
+            )
+            .where(objects.c.updated_run_id == run_id)
+            .group_by(objects.c.store, objects.c.state)
+        )
+        tally: dict[str, dict[str, dict[str, int]]] = {}
+        with self._catalog.begin() as connection:
+            for row in connection.execute(query):
+                by_state = tally.setdefault(str(row.store), {})
+                by_state[str(row.state)] = {"count": int(row.entries), "bytes": int(row.bytes or 0)}
+        return tally
+
     def summary(self, store: str) -> JournalSummary:
         """Counts and bytes of ``store``'s entries by state, the oldest quarantined item and the next due."""
         objects = self._objects

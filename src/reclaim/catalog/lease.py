@@ -198,9 +198,12 @@ class Lease:
         deadline: float,
         fence: int = 0,
         table: sa.Table | None = None,
+        previous: LeaseInfo | None = None,
     ) -> None:
         self.token: Final = token
         self.fence: Final = fence
+        #: the lease this one took over (a holder that died or stopped without releasing it), if any
+        self.previous: Final = previous
         self._table = table
         self.holder: Final = holder
         self.host: Final = host
@@ -360,6 +363,7 @@ class Leases:
         with self._catalog.begin() as connection:
             now = _database_now(connection)
             expires_at = now + self._ttl
+            before = self._read(connection)
             values: dict[str, Any] = {
                 "holder": holder[:255],
                 "host": host,
@@ -410,6 +414,7 @@ class Leases:
             deadline=started + (self._ttl - self._margin).total_seconds(),
             fence=fence,
             table=lease,
+            previous=before if before.token is not None else None,
         )
 
     def heartbeat(self, lease: Lease) -> None:
