@@ -18,6 +18,7 @@ bytes intact. Rounds run on SQLite, PostgreSQL and MariaDB catalogs, in
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import secrets
@@ -135,7 +136,7 @@ def _round(tmp_path: Path, url: str, round_: int, scenario: tuple[str, str, str,
         if before == "quarantined":
             done = _run(archive, "quarantine")
             assert done.returncode == 0, done.stderr
-        args = ["restore", "--store", "main"] if command == "restore" else [command]
+        args = ["restore", "--store", "main", "--json"] if command == "restore" else [command, "--json"]
         paused = _reclaim(archive, *args, pause=f"{point}:{visit}")
         try:
             _wait_stopped(paused)
@@ -151,9 +152,10 @@ def _round(tmp_path: Path, url: str, round_: int, scenario: tuple[str, str, str,
                 answers[key] = reclaim.ensure(archive.config_path, "main", key, timeout=30)
         finally:
             paused.send_signal(signal.SIGCONT)
-            _, err = paused.communicate(timeout=180)
+            out, err = paused.communicate(timeout=180)
         assert paused.returncode == LEASE_LOST, f"{replay}: exit {paused.returncode}: {err}"
         assert "lease" in err
+        assert json.loads(out)["error"]["type"] == "LeaseLost"  # --json: the error on stdout too
 
         store = archive.store()
         vouched = [key for key, answer in answers.items() if answer is not reclaim.Ensured.GONE]

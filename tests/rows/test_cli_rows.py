@@ -101,5 +101,7 @@ def test_restore_errors_have_their_exit_codes(cli_world: World) -> None:
     taken = cli(world, "restore", "--collection", "assets", "2")
     assert taken.returncode == 9
     assert "exists again" in taken.stderr
+    as_json = json.loads(cli(world, "restore", "--collection", "assets", "2", "--json").stdout)["error"]
+    assert (as_json["type"], as_json["exit_code"], as_json["collection"]) == ("RowConflict", 9, "assets")
     no_selector = cli(world, "restore", "--rows")
     assert no_selector.returncode == 2

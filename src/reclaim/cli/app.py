@@ -81,16 +81,42 @@ def _emit_json(data: Any) -> None:
     sys.stdout.write(redact(json.dumps(data, indent=2, default=str)) + "\n")
 
 
-def _guarded(work: Callable[[], T]) -> T:
-    """Run ``work``; turn reclaim's errors into a message and their exit code."""
+#: what an error may say about itself under ``--json`` (``ConfigError.value`` is left out: it may be a secret)
+_ERROR_CONTEXT = ("field", "path", "store", "key", "source", "collection", "pk", "holder", "reason")
+
+
+def _guarded(work: Callable[[], T], *, as_json: bool = False) -> T:
+    """Run ``work``; turn reclaim's errors into a message and their exit code.
+
+    With ``as_json`` the error goes to stdout as ``{"error": {...}}`` (type,
+    message, exit code and what it is about), so a cron job capturing stdout
+    keeps it; the human line still goes to stderr.
+    """
     try:
         return work()
     except ReclaimError as exc:
         err().print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False)
+        if as_json:
+            _emit_json({"error": _error_document(exc)})
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err().print("interrupted")
+        if as_json:
+            _emit_json({"error": {"type": "Interrupted", "message": "interrupted", "exit_code": 130}})
         raise typer.Exit(130) from None
+
+
+def _error_document(exc: ReclaimError) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "type": type(exc).__name__,
+        "message": redact(str(exc)),
+        "exit_code": exc.exit_code,
+    }
+    for name in _ERROR_CONTEXT:
+        value = getattr(exc, name, None)
+        if value is not None:
+            document[name] = redact(str(value))
+    return document
 
 
 @contextmanager
@@ -120,7 +146,7 @@ def init(
     as_json: JsonOption = False,
 ) -> None:
     """Write a commented reclaim.toml (unless it exists) and create or upgrade the catalog."""
-    result = _guarded(lambda: api.init(config))
+    result = _guarded(lambda: api.init(config), as_json=as_json)
     if as_json:
         _emit_json(api.to_jsonable(result))
         return
@@ -143,7 +169,8 @@ def scan(
     """Read-only: candidates per store (listed, referenced, too young, excluded) and per row collection."""
     with _progress(not as_json) as progress:
         report = _guarded(
-            lambda: api.scan(config, stores=store, collections=collection, show=show, progress=progress)
+            lambda: api.scan(config, stores=store, collections=collection, show=show, progress=progress),
+            as_json=as_json,
         )
     if as_json:
         _emit_json(report.to_dict())
@@ -169,7 +196,7 @@ def check(
     as_json: JsonOption = False,
 ) -> None:
     """Integrity: dangling references (with sample rows), strays in the trash, journal vs storage."""
-    report = _guarded(lambda: api.check(config, stores=store, show=show))
+    report = _guarded(lambda: api.check(config, stores=store, show=show), as_json=as_json)
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -188,7 +215,7 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """Build a sample archive (SQLite + a local directory), scan and check it, run one cycle on it."""
-    result = _guarded(lambda: api.demo(directory))
+    result = _guarded(lambda: api.demo(directory), as_json=as_json)
     if as_json:
         _emit_json(
             {
@@ -251,7 +278,8 @@ def quarantine(
         report = _guarded(
             lambda: api.quarantine(
                 config, stores=store, dry_run=dry_run, max_fraction=max_fraction, show=show, progress=progress
-            )
+            ),
+            as_json=as_json,
         )
     _lifecycle_output(report, as_json)
 
@@ -264,7 +292,7 @@ def purge(
     as_json: JsonOption = False,
 ) -> None:
     """Phase 2: re-check quarantined objects past their grace; delete the unreferenced, restore the rest."""
-    report = _guarded(lambda: api.purge(config, stores=store, dry_run=dry_run))
+    report = _guarded(lambda: api.purge(config, stores=store, dry_run=dry_run), as_json=as_json)
     _lifecycle_output(report, as_json)
 
 
@@ -282,7 +310,7 @@ def collect(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        report = _guarded(lambda: api.collect(config, stores=store, dry_run=dry_run))
+        report = _guarded(lambda: api.collect(config, stores=store, dry_run=dry_run), as_json=as_json)
     _lifecycle_output(report, as_json)
 
 
@@ -296,7 +324,9 @@ def run(
 ) -> None:
     """One scheduled cycle: recover, purge due, collect rows, quarantine objects, expire the archive."""
     with _progress(not as_json) as progress:
-        report = _guarded(lambda: api.run(config, dry_run=dry_run, show=show, progress=progress))
+        report = _guarded(
+            lambda: api.run(config, dry_run=dry_run, show=show, progress=progress), as_json=as_json
+        )
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -335,12 +365,13 @@ def restore(
     as_json: JsonOption = False,
 ) -> None:
     """Bring quarantined objects back (by key, run, store, time or glob), or archived rows."""
-    since_time = _guarded(lambda: _parse_since(since)) if since else None
+    since_time = _guarded(lambda: _parse_since(since), as_json=as_json) if since else None
     if collection or rows:
         rows_report = _guarded(
             lambda: api.restore_rows(
                 config, collection=collection, pks=keys or (), run_id=run, since=since_time, dry_run=dry_run
-            )
+            ),
+            as_json=as_json,
         )
         if as_json:
             _emit_json(rows_report.to_dict())
@@ -359,7 +390,8 @@ def restore(
             match=match,
             dry_run=dry_run,
             purged=purged,
-        )
+        ),
+        as_json=as_json,
     )
     _lifecycle_output(report, as_json)
 
@@ -379,7 +411,7 @@ def _parse_since(text: str) -> datetime:
 @app.command()
 def recover(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = False) -> None:
     """Finish or roll back whatever a killed run left in flight."""
-    report = _guarded(lambda: api.recover(config))
+    report = _guarded(lambda: api.recover(config), as_json=as_json)
     if not as_json and not report.recovered and not (report.rows_recovered and report.rows_recovered.total):
         out().print("nothing was in flight")
     _lifecycle_output(report, as_json)
@@ -388,7 +420,7 @@ def recover(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = F
 @app.command()
 def status(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = False) -> None:
     """Quarantined count and bytes, oldest item, next purge, items in flight; the lease; the last runs."""
-    report = _guarded(lambda: api.status(config))
+    report = _guarded(lambda: api.status(config), as_json=as_json)
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -410,7 +442,7 @@ def runs(
     as_json: JsonOption = False,
 ) -> None:
     """The audit log: who ran what, when, with which options, and the counts and bytes per store."""
-    records = _guarded(lambda: api.runs(config, run_id=run_id, limit=limit))
+    records = _guarded(lambda: api.runs(config, run_id=run_id, limit=limit), as_json=as_json)
     if as_json:
         _emit_json(api.to_jsonable(records))
     else:
@@ -427,7 +459,7 @@ def lock(
     as_json: JsonOption = False,
 ) -> None:
     """Show the collector lease; --break clears a stale one (--force: even a live one)."""
-    info = _guarded(lambda: api.lock(config, break_lease=break_lease, force=force))
+    info = _guarded(lambda: api.lock(config, break_lease=break_lease, force=force), as_json=as_json)
     if as_json:
         _emit_json(api.to_jsonable(info))
     else:
