@@ -207,3 +207,46 @@ def test_a_resumed_holder_gives_up_even_if_its_heartbeat_runs_first(marked: Arch
             lease.check()
     finally:
         catalog.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+def test_recover_is_not_blocked_for_long_by_a_paused_transaction(
+    tmp_path: Path, dialect: str, request: pytest.FixtureRequest
+) -> None:
+    """The server ends the paused holder's transaction (idle in transaction), releasing its row locks."""
+    url = request.getfixturevalue("pg_url" if dialect == "postgresql" else "mysql_url")
+    archive = _archive(tmp_path, url, "move")
+    env = {k: v for k, v in os.environ.items() if k != "RECLAIM_PAUSE"}
+    killed = subprocess.run(
+        [sys.executable, "-m", "reclaim", "quarantine", "--config", str(archive.config_path)],
+        env={**env, "RECLAIM_FAULT": "quarantine.after-move:2"},
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_ROW_LOCK, str(archive.config_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        recovered = subprocess.run(
+            [sys.executable, "-m", "reclaim", "recover", "--config", str(archive.config_path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=240,
+        )
+        assert recovered.returncode == 0, recovered.stderr
+    finally:
+        holder.send_signal(signal.SIGCONT)
+        holder.communicate(timeout=60)
+    catalog = open_catalog(archive.config.catalog)
+    try:
+        assert Journal(catalog).in_flight("main") == []
+    finally:
+        catalog.dispose()
+        archive.dispose()
