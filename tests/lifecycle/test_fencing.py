@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from reclaim import api
-from reclaim.catalog import Journal, Leases, State, open_catalog
+from reclaim.catalog import Catalog, Journal, Lease, Leases, State, open_catalog
 from reclaim.catalog.archive import NewRow, RowState
 from reclaim.errors import CatalogError, LeaseLost, LockHeld, ReclaimError
 from reclaim.lifecycle import Ensured
@@ -44,58 +44,56 @@ def marked(tmp_path: Path, db_url: str) -> Iterator[Archive]:
     archive.dispose()
 
 
-def test_a_journal_write_after_a_takeover_is_refused(marked: Archive) -> None:
-    """A holder whose lease was broken (its own clock still says valid) cannot change the journal."""
+@pytest.fixture
+def catalog(marked: Archive) -> Iterator[Catalog]:
     catalog = open_catalog(marked.config.catalog)
-    try:
-        leases = Leases(catalog)
-        old = leases.acquire("old")
-        journal = Journal(catalog)
-        entry = journal.active("main", ORPHANS[0])
-        assert entry is not None
-        assert entry.state is State.QUARANTINED
-        leases.break_lease(force=True)
-        new = leases.acquire("new")
-        assert new.fence > old.fence
-        assert not old.lost  # nothing told the old holder yet: only the database knows
-
-        with pytest.raises(LeaseLost, match="newer fencing token"):
-            journal.fenced(old).transition(entry, State.PURGING)
-        with pytest.raises(LeaseLost):
-            journal.fenced(old).transition_many([entry], State.PURGING)
-        assert journal.get(entry.id) == entry  # unchanged
-
-        moved = journal.fenced(new).transition(entry, State.PURGING)  # the new holder may
-        assert moved is not None
-        assert moved.state is State.PURGING
-        leases.release(new)
-    finally:
-        catalog.dispose()
+    yield catalog
+    catalog.dispose()
 
 
-def test_a_row_archive_write_after_a_takeover_is_refused(marked: Archive) -> None:
-    catalog = open_catalog(marked.config.catalog)
-    try:
-        leases = Leases(catalog)
-        old = leases.acquire("old")
-        row = NewRow("assets", "assets", "[1]", '{"id": 1}')
-        expires = datetime.now(UTC) + timedelta(days=1)
-        (kept,) = catalog.archive.fenced(old).add(
-            [row], run_id=1, state=RowState.ARCHIVING, expires_at=expires
-        )
-        leases.break_lease(force=True)
-        new = leases.acquire("new")
-        stale = catalog.archive.fenced(old)
-        with pytest.raises(LeaseLost):
-            stale.add([row], run_id=1, state=RowState.ARCHIVING, expires_at=expires)
-        with pytest.raises(LeaseLost):
-            stale.confirm([kept], run_id=1)
-        (record,) = catalog.archive.in_flight()
-        assert (record.id, record.state) == (kept, RowState.ARCHIVING)  # unchanged, and nothing added
-        assert catalog.archive.fenced(new).confirm([kept], run_id=2) == 1
-        leases.release(new)
-    finally:
-        catalog.dispose()
+def _taken_over(catalog: Catalog) -> tuple[Lease, Lease]:
+    """An old holder whose lease was broken and taken by a new one; the old one's clock still says valid."""
+    leases = Leases(catalog)
+    old = leases.acquire("old")
+    leases.break_lease(force=True)
+    new = leases.acquire("new")
+    assert new.fence > old.fence
+    assert not old.lost  # nothing told the old holder yet: only the database knows
+    return old, new
+
+
+def test_a_journal_write_after_a_takeover_is_refused(catalog: Catalog) -> None:
+    journal = Journal(catalog)
+    entry = journal.active("main", ORPHANS[0])
+    assert entry is not None
+    assert entry.state is State.QUARANTINED
+    old, new = _taken_over(catalog)
+
+    with pytest.raises(LeaseLost, match="newer fencing token"):
+        journal.fenced(old).transition(entry, State.PURGING)
+    with pytest.raises(LeaseLost):
+        journal.fenced(old).transition_many([entry], State.PURGING)
+    assert journal.get(entry.id) == entry  # unchanged
+
+    moved = journal.fenced(new).transition(entry, State.PURGING)  # the new holder may
+    assert moved is not None
+    assert moved.state is State.PURGING
+
+
+def test_a_row_archive_write_after_a_takeover_is_refused(catalog: Catalog) -> None:
+    row = NewRow("assets", "assets", "[1]", '{"id": 1}')
+    expires = datetime.now(UTC) + timedelta(days=1)
+    (kept,) = catalog.archive.add([row], run_id=1, state=RowState.ARCHIVING, expires_at=expires)
+    old, new = _taken_over(catalog)
+
+    stale = catalog.archive.fenced(old)
+    with pytest.raises(LeaseLost):
+        stale.add([row], run_id=1, state=RowState.ARCHIVING, expires_at=expires)
+    with pytest.raises(LeaseLost):
+        stale.confirm([kept], run_id=1)
+    (record,) = catalog.archive.in_flight()
+    assert (record.id, record.state) == (kept, RowState.ARCHIVING)  # unchanged, and nothing added
+    assert catalog.archive.fenced(new).confirm([kept], run_id=2) == 1
 
 
 def test_a_lease_is_not_taken_over_before_its_holder_stopped(marked: Archive) -> None:
