@@ -431,12 +431,15 @@ def _p3m_act(s: State, cfg: Config) -> Step:
     if s.at_key is None:
         return ("collector p3m: k already gone", _at(s, pc="p4"))
     if s.trash is not None:
-        return (
-            "collector p3m: staging key taken -> deletes k in place",
-            _at(replace(s, at_key=None), pc="p4"),
-        )
+        # never delete in place: k may hold a writer's new upload; the stray is another collector's
+        return ("collector p3m: staging key taken -> leaves k", _at(s, pc="p3k"))
     nxt = "p3x" if cfg.mutation == "no-undo" else "p3c"
     return ("collector p3m stages k -> trash", _at(replace(s, at_key=None, trash=s.at_key), pc=nxt))
+
+
+def _p3k_keep(s: State, cfg: Config) -> Step:
+    """``_delete_staged`` found the staging key taken: the entry goes back to QUARANTINED, k stays."""
+    return _cas_or_stop(s, cfg, PURGING, QUARANTINED, "p3k CAS PURGING -> QUARANTINED (staging key taken)")
 
 
 def _p3c_recheck(s: State, cfg: Config) -> Step:
@@ -538,6 +541,7 @@ _COLLECTOR: dict[str, StepFn] = {
     "p3": _p3_check,
     "p3m": _p3m_act,
     "p3c": _p3c_recheck,
+    "p3k": _p3k_keep,
     "p3x": _p3x_delete_staged,
     "p4": _p4_confirm,
     "p3r": _p3r_claim,

@@ -38,22 +38,7 @@ MUTATION_CASES = [(m, cfg, inv) for m, cases in lm.EXPECTED_CATCH.items() for cf
 explore = functools.cache(lm.explore)
 
 
-def _in_place_delete_finding(cfg: Any) -> bool:
-    """mark mode, a crash and a pause: ``_delete_staged`` deletes ``k`` in place (see model/README.md)."""
-    return bool(cfg.mode == "mark" and cfg.crashes > 0 and cfg.pauses > 0)
-
-
-IN_PLACE_DELETE = (
-    "finding: purge._delete_staged deletes k in place when the staging key is taken (a stray left by "
-    "a crash between staging and the second check); an old holder that checked before its pause "
-    "does so after the takeover, and deletes the object a writer uploaded again after ensure() said GONE"
-)
-HOLDING_CONFIGS = [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=IN_PLACE_DELETE))
-    if _in_place_delete_finding(c)
-    else c
-    for c in CONFIGS
-]
+HOLDING_CONFIGS = CONFIGS
 
 
 def _explain(result: Any) -> str:
@@ -161,14 +146,6 @@ def test_lease_mutations_need_a_pause() -> None:
         for mode in lm.MODES:
             result = explore(lm.Config(mode=mode, pauses=0, mutation=mutation))
             assert result.ok, f"{mutation} {mode}: {sorted(result.violations)}"
-
-
-def test_in_place_delete_finding_is_the_staging_key_branch() -> None:
-    """The counterexample behind the xfail: the old holder's checked act is the in-place delete."""
-    result = explore(lm.Config(mode="mark", crashes=1, pauses=1))
-    cx = result.violations[lm.INV_REFERENCED]
-    assert cx.steps[-1] == "stale collector p3m: staging key taken -> deletes k in place"
-    assert "collector is paused past its lease before p3m" in cx.steps
 
 
 def test_s3_window_is_real() -> None:

@@ -248,3 +248,55 @@ def test_recover_is_not_blocked_for_long_by_a_paused_transaction(
     finally:
         catalog.dispose()
         archive.dispose()
+
+
+def test_a_marked_purge_never_deletes_in_place_when_its_staging_key_is_taken(marked: Archive) -> None:
+    """A stray at ``_trash/<key>`` (another collector's, crashed): the object is left, re-purged later."""
+    store = marked.store()
+    store.write("_trash/" + ORPHANS[0], b"a stray")
+    report = api.purge(marked.config_path)
+    assert report.purged[0].purged.count == len(ORPHANS) - 1
+    assert store.read(ORPHANS[0]) == ORPHANS[0].encode()  # left in place
+    assert store.read("_trash/" + ORPHANS[0]) == b"a stray"
+    catalog = open_catalog(marked.config.catalog)
+    try:
+        entry = Journal(catalog).active("main", ORPHANS[0])
+        assert entry is not None
+        assert (entry.state, entry.note) == (State.QUARANTINED, "staging key occupied")
+    finally:
+        catalog.dispose()
+
+
+def test_a_marked_object_replaced_before_its_staging_stays_live(tmp_path: Path, sqlite_url: str) -> None:
+    """The purge is stopped right before staging a key, a writer stores a new object there: it stays."""
+    archive = _archive(tmp_path, sqlite_url, "mark")
+    api.quarantine(archive.config_path)
+    env = {k: v for k, v in os.environ.items() if k != "RECLAIM_FAULT"}
+    purge = subprocess.Popen(
+        [sys.executable, "-m", "reclaim", "purge", "--config", str(archive.config_path)],
+        env={**env, "RECLAIM_PAUSE": "purge.checked:1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while Path(f"/proc/{purge.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+            assert purge.poll() is None, purge.communicate()[1]
+            time.sleep(0.02)
+        store = archive.store()
+        first = sorted(ORPHANS)[0]
+        store.write(first, b"a writer's new object")  # new content, new mtime
+    finally:
+        purge.send_signal(signal.SIGCONT)
+        _, err = purge.communicate(timeout=120)
+    assert purge.returncode == 0, err
+    assert store.read(first) == b"a writer's new object"
+    assert not store.exists("_trash/" + first)
+    catalog = open_catalog(archive.config.catalog)
+    try:
+        entry = Journal(catalog).latest("main", first)
+        assert entry is not None
+        assert (entry.state, entry.note) == (State.RESTORED, "changed since quarantine")
+    finally:
+        catalog.dispose()
+        archive.dispose()

@@ -17,6 +17,7 @@ A dry run takes no lease and records no run: it changes nothing.
 from __future__ import annotations
 
 import getpass
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,12 +26,15 @@ from typing import Any
 from reclaim.api.reports import to_jsonable
 from reclaim.api.session import ConfigLike, Session
 from reclaim.catalog import Catalog, Journal, Leases, RowArchive, open_catalog
+from reclaim.catalog.runs import RunStatus
 from reclaim.errors import ReclaimError
 from reclaim.lifecycle import RecoverResult, recover_store
 from reclaim.lifecycle.rows import RowRecovery, recover_rows
 from reclaim.stores import default_mode
 
 __all__ = ["Collector", "close_dead_run", "collector", "open_journal"]
+
+log = logging.getLogger(__name__)
 
 
 def _holder() -> str:
@@ -138,17 +142,33 @@ def collector(
                     session, catalog, journal, run_id, lease.check, recovered, counts, rows, archive
                 )
         except ReclaimError as exc:
-            catalog.finish_run(run_id, "aborted", _with_journal(counts, journal, run_id), error=str(exc))
+            _close(catalog, run_id, "aborted", _with_journal(counts, journal, run_id), str(exc))
             raise
         except KeyboardInterrupt:
             error = "interrupted (Ctrl-C or SIGINT); what it completed is in its counts"
-            catalog.finish_run(run_id, "aborted", _with_journal(counts, journal, run_id), error=error)
+            _close(catalog, run_id, "aborted", _with_journal(counts, journal, run_id), error)
             raise
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
-            catalog.finish_run(run_id, "failed", _with_journal(counts, journal, run_id), error=error)
+            _close(catalog, run_id, "failed", _with_journal(counts, journal, run_id), error)
             raise
         catalog.finish_run(run_id, "succeeded", counts)
+
+
+def _close(catalog: Catalog, run_id: int, status: RunStatus, counts: dict[str, Any], error: str) -> None:
+    """Record how a run that stopped early ended, unless that is already recorded.
+
+    A collector that took the lease over closes the run it took it from; the
+    run itself, stopping after that, must not hide the error that stopped it
+    behind "already finished".
+    """
+    record = catalog.get_run(run_id)
+    if record is not None and record.status != "running":
+        log.info(
+            "run %d was already closed (%s) by the collector that took its lease over", run_id, record.status
+        )
+        return
+    catalog.finish_run(run_id, status, counts, error=error)
 
 
 def _with_journal(counts: dict[str, Any], journal: Journal, run_id: int) -> dict[str, Any]:

@@ -112,15 +112,27 @@ class PurgePlan:
             journal.transition_many(left, State.RESTORED, run_id=run_id, note="changed since quarantine")
             result.changed += len(left)
             doomed = [entry for entry in doomed if entry.id not in changed]
-        self._delete(doomed, check_lease)
+        kept, replaced = self._delete(doomed, check_lease)
+        if kept:  # left in place: purged by a later purge, after a new re-check
+            back = [entry for entry in doomed if entry.id in kept]
+            journal.transition_many(back, State.QUARANTINED, run_id=run_id, note="staging key occupied")
+        if replaced:
+            left = [entry for entry in doomed if entry.id in replaced]
+            journal.transition_many(left, State.RESTORED, run_id=run_id, note="changed since quarantine")
+            result.changed += len(left)
+        doomed = [entry for entry in doomed if entry.id not in kept and entry.id not in replaced]
         fault("purge.after-delete")
         journal.transition_many(doomed, State.PURGED, run_id=run_id)
         for entry in doomed:
             result.purged.add(entry.size)
         fault("purge.after-confirm")
 
-    def _delete(self, doomed: list[Entry], check_lease: LeaseCheck) -> None:
-        """Delete the objects of ``doomed``, the lease checked before every request."""
+    def _delete(self, doomed: list[Entry], check_lease: LeaseCheck) -> tuple[set[int], set[int]]:
+        """Delete the objects of ``doomed``, the lease checked before every request.
+
+        Returns the ids of the ``mark`` entries whose object was left in place
+        (its staging key was taken) and of those found replaced once staged.
+        """
         staged = self.store.atomic_move and bool(self.trash_prefix)
         direct = [
             e.trash_key if e.mode == "move" and e.trash_key else e.key
@@ -132,17 +144,28 @@ class PurgePlan:
             check_lease()
             fault("purge.checked")
             self.store.delete(direct[start : start + step])
+        kept: set[int] = set()
+        replaced: set[int] = set()
         if staged:
             for entry in doomed:
                 if entry.mode != "move":
-                    self._delete_staged(entry, check_lease)
+                    outcome = self._delete_staged(entry, check_lease)
+                    if outcome == "kept":
+                        kept.add(entry.id)
+                    elif outcome == "replaced":
+                        replaced.add(entry.id)
+        return kept, replaced
 
-    def _delete_staged(self, entry: Entry, check_lease: LeaseCheck) -> None:
+    def _delete_staged(self, entry: Entry, check_lease: LeaseCheck) -> str:
         """Move a ``mark`` object aside, and delete it only if the lease held across the move.
 
         The rename is the one side effect a paused collector may make after its
         last check; finding the lease lost after it, the collector renames the
-        object back (never over a newer one) before it stops.
+        object back (never over a newer one) before it stops. Returns
+        ``deleted`` (or already gone), ``kept`` (the staging key holds
+        something else: nothing is deleted, the entry goes back to QUARANTINED)
+        or ``replaced`` (the staged object is not the one quarantined: a writer
+        stored a new one; it is moved back and stays live).
         """
         staged = self.trash_prefix + entry.key
         check_lease()
@@ -150,11 +173,11 @@ class PurgePlan:
         try:
             self.store.move(entry.key, staged)
         except FileNotFoundError:
-            return  # already gone: the confirm records it as purged
+            return "deleted"  # already gone: the confirm records it as purged
         except FileExistsError:
-            # the trash key is taken (a stray): delete the object in place, the lease just checked
-            self.store.delete([entry.key])
-            return
+            # never delete in place: the key may hold a writer's new upload by now, and the stray
+            # at the staging key is another collector's (check reports it)
+            return "kept"
         try:
             check_lease()
         except LeaseLost:
@@ -163,7 +186,22 @@ class PurgePlan:
             with contextlib.suppress(FileNotFoundError, FileExistsError):
                 self.store.move(staged, entry.key)
             raise
+        if self._replaced(entry, staged):
+            with contextlib.suppress(FileNotFoundError, FileExistsError):
+                self.store.move(staged, entry.key)
+            return "replaced"
         self.store.delete([staged])
+        return "deleted"
+
+    def _replaced(self, entry: Entry, staged: str) -> bool:
+        """Whether the object staged for ``entry`` is another than the one quarantined (ETag, else mtime)."""
+        try:
+            info = self.store.stat(staged)
+        except FileNotFoundError:
+            return False  # gone already: nothing to delete
+        if entry.etag is not None and info.etag is not None:
+            return info.etag != entry.etag
+        return info.mtime != entry.mtime
 
     def _changed(self, marked: list[Entry]) -> set[int]:
         """The ids of ``mark`` entries whose object a writer replaced since quarantine (ETag, else mtime)."""
