@@ -24,6 +24,7 @@ from pydantic import (
 
 from reclaim.config.durations import format_duration, parse_duration
 from reclaim.config.secrets import mask_url
+from reclaim.config.sql import check_query, check_where
 
 __all__ = [
     "CatalogConfig",
@@ -143,6 +144,16 @@ class ReferenceConfig(_Model):
     @classmethod
     def _identifiers(cls, value: str | None) -> str | None:
         return _identifier(value, "table or column")
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, value: str | None) -> str | None:
+        return None if value is None else check_where(value)
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str | None) -> str | None:
+        return None if value is None else check_query(value)
 
     @field_validator("json_path")
     @classmethod
@@ -273,14 +284,17 @@ class CollectionReferenceConfig(_Model):
     def _identifiers(cls, value: str | None) -> str | None:
         return _identifier(value, "table or column")
 
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str | None) -> str | None:
+        return None if value is None else check_query(value)
+
     @model_validator(mode="after")
     def _shape(self) -> CollectionReferenceConfig:
         if self.query is not None and (self.table is not None or self.column is not None):
             raise ValueError("give either table + column or query, not both")
         if self.query is None and (self.table is None or self.column is None):
             raise ValueError("a declared reference needs table + column, or query")
-        if self.query is not None and not self.query.strip():
-            raise ValueError("the query is empty")
         return self
 
     def label(self) -> str:
@@ -326,9 +340,7 @@ class CollectionConfig(_Model):
     @field_validator("where")
     @classmethod
     def _where(cls, value: str | None) -> str | None:
-        if value is not None and (not value.strip() or ";" in value):
-            raise ValueError("where must be one non-empty SQL condition without ';'")
-        return value
+        return None if value is None else check_where(value)
 
     @property
     def qualified_table(self) -> str:
