@@ -206,6 +206,46 @@ class SecretFilter(logging.Filter):
 
 _FILTER = SecretFilter()
 
+# loggers the storage libraries create only when a client first sends a request: made now, so
+# that they carry the filter from their first record
+_LATE_LOGGERS = (
+    "botocore.auth",
+    "botocore.endpoint",
+    "botocore.hooks",
+    "botocore.parsers",
+    "botocore.credentials",
+    "botocore.httpsession",
+    "botocore.retryhandler",
+    "botocore.client",
+    "botocore.awsrequest",
+    "botocore.utils",
+    "aiobotocore.endpoint",
+    "aiobotocore.httpsession",
+    "aiobotocore.credentials",
+    "aiobotocore.client",
+    "urllib3.connectionpool",
+)
+_factory_lock = threading.Lock()
+_factory_installed = False
+
+
+def _install_record_factory() -> None:
+    """Filter records of any logger under :data:`LOGGERS` as they are made, children included."""
+    global _factory_installed
+    with _factory_lock:
+        if _factory_installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if record.name.split(".", 1)[0] in LOGGERS:
+                _FILTER.filter(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _factory_installed = True
+
 
 def install_log_filter() -> None:
     """Put :class:`SecretFilter` on reclaim's loggers and on the storage libraries' loggers.
@@ -213,11 +253,13 @@ def install_log_filter() -> None:
     A logger's filters see only the records logged on that very logger, so the
     filter goes on every existing logger under :data:`LOGGERS` (libraries
     create theirs when imported; this is called again whenever a store is
-    opened) and on the handlers of the root logger. Calling it again is cheap
-    and adds nothing twice.
+    opened), on those they create late, and on the handlers of the root logger;
+    a record factory applies it to records of any other logger under those
+    names. Calling it again is cheap and adds nothing twice.
     """
+    _install_record_factory()
     names = [name for name in list(logging.root.manager.loggerDict) if name.split(".", 1)[0] in LOGGERS]
-    for name in {*LOGGERS, *names}:
+    for name in {*LOGGERS, *_LATE_LOGGERS, *names}:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
