@@ -29,40 +29,42 @@ def config(*, db: str = "", store: str = "") -> str:
     return MINIMAL.format(db=db, store=store)
 
 
+BAD_VALUES = [
+    (config(store="min_age = inf"), "stores.blobs.min_age"),
+    (config(store="min_age = nan"), "stores.blobs.min_age"),
+    (config(store='min_age = "99999999999d"'), "stores.blobs.min_age"),
+    (config(store="min_age = 1e300"), "stores.blobs.min_age"),
+    (config(store="grace = {}"), "stores.blobs.grace"),
+    (config(store="grace = []"), "stores.blobs.grace"),
+    (config(store='grace = "\u0661\u0662h"'), "stores.blobs.grace"),  # Arabic-Indic "12h"
+    (config(store='grace = "\uff11\uff12h"'), "stores.blobs.grace"),  # fullwidth "12h"
+    (config(db="connect_timeout = { a = 1 }"), "databases.app.connect_timeout"),
+    ('stores = "x"', "stores"),
+    ('databases = "x"', "databases"),
+    ('catalog = "x"', "catalog"),
+    ("collections = 3", "collections"),
+    ('[stores]\nblobs = "x"', "stores.blobs"),
+    ('[databases]\napp = ["x"]', "databases.app"),
+    (
+        config().replace("sqlite:///app.sqlite", "postgresql+nodriver://gc:pw@db/x"),
+        "databases.app.url",
+    ),
+    (
+        config().replace("sqlite:///app.sqlite", "postgresql+psycopg://gc:pw@db:notaport/x"),
+        "databases.app.url",
+    ),
+    (
+        config().replace("sqlite:///app.sqlite", "postgresql+psycopg://gc:pw@db:99999/x"),
+        "databases.app.url",
+    ),
+    ('[catalog]\nurl = "mysql+nodriver://gc@db/x"\n' + config(), "catalog.url"),
+    ('[catalog]\nurl = "postgresql+psycopg://gc@db:port/x"\n' + config(), "catalog.url"),
+    ('[catalog]\nurl = "ftp://db/x"\n' + config(), "catalog.url"),
+]
+
+
 @pytest.mark.parametrize(
-    ("text", "field"),
-    [
-        (config(store="min_age = inf"), "stores.blobs.min_age"),
-        (config(store="min_age = nan"), "stores.blobs.min_age"),
-        (config(store='min_age = "99999999999d"'), "stores.blobs.min_age"),
-        (config(store="min_age = 1e300"), "stores.blobs.min_age"),
-        (config(store="grace = {}"), "stores.blobs.grace"),
-        (config(store="grace = []"), "stores.blobs.grace"),
-        (config(store='grace = "\u0661\u0662h"'), "stores.blobs.grace"),  # Arabic-Indic "12h"
-        (config(store='grace = "\uff11\uff12h"'), "stores.blobs.grace"),  # fullwidth "12h"
-        (config(db="connect_timeout = { a = 1 }"), "databases.app.connect_timeout"),
-        ('stores = "x"', "stores"),
-        ('databases = "x"', "databases"),
-        ('catalog = "x"', "catalog"),
-        ("collections = 3", "collections"),
-        ('[stores]\nblobs = "x"', "stores.blobs"),
-        ('[databases]\napp = ["x"]', "databases.app"),
-        (
-            config().replace("sqlite:///app.sqlite", "postgresql+nodriver://gc:pw@db/x"),
-            "databases.app.url",
-        ),
-        (
-            config().replace("sqlite:///app.sqlite", "postgresql+psycopg://gc:pw@db:notaport/x"),
-            "databases.app.url",
-        ),
-        (
-            config().replace("sqlite:///app.sqlite", "postgresql+psycopg://gc:pw@db:99999/x"),
-            "databases.app.url",
-        ),
-        ('[catalog]\nurl = "mysql+nodriver://gc@db/x"\n' + config(), "catalog.url"),
-        ('[catalog]\nurl = "postgresql+psycopg://gc@db:port/x"\n' + config(), "catalog.url"),
-        ('[catalog]\nurl = "ftp://db/x"\n' + config(), "catalog.url"),
-    ],
+    ("text", "field"), BAD_VALUES, ids=[f"{i}-{f}" for i, (_, f) in enumerate(BAD_VALUES)]
 )
 def test_bad_values_are_config_errors_naming_the_field(text: str, field: str) -> None:
     with pytest.raises(ConfigError) as info:
