@@ -33,7 +33,6 @@ _WORD = re.compile(r"[A-Za-z0-9_$\u0080-\U0010ffff]")
 _ALLOWED_SPACE = " \t\r\n"
 _ALLOWED_PUNCT = set("(),.=<>!+-*/%|&~^:'\"`")
 _BACKTICK_NAME = re.compile(r"^[A-Za-z0-9_$ ]+$")
-_QUERY_START = re.compile(r"^\(*\s*(select|with|values)\b", re.IGNORECASE)
 
 
 class FragmentError(ValueError):
@@ -49,7 +48,7 @@ def check_where(text: str) -> str:
 
 
 def check_query(text: str) -> str:
-    """Return the query without trailing ``;`` if it is one self-contained ``SELECT``.
+    """Return the query without trailing ``;`` if it is one self-contained statement.
 
     Raises ``ValueError`` saying why otherwise.
     """
@@ -58,8 +57,6 @@ def check_query(text: str) -> str:
         cleaned = cleaned[:-1].rstrip()
     if not cleaned:
         raise FragmentError("the query is empty")
-    if not _QUERY_START.match(cleaned):
-        raise FragmentError("the query must be one SELECT (or WITH ... SELECT, or VALUES)")
     _scan(cleaned)
     return cleaned
 
