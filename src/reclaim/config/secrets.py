@@ -134,7 +134,10 @@ def url_secrets(url: str) -> list[str]:
 
 
 def _mask_one_url(url: str) -> str:
-    scheme, rest = url.split("://", 1)
+    # punctuation that ends a sentence around the URL ("catalog URL: failed") is not part of it
+    stripped = url.rstrip(":,.)")
+    tail = url[len(stripped) :]
+    scheme, rest = stripped.split("://", 1)
     # the userinfo ends at the last '@': a password may hold '@', '/' or '?' unescaped, and
     # masking too much of an odd URL is safe where masking too little is not
     at = rest.rfind("@")
@@ -142,7 +145,7 @@ def _mask_one_url(url: str) -> str:
         user = rest[:at].split(":", 1)[0]
         rest = f"{user}:{MASK}{rest[at:]}"
     rest = _QUERY_PARAM.sub(_mask_param, rest)
-    return f"{scheme}://{rest}"
+    return f"{scheme}://{rest}{tail}"
 
 
 def _mask_param(match: re.Match[str]) -> str:
