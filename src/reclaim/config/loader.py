@@ -46,31 +46,39 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 
 def parse_config(text: str, *, path: str | None = None) -> Config:
-    """Validate configuration given as TOML text; see :func:`load_config`."""
+    """Validate configuration given as TOML text; see :func:`load_config`.
+
+    Raises :class:`ConfigError`, with every secret and every substituted value
+    masked in its message and ``value``, and no exception holding the raw input
+    chained to it (it is raised outside any ``except`` block).
+    """
     install_log_filter()
-    error: ConfigError | None
+    result = _parse(text, path)
+    if isinstance(result, ConfigError):
+        raise result
+    return result
+
+
+def _parse(text: str, path: str | None) -> Config | ConfigError:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        error = ConfigError(f"not valid TOML: {exc}", path=path)
-    else:
-        substituted: list[str] = []
-        raw = _interpolate(raw, "", path, substituted)
-        _register_secrets(raw)
-        error = _shape_error(raw, path)
-        if error is None:
-            catalog = raw.setdefault("catalog", {})
-            if not catalog.get("url"):
-                base = Path(path).resolve().parent if path else Path.cwd()
-                catalog["url"] = f"sqlite:///{base / CATALOG_FILE}"
-            raw["source_path"] = path
-            try:
-                return Config.model_validate(raw)
-            except ValidationError as exc:
-                error = _config_error(exc, path, substituted)
-    # raised outside the except blocks, so that no exception holding the raw input is chained to it
-    assert error is not None
-    raise error
+        return ConfigError(f"not valid TOML: {exc}", path=path)
+    substituted: list[str] = []
+    raw = _interpolate(raw, "", path, substituted)
+    _register_secrets(raw)
+    shape = _shape_error(raw, path)
+    if shape is not None:
+        return shape
+    catalog = raw.setdefault("catalog", {})
+    if not catalog.get("url"):
+        base = Path(path).resolve().parent if path else Path.cwd()
+        catalog["url"] = f"sqlite:///{base / CATALOG_FILE}"
+    raw["source_path"] = path
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        return _config_error(exc, path, substituted)
 
 
 def _shape_error(raw: dict[str, Any], path: str | None) -> ConfigError | None:
