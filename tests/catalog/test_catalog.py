@@ -542,11 +542,14 @@ def test_a_wrong_password_is_a_catalog_error_without_the_password(mysql_url: str
     [
         ("not a url :pw@", "not a valid SQLAlchemy database URL"),
         ("nosuchdb+driver://u:s3cret-pw@h/db", "cannot create an engine"),
+        ("postgresql+psycopg://u:s3cret-pw@h:port/db", "not a valid SQLAlchemy database URL"),
     ],
 )
 def test_a_bad_url_is_a_catalog_error(url: str, expected: str) -> None:
+    # loading a configuration rejects such URLs already (tests/config); the catalog's own check
+    # stays for configurations built in code, so validation is bypassed here
     with pytest.raises(CatalogError, match=expected) as caught:
-        open_catalog(CatalogConfig(url=url))
+        open_catalog(CatalogConfig.model_construct(url=url))
     assert "s3cret-pw" not in str(caught.value)
 
 

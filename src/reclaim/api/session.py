@@ -9,7 +9,7 @@ from types import TracebackType
 import sqlalchemy as sa
 
 from reclaim.catalog import RowArchive
-from reclaim.config import Config, load_config
+from reclaim.config import Config, install_log_filter, load_config
 from reclaim.errors import ConfigError
 from reclaim.lifecycle.archived import archived_sources
 from reclaim.lifecycle.rows import same_database
@@ -59,6 +59,8 @@ class Session:
         if name not in self._stores:
             cfg = self.config.stores[name]
             self._stores[name] = open_store(name, cfg.url, cfg.storage_options)
+            # the backend's libraries (botocore logs credentials at DEBUG) exist now: filter them too
+            install_log_filter()
         return self._stores[name]
 
     def sources(self, name: str) -> list[ReferenceSource]:

@@ -96,7 +96,7 @@ def open_catalog(config: CatalogConfig, *, lock_timeout: float | None = None) ->
     shown = mask_url(config.url)
     try:
         url = sa.make_url(config.url)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise CatalogError(f"catalog {shown}: not a valid SQLAlchemy database URL") from None
     backend = url.get_backend_name()
     if backend == "sqlite" and config.db_schema is not None:

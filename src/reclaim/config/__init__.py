@@ -11,7 +11,7 @@ from reclaim.config.model import (
     ReferenceConfig,
     StoreConfig,
 )
-from reclaim.config.secrets import mask_url, redact, register_secret
+from reclaim.config.secrets import SecretFilter, install_log_filter, mask_url, redact, register_secret
 
 __all__ = [
     "CatalogConfig",
@@ -20,8 +20,10 @@ __all__ = [
     "Config",
     "DatabaseConfig",
     "ReferenceConfig",
+    "SecretFilter",
     "StoreConfig",
     "format_duration",
+    "install_log_filter",
     "load_config",
     "mask_url",
     "parse_config",

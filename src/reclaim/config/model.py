@@ -12,18 +12,21 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
+import sqlalchemy as sa
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    field_serializer,
     field_validator,
     model_validator,
 )
 
 from reclaim.config.durations import format_duration, parse_duration
-from reclaim.config.secrets import mask_url
+from reclaim.config.secrets import mask_options, mask_url
+from reclaim.config.sql import check_query, check_where
 
 __all__ = [
     "CatalogConfig",
@@ -42,6 +45,11 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str),
 ]
 
+MaskedUrl = Annotated[str, PlainSerializer(mask_url, return_type=str)]
+"""A URL whose dumps (``model_dump``, ``model_dump_json``) and repr show no credentials."""
+
+_DIALECTS = {"postgresql", "mysql", "mariadb", "sqlite"}
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
@@ -55,11 +63,45 @@ def _identifier(value: str | None, what: str) -> str | None:
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def __repr_args__(self) -> Any:
+        # repr() and str() of any part of the configuration mask URLs and storage credentials
+        for name, value in super().__repr_args__():
+            if name == "url" and isinstance(value, str):
+                yield name, mask_url(value)
+            elif name == "storage_options":
+                yield name, mask_options(value)
+            else:
+                yield name, value
+
+
+def _database_url(value: str) -> str:
+    """Check that ``value`` is a SQLAlchemy URL of a supported dialect whose driver SQLAlchemy knows."""
+    shown = repr(mask_url(value))
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme.split("+", 1)[0] not in _DIALECTS:
+        raise ValueError(
+            f"{shown} is not a supported database URL; use "
+            "postgresql+psycopg://, mysql+pymysql://, mariadb+pymysql:// or sqlite:///"
+        )
+    try:
+        url = sa.make_url(value)
+        url.get_dialect()  # loads the dialect module, not the driver: no connection is made
+    except sa.exc.NoSuchModuleError:
+        raise ValueError(
+            f"{shown}: SQLAlchemy has no driver {scheme!r}; use "
+            "postgresql+psycopg://, mysql+pymysql://, mariadb+pymysql:// or sqlite:///"
+        ) from None
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        raise ValueError(f"{shown} is not a valid database URL (check the host, port and quoting)") from None
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ValueError(f"{shown}: port {url.port} is out of range")
+    return value
+
 
 class CatalogConfig(_Model):
     """Where reclaim keeps its own tables."""
 
-    url: str | None = None
+    url: MaskedUrl | None = None
     """SQLAlchemy URL; default: a SQLite file beside the config file."""
     db_schema: str | None = Field(default=None, alias="schema")
     """Database schema for the catalog tables (PostgreSQL) when sharing a database."""
@@ -68,6 +110,11 @@ class CatalogConfig(_Model):
     """How long the collector lease lives without a heartbeat (renewed every third of it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _database_url(value)
 
     @field_validator("lease_ttl")
     @classmethod
@@ -87,21 +134,14 @@ class CatalogConfig(_Model):
 class DatabaseConfig(_Model):
     """A database that holds reference sources (and possibly the catalog)."""
 
-    url: str
+    url: MaskedUrl
     """SQLAlchemy URL: ``postgresql+psycopg://``, ``mysql+pymysql://``, ``sqlite:///``."""
     connect_timeout: Duration = timedelta(seconds=10)
 
     @field_validator("url")
     @classmethod
     def _dialect(cls, value: str) -> str:
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        dialect = scheme.split("+", 1)[0]
-        if dialect not in {"postgresql", "mysql", "mariadb", "sqlite"}:
-            raise ValueError(
-                f"{mask_url(value)!r} is not a supported database URL; use "
-                "postgresql+psycopg://, mysql+pymysql://, mariadb+pymysql:// or sqlite:///"
-            )
-        return value
+        return _database_url(value)
 
 
 class ReferenceConfig(_Model):
@@ -143,6 +183,16 @@ class ReferenceConfig(_Model):
     @classmethod
     def _identifiers(cls, value: str | None) -> str | None:
         return _identifier(value, "table or column")
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, value: str | None) -> str | None:
+        return None if value is None else check_where(value)
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str | None) -> str | None:
+        return None if value is None else check_query(value)
 
     @field_validator("json_path")
     @classmethod
@@ -203,8 +253,9 @@ class ReferenceConfig(_Model):
 class StoreConfig(_Model):
     """One storage location and the reference sources that say what it must keep."""
 
-    url: str
+    url: MaskedUrl
     storage_options: dict[str, Any] = Field(default_factory=dict)
+    """Passed to fsspec; credential values are masked in repr and dumps."""
     min_age: Duration = timedelta(days=7)
     grace: Duration = timedelta(days=7)
     mode: Literal["move", "mark"] | None = None
@@ -224,6 +275,10 @@ class StoreConfig(_Model):
         if not value.strip():
             raise ValueError("the store URL is empty")
         return value
+
+    @field_serializer("storage_options")
+    def _dump_options(self, value: dict[str, Any]) -> Any:
+        return mask_options(value)
 
     @field_validator("trash_prefix")
     @classmethod
@@ -273,14 +328,17 @@ class CollectionReferenceConfig(_Model):
     def _identifiers(cls, value: str | None) -> str | None:
         return _identifier(value, "table or column")
 
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str | None) -> str | None:
+        return None if value is None else check_query(value)
+
     @model_validator(mode="after")
     def _shape(self) -> CollectionReferenceConfig:
         if self.query is not None and (self.table is not None or self.column is not None):
             raise ValueError("give either table + column or query, not both")
         if self.query is None and (self.table is None or self.column is None):
             raise ValueError("a declared reference needs table + column, or query")
-        if self.query is not None and not self.query.strip():
-            raise ValueError("the query is empty")
         return self
 
     def label(self) -> str:
@@ -326,9 +384,7 @@ class CollectionConfig(_Model):
     @field_validator("where")
     @classmethod
     def _where(cls, value: str | None) -> str | None:
-        if value is not None and (not value.strip() or ";" in value):
-            raise ValueError("where must be one non-empty SQL condition without ';'")
-        return value
+        return None if value is None else check_where(value)
 
     @property
     def qualified_table(self) -> str:
