@@ -110,8 +110,9 @@ def collector(
                             grace=session.config.stores[name].grace,
                             run_id=run_id,
                             check_lease=lease.check,
+                            trash_prefix=session.config.stores[name].trash_prefix,
                         )
-                        if result.total:
+                        if result.total or result.refused.count:
                             recovered.append(result)
                             counts.setdefault("recovered", {})[name] = to_jsonable(result)
                 rows = _recover_rows(session, catalog, run_id) if recover else RowRecovery()
