@@ -231,6 +231,14 @@ class Catalog:
                 raise
             # raised by migrations/env.py, which does not know the URL
             raise CatalogError(f"catalog {self._shown}: {doing} failed: {exc}") from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            # a value read back that its column cannot hold (a row edited by hand: a date that
+            # is not a date, text in a number column): the catalog is corrupt, not the code
+            cause = redact(_scrub(" ".join(str(exc).split())[:300], self._password))
+            raise CatalogError(
+                f"catalog {self._shown}: {doing} failed: a catalog row holds an impossible value "
+                f"({type(exc).__name__}: {cause}); repair or delete that row"
+            ) from None
         except Exception as exc:
             if not isinstance(exc, sa.exc.SQLAlchemyError) and not _is_alembic_error(exc):
                 raise
