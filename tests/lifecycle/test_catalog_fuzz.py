@@ -63,10 +63,14 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db_url = f"sqlite:///{root / 'app.sqlite'}"
     engine = sa.create_engine(db_url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE uploads (id INTEGER PRIMARY KEY, blob VARCHAR(200), created DATETIME)")
+        conn.exec_driver_sql(
+            "CREATE TABLE uploads (id INTEGER PRIMARY KEY, blob VARCHAR(200), created DATETIME)"
+        )
         old = (datetime.now(UTC) - timedelta(days=30)).replace(tzinfo=None)
         for i in range(3):
-            conn.execute(sa.text("INSERT INTO uploads VALUES (:i, :b, :c)"), {"i": i, "b": f"u/{i}", "c": old})
+            conn.execute(
+                sa.text("INSERT INTO uploads VALUES (:i, :b, :c)"), {"i": i, "b": f"u/{i}", "c": old}
+            )
     engine.dispose()
     archive = make_archive(root, db_url, grace="7d", extra=UPLOADS)
     for key in LIVE + ORPHANS:
@@ -162,14 +166,16 @@ def corrupt(catalog: str, table: str, column: str, value: object, which: str) ->
 
 
 @settings(
-    max_examples=60,
+    max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
 )
 @given(corruptions=st.lists(CORRUPTION, min_size=1, max_size=3), commands=st.permutations(COMMANDS))
 def test_a_corrupt_catalog_never_gives_a_traceback_nor_loses_a_live_object(
-    template: Path, tmp_path_factory: pytest.TempPathFactory, corruptions: list[tuple[str, str, object, str]],
+    template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    corruptions: list[tuple[str, str, object, str]],
     commands: list[list[str]],
 ) -> None:
     root = tmp_path_factory.mktemp("example")

@@ -131,7 +131,8 @@ def test_a_mark_entry_whose_key_leaves_the_store_is_refused(tmp_path: Path, sqli
         report = api.purge(archive.config_path)
         assert report.purged[0].refused.count == 1, key
         journal = api.check(archive.config_path).stores[0].journal
-        assert journal is not None and journal.inconsistent_count == 1
+        assert journal is not None
+        assert journal.inconsistent_count == 1
     assert (tmp_path / "outside").read_bytes() == PAYLOAD
     archive.dispose()
 
@@ -157,7 +158,8 @@ def test_the_trash_key_attack_on_a_postgresql_catalog(tmp_path: Path, pg_url: st
         before = digest(archive, LIVE)
         attack_trash_key(archive)
         journal = api.check(archive.config_path).stores[0].journal
-        assert journal is not None and journal.inconsistent_count == 1
+        assert journal is not None
+        assert journal.inconsistent_count == 1
         assert api.purge(archive.config_path).purged[0].refused.count == 1
         assert api.run(archive.config_path).purged[0].refused.count == 1
         assert_live_untouched(archive, before)
@@ -182,7 +184,8 @@ NEARLY = "blobs/n/" + "/".join(["y" * 200] * 6)[: 1024 - len("blobs/n/")]
 @pytest.mark.parametrize("mode", ["move", "mark"])
 def test_a_key_too_long_is_reported_and_skipped(tmp_path: Path, sqlite_url: str, mode: str) -> None:
     archive = make_archive(tmp_path, sqlite_url, mode=mode)
-    assert len(LONG) > 1024 and len(NEARLY) == 1024
+    assert len(LONG) > 1024
+    assert len(NEARLY) == 1024
     for key in (LONG, NEARLY, ORPHAN):
         archive.put(key)
     for _ in range(2):  # the next run too: nothing stops collection for good
@@ -193,9 +196,11 @@ def test_a_key_too_long_is_reported_and_skipped(tmp_path: Path, sqlite_url: str,
         assert any(LONG[:40] in sample for sample in q.bad_keys.samples)
         assert "expired" in api.runs(archive.config_path)[0].counts  # the expiry step ran
     store = archive.store()
-    assert store.exists(LONG) and store.exists(NEARLY) == (mode == "move")
+    assert store.exists(LONG)
+    assert store.exists(NEARLY) == (mode == "move")
     # grace is 0: the first run quarantined the orphan, the second purged it
-    assert not store.exists(ORPHAN) and not store.exists("_trash/" + ORPHAN)
+    assert not store.exists(ORPHAN)
+    assert not store.exists("_trash/" + ORPHAN)
     result = cli("quarantine", "--config", str(archive.config_path))
     assert result.returncode == 0, result.stderr
     assert "cannot hold" in result.stdout
@@ -206,7 +211,12 @@ def test_a_trash_key_too_long_for_s3_is_skipped(
     tmp_path: Path, sqlite_url: str, s3_bucket: str, s3_options: dict[str, object]
 ) -> None:
     archive = make_archive(
-        tmp_path, sqlite_url, store_url=f"s3://{s3_bucket}/", storage_options=s3_options, mode="move", min_age="0"
+        tmp_path,
+        sqlite_url,
+        store_url=f"s3://{s3_bucket}/",
+        storage_options=s3_options,
+        mode="move",
+        min_age="0",
     )
     key = "k/" + "z" * 1020  # 1,022 bytes: S3 holds it, but not '_trash/' + it
     archive.put(key)
