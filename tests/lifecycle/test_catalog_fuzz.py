@@ -166,7 +166,7 @@ def corrupt(catalog: str, table: str, column: str, value: object, which: str) ->
 
 
 @settings(
-    max_examples=400,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
@@ -196,3 +196,69 @@ def test_a_corrupt_catalog_never_gives_a_traceback_nor_loses_a_live_object(
         )
         assert digests(root) == before, (command, corruptions)
     shutil.rmtree(root)
+
+
+def copy_world(template: Path, root: Path) -> Path:
+    shutil.copytree(template, root, dirs_exist_ok=True)
+    config = root / "reclaim.toml"
+    config.write_text(config.read_text().replace(str(template), str(root)))
+    return config
+
+
+# the cases of issue 10 (findings 8 and 9): each command ends in a catalog error (exit 6) naming the
+# table and the row, or, where acting on the other rows is safe, skips the bad row and says so
+OK, CATALOG = {0}, {6}
+CASES: dict[str, tuple[str, dict[str, set[int]], str]] = {
+    "runs.counts not JSON": (
+        "UPDATE reclaim_runs SET counts = 'not json {'",
+        {"status": CATALOG, "runs": CATALOG, "check": OK, "purge": OK, "run": OK},
+        "(table runs)",
+    ),
+    "every entry BOGUS": (
+        "UPDATE reclaim_objects SET state = 'BOGUS'",
+        {"status": OK, "check --fail-on-findings": {5}, "purge": OK, "run": OK | CATALOG, "runs": OK},
+        "not a valid State",
+    ),
+    "due_at yesterday": (
+        "UPDATE reclaim_objects SET due_at = 'yesterday'",
+        {"status": CATALOG, "check": OK, "purge": OK, "run": OK, "runs": OK},
+        "impossible value",
+    ),
+    "key with ..": (
+        "UPDATE reclaim_objects SET key = '../outside', due_at = '2000-01-01 00:00:00.000000'",
+        {"status": OK, "purge": OK, "run": OK, "check --fail-on-findings": {5}},
+        "",
+    ),
+    "archived JSON garbage": (
+        "UPDATE reclaim_rows SET row = 'garbage'",
+        {"restore --rows --since 400d": CATALOG, "status": OK, "run": OK},
+        "(table rows",
+    ),
+    "archived primary key garbage": (
+        "UPDATE reclaim_rows SET pk = 'garbage'",
+        {"restore --rows --since 400d": CATALOG, "status": OK, "run": OK},
+        "primary key",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_catalog_values_of_issue_10(template: Path, tmp_path: Path, case: str) -> None:
+    statement, expected, message = CASES[case]
+    config = copy_world(template, tmp_path)
+    before = digests(tmp_path)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+    engine.dispose()
+    runner = CliRunner()
+    for command, codes in expected.items():
+        result = runner.invoke(app, [*command.split(), "--config", str(config)])
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            command,
+            result.exception,
+        )
+        assert result.exit_code in codes, (command, result.output)
+        if result.exit_code == 6:
+            assert message in result.output, (command, result.output)
+        assert digests(tmp_path) == before

@@ -22,6 +22,7 @@ __all__ = [
     "IN_FLIGHT",
     "TERMINAL",
     "TRANSITIONS",
+    "CorruptRow",
     "Entry",
     "JournalSummary",
     "Mode",
@@ -36,6 +37,10 @@ __all__ = [
     "summary_from_rows",
     "utc",
 ]
+
+
+class CorruptRow(CatalogError):
+    """A catalog row holds a value reclaim never writes (edited by hand, or a bug): it is not acted on."""
 
 
 class State(StrEnum):
@@ -183,19 +188,19 @@ def entry_from_row(row: Mapping[Any, Any]) -> Entry:
     try:
         entry = _entry(row)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise CatalogError(_bad_row(row, exc)) from None
+        raise CorruptRow(_bad_row(row, exc)) from None
     for name in ("store", "key", "mode"):
         if not isinstance(getattr(entry, name), str):
-            raise CatalogError(_bad_row(row, ValueError(f"{name} is {getattr(entry, name)!r}, not text")))
+            raise CorruptRow(_bad_row(row, ValueError(f"{name} is {getattr(entry, name)!r}, not text")))
     for name in ("trash_key", "etag", "note", "version_id"):
         if getattr(entry, name) is not None and not isinstance(getattr(entry, name), str):
-            raise CatalogError(_bad_row(row, ValueError(f"{name} is {getattr(entry, name)!r}, not text")))
+            raise CorruptRow(_bad_row(row, ValueError(f"{name} is {getattr(entry, name)!r}, not text")))
     for name in ("created_at", "updated_at", "due_at"):
         value = getattr(entry, name)
         if (value is not None or name != "due_at") and not isinstance(value, datetime):
-            raise CatalogError(_bad_row(row, ValueError(f"{name} is {value!r}, not a time")))
+            raise CorruptRow(_bad_row(row, ValueError(f"{name} is {value!r}, not a time")))
     if entry.mtime is not None and not math.isfinite(entry.mtime):
-        raise CatalogError(_bad_row(row, ValueError(f"mtime is {entry.mtime!r}")))
+        raise CorruptRow(_bad_row(row, ValueError(f"mtime is {entry.mtime!r}")))
     return entry
 
 

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 
+from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.tables import sha256_hex
-from reclaim.errors import CatalogError
 
 if TYPE_CHECKING:
     from reclaim.catalog.catalog import Catalog
@@ -98,12 +98,12 @@ class ArchivedRow:
         try:
             value = json.loads(self.row)
         except (ValueError, TypeError) as exc:
-            raise CatalogError(
+            raise CorruptRow(
                 f"archived row {self.id} (table rows, collection {self.collection!r}, "
                 f"primary key {self.pk}): not JSON ({exc}); repair or delete that row"
             ) from None
         if not isinstance(value, dict):
-            raise CatalogError(
+            raise CorruptRow(
                 f"archived row {self.id} (table rows, collection {self.collection!r}, "
                 f"primary key {self.pk}): not a JSON object; repair or delete that row"
             )
@@ -444,17 +444,17 @@ def _archived(row: Any) -> ArchivedRow:
     try:
         archived = _decode(row)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise CatalogError(
+        raise CorruptRow(
             f"archived row {row['id']!r} (table rows) holds an impossible value: "
             f"{' '.join(str(exc).split())[:200]}; repair or delete that row"
         ) from None
     for name in ("collection", "table_name", "pk", "row"):
         if not isinstance(getattr(archived, name), str):
-            raise CatalogError(
+            raise CorruptRow(
                 f"archived row {archived.id} (table rows): {name} is not text; repair or delete it"
             )
     if not isinstance(archived.archived_at, datetime):
-        raise CatalogError(f"archived row {archived.id} (table rows): archived_at is not a time")
+        raise CorruptRow(f"archived row {archived.id} (table rows): archived_at is not a time")
     return archived
 
 

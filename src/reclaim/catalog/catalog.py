@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, Self
 import sqlalchemy as sa
 
 from reclaim.catalog import runs
+from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.archive import RowArchive
 from reclaim.catalog.journal import Journal
 from reclaim.catalog.lease import Leases
@@ -229,13 +230,15 @@ class Catalog:
         except CatalogError as exc:
             if str(exc).startswith(f"catalog {self._shown}"):
                 raise
+            if isinstance(exc, CorruptRow):  # a row read back holds an impossible value
+                raise CorruptRow(f"catalog {self._shown}: {exc}") from None
             # raised by migrations/env.py, which does not know the URL
             raise CatalogError(f"catalog {self._shown}: {doing} failed: {exc}") from None
         except (ValueError, TypeError, OverflowError) as exc:
             # a value read back that its column cannot hold (a row edited by hand: a date that
             # is not a date, text in a number column): the catalog is corrupt, not the code
             cause = redact(_scrub(" ".join(str(exc).split())[:300], self._password))
-            raise CatalogError(
+            raise CorruptRow(
                 f"catalog {self._shown}: {doing} failed: a catalog row holds an impossible value "
                 f"({type(exc).__name__}: {cause}); repair or delete that row"
             ) from None

@@ -23,9 +23,9 @@ from typing import Any, Final, Literal, get_args
 
 import sqlalchemy as sa
 
+from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.tables import CatalogTables
 from reclaim.config.secrets import redact
-from reclaim.errors import CatalogError
 
 __all__ = [
     "FINAL_STATUSES",
@@ -164,17 +164,17 @@ def _record(row: sa.RowMapping) -> RunRecord:
     try:
         record = _decode(row)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise CatalogError(
+        raise CorruptRow(
             f"run {row['id']!r} (table runs) holds an impossible value: {' '.join(str(exc).split())[:200]}; "
             "repair or delete that row"
         ) from None
     if not isinstance(record.options, dict) or not isinstance(record.counts, dict):
-        raise CatalogError(
+        raise CorruptRow(
             f"run {record.id} (table runs): options and counts must be JSON objects; "
             "repair or delete that row"
         )
     if not isinstance(record.started_at, datetime) or not isinstance(record.command, str):
-        raise CatalogError(f"run {record.id} (table runs): started_at or command is not valid")
+        raise CorruptRow(f"run {record.id} (table runs): started_at or command is not valid")
     return record
 
 

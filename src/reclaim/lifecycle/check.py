@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from reclaim.catalog import Entry, Journal, State
+from reclaim.catalog import CorruptRow, Entry, Journal, State
 from reclaim.errors import StoreError
 from reclaim.lifecycle.trust import entry_problem
 from reclaim.references import Reference, ReferenceSource
@@ -196,12 +196,31 @@ def check_journal(store: Store, journal: Journal, *, trash_prefix: str, show: in
     Reports only; nothing is moved or deleted. Raises :class:`StoreError` when
     the store cannot be listed.
     """
+    report = JournalCheck(store.name)
+    try:
+        _check_entries(report, store, journal, trash_prefix, show)
+    except CorruptRow as exc:
+        # reported, not raised: finding such rows is what check is for
+        report.inconsistent_count += 1
+        report.inconsistent.append(f"the journal cannot be read past a corrupt row: {exc}")
+    return report
+
+
+def _check_entries(
+    report: JournalCheck, store: Store, journal: Journal, trash_prefix: str, show: int
+) -> None:
     in_flight = journal.in_flight(store.name)
-    report = JournalCheck(store.name, in_flight=len(in_flight))
+    report.in_flight = len(in_flight)
     for flying in in_flight:
         _inconsistent(report, flying, trash_prefix, show)
     for info in store.list(trash_prefix):
-        entry = journal.active(store.name, info.key[len(trash_prefix) :])
+        try:
+            entry = journal.active(store.name, info.key[len(trash_prefix) :])
+        except CorruptRow as exc:
+            report.inconsistent_count += 1
+            if len(report.inconsistent) < show:
+                report.inconsistent.append(f"{info.key[:200]}: {exc}")
+            continue
         if entry is None or entry.state is not State.QUARANTINED or entry.trash_key != info.key:
             report.stray_count += 1
             if len(report.strays) < show:
@@ -217,7 +236,6 @@ def check_journal(store: Store, journal: Journal, *, trash_prefix: str, show: in
                 report.missing_count += 1
                 if len(report.missing) < show:
                     report.missing.append(entry.key)
-    return report
 
 
 def _inconsistent(report: JournalCheck, entry: Entry, trash_prefix: str, show: int) -> bool:
