@@ -13,6 +13,7 @@ there, byte for byte (issue 10, findings 5, 8 and 9).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -166,7 +167,7 @@ def corrupt(catalog: str, table: str, column: str, value: object, which: str) ->
 
 
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
@@ -195,6 +196,10 @@ def test_a_corrupt_catalog_never_gives_a_traceback_nor_loses_a_live_object(
             result.exception,
         )
         assert digests(root) == before, (command, corruptions)
+        # in one process, a failed command's suspended catalog cursors live on in its traceback
+        # (a CLI process ends instead): collect them, so the next command does not wait on them
+        del result
+        gc.collect()
     shutil.rmtree(root)
 
 
