@@ -146,7 +146,7 @@ def _purge_with_surprises(world: World, keys: list[str], surprises: dict[str, li
     replaced = plain[1::11] if mark else []  # mark mode: replaced by a writer, so left live
     for key in replaced:
         _rewrite(world, key)
-    plan = plan_purge(world.store, world.sources, world.journal)
+    plan = plan_purge(world.store, world.sources, world.journal, trash_prefix="_trash/")
     assert plan.due == len(plain)
     result = plan.execute(world.journal, run_id=world.run_id("purge"), check_lease=lambda: None)
     purged = [key for key in plain if key not in again and key not in replaced]

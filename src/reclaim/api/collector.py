@@ -132,7 +132,7 @@ def collector(
                             run_id=run_id,
                             check_lease=lease.check,
                         )
-                        if result.total:
+                        if result.total or result.refused.count:
                             recovered.append(result)
                             counts.setdefault("recovered", {})[name] = to_jsonable(result)
                 rows = _recover_rows(session, archive, run_id) if recover else RowRecovery()

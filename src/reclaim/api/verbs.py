@@ -170,7 +170,9 @@ def purge(
             trash = c.session.config.stores[name].trash_prefix
             plan = plan_purge(c.session.store(name), c.session.sources(name), c.journal, trash_prefix=trash)
             if dry_run:
-                report.purged.append(PurgeResult(name, due=plan.due, restored=plan.would_restore))
+                report.purged.append(
+                    PurgeResult(name, due=plan.due, restored=plan.would_restore, refused=plan.refused)
+                )
                 continue
             assert c.run_id is not None
             result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
@@ -272,6 +274,7 @@ def restore(
                 c.journal,
                 entries,
                 run_id=c.run_id,
+                trash_prefix=c.session.config.stores[name].trash_prefix,
                 match=match,
                 check_lease=c.check_lease,
             )
@@ -320,7 +323,8 @@ def ensure(config: ConfigLike, store: str, key: str, *, timeout: float = 60.0) -
     """
     with open_journal(config, lock_timeout=timeout) as (session, _catalog, journal):
         names = session.store_names([store])
-        return ensure_key(session.store(names[0]), journal, key, timeout=timeout)
+        trash = session.config.stores[names[0]].trash_prefix
+        return ensure_key(session.store(names[0]), journal, key, timeout=timeout, trash_prefix=trash)
 
 
 def runs(config: ConfigLike, *, run_id: int | None = None, limit: int = 20) -> list[RunRecord]:

@@ -26,6 +26,7 @@ MariaDB/MySQL::
 """
 
 from reclaim.catalog import archive, journal, lease
+from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.archive import RESTORABLE, ArchivedRow, NewRow, RowArchive, RowState, RowSummary, pk_text
 from reclaim.catalog.catalog import MIGRATIONS, Catalog, open_catalog
 from reclaim.catalog.journal import (
@@ -64,6 +65,7 @@ __all__ = [
     "ArchivedRow",
     "Catalog",
     "CatalogTables",
+    "CorruptRow",
     "Entry",
     "Intent",
     "Journal",

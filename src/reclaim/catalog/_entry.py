@@ -15,12 +15,14 @@ from enum import StrEnum
 from typing import Any, Final, Literal, TypeVar
 
 from reclaim.catalog.tables import KEY_LENGTH
+from reclaim.errors import CatalogError
 
 __all__ = [
     "ACTIVE",
     "IN_FLIGHT",
     "TERMINAL",
     "TRANSITIONS",
+    "CorruptRow",
     "Entry",
     "JournalSummary",
     "Mode",
@@ -35,6 +37,10 @@ __all__ = [
     "summary_from_rows",
     "utc",
 ]
+
+
+class CorruptRow(CatalogError):
+    """A catalog row holds a value reclaim never writes (edited by hand, or a bug): it is not acted on."""
 
 
 class State(StrEnum):
@@ -174,7 +180,41 @@ def chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
 
 
 def entry_from_row(row: Mapping[Any, Any]) -> Entry:
-    """An :class:`Entry` from a row mapping (or the values just written)."""
+    """An :class:`Entry` from a row mapping (or the values just written).
+
+    Raises :class:`CatalogError` naming the row when a value is impossible (an
+    unknown state, text where a number belongs: a row edited by hand).
+    """
+    try:
+        entry = _entry(row)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise CorruptRow(_bad_row(row, exc)) from None
+    for name in ("store", "key", "mode"):
+        if not isinstance(getattr(entry, name), str):
+            raise CorruptRow(_bad_row(row, ValueError(f"{name} is {getattr(entry, name)!r}, not text")))
+    for name in ("trash_key", "etag", "note", "version_id"):
+        if getattr(entry, name) is not None and not isinstance(getattr(entry, name), str):
+            raise CorruptRow(_bad_row(row, ValueError(f"{name} is {getattr(entry, name)!r}, not text")))
+    for name in ("created_at", "updated_at", "due_at"):
+        value = getattr(entry, name)
+        if (value is not None or name != "due_at") and not isinstance(value, datetime):
+            raise CorruptRow(_bad_row(row, ValueError(f"{name} is {value!r}, not a time")))
+    if entry.mtime is not None and not math.isfinite(entry.mtime):
+        raise CorruptRow(_bad_row(row, ValueError(f"mtime is {entry.mtime!r}")))
+    return entry
+
+
+def _bad_row(row: Mapping[Any, Any], exc: BaseException) -> str:
+    ident = row.get("id", "?")
+    key = row.get("key")
+    shown = f", key {key[:100]!r}" if isinstance(key, str) else ""
+    return (
+        f"journal entry {ident} (table objects{shown}) holds an impossible value: {exc}; "
+        "repair or delete that row (reclaim never acts on it)"
+    )
+
+
+def _entry(row: Mapping[Any, Any]) -> Entry:
     epoch = row["mtime_epoch"]
     stamp: datetime | None = row["mtime"]
     if epoch is not None:

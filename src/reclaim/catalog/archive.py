@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 
+from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.tables import sha256_hex
 
 if TYPE_CHECKING:
@@ -95,9 +96,19 @@ class ArchivedRow:
 
     @property
     def data(self) -> dict[str, Any]:
-        """The archived row's JSON, decoded."""
-        value = json.loads(self.row)
-        assert isinstance(value, dict)
+        """The archived row's JSON, decoded; :class:`CatalogError` naming the row when it is not an object."""
+        try:
+            value = json.loads(self.row)
+        except (ValueError, TypeError) as exc:
+            raise CorruptRow(
+                f"archived row {self.id} (table rows, collection {self.collection!r}, "
+                f"primary key {self.pk}): not JSON ({exc}); repair or delete that row"
+            ) from None
+        if not isinstance(value, dict):
+            raise CorruptRow(
+                f"archived row {self.id} (table rows, collection {self.collection!r}, "
+                f"primary key {self.pk}): not a JSON object; repair or delete that row"
+            )
         return value
 
 
@@ -452,6 +463,25 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 def _archived(row: Any) -> ArchivedRow:
+    """An :class:`ArchivedRow`; :class:`CatalogError` naming the row when a value is impossible."""
+    try:
+        archived = _decode(row)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise CorruptRow(
+            f"archived row {row['id']!r} (table rows) holds an impossible value: "
+            f"{' '.join(str(exc).split())[:200]}; repair or delete that row"
+        ) from None
+    for name in ("collection", "table_name", "pk", "row"):
+        if not isinstance(getattr(archived, name), str):
+            raise CorruptRow(
+                f"archived row {archived.id} (table rows): {name} is not text; repair or delete it"
+            )
+    if not isinstance(archived.archived_at, datetime):
+        raise CorruptRow(f"archived row {archived.id} (table rows): archived_at is not a time")
+    return archived
+
+
+def _decode(row: Any) -> ArchivedRow:
     return ArchivedRow(
         id=int(row["id"]),
         collection=row["collection"],

@@ -15,6 +15,7 @@ masked, and the cause (invariant 9: the password itself never appears).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, Self
 import sqlalchemy as sa
 
 from reclaim.catalog import runs
+from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.archive import RowArchive
 from reclaim.catalog.journal import Journal
 from reclaim.catalog.lease import Leases
@@ -203,6 +205,20 @@ def _scrub(text: str, password: str | None) -> str:
     return text
 
 
+#: where a value read from the catalog is converted: SQLAlchemy's result processors, our column types
+_CONVERTERS: Final = (f"{os.sep}sqlalchemy{os.sep}", f"{os.sep}reclaim{os.sep}catalog{os.sep}tables.py")
+
+
+def _read_back(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised converting a value read from the database (its innermost frame)."""
+    tb = exc.__traceback__
+    innermost = None
+    while tb is not None:
+        innermost = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return innermost is not None and any(part in innermost for part in _CONVERTERS)
+
+
 def _cause(exc: BaseException) -> str:
     """The driver's own message, on one line, without SQLAlchemy's boilerplate."""
     if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
@@ -284,8 +300,20 @@ class Catalog:
         except CatalogError as exc:
             if str(exc).startswith(f"catalog {self._shown}"):
                 raise
+            if isinstance(exc, CorruptRow):  # a row read back holds an impossible value
+                raise CorruptRow(f"catalog {self._shown}: {exc}") from None
             # raised by migrations/env.py, which does not know the URL
             raise CatalogError(f"catalog {self._shown}: {doing} failed: {exc}") from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            if not _read_back(exc):
+                raise  # reclaim's own argument checks keep their type
+            # a value read back that its column cannot hold (a row edited by hand: a date that
+            # is not a date, text in a number column): the catalog is corrupt, not the code
+            cause = redact(_scrub(" ".join(str(exc).split())[:300], self._password))
+            raise CorruptRow(
+                f"catalog {self._shown}: {doing} failed: a catalog row holds an impossible value "
+                f"({type(exc).__name__}: {cause}); repair or delete that row"
+            ) from None
         except Exception as exc:
             if not isinstance(exc, sa.exc.SQLAlchemyError) and not _is_alembic_error(exc):
                 raise

@@ -23,6 +23,7 @@ from typing import Any, Final, Literal, get_args
 
 import sqlalchemy as sa
 
+from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.tables import CatalogTables
 from reclaim.config.secrets import redact
 
@@ -159,6 +160,25 @@ def _user() -> str | None:
 
 
 def _record(row: sa.RowMapping) -> RunRecord:
+    """A :class:`RunRecord`; :class:`CatalogError` naming the run when a value is impossible."""
+    try:
+        record = _decode(row)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise CorruptRow(
+            f"run {row['id']!r} (table runs) holds an impossible value: {' '.join(str(exc).split())[:200]}; "
+            "repair or delete that row"
+        ) from None
+    if not isinstance(record.options, dict) or not isinstance(record.counts, dict):
+        raise CorruptRow(
+            f"run {record.id} (table runs): options and counts must be JSON objects; "
+            "repair or delete that row"
+        )
+    if not isinstance(record.started_at, datetime) or not isinstance(record.command, str):
+        raise CorruptRow(f"run {record.id} (table runs): started_at or command is not valid")
+    return record
+
+
+def _decode(row: sa.RowMapping) -> RunRecord:
     return RunRecord(
         id=int(row["id"]),
         command=row["command"],

@@ -11,7 +11,16 @@ from reclaim.api import CheckReport, ScanReport
 from reclaim.config import format_duration
 from reclaim.lifecycle import StoreScan, Tally
 
-__all__ = ["human_bytes", "render_check", "render_scan", "render_scan_stores"]
+__all__ = ["human_bytes", "render_check", "render_refused", "render_scan", "render_scan_stores"]
+
+
+def render_refused(console: Console, store: str, what: str, count: int, samples: list[str]) -> None:
+    """A warning line for keys or journal entries a step refused, with their samples."""
+    if not count:
+        return
+    console.print(f"[yellow]store {store}: {count:,} {what}, left as they are[/]")
+    for sample in samples:
+        console.print(f"  refused: {sample}", markup=False, highlight=False)
 
 
 def human_bytes(value: int | None) -> str:
@@ -133,6 +142,13 @@ def render_check(report: CheckReport, console: Console) -> None:
             console.print(f"  stray (no quarantine entry): {key}", markup=False)
         for key in j.missing:
             console.print(f"  quarantined but missing: {key}", markup=False)
+        if j.inconsistent_count:
+            console.print(
+                f"store {s.store} journal: {j.inconsistent_count:,} inconsistent entries, "
+                "refused by purge, restore and recover (the journal is checked, not trusted)"
+            )
+        for text in j.inconsistent:
+            console.print(f"  inconsistent: {text}", markup=False)
         if j.in_flight:
             console.print("  run 'reclaim recover' to settle the entries in flight")
     if report.dangling:

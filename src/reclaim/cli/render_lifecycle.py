@@ -9,7 +9,7 @@ from rich.table import Table
 
 from reclaim.api import LifecycleReport, StatusReport
 from reclaim.catalog import LeaseInfo, RunRecord
-from reclaim.cli.render import human_bytes, render_scan_stores
+from reclaim.cli.render import human_bytes, render_refused, render_scan_stores
 from reclaim.config import format_duration
 
 __all__ = ["render_lease", "render_lifecycle", "render_runs", "render_status"]
@@ -27,6 +27,9 @@ def render_lifecycle(report: LifecycleReport, console: Console) -> None:
             f"recovered store {rec.store}: {rec.confirmed} confirmed, {rec.rolled_back} rolled back, "
             f"{rec.purged} purged, {rec.restored} restored"
         )
+        render_refused(
+            console, rec.store, "inconsistent journal entries", rec.refused.count, rec.refused.samples
+        )
     rows = report.rows_recovered
     if rows is not None and rows.total:
         console.print(
@@ -43,6 +46,9 @@ def render_lifecycle(report: LifecycleReport, console: Console) -> None:
             f"{q.referenced_again} referenced "
             f"again, {q.changed} changed, {q.vanished} vanished, {q.already_active} already quarantined"
         )
+        render_refused(
+            console, q.store, "keys the store or journal cannot hold", q.bad_keys.count, q.bad_keys.samples
+        )
     if report.dry_run and report.command in {"quarantine", "collect"}:
         total = sum(s.candidates.count for s in report.scans if s.action == "collect")
         console.print(f"{prefix}would quarantine {total:,} objects; nothing was changed")
@@ -54,6 +60,7 @@ def render_lifecycle(report: LifecycleReport, console: Console) -> None:
             f"({human_bytes(p.purged.bytes) if not report.dry_run else '?'}); restored {p.restored:,} "
             f"referenced again; {p.changed} changed since quarantine; {p.lost_race} claimed by writers"
         )
+        render_refused(console, p.store, "inconsistent journal entries", p.refused.count, p.refused.samples)
     for name, r in report.restored.items():
         console.print(
             f"{prefix}store [bold]{name}[/]: restored {r.restored:,} objects "
@@ -63,6 +70,7 @@ def render_lifecycle(report: LifecycleReport, console: Console) -> None:
             console.print(f"  {key}: re-uploaded meanwhile; the newer object was kept", markup=False)
         for key in r.missing:
             console.print(f"  [red]{key}: trash copy missing, not restorable[/]")
+        render_refused(console, name, "inconsistent journal entries", r.refused.count, r.refused.samples)
     if report.run_id is not None:
         console.print(f"run {report.run_id} recorded; see 'reclaim runs {report.run_id}'")
 

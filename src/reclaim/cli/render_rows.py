@@ -7,7 +7,7 @@ from rich.table import Table
 
 from reclaim.api import CycleReport, RowsReport
 from reclaim.api.status import CollectionStatus
-from reclaim.cli.render import human_bytes, render_scan_stores
+from reclaim.cli.render import human_bytes, render_refused, render_scan_stores
 from reclaim.lifecycle.rows import CollectionScan
 
 __all__ = ["render_collection_scans", "render_collection_status", "render_cycle", "render_rows_restore"]
@@ -50,6 +50,9 @@ def render_cycle(report: CycleReport, console: Console) -> None:
         )
     for rec in report.recovered:
         console.print(f"recovered store {rec.store}: {rec.total} entries settled")
+        render_refused(
+            console, rec.store, "inconsistent journal entries", rec.refused.count, rec.refused.samples
+        )
     for p in report.purged:
         verb = "would purge" if report.dry_run else "purged"
         count = p.due - p.restored if report.dry_run else p.purged.count
@@ -57,6 +60,7 @@ def render_cycle(report: CycleReport, console: Console) -> None:
             f"{prefix}store [bold]{p.store}[/]: {p.due:,} due, {verb} {count:,}, "
             f"restored {p.restored:,} referenced again"
         )
+        render_refused(console, p.store, "inconsistent journal entries", p.refused.count, p.refused.samples)
     render_collection_scans(report.collection_scans, console)
     for c in report.collections:
         console.print(
@@ -70,6 +74,9 @@ def render_cycle(report: CycleReport, console: Console) -> None:
         console.print(
             f"store [bold]{q.store}[/]: quarantined {q.quarantined.count:,} objects "
             f"({human_bytes(q.quarantined.bytes)}, mode {q.mode})"
+        )
+        render_refused(
+            console, q.store, "keys the store or journal cannot hold", q.bad_keys.count, q.bad_keys.samples
         )
     if not report.dry_run:
         entries = sum(report.expired_entries.values())

@@ -16,8 +16,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from reclaim.catalog import Journal, State
+from reclaim.catalog import CorruptRow, Entry, Journal, State
 from reclaim.errors import StoreError
+from reclaim.lifecycle.trust import entry_problem
 from reclaim.references import Reference, ReferenceSource
 from reclaim.stores import Store
 
@@ -179,11 +180,14 @@ class JournalCheck:
     """QUARANTINED entries whose object is gone (trash copy in ``move`` mode, the key in ``mark`` mode)."""
     stray_count: int = 0
     missing_count: int = 0
+    inconsistent: list[str] = field(default_factory=list)
+    """Active entries purge, restore and recover refuse (``key: why``): a bad key, a wrong trash key."""
+    inconsistent_count: int = 0
 
     @property
     def findings(self) -> int:
-        """Strays plus missing quarantined objects plus entries in flight."""
-        return self.stray_count + self.missing_count + self.in_flight
+        """Strays, missing quarantined objects, entries in flight and inconsistent entries."""
+        return self.stray_count + self.missing_count + self.in_flight + self.inconsistent_count
 
 
 def check_journal(store: Store, journal: Journal, *, trash_prefix: str, show: int = 5) -> JournalCheck:
@@ -192,9 +196,31 @@ def check_journal(store: Store, journal: Journal, *, trash_prefix: str, show: in
     Reports only; nothing is moved or deleted. Raises :class:`StoreError` when
     the store cannot be listed.
     """
-    report = JournalCheck(store.name, in_flight=len(journal.in_flight(store.name)))
+    report = JournalCheck(store.name)
+    try:
+        _check_entries(report, store, journal, trash_prefix, show)
+    except CorruptRow as exc:
+        # reported, not raised: finding such rows is what check is for
+        report.inconsistent_count += 1
+        report.inconsistent.append(f"the journal cannot be read past a corrupt row: {exc}")
+    return report
+
+
+def _check_entries(
+    report: JournalCheck, store: Store, journal: Journal, trash_prefix: str, show: int
+) -> None:
+    in_flight = journal.in_flight(store.name)
+    report.in_flight = len(in_flight)
+    for flying in in_flight:
+        _inconsistent(report, flying, trash_prefix, show)
     for info in store.list(trash_prefix):
-        entry = journal.active(store.name, info.key[len(trash_prefix) :])
+        try:
+            entry = journal.active(store.name, info.key[len(trash_prefix) :])
+        except CorruptRow as exc:
+            report.inconsistent_count += 1
+            if len(report.inconsistent) < show:
+                report.inconsistent.append(f"{info.key[:200]}: {exc}")
+            continue
         if entry is None or entry.state is not State.QUARANTINED or entry.trash_key != info.key:
             report.stray_count += 1
             if len(report.strays) < show:
@@ -203,9 +229,21 @@ def check_journal(store: Store, journal: Journal, *, trash_prefix: str, show: in
     while batch := journal.select(store=store.name, states=(State.QUARANTINED,), after_id=after):
         after = batch[-1].id
         for entry in batch:
+            if _inconsistent(report, entry, trash_prefix, show):
+                continue  # never touched by reclaim, so not looked up in the store either
             where = entry.trash_key if entry.mode == "move" and entry.trash_key else entry.key
             if not store.exists(where):
                 report.missing_count += 1
                 if len(report.missing) < show:
                     report.missing.append(entry.key)
-    return report
+
+
+def _inconsistent(report: JournalCheck, entry: Entry, trash_prefix: str, show: int) -> bool:
+    """Count ``entry`` as an inconsistency when the lifecycle steps would refuse it."""
+    problem = entry_problem(entry, trash_prefix)
+    if problem is None:
+        return False
+    report.inconsistent_count += 1
+    if len(report.inconsistent) < show:
+        report.inconsistent.append(f"{entry.key[:200]}: journal entry {entry.id} ({entry.state}): {problem}")
+    return True

@@ -30,6 +30,7 @@ from enum import StrEnum
 from reclaim.catalog import Entry, Journal, State
 from reclaim.errors import StoreError
 from reclaim.lifecycle.restore import finish_restore
+from reclaim.lifecycle.trust import Refused, entry_problem
 from reclaim.stores import Store
 
 __all__ = ["Ensured", "ensure_key"]
@@ -48,17 +49,24 @@ class Ensured(StrEnum):
     """It is not in the store (purged, or never there): upload it again."""
 
 
-def ensure_key(store: Store, journal: Journal, key: str, *, timeout: float = 60.0) -> Ensured:
+def ensure_key(
+    store: Store, journal: Journal, key: str, *, timeout: float = 60.0, trash_prefix: str = "_trash/"
+) -> Ensured:
     """Make sure ``key`` stays available to a writer that has committed a reference to it.
 
     Raises :class:`StoreError` when a collector keeps the key in flight for
     longer than ``timeout`` seconds (the writer should retry; ``reclaim
-    recover`` settles entries a killed collector left behind).
+    recover`` settles entries a killed collector left behind), and when the
+    key's entry is inconsistent (see :mod:`reclaim.lifecycle.trust`): nothing
+    is moved then, and ``reclaim check`` reports the entry.
     """
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
         entry = journal.active(store.name, key)
+        if entry is not None and (problem := entry_problem(entry, trash_prefix)) is not None:
+            Refused().add(store.name, key, f"journal entry {entry.id}: {problem}", doing="ensure")
+            raise StoreError(store.name, f"journal entry {entry.id} is inconsistent: {problem}", key=key)
         if entry is None:
             return Ensured.PRESENT if store.exists(key) else Ensured.GONE
         if entry.state is State.QUARANTINED:

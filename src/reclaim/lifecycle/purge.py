@@ -38,6 +38,7 @@ from reclaim.errors import LeaseLost
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.restore import finish_restore
 from reclaim.lifecycle.scan import Tally
+from reclaim.lifecycle.trust import Refused, trusted
 from reclaim.references import ReferenceSource, referenced_now
 from reclaim.stores import Store
 
@@ -62,6 +63,8 @@ class PurgeResult:
     """``mark`` mode: replaced since quarantine, so left live."""
     lost_race: int = 0
     """Claimed first by ``ensure`` or a restore."""
+    refused: Refused = field(default_factory=Refused)
+    """Entries the journal holds inconsistently (a bad key or trash key): left alone, never deleted."""
 
 
 @dataclass
@@ -73,12 +76,13 @@ class PurgePlan:
     now: datetime
     due: int
     would_restore: int
-    trash_prefix: str = ""
-    """Where ``mark`` objects are staged before their delete, on stores that rename atomically."""
+    trash_prefix: str = "_trash/"
+    """The store's trash prefix: where ``mark`` objects are staged before their delete (atomic renames)."""
+    refused: Refused = field(default_factory=Refused)
 
     def execute(self, journal: Journal, *, run_id: int, check_lease: LeaseCheck) -> PurgeResult:
         """Purge every due entry (see the module docstring)."""
-        result = PurgeResult(self.store.name, due=self.due)
+        result = PurgeResult(self.store.name, due=self.due, refused=Refused())
         after = 0
         while True:
             check_lease()
@@ -91,6 +95,7 @@ class PurgePlan:
     def _batch(
         self, batch: list[Entry], journal: Journal, run_id: int, result: PurgeResult, check_lease: LeaseCheck
     ) -> None:
+        batch = trusted(batch, trash_prefix=self.trash_prefix, refused=result.refused, doing="purge")
         mine = journal.transition_many(batch, State.PURGING, run_id=run_id)
         claimed = [entry for entry in mine if entry is not None]
         result.lost_race += len(batch) - len(claimed)  # claimed first by ensure() or a restore
@@ -224,16 +229,22 @@ def plan_purge(
     sources: Sequence[ReferenceSource],
     journal: Journal,
     *,
+    trash_prefix: str,
     now: datetime | None = None,
-    trash_prefix: str = "",
 ) -> PurgePlan:
-    """Count the entries due and how many the re-check would restore now; change nothing."""
+    """Count the entries due and how many the re-check would restore now; change nothing.
+
+    Entries the journal holds inconsistently (see :mod:`reclaim.lifecycle.trust`)
+    are counted in ``refused``, not in ``due``: the purge leaves them alone.
+    """
     moment = now or datetime.now(UTC)
     due = 0
     would_restore = 0
     after = 0
+    refused = Refused()
     while batch := journal.due(store.name, moment, limit=_BATCH, after_id=after):
         after = batch[-1].id
+        batch = trusted(batch, trash_prefix=trash_prefix, refused=refused, doing="purge (plan)")
         due += len(batch)
         would_restore += len(referenced_now(sources, [e.key for e in batch]))
-    return PurgePlan(store, sources, moment, due, would_restore, trash_prefix)
+    return PurgePlan(store, sources, moment, due, would_restore, trash_prefix, refused)

@@ -36,6 +36,7 @@ from reclaim.errors import LeaseLost, UnsafeToProceed
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.scan import StoreScan, Tally, scan_store
 from reclaim.lifecycle.spool import CandidateSpool
+from reclaim.lifecycle.trust import Refused, key_problem
 from reclaim.references import ReferenceSource, referenced_now
 from reclaim.stores import ObjectInfo, Store
 
@@ -61,6 +62,8 @@ class QuarantineResult:
     changed: int = 0
     vanished: int = 0
     already_active: int = 0
+    bad_keys: Refused = field(default_factory=Refused)
+    """Candidates whose key (or trash key) the store or the journal cannot hold: reported, skipped."""
 
 
 @dataclass
@@ -123,6 +126,7 @@ class QuarantinePlan:
         check_lease: LeaseCheck,
     ) -> None:
         move = self.mode == "move"
+        batch = self._usable(batch, result)
         intents = [
             Intent(info.key, info.size, info.mtime, info.etag, self.trash_prefix + info.key if move else None)
             for info in batch
@@ -154,6 +158,25 @@ class QuarantinePlan:
             if entry is not None:
                 result.quarantined.add(entry.size)
         fault("quarantine.after-confirm")
+
+    def _usable(self, batch: list[ObjectInfo], result: QuarantineResult) -> list[ObjectInfo]:
+        """The candidates whose key, and trash key in ``move`` mode, reclaim can act on; others reported.
+
+        Skipping is safe: an object left where it is cannot be lost. One such key
+        must not stop the batch (or every later run) with an error.
+        """
+        usable = []
+        for info in batch:
+            problem = key_problem(info.key, self.trash_prefix)
+            if problem is None and self.mode == "move":
+                problem = key_problem(self.trash_prefix + info.key, "")
+                if problem is not None:
+                    problem = f"its trash key: {problem}"
+            if problem is None:
+                usable.append(info)
+            else:
+                result.bad_keys.add(self.store.name, info.key, problem, doing="quarantine")
+        return usable
 
     def _unchanged(
         self, pending: list[tuple[ObjectInfo, Entry]], journal: Journal, run_id: int, result: QuarantineResult

@@ -23,11 +23,12 @@ be working on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from reclaim.catalog import Entry, Journal, State
 from reclaim.lifecycle.restore import finish_restore
+from reclaim.lifecycle.trust import Refused, trusted
 from reclaim.stores import Store
 
 __all__ = ["RecoverResult", "recover_entry", "recover_store"]
@@ -43,6 +44,8 @@ class RecoverResult:
     purged: int = 0
     restored: int = 0
     lost_race: int = 0
+    refused: Refused = field(default_factory=Refused)
+    """In-flight entries the journal holds inconsistently: left in flight, the object untouched."""
 
     @property
     def total(self) -> int:
@@ -106,11 +109,16 @@ def recover_store(
     grace: timedelta,
     run_id: int | None,
     check_lease: Callable[[], None] | None = None,
-    trash_prefix: str = "",
+    trash_prefix: str,
 ) -> RecoverResult:
-    """Settle every in-flight entry of ``store``."""
+    """Settle every in-flight entry of ``store``.
+
+    Entries the journal holds inconsistently are left in flight and counted in
+    ``refused`` (see :mod:`reclaim.lifecycle.trust`); ``reclaim check`` shows them.
+    """
     result = RecoverResult(store.name)
-    for entry in journal.in_flight(store.name):
+    entries = journal.in_flight(store.name)
+    for entry in trusted(entries, trash_prefix=trash_prefix, refused=result.refused, doing="recover"):
         if check_lease is not None:
             check_lease()
         outcome = recover_entry(store, journal, entry, grace=grace, run_id=run_id, trash_prefix=trash_prefix)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from reclaim.catalog import Entry, Journal, State
 from reclaim.lifecycle.faults import fault
+from reclaim.lifecycle.trust import Refused, trusted
 from reclaim.stores import Store
 
 __all__ = ["RestoreResult", "finish_restore", "restore_entries", "restore_purged"]
@@ -44,6 +45,8 @@ class RestoreResult:
 
     Of a quarantined key the trash copy is left as a stray; of a purged key the
     noncurrent version stays in the bucket."""
+    refused: Refused = field(default_factory=Refused)
+    """Entries the journal holds inconsistently (a bad key or trash key): nothing was moved."""
 
 
 def finish_restore(store: Store, journal: Journal, entry: Entry, *, run_id: int | None) -> str:
@@ -77,12 +80,18 @@ def restore_entries(
     entries: Iterable[Entry],
     *,
     run_id: int | None,
+    trash_prefix: str,
     match: str | None = None,
     check_lease: LeaseCheck | None = None,
 ) -> RestoreResult:
-    """Restore each QUARANTINED entry in ``entries`` (optionally only keys matching the ``match`` glob)."""
+    """Restore each QUARANTINED entry in ``entries`` (optionally only keys matching the ``match`` glob).
+
+    Entries the journal holds inconsistently are refused and counted in
+    ``refused`` (see :mod:`reclaim.lifecycle.trust`): a trash key that is not
+    ``trash_prefix + key`` could name a live object, which must not be moved.
+    """
     result = RestoreResult()
-    for entry in entries:
+    for entry in trusted(entries, trash_prefix=trash_prefix, refused=result.refused, doing="restore"):
         if match is not None and not fnmatch.fnmatchcase(entry.key, match):
             continue
         if check_lease is not None:
@@ -109,6 +118,7 @@ def restore_purged(
     entries: Iterable[Entry],
     *,
     run_id: int | None,
+    trash_prefix: str,
     match: str | None = None,
     check_lease: LeaseCheck | None = None,
 ) -> RestoreResult:
@@ -128,7 +138,7 @@ def restore_purged(
         raise TypeError(f"store {store.name!r} keeps no object versions to restore from")
     result = RestoreResult()
     latest: dict[str, Entry] = {}
-    for entry in entries:
+    for entry in trusted(entries, trash_prefix=trash_prefix, refused=result.refused, doing="restore"):
         if entry.state is not State.PURGED:
             continue
         if match is not None and not fnmatch.fnmatchcase(entry.key, match):

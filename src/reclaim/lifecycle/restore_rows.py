@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from reclaim.catalog import ArchivedRow, RowArchive, RowState, pk_text
-from reclaim.errors import CollectionError, RowConflict
+from reclaim.errors import CatalogError, CollectionError, RowConflict
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.rows import row_exists
 from reclaim.rows import CollectionTable, decode_row
@@ -113,6 +113,8 @@ def plan_row_restore(
     rank = _ranks(tables)
     ordered = sorted(chosen.values(), key=lambda r: (rank.get(r.collection, 0), r.id))
     for row in ordered:
+        _decoded(tables[row.collection], row)  # a record that cannot be restored stops it before anything
+    for row in ordered:
         if row_exists(tables[row.collection], row.pk):
             raise RowConflict(row.collection, row.pk)
     return RowRestorePlan(ordered, tables, shared, dependencies=len(chosen) - len(selected))
@@ -143,7 +145,7 @@ def _ranks(tables: Mapping[str, CollectionTable]) -> dict[str, int]:
 def _restore_one(
     ct: CollectionTable, archive: RowArchive, row: ArchivedRow, *, run_id: int, shared: bool
 ) -> bool:
-    values = _insertable(ct, decode_row(row.row))
+    values = _decoded(ct, row)
     if shared:
         try:
             with ct.engine.begin() as conn:
@@ -172,6 +174,18 @@ def _restore_one(
     fault("rows-restore.after-insert")
     archive.transition(claimed, RowState.RESTORED, run_id=run_id)
     return True
+
+
+def _decoded(ct: CollectionTable, row: ArchivedRow) -> dict[str, Any]:
+    """The values to insert for ``row``; :class:`CatalogError` naming it when its JSON is impossible."""
+    try:
+        values = decode_row(row.row)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CatalogError(
+            f"archived row {row.id} (table rows, collection {row.collection!r}, primary key {row.pk[:100]}): "
+            f"its JSON cannot be decoded ({' '.join(str(exc).split())[:200]}); repair or delete that row"
+        ) from None
+    return _insertable(ct, values)
 
 
 def _insertable(ct: CollectionTable, values: Mapping[str, Any]) -> dict[str, Any]:

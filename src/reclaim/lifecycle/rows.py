@@ -46,7 +46,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from reclaim.catalog import NewRow, RowArchive, RowState, pk_text
 from reclaim.config.secrets import redact
-from reclaim.errors import CollectionError, UnsafeToProceed
+from reclaim.errors import CatalogError, CollectionError, UnsafeToProceed
 from reclaim.lifecycle.faults import fault
 from reclaim.rows import CollectionTable, encode_ref, encode_row
 
@@ -407,9 +407,28 @@ def recover_rows(tables: Mapping[str, CollectionTable], archive: RowArchive, *, 
     return recovery
 
 
+def archived_pk(ct: CollectionTable, pk: object) -> list[str]:
+    """The primary key values of an archive record's ``pk``; :class:`CatalogError` when impossible."""
+    try:
+        texts = json.loads(pk) if isinstance(pk, str) else None
+    except ValueError:
+        texts = None
+    if not isinstance(texts, list) or len(texts) != len(ct.pk) or not all(isinstance(t, str) for t in texts):
+        shown = pk[:100] if isinstance(pk, str) else pk
+        raise CatalogError(
+            f"collection {ct.name!r}: an archived row's primary key {shown!r} (table rows) is not a JSON "
+            f"list of {len(ct.pk)} values; repair or delete that row"
+        )
+    return texts
+
+
 def row_exists(ct: CollectionTable, pk: str, connection: sa.Connection | None = None) -> bool:
-    """Whether a row with the archived primary key ``pk`` is in the table now."""
-    texts = json.loads(pk)
+    """Whether a row with the archived primary key ``pk`` is in the table now.
+
+    Raises :class:`~reclaim.errors.CatalogError` when ``pk`` is not what the
+    archive writes (a JSON list of one text per primary key column).
+    """
+    texts = archived_pk(ct, pk)
     condition = sa.and_(
         *(sa.cast(column, sa.String) == text for column, text in zip(ct.pk_columns(), texts, strict=True))
     )

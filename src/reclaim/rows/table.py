@@ -26,7 +26,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -370,6 +370,8 @@ def _query_column(bind: Any, query: str, field_name: str) -> str:
         with bind.connect() as conn:
             names = list(conn.execute(probe).keys())
     except SQLAlchemyError as exc:
+        if connection_lost(exc):
+            raise  # the database went away: not the query's fault (describe makes it a CollectionError)
         raise ConfigError(f"the query fails: {_cause(exc)}", field=field_name) from None
     if len(names) != 1:
         raise ConfigError(
@@ -443,12 +445,39 @@ def _probe(described: CollectionTable, where: str) -> None:
                 try:
                     conn.execute(sa.select(*described.pk_columns()).where(condition).limit(0)).all()
                 except SQLAlchemyError as exc:
+                    if connection_lost(exc):
+                        raise  # the database went away: a CollectionError (exit 3), not a config error
                     raise ConfigError(f"the candidate query fails: {_cause(exc)}", field=field_name) from None
                 finally:
                     if conn.in_transaction():
                         conn.rollback()
     except SQLAlchemyError as exc:
         raise CollectionError(described.name, _cause(exc)) from None
+
+
+#: PostgreSQL: connection exceptions (class 08), admin shutdown, crash shutdown, cannot connect now
+_PG_LOST: Final = ("08", "57P01", "57P02", "57P03")
+#: MariaDB/MySQL client errors: cannot connect, server gone away, lost connection; connection killed
+_MYSQL_LOST: Final = frozenset({2002, 2003, 2006, 2013, 2055, 1927, 4031})
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database connection failed or was terminated (not that SQL was wrong).
+
+    Lets a terminated connection during the collection checks be a
+    :class:`~reclaim.errors.CollectionError` (exit 3, like an unreachable
+    reference source) instead of a configuration error (exit 2).
+    """
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, (sa.exc.DisconnectionError, sa.exc.InterfaceError)):
+        return True
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_PG_LOST):
+        return True
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    return bool(args) and args[0] in _MYSQL_LOST
 
 
 def _cause(exc: SQLAlchemyError) -> str:
