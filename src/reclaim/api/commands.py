@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from reclaim.api.files import catalog_file_exists
 from reclaim.api.reports import CheckReport, ScanReport
 from reclaim.api.session import ConfigLike, Session
 from reclaim.catalog import Catalog, Journal, open_catalog
@@ -115,6 +116,8 @@ def check(
 
 def _catalog_if_initialised(session: Session) -> Catalog | None:
     """The catalog, or ``None`` when it does not exist yet (then only references are checked)."""
+    if not catalog_file_exists(session.config):
+        return None  # connecting would create an empty SQLite file: a read-only command creates nothing
     catalog = open_catalog(session.config.catalog)
     try:
         catalog.require_current()

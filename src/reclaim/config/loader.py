@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from reclaim.config.model import Config
+from reclaim.config.paths import resolve_paths
 from reclaim.config.secrets import is_secret_option, mask_url, register_secret
 from reclaim.errors import ConfigError
 
@@ -25,7 +26,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
     Raises :class:`ConfigError` naming the file, the field and the bad value when
     the file is missing, is not TOML, refers to an unset environment variable or
-    fails validation.
+    fails validation. Relative paths in it resolve against the file's directory
+    (see :mod:`reclaim.config.paths`).
     """
     file = Path(path)
     try:
@@ -34,7 +36,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError("file not found; create one with 'reclaim init'", path=str(file)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path=str(file)) from None
-    return parse_config(text, path=str(file))
+    return resolve_paths(parse_config(text, path=str(file)))
 
 
 def parse_config(text: str, *, path: str | None = None) -> Config:
