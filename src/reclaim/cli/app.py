@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from reclaim import api
+from reclaim.cli.logs import LogFormat, configure_logging
 from reclaim.config import parse_duration, redact
 from reclaim.errors import ConfigError, ReclaimError
 
@@ -38,9 +39,39 @@ app = typer.Typer(
     name="reclaim",
     help="Safe garbage collection for blob storage referenced by relational databases.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        import reclaim
+
+        sys.stdout.write(f"reclaim {reclaim.__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output: -v info, -vv debug.")
+    ] = 0,
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="Log records as text or one JSON object per line.")
+    ] = "text",
+    log_file: Annotated[
+        Path | None, typer.Option("--log-file", help="Append log records to this file instead of stderr.")
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print reclaim's version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Logging goes to stderr at WARNING unless -v, --log-file or RECLAIM_LOG_LEVEL say otherwise."""
+    _guarded(lambda: configure_logging(verbose, log_format, log_file))
 
 
 # Rich (and the renderers built on it) is imported on first use, so a ``--json``
