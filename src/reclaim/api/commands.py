@@ -104,7 +104,9 @@ def check(
             for name in session.store_names(stores):
                 store = session.store(name)
                 trash = session.config.stores[name].trash_prefix
-                result = check_store(store, session.sources(name), trash_prefix=trash, show=show)
+                result = check_store(
+                    store, session.sources(name), trash_prefix=trash, show=show, journal=journal
+                )
                 if journal is not None:
                     result.journal = check_journal(store, journal, trash_prefix=trash, show=show)
                 results.append(result)

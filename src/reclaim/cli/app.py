@@ -11,6 +11,7 @@ proceed; 8 unknown key or run; 9 a restored row's primary key is taken again;
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import warnings
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_FINDINGS", "app", "main"]
 
 EXIT_FINDINGS = 5
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     name="reclaim",
@@ -126,7 +129,10 @@ def _guarded(work: Callable[[], T], *, as_json: bool = False) -> T:
     try:
         return work()
     except ReclaimError as exc:
-        err().print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False)
+        from rich.markup import escape
+
+        # escaped: messages hold brackets ("pip install 'reclaim[s3]'") that are not markup
+        err().print(f"[bold red]error:[/] {escape(redact(str(exc)))}", highlight=False)
         if as_json:
             _emit_json({"error": _error_document(exc)})
         raise typer.Exit(exc.exit_code) from None
@@ -135,6 +141,17 @@ def _guarded(work: Callable[[], T], *, as_json: bool = False) -> T:
         if as_json:
             _emit_json({"error": {"type": "Interrupted", "message": "interrupted", "exit_code": 130}})
         raise typer.Exit(130) from None
+    except Exception as exc:
+        # a bug, not an input reclaim refuses: one line for the operator, the traceback at -vv
+        log.debug("unexpected error", exc_info=True)
+        message = f"unexpected {type(exc).__name__}: {exc} (a bug: please report it with the output of -vv)"
+        from rich.markup import escape
+
+        err().print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False)
+        if as_json:
+            document = {"type": type(exc).__name__, "message": redact(message), "exit_code": 1}
+            _emit_json({"error": document})
+        raise typer.Exit(1) from None
 
 
 def _error_document(exc: ReclaimError) -> dict[str, Any]:
@@ -193,7 +210,9 @@ def scan(
     config: ConfigOption = Path("reclaim.toml"),
     store: StoreOption = None,
     collection: CollectionOption = None,
-    show: Annotated[int, typer.Option(help="Show up to N sample candidates per store and collection.")] = 0,
+    show: Annotated[
+        int, typer.Option(min=0, help="Show up to N sample candidates per store and collection.")
+    ] = 0,
     fail_on_findings: FailOnFindings = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -220,7 +239,7 @@ def scan(
 def check(
     config: ConfigOption = Path("reclaim.toml"),
     store: StoreOption = None,
-    show: Annotated[int, typer.Option(help="Sample dangling references per source.")] = 5,
+    show: Annotated[int, typer.Option(min=0, help="Sample dangling references per source.")] = 5,
     fail_on_findings: Annotated[
         bool, typer.Option(help="Exit 5 on any finding (dangling, stray, missing, in flight).")
     ] = False,
@@ -299,9 +318,9 @@ def quarantine(
     store: StoreOption = None,
     dry_run: DryRunOption = False,
     max_fraction: Annotated[
-        float | None, typer.Option(help="Override max_fraction for a known backlog (0..1).")
+        float | None, typer.Option(min=0.0, max=1.0, help="Override max_fraction for a known backlog (0..1).")
     ] = None,
-    show: Annotated[int, typer.Option(help="Show up to N sample candidates per store.")] = 0,
+    show: Annotated[int, typer.Option(min=0, help="Show up to N sample candidates per store.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """Phase 1: scan, apply the fail-closed guards, quarantine candidates (move to trash or mark)."""
@@ -349,7 +368,9 @@ def collect(
 def run(
     config: ConfigOption = Path("reclaim.toml"),
     dry_run: DryRunOption = False,
-    show: Annotated[int, typer.Option(help="Show up to N sample candidates per store and collection.")] = 0,
+    show: Annotated[
+        int, typer.Option(min=0, help="Show up to N sample candidates per store and collection.")
+    ] = 0,
     fail_on_findings: FailOnFindings = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -375,7 +396,7 @@ def restore(
     ] = None,
     config: ConfigOption = Path("reclaim.toml"),
     store: Annotated[str | None, typer.Option("--store", "-s", help="The store (needed with keys).")] = None,
-    run: Annotated[int | None, typer.Option("--run", help="Everything run ID quarantined.")] = None,
+    run: Annotated[int | None, typer.Option("--run", min=1, help="Everything run ID quarantined.")] = None,
     since: Annotated[
         str | None, typer.Option(help="Quarantined within this long ago (e.g. 2d) or since an ISO time.")
     ] = None,
@@ -467,9 +488,9 @@ def status(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = Fa
 
 @app.command()
 def runs(
-    run_id: Annotated[int | None, typer.Argument(help="Show this run only.")] = None,
+    run_id: Annotated[int | None, typer.Argument(min=1, help="Show this run only.")] = None,
     config: ConfigOption = Path("reclaim.toml"),
-    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
     """The audit log: who ran what, when, with which options, and the counts and bytes per store."""

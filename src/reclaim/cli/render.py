@@ -107,9 +107,12 @@ def render_check(report: CheckReport, console: Console) -> None:
         table.add_column("reference source")
         table.add_column("references", justify="right")
         table.add_column("dangling", justify="right")
+        table.add_column("quarantined", justify="right")
         for src in s.sources:
             style = "bold red" if src.dangling else ""
-            table.add_row(src.name, f"{src.references:,}", f"[{style}]{src.dangling:,}[/]" if style else "0")
+            dangling = f"[{style}]{src.dangling:,}[/]" if style else "0"
+            restorable = f"[yellow]{src.quarantined:,}[/]" if src.quarantined else "0"
+            table.add_row(src.name, f"{src.references:,}", dangling, restorable)
         console.print(table)
         for src in s.sources:
             for d in src.samples:
@@ -117,6 +120,10 @@ def render_check(report: CheckReport, console: Console) -> None:
                 console.print(
                     f"  dangling in {src.name}: {d.value!r} -> missing key {d.key!r}{row}", markup=False
                 )
+            for q in src.quarantined_samples:
+                row = f" row {q.row}" if q.row else ""
+                console.print(f"  quarantined, restorable: {src.name}: {q.key!r}{row}", markup=False)
+                console.print(f"    {q.restore}", markup=False, soft_wrap=True)  # copied as one line
         console.print()
     for s in report.stores:
         j = s.journal
@@ -135,6 +142,12 @@ def render_check(report: CheckReport, console: Console) -> None:
             console.print(f"  quarantined but missing: {key}", markup=False)
         if j.in_flight:
             console.print("  run 'reclaim recover' to settle the entries in flight")
+    quarantined = sum(s.quarantined for s in report.stores)
+    if quarantined:
+        console.print(
+            f"[yellow]{quarantined:,} {'reference' if quarantined == 1 else 'references'} to quarantined "
+            "objects[/] (still restorable: run the restore commands above)"
+        )
     if report.dangling:
         console.print(f"[bold red]{report.dangling:,} dangling references[/] (reported, never fixed)")
     else:

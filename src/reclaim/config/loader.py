@@ -34,6 +34,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("file not found; create one with 'reclaim init'", path=str(file)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path=str(file)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path=str(file)) from None
     return resolve_paths(parse_config(text, path=str(file)))
