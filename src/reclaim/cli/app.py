@@ -17,7 +17,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -339,11 +339,63 @@ def purge(
     config: ConfigOption = Path("reclaim.toml"),
     store: StoreOption = None,
     dry_run: DryRunOption = False,
+    due_before: Annotated[
+        str | None,
+        typer.Option(
+            "--due-before",
+            metavar="TIME",
+            help="Purge what is due by TIME (ISO time, or a duration from now: 2d) instead of now.",
+        ),
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Purge what was quarantined at least DURATION ago (e.g. 1d), whatever its grace.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Phase 2: re-check quarantined objects past their grace; delete the unreferenced, restore the rest."""
-    report = _guarded(lambda: api.purge(config, stores=store, dry_run=dry_run), as_json=as_json)
+    due = _guarded(lambda: _parse_moment(due_before, "--due-before", 1), as_json=as_json)
+    age = _guarded(lambda: _parse_age(older_than), as_json=as_json)
+    if (due is not None or age is not None) and not dry_run:
+        err().print(
+            "[yellow]warning:[/] purging before the grace period ends gives writers less time to "
+            "claim reused objects; each object is still re-checked against every reference source"
+        )
+    report = _guarded(
+        lambda: api.purge(config, stores=store, dry_run=dry_run, due_before=due, older_than=age),
+        as_json=as_json,
+    )
     _lifecycle_output(report, as_json)
+
+
+def _parse_moment(text: str | None, option: str, sign: int) -> datetime | None:
+    """An ISO time, or a duration counted from now (``sign`` 1: ahead, -1: ago)."""
+    if text is None:
+        return None
+    try:
+        return datetime.now(UTC) + sign * parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{text!r} is neither a duration (2d) nor an ISO time", field=option) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _parse_age(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{text!r} is not a duration like 90m, 36h, 7d: {exc}", field="--older-than"
+        ) from None
 
 
 @app.command()
@@ -449,15 +501,9 @@ def restore(
 
 
 def _parse_since(text: str) -> datetime:
-    try:
-        return datetime.now(UTC) - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{text!r} is neither a duration (2d) nor an ISO time", field="--since") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = _parse_moment(text, "--since", -1)
+    assert moment is not None
+    return moment
 
 
 @app.command()

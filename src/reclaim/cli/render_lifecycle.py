@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 from rich.table import Table
@@ -68,34 +68,71 @@ def render_lifecycle(report: LifecycleReport, console: Console) -> None:
 
 
 def render_status(report: StatusReport, console: Console) -> None:
-    """Per store quarantine summary, the lease and the last runs."""
+    """Per store quarantine summary, the lease and the last runs; fits 80 columns."""
+    now = datetime.now(UTC)
     table = Table(title="stores", title_justify="left", show_edge=False)
     for column in (
         "store",
+        "grace",
         "quarantined",
-        "bytes",
         "oldest",
         "next purge",
         "in flight",
         "purged",
         "restored",
     ):
-        table.add_column(column)
+        table.add_column(column, justify="left" if column == "store" else "right", no_wrap=True)
     for s in report.stores:
         m = s.summary
         table.add_row(
             s.store,
-            f"{m.quarantined:,}",
-            human_bytes(m.quarantined_bytes),
-            _when(m.oldest),
-            _when(m.next_due),
+            format_duration(s.grace),
+            f"{count(m.quarantined)} ({human_bytes(m.quarantined_bytes)})" if m.quarantined else "0",
+            _ago(m.oldest, now),
+            _ahead(m.next_due, now),
             f"{m.in_flight:,}",
             f"{m.purged:,}",
             f"{m.restored:,}",
         )
     console.print(table)
+    if any(s.summary.quarantined for s in report.stores):
+        console.print(
+            "grace counts from quarantine: an item's due time was fixed when it was quarantined, "
+            "so changing grace affects only items quarantined afterwards; to purge earlier on "
+            "purpose: reclaim purge --older-than DURATION (still re-checked)"
+        )
     render_lease(report.lease, console, stale=report.lease_stale)
     render_runs(report.runs, console)
+
+
+def count(n: int) -> str:
+    """``n`` with thousands separators (the noun is the column's)."""
+    return f"{n:,}"
+
+
+def _ago(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "-"
+    return f"{_span(now - value)} ago"
+
+
+def _ahead(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "-"
+    return "now" if value <= now else f"in {_span(value - now)}"
+
+
+def _span(delta: timedelta) -> str:
+    """A short, rounded duration: 45s, 12m, 5h, 3d 4h."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    days, hours = divmod(seconds // 3600, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
 
 
 def render_lease(lease: LeaseInfo, console: Console, *, stale: bool) -> None:

@@ -75,6 +75,8 @@ class PurgePlan:
     would_restore: int
     trash_prefix: str = ""
     """Where ``mark`` objects are staged before their delete, on stores that rename atomically."""
+    quarantined_before: datetime | None = None
+    """Only entries quarantined at or before this time (``purge --older-than``), whatever their due time."""
 
     def execute(self, journal: Journal, *, run_id: int, check_lease: LeaseCheck) -> PurgeResult:
         """Purge every due entry (see the module docstring)."""
@@ -86,7 +88,9 @@ class PurgePlan:
             if not batch:
                 return result
             after = batch[-1].id
-            self._batch(batch, journal, run_id, result, check_lease)
+            selected = _selected(batch, self.quarantined_before)
+            if selected:
+                self._batch(selected, journal, run_id, result, check_lease)
 
     def _batch(
         self, batch: list[Entry], journal: Journal, run_id: int, result: PurgeResult, check_lease: LeaseCheck
@@ -188,14 +192,35 @@ def plan_purge(
     *,
     now: datetime | None = None,
     trash_prefix: str = "",
+    quarantined_before: datetime | None = None,
 ) -> PurgePlan:
-    """Count the entries due and how many the re-check would restore now; change nothing."""
+    """Count the entries due and how many the re-check would restore now; change nothing.
+
+    ``now`` is the moment due times are compared with: an operator who wants an
+    earlier purge passes a later one (``purge --due-before``). With
+    ``quarantined_before``, the entries quarantined by then are due whatever
+    their due time (``purge --older-than``). Either way every entry is
+    re-checked and journaled like any other.
+    """
     moment = now or datetime.now(UTC)
+    if quarantined_before is not None:
+        moment = _EVERY_DUE_TIME
     due = 0
     would_restore = 0
     after = 0
     while batch := journal.due(store.name, moment, limit=_BATCH, after_id=after):
         after = batch[-1].id
-        due += len(batch)
-        would_restore += len(referenced_now(sources, [e.key for e in batch]))
-    return PurgePlan(store, sources, moment, due, would_restore, trash_prefix)
+        selected = _selected(batch, quarantined_before)
+        due += len(selected)
+        would_restore += len(referenced_now(sources, [e.key for e in selected]))
+    return PurgePlan(store, sources, moment, due, would_restore, trash_prefix, quarantined_before)
+
+
+#: a due time later than any entry's: with ``quarantined_before`` the quarantine time decides
+_EVERY_DUE_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _selected(batch: list[Entry], quarantined_before: datetime | None) -> list[Entry]:
+    if quarantined_before is None:
+        return batch
+    return [entry for entry in batch if entry.created_at <= quarantined_before]
