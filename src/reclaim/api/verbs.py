@@ -198,7 +198,7 @@ def purge(
                 quarantined_before=cutoff,
             )
             if dry_run:
-                report.purged.append(PurgeResult(name, due=plan.due, restored=plan.would_restore))
+                report.purged.append(plan.preview())
                 continue
             assert c.run_id is not None
             result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
@@ -291,8 +291,9 @@ def restore(
                     raise UnknownItem(f"store {name!r}: no {adjective} object with key {missing[0]!r}")
             if dry_run:
                 # one per key (a purged key may have several episodes), only keys matching the glob
-                matching = {e.key for e in entries if _matches(e.key, match)}
-                report.restored[name] = RestoreResult(restored=len(matching))
+                matching = {e.key: e.size or 0 for e in entries if _matches(e.key, match)}
+                size = sum(matching.values())
+                report.restored[name] = RestoreResult(restored=len(matching), restored_bytes=size)
                 continue
             restore_step = restore_purged if purged else restore_entries
             result = restore_step(

@@ -544,9 +544,12 @@ def runs(
     if as_json:
         _emit_json(api.to_jsonable(records))
     else:
-        from reclaim.cli.render_lifecycle import render_runs
+        from reclaim.cli.render_lifecycle import render_run, render_runs
 
-        render_runs(records, out())
+        if run_id is not None:
+            render_run(records[0], out())
+        else:
+            render_runs(records, out())
 
 
 @app.command()

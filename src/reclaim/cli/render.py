@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from reclaim.api import CheckReport, ScanReport
-from reclaim.config import format_duration
+from reclaim.cli.render_text import plural
+from reclaim.config import format_duration, redact
 from reclaim.lifecycle import StoreScan, Tally
 
 __all__ = ["human_bytes", "render_check", "render_scan", "render_scan_stores"]
@@ -31,7 +33,8 @@ def _tally(t: Tally) -> tuple[str, str]:
 
 
 def _store_table(s: StoreScan) -> Table:
-    title = f"store [bold]{s.store}[/] {s.url}  (min_age {format_duration(s.min_age)}, action {s.action})"
+    url = escape(redact(s.url))  # as masked as --json: the URL may hold an env-derived secret
+    title = f"store [bold]{s.store}[/] {url}  (min_age {format_duration(s.min_age)}, action {s.action})"
     table = Table(title=title, title_justify="left", show_edge=False)
     table.add_column("objects")
     table.add_column("count", justify="right")
@@ -100,7 +103,7 @@ def render_check(report: CheckReport, console: Console) -> None:
     """Print dangling references per store and source, with sample rows."""
     for s in report.stores:
         table = Table(
-            title=f"store [bold]{s.store}[/] {s.url}: {s.listed:,} objects",
+            title=f"store [bold]{s.store}[/] {escape(redact(s.url))}: {plural(s.listed, 'object')}",
             title_justify="left",
             show_edge=False,
         )

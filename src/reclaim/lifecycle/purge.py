@@ -77,6 +77,14 @@ class PurgePlan:
     """Where ``mark`` objects are staged before their delete, on stores that rename atomically."""
     quarantined_before: datetime | None = None
     """Only entries quarantined at or before this time (``purge --older-than``), whatever their due time."""
+    would_purge: Tally = field(default_factory=Tally)
+    """What the re-check at planning time left for deletion (a dry run's count and bytes)."""
+
+    def preview(self) -> PurgeResult:
+        """What a dry run reports: due, would purge (count and bytes), would restore."""
+        return PurgeResult(
+            self.store.name, due=self.due, purged=self.would_purge, restored=self.would_restore
+        )
 
     def execute(self, journal: Journal, *, run_id: int, check_lease: LeaseCheck) -> PurgeResult:
         """Purge every due entry (see the module docstring)."""
@@ -207,13 +215,20 @@ def plan_purge(
         moment = _EVERY_DUE_TIME
     due = 0
     would_restore = 0
+    would_purge = Tally()
     after = 0
     while batch := journal.due(store.name, moment, limit=_BATCH, after_id=after):
         after = batch[-1].id
         selected = _selected(batch, quarantined_before)
         due += len(selected)
-        would_restore += len(referenced_now(sources, [e.key for e in selected]))
-    return PurgePlan(store, sources, moment, due, would_restore, trash_prefix, quarantined_before)
+        referenced = referenced_now(sources, [e.key for e in selected])
+        would_restore += len(referenced)
+        for entry in selected:
+            if entry.key not in referenced:
+                would_purge.add(entry.size)
+    return PurgePlan(
+        store, sources, moment, due, would_restore, trash_prefix, quarantined_before, would_purge
+    )
 
 
 #: a due time later than any entry's: with ``quarantined_before`` the quarantine time decides
