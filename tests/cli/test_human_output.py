@@ -78,3 +78,25 @@ def test_one_dry_run_vocabulary(demo: Path) -> None:
         text = " ".join(shown(demo, *args).split())
         assert re.search(pattern, text), (args, text)
         assert "restored 1" not in text.replace("would restore", "")
+
+
+def test_an_env_derived_store_url_is_masked_in_human_output(demo: Path, tmp_path: Path) -> None:
+    text = demo.read_text(encoding="utf-8")
+    url = re.search(r'^url = "(file://[^"]+)"', text, re.M)
+    assert url is not None
+    config = tmp_path / "reclaim.toml"
+    catalog = f'\n[catalog]\nurl = "sqlite:///{demo.parent}/reclaim-catalog.sqlite"\n'
+    config.write_text(text.replace(url.group(0), 'url = "${DEMO_STORE_URL}"') + catalog, encoding="utf-8")
+    env = {**os.environ, "COLUMNS": "200", "DEMO_STORE_URL": url.group(1)}
+    for command in (["scan"], ["check"], ["quarantine", "--dry-run"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "reclaim", *command, "-c", str(config)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "store main" in result.stdout
+        assert url.group(1) not in result.stdout, command
