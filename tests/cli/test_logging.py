@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -111,8 +112,13 @@ def test_bad_logging_options(demo: Path, args: list[str], env: dict[str, str], f
 def test_shell_completion(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "reclaim"
     env = {**os.environ, "SHELL": "/bin/bash"}
+    # run from bash, as a user does: Typer detects the shell from the parent process
     shown = subprocess.run(
-        [script, "--show-completion", "bash"], capture_output=True, text=True, env=env, check=False
+        ["bash", "-c", f"{shlex.quote(str(script))} --show-completion"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert shown.returncode == 0, shown.stderr
     assert "complete -o default -F _reclaim_completion reclaim" in shown.stdout
