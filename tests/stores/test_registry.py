@@ -23,6 +23,7 @@ def test_public_api_is_exactly_all() -> None:
     assert sorted(reclaim.stores.__all__) == [
         "ObjectInfo",
         "Store",
+        "check_store_url",
         "default_mode",
         "open_store",
         "register_scheme",

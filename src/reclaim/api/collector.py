@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from reclaim.api.files import require_catalog_file
 from reclaim.api.reports import to_jsonable
 from reclaim.api.session import ConfigLike, Session
 from reclaim.catalog import Catalog, Journal, Leases, RowArchive, open_catalog
@@ -93,6 +94,7 @@ def open_journal(
     ``lock_timeout`` bounds every wait for a catalog lock (``ensure`` passes its own timeout).
     """
     with Session(config) as session:
+        require_catalog_file(session.config)
         catalog = open_catalog(session.config.catalog, lock_timeout=lock_timeout)
         try:
             catalog.require_current()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from reclaim.api.files import catalog_file_exists
 from reclaim.api.reports import CheckReport, ScanReport
 from reclaim.api.session import ConfigLike, Session
 from reclaim.catalog import Catalog, Journal, open_catalog
@@ -103,7 +104,9 @@ def check(
             for name in session.store_names(stores):
                 store = session.store(name)
                 trash = session.config.stores[name].trash_prefix
-                result = check_store(store, session.sources(name), trash_prefix=trash, show=show)
+                result = check_store(
+                    store, session.sources(name), trash_prefix=trash, show=show, journal=journal
+                )
                 if journal is not None:
                     result.journal = check_journal(store, journal, trash_prefix=trash, show=show)
                 results.append(result)
@@ -115,6 +118,8 @@ def check(
 
 def _catalog_if_initialised(session: Session) -> Catalog | None:
     """The catalog, or ``None`` when it does not exist yet (then only references are checked)."""
+    if not catalog_file_exists(session.config):
+        return None  # connecting would create an empty SQLite file: a read-only command creates nothing
     catalog = open_catalog(session.config.catalog)
     try:
         catalog.require_current()

@@ -123,9 +123,7 @@ def _purge(c: Collector, report: CycleReport, sources: dict[str, Any], dry_run: 
             continue
         plan = plan_purge(c.session.store(name), sources[name], c.journal, trash_prefix=cfg.trash_prefix)
         if dry_run:
-            report.purged.append(
-                PurgeResult(name, due=plan.due, restored=plan.would_restore, refused=plan.refused)
-            )
+            report.purged.append(plan.preview())
             continue
         assert c.run_id is not None
         result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)

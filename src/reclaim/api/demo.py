@@ -25,6 +25,7 @@ from reclaim.api.commands import check, scan
 from reclaim.api.cycle import CycleReport, run
 from reclaim.api.init import InitResult, init
 from reclaim.api.reports import CheckReport, ScanReport
+from reclaim.errors import ConfigError
 
 __all__ = ["DemoResult", "build_demo_archive", "demo"]
 
@@ -79,7 +80,10 @@ def build_demo_archive(directory: str | os.PathLike[str]) -> DemoArchive:
     """Create the demo database, store and ``reclaim.toml`` under ``directory`` (replacing an old demo)."""
     root = Path(directory).resolve()
     store = root / "store"
-    store.mkdir(parents=True, exist_ok=True)
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the demo archive in {root}: {exc.strerror}", field="DIR") from None
     db_path = root / "archive.sqlite"
     for stale in (db_path, root / "reclaim-catalog.sqlite"):
         stale.unlink(missing_ok=True)

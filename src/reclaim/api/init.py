@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from reclaim.api.files import require_catalog_directory
 from reclaim.api.template import CONFIG_TEMPLATE
 from reclaim.catalog import open_catalog
 from reclaim.config import load_config, mask_url
@@ -38,6 +39,7 @@ def init(path: str | os.PathLike[str] = "reclaim.toml", *, template: str = CONFI
         file.write_text(template, encoding="utf-8")
         written = True
     config = load_config(file)
+    require_catalog_directory(config)
     catalog = open_catalog(config.catalog)
     try:
         revision = catalog.upgrade()

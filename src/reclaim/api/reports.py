@@ -70,6 +70,8 @@ class CheckReport:
         out["findings"] = self.findings
         for store_dict, store in zip(out["stores"], self.stores, strict=True):
             store_dict["dangling"] = store.dangling
+            store_dict["quarantined"] = store.quarantined
+        out["quarantined"] = sum(store.quarantined for store in self.stores)
         return out
 
 

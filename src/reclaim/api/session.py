@@ -10,12 +10,12 @@ import sqlalchemy as sa
 
 from reclaim.catalog import RowArchive
 from reclaim.config import Config, install_log_filter, load_config
-from reclaim.errors import ConfigError
+from reclaim.errors import ConfigError, StoreError
 from reclaim.lifecycle.archived import archived_sources
 from reclaim.lifecycle.rows import same_database
 from reclaim.references import Databases, ReferenceSource
 from reclaim.rows import CollectionTable, describe
-from reclaim.stores import Store, open_store
+from reclaim.stores import Store, check_store_url, open_store
 
 __all__ = ["ConfigLike", "Session", "resolve_config"]
 
@@ -27,11 +27,22 @@ def resolve_config(config: ConfigLike) -> Config:
     return config if isinstance(config, Config) else load_config(config)
 
 
+def _check_store_urls(config: Config) -> None:
+    """Every store URL has an installed backend: a config error naming the field, before any work."""
+    for name, store in config.stores.items():
+        try:
+            check_store_url(name, store.url, store.storage_options)
+        except StoreError as exc:
+            message = str(exc).removeprefix(f"store {name!r}: ")
+            raise ConfigError(message, field=f"stores.{name}.url", path=config.source_path) from None
+
+
 class Session:
     """Opened databases and stores for one command; a context manager that closes them."""
 
     def __init__(self, config: ConfigLike) -> None:
         self.config = resolve_config(config)
+        _check_store_urls(self.config)
         self.databases = Databases(self.config)
         self._stores: dict[str, Store] = {}
         self._collections: dict[str, CollectionTable] = {}

@@ -18,7 +18,8 @@ CONFIG_TEMPLATE = """\
 # schema = "reclaim"
 # table_prefix = "reclaim_"
 
-# Databases that hold references, by name.
+# Databases that hold references, by name. Relative paths in this file (SQLite
+# files, local store directories) are relative to this file's directory.
 [databases.app]
 url = "sqlite:///app.sqlite"
 # url = "postgresql+psycopg://gc:${PGPASSWORD}@db.example.org/archive"

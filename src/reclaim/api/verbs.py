@@ -6,7 +6,7 @@ import fnmatch
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reclaim.api.collector import Collector, close_dead_run, collector, open_journal
@@ -157,22 +157,48 @@ def quarantine_stores(
 
 
 def purge(
-    config: ConfigLike, *, stores: Sequence[str] | None = None, dry_run: bool = False
+    config: ConfigLike,
+    *,
+    stores: Sequence[str] | None = None,
+    dry_run: bool = False,
+    due_before: datetime | None = None,
+    older_than: timedelta | None = None,
 ) -> LifecycleReport:
     """Phase 2: purge quarantined objects past their grace, re-checking each against every source now.
 
     Objects referenced again are restored instead. A dry run counts what is due
-    and how many the re-check would restore.
+    and how many the re-check would restore. For a deliberate earlier purge,
+    ``due_before`` purges the entries due by that time (instead of now) and
+    ``older_than`` those quarantined at least that long ago, whatever their due
+    time; both are re-checked and journaled like any purge, and recorded in
+    the run's options. Raises ``ConfigError`` when both are given or
+    ``older_than`` is negative.
     """
-    with collector(config, command="purge", options={"stores": stores}, dry_run=dry_run) as c:
+    if due_before is not None and older_than is not None:
+        raise ConfigError("give --due-before or --older-than, not both", field="--older-than")
+    if older_than is not None and older_than < timedelta(0):
+        raise ConfigError("must not be negative", field="--older-than", value=older_than)
+    started = datetime.now(UTC)
+    cutoff = started - older_than if older_than is not None else None
+    options: dict[str, Any] = {"stores": stores}
+    if due_before is not None:
+        options["due_before"] = due_before
+    if cutoff is not None:
+        options["quarantined_before"] = cutoff
+    with collector(config, command="purge", options=options, dry_run=dry_run) as c:
         report = LifecycleReport("purge", dry_run, c.run_id, recovered=c.recovered)
         for name in c.session.store_names(stores):
             trash = c.session.config.stores[name].trash_prefix
-            plan = plan_purge(c.session.store(name), c.session.sources(name), c.journal, trash_prefix=trash)
+            plan = plan_purge(
+                c.session.store(name),
+                c.session.sources(name),
+                c.journal,
+                now=due_before,
+                trash_prefix=trash,
+                quarantined_before=cutoff,
+            )
             if dry_run:
-                report.purged.append(
-                    PurgeResult(name, due=plan.due, restored=plan.would_restore, refused=plan.refused)
-                )
+                report.purged.append(plan.preview())
                 continue
             assert c.run_id is not None
             result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
@@ -265,8 +291,9 @@ def restore(
                     raise UnknownItem(f"store {name!r}: no {adjective} object with key {missing[0]!r}")
             if dry_run:
                 # one per key (a purged key may have several episodes), only keys matching the glob
-                matching = {e.key for e in entries if _matches(e.key, match)}
-                report.restored[name] = RestoreResult(restored=len(matching))
+                matching = {e.key: e.size or 0 for e in entries if _matches(e.key, match)}
+                size = sum(matching.values())
+                report.restored[name] = RestoreResult(restored=len(matching), restored_bytes=size)
                 continue
             restore_step = restore_purged if purged else restore_entries
             result = restore_step(

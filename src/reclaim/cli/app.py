@@ -11,12 +11,13 @@ proceed; 8 unknown key or run; 9 a restored row's primary key is taken again;
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from reclaim import api
+from reclaim.cli.logs import LogFormat, configure_logging
 from reclaim.config import parse_duration, redact
 from reclaim.errors import ConfigError, ReclaimError
 
@@ -34,13 +36,45 @@ __all__ = ["EXIT_FINDINGS", "app", "main"]
 
 EXIT_FINDINGS = 5
 
+log = logging.getLogger(__name__)
+
 app = typer.Typer(
     name="reclaim",
     help="Safe garbage collection for blob storage referenced by relational databases.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        import reclaim
+
+        sys.stdout.write(f"reclaim {reclaim.__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output: -v info, -vv debug.")
+    ] = 0,
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="Log records as text or one JSON object per line.")
+    ] = "text",
+    log_file: Annotated[
+        Path | None, typer.Option("--log-file", help="Append log records to this file instead of stderr.")
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print reclaim's version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Logging goes to stderr at WARNING unless -v, --log-file or RECLAIM_LOG_LEVEL say otherwise."""
+    _guarded(lambda: configure_logging(verbose, log_format, log_file))
 
 
 # Rich (and the renderers built on it) is imported on first use, so a ``--json``
@@ -95,7 +129,10 @@ def _guarded(work: Callable[[], T], *, as_json: bool = False) -> T:
     try:
         return work()
     except ReclaimError as exc:
-        err().print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False)
+        from rich.markup import escape
+
+        # escaped: messages hold brackets ("pip install 'reclaim[s3]'") that are not markup
+        err().print(f"[bold red]error:[/] {escape(redact(str(exc)))}", highlight=False)
         if as_json:
             _emit_json({"error": _error_document(exc)})
         raise typer.Exit(exc.exit_code) from None
@@ -104,6 +141,17 @@ def _guarded(work: Callable[[], T], *, as_json: bool = False) -> T:
         if as_json:
             _emit_json({"error": {"type": "Interrupted", "message": "interrupted", "exit_code": 130}})
         raise typer.Exit(130) from None
+    except Exception as exc:
+        # a bug, not an input reclaim refuses: one line for the operator, the traceback at -vv
+        log.debug("unexpected error", exc_info=True)
+        message = f"unexpected {type(exc).__name__}: {exc} (a bug: please report it with the output of -vv)"
+        from rich.markup import escape
+
+        err().print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False)
+        if as_json:
+            document = {"type": type(exc).__name__, "message": redact(message), "exit_code": 1}
+            _emit_json({"error": document})
+        raise typer.Exit(1) from None
 
 
 def _error_document(exc: ReclaimError) -> dict[str, Any]:
@@ -162,7 +210,9 @@ def scan(
     config: ConfigOption = Path("reclaim.toml"),
     store: StoreOption = None,
     collection: CollectionOption = None,
-    show: Annotated[int, typer.Option(help="Show up to N sample candidates per store and collection.")] = 0,
+    show: Annotated[
+        int, typer.Option(min=0, help="Show up to N sample candidates per store and collection.")
+    ] = 0,
     fail_on_findings: FailOnFindings = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -189,7 +239,7 @@ def scan(
 def check(
     config: ConfigOption = Path("reclaim.toml"),
     store: StoreOption = None,
-    show: Annotated[int, typer.Option(help="Sample dangling references per source.")] = 5,
+    show: Annotated[int, typer.Option(min=0, help="Sample dangling references per source.")] = 5,
     fail_on_findings: Annotated[
         bool, typer.Option(help="Exit 5 on any finding (dangling, stray, missing, in flight).")
     ] = False,
@@ -268,9 +318,9 @@ def quarantine(
     store: StoreOption = None,
     dry_run: DryRunOption = False,
     max_fraction: Annotated[
-        float | None, typer.Option(help="Override max_fraction for a known backlog (0..1).")
+        float | None, typer.Option(min=0.0, max=1.0, help="Override max_fraction for a known backlog (0..1).")
     ] = None,
-    show: Annotated[int, typer.Option(help="Show up to N sample candidates per store.")] = 0,
+    show: Annotated[int, typer.Option(min=0, help="Show up to N sample candidates per store.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """Phase 1: scan, apply the fail-closed guards, quarantine candidates (move to trash or mark)."""
@@ -289,11 +339,63 @@ def purge(
     config: ConfigOption = Path("reclaim.toml"),
     store: StoreOption = None,
     dry_run: DryRunOption = False,
+    due_before: Annotated[
+        str | None,
+        typer.Option(
+            "--due-before",
+            metavar="TIME",
+            help="Purge what is due by TIME (ISO time, or a duration from now: 2d) instead of now.",
+        ),
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Purge what was quarantined at least DURATION ago (e.g. 1d), whatever its grace.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Phase 2: re-check quarantined objects past their grace; delete the unreferenced, restore the rest."""
-    report = _guarded(lambda: api.purge(config, stores=store, dry_run=dry_run), as_json=as_json)
+    due = _guarded(lambda: _parse_moment(due_before, "--due-before", 1), as_json=as_json)
+    age = _guarded(lambda: _parse_age(older_than), as_json=as_json)
+    if (due is not None or age is not None) and not dry_run:
+        err().print(
+            "[yellow]warning:[/] purging before the grace period ends gives writers less time to "
+            "claim reused objects; each object is still re-checked against every reference source"
+        )
+    report = _guarded(
+        lambda: api.purge(config, stores=store, dry_run=dry_run, due_before=due, older_than=age),
+        as_json=as_json,
+    )
     _lifecycle_output(report, as_json)
+
+
+def _parse_moment(text: str | None, option: str, sign: int) -> datetime | None:
+    """An ISO time, or a duration counted from now (``sign`` 1: ahead, -1: ago)."""
+    if text is None:
+        return None
+    try:
+        return datetime.now(UTC) + sign * parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{text!r} is neither a duration (2d) nor an ISO time", field=option) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _parse_age(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{text!r} is not a duration like 90m, 36h, 7d: {exc}", field="--older-than"
+        ) from None
 
 
 @app.command()
@@ -318,7 +420,9 @@ def collect(
 def run(
     config: ConfigOption = Path("reclaim.toml"),
     dry_run: DryRunOption = False,
-    show: Annotated[int, typer.Option(help="Show up to N sample candidates per store and collection.")] = 0,
+    show: Annotated[
+        int, typer.Option(min=0, help="Show up to N sample candidates per store and collection.")
+    ] = 0,
     fail_on_findings: FailOnFindings = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -344,7 +448,7 @@ def restore(
     ] = None,
     config: ConfigOption = Path("reclaim.toml"),
     store: Annotated[str | None, typer.Option("--store", "-s", help="The store (needed with keys).")] = None,
-    run: Annotated[int | None, typer.Option("--run", help="Everything run ID quarantined.")] = None,
+    run: Annotated[int | None, typer.Option("--run", min=1, help="Everything run ID quarantined.")] = None,
     since: Annotated[
         str | None, typer.Option(help="Quarantined within this long ago (e.g. 2d) or since an ISO time.")
     ] = None,
@@ -397,15 +501,9 @@ def restore(
 
 
 def _parse_since(text: str) -> datetime:
-    try:
-        return datetime.now(UTC) - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{text!r} is neither a duration (2d) nor an ISO time", field="--since") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = _parse_moment(text, "--since", -1)
+    assert moment is not None
+    return moment
 
 
 @app.command()
@@ -436,9 +534,9 @@ def status(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = Fa
 
 @app.command()
 def runs(
-    run_id: Annotated[int | None, typer.Argument(help="Show this run only.")] = None,
+    run_id: Annotated[int | None, typer.Argument(min=1, help="Show this run only.")] = None,
     config: ConfigOption = Path("reclaim.toml"),
-    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
     """The audit log: who ran what, when, with which options, and the counts and bytes per store."""
@@ -446,9 +544,12 @@ def runs(
     if as_json:
         _emit_json(api.to_jsonable(records))
     else:
-        from reclaim.cli.render_lifecycle import render_runs
+        from reclaim.cli.render_lifecycle import render_run, render_runs
 
-        render_runs(records, out())
+        if run_id is not None:
+            render_run(records[0], out())
+        else:
+            render_runs(records, out())
 
 
 @app.command()

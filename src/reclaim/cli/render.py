@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from reclaim.api import CheckReport, ScanReport
-from reclaim.config import format_duration
+from reclaim.cli.render_text import plural
+from reclaim.config import format_duration, redact
 from reclaim.lifecycle import StoreScan, Tally
 
 __all__ = ["human_bytes", "render_check", "render_refused", "render_scan", "render_scan_stores"]
@@ -40,7 +42,8 @@ def _tally(t: Tally) -> tuple[str, str]:
 
 
 def _store_table(s: StoreScan) -> Table:
-    title = f"store [bold]{s.store}[/] {s.url}  (min_age {format_duration(s.min_age)}, action {s.action})"
+    url = escape(redact(s.url))  # as masked as --json: the URL may hold an env-derived secret
+    title = f"store [bold]{s.store}[/] {url}  (min_age {format_duration(s.min_age)}, action {s.action})"
     table = Table(title=title, title_justify="left", show_edge=False)
     table.add_column("objects")
     table.add_column("count", justify="right")
@@ -109,16 +112,19 @@ def render_check(report: CheckReport, console: Console) -> None:
     """Print dangling references per store and source, with sample rows."""
     for s in report.stores:
         table = Table(
-            title=f"store [bold]{s.store}[/] {s.url}: {s.listed:,} objects",
+            title=f"store [bold]{s.store}[/] {escape(redact(s.url))}: {plural(s.listed, 'object')}",
             title_justify="left",
             show_edge=False,
         )
         table.add_column("reference source")
         table.add_column("references", justify="right")
         table.add_column("dangling", justify="right")
+        table.add_column("quarantined", justify="right")
         for src in s.sources:
             style = "bold red" if src.dangling else ""
-            table.add_row(src.name, f"{src.references:,}", f"[{style}]{src.dangling:,}[/]" if style else "0")
+            dangling = f"[{style}]{src.dangling:,}[/]" if style else "0"
+            restorable = f"[yellow]{src.quarantined:,}[/]" if src.quarantined else "0"
+            table.add_row(src.name, f"{src.references:,}", dangling, restorable)
         console.print(table)
         for src in s.sources:
             for d in src.samples:
@@ -126,6 +132,10 @@ def render_check(report: CheckReport, console: Console) -> None:
                 console.print(
                     f"  dangling in {src.name}: {d.value!r} -> missing key {d.key!r}{row}", markup=False
                 )
+            for q in src.quarantined_samples:
+                row = f" row {q.row}" if q.row else ""
+                console.print(f"  quarantined, restorable: {src.name}: {q.key!r}{row}", markup=False)
+                console.print(f"    {q.restore}", markup=False, soft_wrap=True)  # copied as one line
         console.print()
     for s in report.stores:
         j = s.journal
@@ -151,6 +161,12 @@ def render_check(report: CheckReport, console: Console) -> None:
             console.print(f"  inconsistent: {text}", markup=False)
         if j.in_flight:
             console.print("  run 'reclaim recover' to settle the entries in flight")
+    quarantined = sum(s.quarantined for s in report.stores)
+    if quarantined:
+        console.print(
+            f"[yellow]{quarantined:,} {'reference' if quarantined == 1 else 'references'} to quarantined "
+            "objects[/] (still restorable: run the restore commands above)"
+        )
     if report.dangling:
         console.print(f"[bold red]{report.dangling:,} dangling references[/] (reported, never fixed)")
     else:

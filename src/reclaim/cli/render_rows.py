@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from rich.console import Console
 from rich.table import Table
 
 from reclaim.api import CycleReport, RowsReport
 from reclaim.api.status import CollectionStatus
 from reclaim.cli.render import human_bytes, render_refused, render_scan_stores
+from reclaim.cli.render_text import ago, ahead, compact_table, objects, plural, would
 from reclaim.lifecycle.rows import CollectionScan
 
 __all__ = ["render_collection_scans", "render_collection_status", "render_cycle", "render_rows_restore"]
@@ -54,17 +57,17 @@ def render_cycle(report: CycleReport, console: Console) -> None:
             console, rec.store, "inconsistent journal entries", rec.refused.count, rec.refused.samples
         )
     for p in report.purged:
-        verb = "would purge" if report.dry_run else "purged"
-        count = p.due - p.restored if report.dry_run else p.purged.count
         console.print(
-            f"{prefix}store [bold]{p.store}[/]: {p.due:,} due, {verb} {count:,}, "
-            f"restored {p.restored:,} referenced again"
+            f"{prefix}store [bold]{p.store}[/]: {plural(p.due, 'object')} due, "
+            f"{would('purge', report.dry_run)} {objects(p.purged.count, human_bytes(p.purged.bytes))}, "
+            f"{would('restore', report.dry_run)} {p.restored:,} referenced again"
         )
         render_refused(console, p.store, "inconsistent journal entries", p.refused.count, p.refused.samples)
     render_collection_scans(report.collection_scans, console)
     for c in report.collections:
         console.print(
-            f"collection [bold]{c.collection}[/] ({c.table}): archived and deleted {c.archived:,} rows "
+            f"collection [bold]{c.collection}[/] ({c.table}): "
+            f"archived and deleted {plural(c.archived, 'row')} "
             f"({human_bytes(c.bytes)}); kept {c.held:,} referenced by archived rows; "
             f"skipped {c.skipped:,} (locked or referenced meanwhile)"
         )
@@ -72,12 +75,19 @@ def render_cycle(report: CycleReport, console: Console) -> None:
         render_scan_stores(report.scans, console)
     for q in report.quarantined:
         console.print(
-            f"store [bold]{q.store}[/]: quarantined {q.quarantined.count:,} objects "
-            f"({human_bytes(q.quarantined.bytes)}, mode {q.mode})"
+            f"{prefix}store [bold]{q.store}[/]: {would('quarantine', report.dry_run)} "
+            f"{objects(q.quarantined.count, human_bytes(q.quarantined.bytes))}, mode {q.mode}"
         )
         render_refused(
             console, q.store, "keys the store or journal cannot hold", q.bad_keys.count, q.bad_keys.samples
         )
+    if report.dry_run and not report.quarantined:
+        for s in report.scans:
+            if s.action == "collect":
+                console.print(
+                    f"{prefix}store [bold]{s.store}[/]: would quarantine "
+                    f"{objects(s.candidates.count, human_bytes(s.candidates.bytes))}"
+                )
     if not report.dry_run:
         entries = sum(report.expired_entries.values())
         console.print(
@@ -109,27 +119,18 @@ def render_collection_status(collections: list[CollectionStatus], console: Conso
     """The archive per collection, and the last run's report-only findings."""
     if not collections:
         return
-    table = Table(title="collections", title_justify="left", show_edge=False)
-    for column in (
-        "collection",
-        "action",
-        "archived",
-        "bytes",
-        "oldest",
-        "next expiry",
-        "restored",
-        "findings",
-    ):
-        table.add_column(column)
+    now = datetime.now(UTC)
+    table = compact_table("collections")
+    for column in ("collection", "action", "archived", "oldest", "next expiry", "restored", "findings"):
+        table.add_column(column, no_wrap=True)
     for c in collections:
         m = c.summary
         table.add_row(
             c.collection,
             c.action,
-            f"{m.archived:,}",
-            human_bytes(m.bytes),
-            m.oldest.isoformat(timespec="seconds") if m.oldest else "-",
-            m.next_expiry.isoformat(timespec="seconds") if m.next_expiry else "-",
+            f"{m.archived:,} ({human_bytes(m.bytes)})" if m.archived else "0",
+            ago(m.oldest, now),
+            ahead(m.next_expiry, now),
             f"{m.restored:,}",
             "-" if c.findings is None else f"{c.findings:,}",
         )

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from reclaim.config.model import Config
+from reclaim.config.paths import resolve_paths
 from reclaim.config.secrets import (
     MASK,
     install_log_filter,
@@ -33,16 +34,19 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
     Raises :class:`ConfigError` naming the file, the field and the bad value when
     the file is missing, is not TOML, refers to an unset environment variable or
-    fails validation.
+    fails validation. Relative paths in it resolve against the file's directory
+    (see :mod:`reclaim.config.paths`).
     """
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("file not found; create one with 'reclaim init'", path=str(file)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path=str(file)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path=str(file)) from None
-    return parse_config(text, path=str(file))
+    return resolve_paths(parse_config(text, path=str(file)))
 
 
 def parse_config(text: str, *, path: str | None = None) -> Config:

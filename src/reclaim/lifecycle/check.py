@@ -6,12 +6,14 @@ listing holds its key or any key under ``key + "/"``. Probes and the listing
 are walked once, like a merge join; the listing cursor only moves forward
 past keys smaller than the current probe, which no later probe can need.
 References whose objects are missing (dangling) are reported per source with
-sample rows. Nothing is ever "fixed".
+sample rows; a reference whose object sits in quarantine is reported apart, as
+restorable, with the command that restores it. Nothing is ever "fixed".
 """
 
 from __future__ import annotations
 
 import heapq
+import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +24,15 @@ from reclaim.lifecycle.trust import entry_problem
 from reclaim.references import Reference, ReferenceSource
 from reclaim.stores import Store
 
-__all__ = ["Dangling", "JournalCheck", "SourceCheck", "StoreCheck", "check_journal", "check_store"]
+__all__ = [
+    "Dangling",
+    "JournalCheck",
+    "QuarantinedReference",
+    "SourceCheck",
+    "StoreCheck",
+    "check_journal",
+    "check_store",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +45,29 @@ class Dangling:
     row: dict[str, object] | None
 
 
+@dataclass(frozen=True, slots=True)
+class QuarantinedReference:
+    """A reference whose object is not at its key because it is quarantined: restorable."""
+
+    source: str
+    key: str
+    value: str
+    row: dict[str, object] | None
+    restore: str
+    """The command that brings the object back."""
+
+
 @dataclass(slots=True)
 class SourceCheck:
-    """Per reference source: references read and those dangling."""
+    """Per reference source: references read, those dangling, and those whose object is quarantined."""
 
     name: str
     database: str
     references: int = 0
     dangling: int = 0
     samples: list[Dangling] = field(default_factory=list)
+    quarantined: int = 0
+    quarantined_samples: list[QuarantinedReference] = field(default_factory=list)
 
 
 @dataclass
@@ -65,9 +89,14 @@ class StoreCheck:
         return sum(s.dangling for s in self.sources)
 
     @property
+    def quarantined(self) -> int:
+        """References over all sources whose objects are quarantined (restorable)."""
+        return sum(s.quarantined for s in self.sources)
+
+    @property
     def findings(self) -> int:
-        """Dangling references plus journal findings."""
-        return self.dangling + (self.journal.findings if self.journal else 0)
+        """Dangling references, references to quarantined objects, plus journal findings."""
+        return self.dangling + self.quarantined + (self.journal.findings if self.journal else 0)
 
 
 class _Outcome:
@@ -112,11 +141,19 @@ def _tagged(source: ReferenceSource, index: int) -> Iterator[tuple[str, int, Ref
 
 
 def check_store(
-    store: Store, sources: Sequence[ReferenceSource], *, trash_prefix: str, show: int = 5
+    store: Store,
+    sources: Sequence[ReferenceSource],
+    *,
+    trash_prefix: str,
+    show: int = 5,
+    journal: Journal | None = None,
 ) -> StoreCheck:
     """Find references of ``store`` whose objects are missing.
 
-    Raises :class:`StoreError` when the listing fails or goes backwards and
+    With ``journal``, a missing object that is quarantined (its exact key) is
+    counted as ``quarantined`` with its ``reclaim restore`` command, not as
+    dangling; one journal lookup per missing reference. Raises
+    :class:`StoreError` when the listing fails or goes backwards and
     :class:`~reclaim.errors.SourceError` when a source fails.
     """
     report = StoreCheck(
@@ -156,7 +193,14 @@ def check_store(
         if outcome.pending == 0:
             source_report = report.sources[outcome.source]
             source_report.references += 1
-            if not outcome.found:
+            if not outcome.found and _quarantined(journal, store.name, outcome.ref.key):
+                source_report.quarantined += 1
+                if len(source_report.quarantined_samples) < show:
+                    ref = outcome.ref
+                    command = f"reclaim restore {shlex.quote(ref.key)} --store {shlex.quote(store.name)}"
+                    sample = QuarantinedReference(source_report.name, ref.key, ref.value, ref.row, command)
+                    source_report.quarantined_samples.append(sample)
+            elif not outcome.found:
                 source_report.dangling += 1
                 if len(source_report.samples) < show:
                     ref = outcome.ref
@@ -165,6 +209,11 @@ def check_store(
         report.listed += 1
     report.finished_at = datetime.now(UTC)
     return report
+
+
+def _quarantined(journal: Journal | None, store: str, key: str) -> bool:
+    entry = journal.active(store, key) if journal is not None else None
+    return entry is not None and entry.state is State.QUARANTINED
 
 
 @dataclass

@@ -79,6 +79,20 @@ class PurgePlan:
     trash_prefix: str = "_trash/"
     """The store's trash prefix: where ``mark`` objects are staged before their delete (atomic renames)."""
     refused: Refused = field(default_factory=Refused)
+    quarantined_before: datetime | None = None
+    """Only entries quarantined at or before this time (``purge --older-than``), whatever their due time."""
+    would_purge: Tally = field(default_factory=Tally)
+    """What the re-check at planning time left for deletion (a dry run's count and bytes)."""
+
+    def preview(self) -> PurgeResult:
+        """What a dry run reports: due, would purge (count and bytes), would restore, refused."""
+        return PurgeResult(
+            self.store.name,
+            due=self.due,
+            purged=self.would_purge,
+            restored=self.would_restore,
+            refused=self.refused,
+        )
 
     def execute(self, journal: Journal, *, run_id: int, check_lease: LeaseCheck) -> PurgeResult:
         """Purge every due entry (see the module docstring)."""
@@ -90,7 +104,9 @@ class PurgePlan:
             if not batch:
                 return result
             after = batch[-1].id
-            self._batch(batch, journal, run_id, result, check_lease)
+            selected = _selected(batch, self.quarantined_before)
+            if selected:
+                self._batch(selected, journal, run_id, result, check_lease)
 
     def _batch(
         self, batch: list[Entry], journal: Journal, run_id: int, result: PurgeResult, check_lease: LeaseCheck
@@ -231,20 +247,47 @@ def plan_purge(
     *,
     trash_prefix: str,
     now: datetime | None = None,
+    quarantined_before: datetime | None = None,
 ) -> PurgePlan:
     """Count the entries due and how many the re-check would restore now; change nothing.
 
     Entries the journal holds inconsistently (see :mod:`reclaim.lifecycle.trust`)
     are counted in ``refused``, not in ``due``: the purge leaves them alone.
+
+    ``now`` is the moment due times are compared with: an operator who wants an
+    earlier purge passes a later one (``purge --due-before``). With
+    ``quarantined_before``, the entries quarantined by then are due whatever
+    their due time (``purge --older-than``). Either way every entry is
+    re-checked and journaled like any other.
     """
     moment = now or datetime.now(UTC)
+    if quarantined_before is not None:
+        moment = _EVERY_DUE_TIME
     due = 0
     would_restore = 0
+    would_purge = Tally()
     after = 0
     refused = Refused()
     while batch := journal.due(store.name, moment, limit=_BATCH, after_id=after):
         after = batch[-1].id
         batch = trusted(batch, trash_prefix=trash_prefix, refused=refused, doing="purge (plan)")
-        due += len(batch)
-        would_restore += len(referenced_now(sources, [e.key for e in batch]))
-    return PurgePlan(store, sources, moment, due, would_restore, trash_prefix, refused)
+        selected = _selected(batch, quarantined_before)
+        due += len(selected)
+        referenced = referenced_now(sources, [e.key for e in selected])
+        would_restore += len(referenced)
+        for entry in selected:
+            if entry.key not in referenced:
+                would_purge.add(entry.size)
+    return PurgePlan(
+        store, sources, moment, due, would_restore, trash_prefix, refused, quarantined_before, would_purge
+    )
+
+
+#: a due time later than any entry's: with ``quarantined_before`` the quarantine time decides
+_EVERY_DUE_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _selected(batch: list[Entry], quarantined_before: datetime | None) -> list[Entry]:
+    if quarantined_before is None:
+        return batch
+    return [entry for entry in batch if entry.created_at <= quarantined_before]

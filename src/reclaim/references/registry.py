@@ -7,6 +7,7 @@ from types import TracebackType
 import sqlalchemy as sa
 
 from reclaim.config.model import Config
+from reclaim.config.paths import sqlite_path
 from reclaim.errors import ConfigError
 from reclaim.references.databases import create_database_engine
 from reclaim.references.sources import ReferenceSource
@@ -29,6 +30,7 @@ class Databases:
                 db = self._config.databases[name]
             except KeyError:
                 raise ConfigError(f"database {name!r} is not configured", field=f"databases.{name}") from None
+            _require_sqlite_file(name, db.url, self._config.source_path)
             self._engines[name] = create_database_engine(db)
         return self._engines[name]
 
@@ -59,3 +61,22 @@ class Databases:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _require_sqlite_file(name: str, url: str, config_path: str | None) -> None:
+    """Refuse a SQLite database file that does not exist, naming it.
+
+    SQLite would create an empty file and the command would then fail with
+    "no such table"; reclaim reads the application's database, it never creates it.
+    """
+    path = sqlite_path(url)
+    if path is None or path.exists():
+        return
+    missing = path if path.parent.is_dir() else path.parent
+    what = "file" if missing == path else "directory"
+    raise ConfigError(
+        f"the SQLite database {what} {missing} does not exist (relative paths resolve against "
+        "the config file's directory)",
+        field=f"databases.{name}.url",
+        path=config_path,
+    )

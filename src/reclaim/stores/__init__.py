@@ -9,6 +9,14 @@ backend passes the same conformance suite (``tests/stores/suite.py``).
 """
 
 from reclaim.stores.base import ObjectInfo, Store, validate_key
-from reclaim.stores.registry import default_mode, open_store, register_scheme
+from reclaim.stores.registry import check_store_url, default_mode, open_store, register_scheme
 
-__all__ = ["ObjectInfo", "Store", "default_mode", "open_store", "register_scheme", "validate_key"]
+__all__ = [
+    "ObjectInfo",
+    "Store",
+    "check_store_url",
+    "default_mode",
+    "open_store",
+    "register_scheme",
+    "validate_key",
+]

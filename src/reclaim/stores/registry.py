@@ -14,6 +14,8 @@ or a wrapper that adds logging or retries around a built-in one).
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import os
 import re
 import threading
@@ -25,7 +27,7 @@ from reclaim.errors import StoreError
 from reclaim.stores.base import Store
 from reclaim.stores.fsspec_store import FsspecStore, secret_values, store_error
 
-__all__ = ["StoreFactory", "default_mode", "open_store", "register_scheme"]
+__all__ = ["StoreFactory", "check_store_url", "default_mode", "open_store", "register_scheme"]
 
 StoreFactory = Callable[[str, str, Mapping[str, Any]], Store]
 """``factory(name, url, storage_options) -> Store``."""
@@ -71,8 +73,26 @@ def open_store(name: str, url: str, storage_options: Mapping[str, Any] | None = 
     with _lock:
         factory = _factories.get(scheme)
     if factory is None:
-        factory = _fsspec_factory(name, url, scheme)
+        factory = _fsspec_factory(name, url, scheme, dict(storage_options or {}))
     return factory(name, url, dict(storage_options or {}))
+
+
+def check_store_url(name: str, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Raise ``StoreError`` when no installed backend can open ``url``; touches nothing.
+
+    Catches, before any command starts, what :func:`open_store` would only find
+    later: an unknown scheme, a backend whose package is missing (naming the
+    extra to install), or an fsspec filesystem that needs arguments reclaim
+    cannot give it (``ftp://`` wants a ``host`` storage option).
+    """
+    match = _SCHEME.match(url)
+    scheme = match.group("scheme").lower() if match else "file"
+    with _lock:
+        registered = scheme in _factories
+    if not registered:
+        _fsspec_factory(name, url, scheme, dict(storage_options or {}))
+    elif scheme in ("s3", "s3a") and importlib.util.find_spec("s3fs") is None:
+        raise _missing_backend(name, scheme)
 
 
 def default_mode(store: Store) -> Literal["move", "mark"]:
@@ -85,11 +105,18 @@ def default_mode(store: Store) -> Literal["move", "mark"]:
 
 
 def _missing_backend(name: str, scheme: str, exc: BaseException | None = None) -> StoreError:
+    from fsspec.registry import known_implementations
+
     extra = _EXTRAS.get(scheme)
     if extra:
         hint = f"install it with: pip install 'reclaim[{extra}]'"
+    elif scheme in known_implementations:
+        hint = known_implementations[scheme].get("err") or f"install the fsspec implementation for {scheme!r}"
     else:
-        hint = f"install the fsspec implementation for {scheme!r}"
+        hint = (
+            "reclaim reaches file://, memory://, s3:// (reclaim[s3]), gs:// (reclaim[gcs]), "
+            "az:// (reclaim[azure]) and the schemes of installed fsspec implementations"
+        )
     reason = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
     return StoreError(name, f"no store backend for URL scheme {scheme!r}{reason}; {hint}")
 
@@ -130,7 +157,7 @@ def _s3(name: str, url: str, options: Mapping[str, Any]) -> Store:
         raise _missing_backend(name, "s3", exc) from None
 
 
-def _fsspec_factory(name: str, url: str, scheme: str) -> StoreFactory:
+def _fsspec_factory(name: str, url: str, scheme: str, options: Mapping[str, Any]) -> StoreFactory:
     """The generic adapter for a scheme fsspec knows; ``StoreError`` if it does not or is not installed."""
     import fsspec
 
@@ -140,6 +167,20 @@ def _fsspec_factory(name: str, url: str, scheme: str) -> StoreFactory:
         raise _missing_backend(name, scheme, exc) from None
     except ValueError:
         raise _missing_backend(name, scheme) from None
+    # a filesystem constructed without its required arguments fails half-built (and its
+    # __del__ then prints a traceback), so they are checked first
+    required = [
+        p.name
+        for p in list(inspect.signature(fs_class.__init__).parameters.values())[1:]
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    missing = [argument for argument in required if argument not in options]
+    if missing:
+        raise StoreError(
+            name,
+            f"the fsspec backend for {scheme!r} ({fs_class.__name__}) needs storage_options "
+            f"{', '.join(missing)}; reclaim passes only storage_options to it",
+        )
 
     def factory(name: str, url: str, options: Mapping[str, Any]) -> Store:
         settings = dict(options)
@@ -149,6 +190,8 @@ def _fsspec_factory(name: str, url: str, scheme: str) -> StoreFactory:
         try:
             fs = fs_class(**settings)
             root = str(fs._strip_protocol(url)).rstrip("/")
+        except ImportError as exc:
+            raise _missing_backend(name, scheme, exc) from None
         except Exception as exc:
             raise store_error(name, "cannot open the store", exc, secrets=secret_values(options)) from None
         if not root:
