@@ -88,15 +88,12 @@ def test_unknown_option(demo: Path, command: str) -> None:
     assert_clean(reclaim(command, "--no-such-option", cwd=demo.parent), expected={2})
 
 
-#: branch config-hardening checks the shape of every section; until it is merged this exits 1
-SHAPES = pytest.mark.xfail(reason="sections of the wrong type are config errors once config-hardening lands")
-
 CONFIGS: dict[str, object] = {
     "missing": None,
     "directory": "<dir>",
     "not toml": "[stores\nurl = ",
     "binary": "\udcff\udcfe",
-    "wrong shapes": pytest.param("stores = 3\n", marks=SHAPES),
+    "wrong shapes": "stores = 3\n",
     "ftp store": '[stores.s]\nurl = "ftp://127.0.0.1/x"\n',
     "unknown scheme": '[stores.s]\nurl = "nope://x"\n',
     "bad duration": '[stores.s]\nurl = "memory://x"\nmin_age = "soon"\n',
@@ -108,13 +105,7 @@ CONFIGS: dict[str, object] = {
 
 
 def _configs() -> list[object]:
-    cases = []
-    for kind, value in CONFIGS.items():
-        if hasattr(value, "marks"):  # a pytest.param carrying an xfail
-            cases.append(pytest.param(*value.values, marks=value.marks, id=kind))
-        else:
-            cases.append(pytest.param(value, id=kind))
-    return cases
+    return [pytest.param(value, id=kind) for kind, value in CONFIGS.items()]
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if c not in {"demo", "init"}])
