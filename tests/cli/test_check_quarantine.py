@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
-
-def reclaim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reclaim", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "80"},
-        timeout=120,
-        check=False,
-    )
+from cli.runner import reclaim
 
 
 def test_a_reference_to_a_quarantined_object_is_restorable_not_dangling(tmp_path: Path) -> None:

@@ -10,17 +10,7 @@ from pathlib import Path
 
 import pytest
 
-
-def reclaim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reclaim", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "80"},
-        timeout=120,
-        check=False,
-    )
+from cli.runner import reclaim
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,13 @@ Each case is a real process; it passes when the exit code is a documented one
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import typing
 from pathlib import Path
 
 import pytest
 
+from cli.runner import reclaim
 from reclaim.cli import app as typer_app
 
 DOCUMENTED = {0, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12}
@@ -23,18 +22,6 @@ CALLBACKS = {
     if c.callback is not None
 }
 COMMANDS = sorted(CALLBACKS)
-
-
-def reclaim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reclaim", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "80"},
-        timeout=120,
-        check=False,
-    )
 
 
 def assert_clean(result: subprocess.CompletedProcess[str], *, expected: set[int] = DOCUMENTED) -> None:

@@ -7,13 +7,12 @@ cron runs it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli.runner import reclaim as run_reclaim
 from reclaim.config import parse_config
 from reclaim.config.paths import resolve_paths
 
@@ -21,15 +20,7 @@ READ_ONLY = (["scan"], ["check"], ["status"], ["runs"], ["lock"])
 
 
 def reclaim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reclaim", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-        timeout=120,
-        check=False,
-    )
+    return run_reclaim(*args, cwd=cwd, columns=200)
 
 
 def flat(text: str) -> str:
