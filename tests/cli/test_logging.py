@@ -79,10 +79,11 @@ def test_log_file(demo: Path, tmp_path: Path) -> None:
 
 
 def test_log_records_are_redacted(demo: Path, tmp_path: Path) -> None:
-    # the lease's holder is the user name; make it a value the config takes from the environment
+    # the lease's holder is the user name; make it a secret: the password of a database URL
     config = tmp_path / "reclaim.toml"
-    text = demo.read_text(encoding="utf-8").replace('exclude = ["', 'exclude = ["${GC_SECRET}", "', 1)
-    config.write_text(text + f'\n[catalog]\nurl = "sqlite:///{demo.parent}/reclaim-catalog.sqlite"\n')
+    text = demo.read_text(encoding="utf-8")
+    spare = '\n[databases.spare]\nurl = "postgresql+psycopg://gc:${GC_SECRET}@127.0.0.1:1/x"\n'
+    config.write_text(text + spare + f'\n[catalog]\nurl = "sqlite:///{demo.parent}/reclaim-catalog.sqlite"\n')
     env = {"GC_SECRET": SECRET, "LOGNAME": SECRET, "USER": SECRET}
     for log_format in ("text", "json"):
         result = reclaim_cli(
