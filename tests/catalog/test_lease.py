@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 import reclaim.catalog.lease as lease_module
 from reclaim.catalog import LEASE_NAME, Catalog, Lease, LeaseInfo, Leases
+from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.lease import MARGIN_SHARE, margin_of
 from reclaim.errors import CatalogError, LeaseLost, LockHeld, ReclaimError
 
@@ -404,3 +405,18 @@ def test_only_a_provably_dead_holder_counts_as_gone() -> None:
     assert _info(f"{boot} {namespace} 999999999 1").holder_gone()
     assert _info(f"{boot} {namespace} {pid} {int(started) - 1}").holder_gone()
     assert not LeaseInfo(None, None, None, None, None, None, None, None, own).holder_gone()
+
+
+def test_a_corrupt_lease_row_is_a_catalog_error_that_force_clears(leases: Leases, catalog: Catalog) -> None:
+    if catalog.engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite stores text in an integer column")
+    leases.acquire("alice", run_id=3)
+    with catalog.begin() as connection:
+        connection.exec_driver_sql("UPDATE reclaim_lease SET run_id = 'BOGUS'")
+    with pytest.raises(CorruptRow, match="impossible values"):
+        leases.show()
+    with pytest.raises(CorruptRow):
+        leases.break_lease()
+    assert leases.break_lease(force=True) is None
+    assert leases.show().token is None
+    leases.acquire("bob")

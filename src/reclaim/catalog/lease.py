@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 
+from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.tables import LEASE_NAME
 from reclaim.errors import CatalogError, LeaseLost, LockHeld
 
@@ -476,7 +477,16 @@ class Leases:
         for _ in range(_BREAK_ATTEMPTS):
             with self._catalog.begin() as connection:
                 now = _database_now(connection)
-                info = self._read(connection)
+                try:
+                    info = self._read(connection)
+                except CorruptRow:
+                    if not force:
+                        raise
+                    # a row no collector could have written: clearing it is the way out
+                    statement = table.update().where(table.c.name == LEASE_NAME).values(**_FREE)
+                    connection.execute(statement)
+                    log.warning("cleared a corrupt catalog lease row (forced)")
+                    return None
                 if info.token is None:
                     return None
                 if not force and not info.stale(now):
@@ -553,17 +563,27 @@ class Leases:
             raise CatalogError(
                 f"catalog {self._catalog.url}: the lease row {LEASE_NAME!r} is missing; run 'reclaim init'"
             )
+        try:
+            pid = None if row["pid"] is None else int(row["pid"])
+            run_id = None if row["run_id"] is None else int(row["run_id"])
+            fence = int(row["fence"] or 0)
+        except (TypeError, ValueError):
+            raise CorruptRow(
+                f"catalog {self._catalog.url}: the lease row holds impossible values "
+                f"(pid {row['pid']!r}, run {row['run_id']!r}, fence {row['fence']!r}); "
+                "break it with 'reclaim lock --break --force' once no collector runs"
+            ) from None
         return LeaseInfo(
             holder=row["holder"],
             host=row["host"],
-            pid=row["pid"],
+            pid=pid,
             token=row["token"],
-            run_id=None if row["run_id"] is None else int(row["run_id"]),
+            run_id=run_id,
             acquired_at=row["acquired_at"],
             heartbeat_at=row["heartbeat_at"],
             expires_at=row["expires_at"],
             identity=row["identity"],
-            fence=int(row["fence"] or 0),
+            fence=fence,
             safe_at=row["safe_at"],
         )
 
