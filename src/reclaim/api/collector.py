@@ -197,5 +197,5 @@ def close_dead_run(catalog: Catalog, journal: Journal, run_id: int, *, by: int |
         "the collector ended without closing its run (killed, or stopped after losing its lease); "
         f"closed {closer}; its counts are what the journal shows it did"
     )
-    catalog.finish_run(run_id, "aborted", {"journal": journal.run_tally(run_id)}, error=error)
+    catalog.finish_run(run_id, "aborted", _with_journal({}, journal, run_id), error=error)
     return True

@@ -401,7 +401,11 @@ class Journal:
         with self._catalog.begin() as connection:
             for row in connection.execute(query):
                 by_state = tally.setdefault(str(row.store), {})
-                by_state[str(row.state)] = {"count": int(row.entries), "bytes": int(row.bytes or 0)}
+                try:
+                    size = int(row.bytes or 0)
+                except (TypeError, ValueError, OverflowError):
+                    size = 0  # a size no store reported (a hand-edited row): counted, not summed
+                by_state[str(row.state)] = {"count": int(row.entries), "bytes": size}
         return tally
 
     def summary(self, store: str) -> JournalSummary:

@@ -567,7 +567,7 @@ class Leases:
             pid = None if row["pid"] is None else int(row["pid"])
             run_id = None if row["run_id"] is None else int(row["run_id"])
             fence = int(row["fence"] or 0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise CorruptRow(
                 f"catalog {self._catalog.url}: the lease row holds impossible values "
                 f"(pid {row['pid']!r}, run {row['run_id']!r}, fence {row['fence']!r}); "
