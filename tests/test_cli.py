@@ -62,7 +62,7 @@ def test_demo_human_output_names_next_commands(tmp_path: Path) -> None:
 
 
 def test_scan_and_check_on_demo_config(tmp_path: Path) -> None:
-    archive = reclaim.api.build_demo_archive(tmp_path / "demo")
+    archive = reclaim.sample.build_demo_archive(tmp_path / "demo")
     scan = run("scan", "--config", str(archive.config_path), "--show", "3", "--json", cwd=tmp_path)
     assert scan.returncode == 0, scan.stderr
     samples = json.loads(scan.stdout)["stores"][0]["samples"]
@@ -128,7 +128,7 @@ column = "blob_key"
 
 
 def test_unknown_store_is_a_config_error(tmp_path: Path) -> None:
-    archive = reclaim.api.build_demo_archive(tmp_path / "demo")
+    archive = reclaim.sample.build_demo_archive(tmp_path / "demo")
     with pytest.raises(ConfigError, match="no store named 'nope'"):
         reclaim.scan(archive.config_path, stores=["nope"])
     result = run("scan", "--config", str(archive.config_path), "--store", "nope", cwd=tmp_path)

@@ -7,15 +7,13 @@ returns typed results; see :mod:`reclaim.api`.
 from reclaim.api import (
     CheckReport,
     CycleReport,
-    DemoResult,
     InitResult,
     LifecycleReport,
+    RowsReport,
     ScanReport,
     StatusReport,
-    UnknownItem,
     check,
     collect,
-    demo,
     ensure,
     init,
     lock,
@@ -36,14 +34,17 @@ from reclaim.errors import (
     ConfigError,
     LeaseLost,
     LockHeld,
+    PlanSpent,
     ReclaimError,
     RowConflict,
     SourceError,
     StoreError,
+    UnknownItem,
     UnorderedSource,
     UnsafeToProceed,
 )
 from reclaim.lifecycle import Ensured
+from reclaim.sample import DemoResult, demo
 
 __version__ = "0.1.0"
 
@@ -60,8 +61,10 @@ __all__ = [
     "LeaseLost",
     "LifecycleReport",
     "LockHeld",
+    "PlanSpent",
     "ReclaimError",
     "RowConflict",
+    "RowsReport",
     "ScanReport",
     "SourceError",
     "StatusReport",

@@ -11,8 +11,10 @@ source), so that the message alone tells an operator where to look::
      +-- StoreError(store, key)              listing or touching a store failed
      +-- CollectionError(collection)         a row collection's table could not be read or changed
      +-- RowConflict(collection, pk)         a restore found the row's primary key taken again
-     +-- CatalogError                        the catalog could not be opened or migrated
-     +-- UnsafeToProceed(reason)             a guard refused to continue (fail closed)
+     +-- CatalogError(store, key, run)       the catalog could not be opened, migrated or trusted
+     +-- UnknownItem(store, key, collection, run)  a restore or lookup named something unknown
+     +-- UnsafeToProceed(reason, store, collection)  a guard refused to continue (fail closed)
+     +-- PlanSpent                           a plan was carried out (or dropped) already
      +-- LockHeld(holder)                    another collector holds the lease
      +-- LeaseLost(holder)                   this collector's lease expired or was broken
 
@@ -29,19 +31,29 @@ __all__ = [
     "ConfigError",
     "LeaseLost",
     "LockHeld",
+    "PlanSpent",
     "ReclaimError",
     "RowConflict",
     "SourceError",
     "StoreError",
+    "UnknownItem",
     "UnorderedSource",
     "UnsafeToProceed",
 ]
+
+#: the attributes an error may carry about what it concerns, in the order they are reported
+ABOUT = ("store", "key", "source", "collection", "pk", "run", "field", "holder")
 
 
 class ReclaimError(Exception):
     """Root of every error reclaim raises on purpose."""
 
     exit_code = 1
+
+    def about(self) -> dict[str, str]:
+        """What the error concerns (store, key, source, collection, run, ...): the attributes that are set."""
+        found = {name: getattr(self, name, None) for name in ABOUT}
+        return {name: str(value) for name, value in found.items() if value is not None}
 
 
 class ConfigError(ReclaimError):
@@ -121,9 +133,44 @@ class RowConflict(ReclaimError):
 
 
 class CatalogError(ReclaimError):
-    """The catalog database could not be opened, created or upgraded."""
+    """The catalog database could not be opened, created, upgraded, written or trusted.
+
+    ``store``, ``key`` and ``run`` say which journal entry or run record it is
+    about, where the error concerns one.
+    """
 
     exit_code = 6
+
+    def __init__(
+        self, message: str, *, store: str | None = None, key: str | None = None, run: int | None = None
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.run = run
+        super().__init__(message)
+
+
+class UnknownItem(ReclaimError):
+    """A restore or lookup named a key, primary key, run or item the catalog does not know."""
+
+    exit_code = 8
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        store: str | None = None,
+        key: str | None = None,
+        collection: str | None = None,
+        pk: str | None = None,
+        run: int | None = None,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.collection = collection
+        self.pk = pk
+        self.run = run
+        super().__init__(message)
 
 
 class UnsafeToProceed(ReclaimError):
@@ -131,9 +178,21 @@ class UnsafeToProceed(ReclaimError):
 
     exit_code = 7
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, store: str | None = None, collection: str | None = None) -> None:
         self.reason = reason
+        self.store = store
+        self.collection = collection
         super().__init__(reason)
+
+
+class PlanSpent(ReclaimError):
+    """A plan was asked to run a second time: each plan is carried out (or dropped) once.
+
+    A plan holds concrete work worked out at one moment; running it again would
+    act on what that moment saw. Plan again instead.
+    """
+
+    exit_code = 1
 
 
 class LockHeld(ReclaimError):

@@ -24,7 +24,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_quarantine_status_restore_runs_on_the_demo(tmp_path: Path) -> None:
-    archive = reclaim.api.build_demo_archive(tmp_path / "demo")
+    archive = reclaim.sample.build_demo_archive(tmp_path / "demo")
     reclaim.init(archive.config_path)
     cfg = str(archive.config_path)
     dry = run("quarantine", "--config", cfg, "--dry-run", "--json", cwd=tmp_path)
@@ -73,7 +73,7 @@ def test_quarantine_status_restore_runs_on_the_demo(tmp_path: Path) -> None:
 
 
 def test_collect_warns(tmp_path: Path) -> None:
-    archive = reclaim.api.build_demo_archive(tmp_path / "demo")
+    archive = reclaim.sample.build_demo_archive(tmp_path / "demo")
     reclaim.init(archive.config_path)
     result = run("collect", "--config", str(archive.config_path), "--dry-run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -82,7 +82,7 @@ def test_collect_warns(tmp_path: Path) -> None:
 
 
 def test_max_fraction_exit_code(tmp_path: Path) -> None:
-    archive = reclaim.api.build_demo_archive(tmp_path / "demo")
+    archive = reclaim.sample.build_demo_archive(tmp_path / "demo")
     reclaim.init(archive.config_path)
     result = run("quarantine", "--config", str(archive.config_path), "--max-fraction", "0.05", cwd=tmp_path)
     assert result.returncode == 7

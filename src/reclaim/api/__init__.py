@@ -1,32 +1,38 @@
-"""The Python API: the same verbs as the CLI, taking a config (or its path), returning typed results."""
+"""The Python API: the same verbs as the CLI, taking a config (or its path), returning typed results.
 
-from reclaim.api.commands import check, scan
-from reclaim.api.cycle import CycleReport, RowsReport, restore_rows, run
-from reclaim.api.demo import DemoArchive, DemoResult, build_demo_archive, demo
-from reclaim.api.init import InitResult, init
-from reclaim.api.reports import CheckReport, ScanReport, to_jsonable
-from reclaim.api.session import ConfigLike, Session, resolve_config
-from reclaim.api.status import CollectionStatus, StatusReport, StoreStatus, status
-from reclaim.api.verbs import (
-    LifecycleReport,
-    UnknownItem,
-    collect,
-    ensure,
+By noun: :mod:`~reclaim.api.objects` (quarantine, purge, collect, restore,
+recover, ensure), :mod:`~reclaim.api.rows` (restore_rows),
+:mod:`~reclaim.api.cycle` (run), :mod:`~reclaim.api.inspection` (scan, check,
+status, runs, lock) and :mod:`~reclaim.api.setup` (init). Each mutating verb
+is a plan of the :class:`~reclaim.lifecycle.Collector`, previewed in a dry
+run and executed otherwise.
+"""
+
+from reclaim.api.cycle import CycleReport, run
+from reclaim.api.inspection import (
+    CheckReport,
+    CollectionStatus,
+    ScanReport,
+    StatusReport,
+    StoreStatus,
+    check,
     lock,
-    purge,
-    quarantine,
-    recover,
-    restore,
     runs,
+    scan,
+    status,
 )
+from reclaim.api.objects import LifecycleReport, collect, ensure, purge, quarantine, recover, restore
+from reclaim.api.rows import RowsReport, restore_rows
+from reclaim.api.setup import InitResult, init
+from reclaim.config.jsonable import to_jsonable
+from reclaim.errors import UnknownItem
+from reclaim.lifecycle import ConfigLike, Session, resolve_config
 
 __all__ = [
     "CheckReport",
     "CollectionStatus",
     "ConfigLike",
     "CycleReport",
-    "DemoArchive",
-    "DemoResult",
     "InitResult",
     "LifecycleReport",
     "RowsReport",
@@ -35,10 +41,8 @@ __all__ = [
     "StatusReport",
     "StoreStatus",
     "UnknownItem",
-    "build_demo_archive",
     "check",
     "collect",
-    "demo",
     "ensure",
     "init",
     "lock",

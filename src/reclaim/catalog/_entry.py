@@ -188,20 +188,29 @@ def entry_from_row(row: Mapping[Any, Any]) -> Entry:
     try:
         entry = _entry(row)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise CorruptRow(_bad_row(row, exc)) from None
+        raise _corrupt(row, exc) from None
     for name in ("store", "key", "mode"):
         if not isinstance(getattr(entry, name), str):
-            raise CorruptRow(_bad_row(row, ValueError(f"{name} is {getattr(entry, name)!r}, not text")))
+            raise _corrupt(row, ValueError(f"{name} is {getattr(entry, name)!r}, not text"))
     for name in ("trash_key", "etag", "note", "version_id"):
         if getattr(entry, name) is not None and not isinstance(getattr(entry, name), str):
-            raise CorruptRow(_bad_row(row, ValueError(f"{name} is {getattr(entry, name)!r}, not text")))
+            raise _corrupt(row, ValueError(f"{name} is {getattr(entry, name)!r}, not text"))
     for name in ("created_at", "updated_at", "due_at"):
         value = getattr(entry, name)
         if (value is not None or name != "due_at") and not isinstance(value, datetime):
-            raise CorruptRow(_bad_row(row, ValueError(f"{name} is {value!r}, not a time")))
+            raise _corrupt(row, ValueError(f"{name} is {value!r}, not a time"))
     if entry.mtime is not None and not math.isfinite(entry.mtime):
-        raise CorruptRow(_bad_row(row, ValueError(f"mtime is {entry.mtime!r}")))
+        raise _corrupt(row, ValueError(f"mtime is {entry.mtime!r}"))
     return entry
+
+
+def _corrupt(row: Mapping[Any, Any], exc: BaseException) -> CorruptRow:
+    store, key = row.get("store"), row.get("key")
+    return CorruptRow(
+        _bad_row(row, exc),
+        store=store if isinstance(store, str) else None,
+        key=key[:100] if isinstance(key, str) else None,
+    )
 
 
 def _bad_row(row: Mapping[Any, Any], exc: BaseException) -> str:

@@ -303,6 +303,16 @@ class RowArchive:
                 ).rowcount
         return done
 
+    def expirable(self, now: datetime, *, collection: str | None = None) -> int:
+        """How many records :meth:`expire` would delete now (a dry run's count)."""
+        rows = self._rows
+        settled = [RowState.ARCHIVED.value, RowState.RESTORED.value]
+        query = sa.select(sa.func.count()).where(rows.c.state.in_(settled), rows.c.expires_at < now)
+        if collection is not None:
+            query = query.where(rows.c.collection == collection)
+        with self._catalog.begin() as connection:
+            return int(connection.execute(query).scalar_one())
+
     def expire(self, now: datetime, *, collection: str | None = None) -> int:
         """Delete records (and their references) whose ``expires_at`` has passed; return how many.
 

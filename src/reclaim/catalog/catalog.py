@@ -442,19 +442,28 @@ class Catalog:
         status: RunStatus,
         counts: Mapping[str, Any],
         error: str | None = None,
-    ) -> None:
+        *,
+        if_running: bool = False,
+    ) -> bool:
         """Record that run ``run_id`` ended with ``status``, its counts and its error.
 
-        Raises ``ValueError`` for a status other than succeeded, failed or
-        aborted, and :class:`CatalogError` when the run does not exist or has
-        already finished (a run is finished once) or on database errors.
+        A run is finished once: with ``if_running`` a run already finished is
+        left as it is and ``False`` returned (a collector closing a run that
+        the one which took its lease over closed already); without it that is
+        a :class:`CatalogError`, as is a run that does not exist. Raises
+        :class:`CatalogError` on database errors.
         """
+        if status not in runs.FINAL_STATUSES:
+            raise CatalogError(f"a run finishes as one of {sorted(runs.FINAL_STATUSES)}, not {status!r}")
         if error is not None:
             error = _scrub(error, self._password)
         with self.begin() as connection:
             finished = runs.finish_run(connection, self._tables, run_id, status, counts, error)
-        if not finished:
-            raise CatalogError(f"catalog {self._shown}: run {run_id} does not exist or has already finished")
+        if not finished and not if_running:
+            raise CatalogError(
+                f"catalog {self._shown}: run {run_id} does not exist or has already finished", run=run_id
+            )
+        return finished
 
     def get_run(self, run_id: int) -> RunRecord | None:
         """The audit-log entry of run ``run_id``, ``None`` when there is none.

@@ -253,6 +253,18 @@ class Journal:
             self._write, self._objects, entries, to, run_id=run_id, due_at=due_at, note=note
         )
 
+    def expirable(self, before: datetime, *, store: str | None = None) -> int:
+        """How many entries :meth:`expire` would delete now (a dry run's count)."""
+        before = utc(before, "before")
+        objects = self._objects
+        query = sa.select(sa.func.count()).where(
+            objects.c.state.in_([state.value for state in TERMINAL]), objects.c.updated_at < before
+        )
+        if store is not None:
+            query = query.where(objects.c.store == store)
+        with self._catalog.begin() as connection:
+            return int(connection.execute(query).scalar_one())
+
     def expire(self, before: datetime, *, store: str | None = None) -> int:
         """Delete PURGED and RESTORED entries (of ``store``, or all) older than ``before``; return how many.
 

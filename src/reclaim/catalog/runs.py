@@ -18,14 +18,16 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 
 import sqlalchemy as sa
 
 from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.tables import CatalogTables
+from reclaim.config.jsonable import to_jsonable
 from reclaim.config.secrets import redact
+from reclaim.errors import CatalogError
 
 __all__ = [
     "FINAL_STATUSES",
@@ -82,7 +84,7 @@ def insert_run(
     result = connection.execute(tables.runs.insert().values(**values))
     (run_id,) = result.inserted_primary_key or (None,)
     if run_id is None:  # pragma: no cover - every supported dialect returns the key
-        raise RuntimeError("the database returned no id for the new run")
+        raise CatalogError("the database returned no id for the new run")
     return int(run_id)
 
 
@@ -131,24 +133,17 @@ def select_runs(
     return [_record(row) for row in connection.execute(query).mappings()]
 
 
-def _jsonable(value: Any) -> Any:
-    """A JSON-ready copy of ``value`` with every string passed through :func:`redact`."""
-    if isinstance(value, Mapping):
-        return {redact(str(k)): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = [_jsonable(v) for v in value]
-        return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return redact(str(value))
+def _redacted(value: Any) -> Any:
+    """``value`` (JSON-ready) with every string passed through :func:`redact`."""
+    if isinstance(value, dict):
+        return {redact(k): _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return redact(value) if isinstance(value, str) else value
 
 
 def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(_jsonable(value), sort_keys=True, allow_nan=False)
+    return json.dumps(_redacted(to_jsonable(value)), sort_keys=True, allow_nan=False)
 
 
 def _user() -> str | None:

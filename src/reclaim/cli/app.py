@@ -116,7 +116,6 @@ def _emit_json(data: Any) -> None:
 
 
 #: what an error may say about itself under ``--json`` (``ConfigError.value`` is left out: it may be a secret)
-_ERROR_CONTEXT = ("field", "path", "store", "key", "source", "collection", "pk", "holder", "reason")
 
 
 def _guarded(work: Callable[[], T], *, as_json: bool = False) -> T:
@@ -160,10 +159,8 @@ def _error_document(exc: ReclaimError) -> dict[str, Any]:
         "message": redact(str(exc)),
         "exit_code": exc.exit_code,
     }
-    for name in _ERROR_CONTEXT:
-        value = getattr(exc, name, None)
-        if value is not None:
-            document[name] = redact(str(value))
+    for name, value in exc.about().items():
+        document[name] = redact(value)
     return document
 
 
@@ -265,7 +262,9 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """Build a sample archive (SQLite + a local directory), scan and check it, run one cycle on it."""
-    result = _guarded(lambda: api.demo(directory), as_json=as_json)
+    from reclaim.sample import demo as build_and_run
+
+    result = _guarded(lambda: build_and_run(directory), as_json=as_json)
     if as_json:
         _emit_json(
             {

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.table import Table
 
-from reclaim.api import CycleReport, RowsReport
-from reclaim.api.status import CollectionStatus
+from reclaim.api import CollectionStatus, CycleReport, RowsReport
 from reclaim.cli.render import human_bytes, render_refused, render_scan_stores
 from reclaim.cli.render_text import ago, ahead, compact_table, objects, plural, would
 from reclaim.lifecycle.rows import CollectionScan

@@ -281,7 +281,8 @@ def plan_quarantine(
             raise UnsafeToProceed(
                 f"store {store.name!r}: {report.candidates.count:,} candidates are {report.fraction:.1%} of "
                 f"{report.listed.count:,} objects, above max_fraction {max_fraction:.1%}; nothing was moved. "
-                "If this backlog is expected, rerun with --max-fraction set above that share."
+                "If this backlog is expected, rerun with --max-fraction set above that share.",
+                store=store.name,
             )
     except BaseException:
         spool.close()

@@ -237,7 +237,8 @@ def _guard_fraction(ct: CollectionTable, now: datetime) -> None:
     if total and matching / total > limit:
         raise UnsafeToProceed(
             f"collection {ct.name!r}: {matching} of {total} rows ({matching / total:.1%}) are candidates, "
-            f"above max_fraction {limit:.0%}; nothing was deleted"
+            f"above max_fraction {limit:.0%}; nothing was deleted",
+            collection=ct.name,
         )
 
 

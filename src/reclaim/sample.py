@@ -21,13 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reclaim.api.commands import check, scan
-from reclaim.api.cycle import CycleReport, run
-from reclaim.api.init import InitResult, init
-from reclaim.api.reports import CheckReport, ScanReport
+from reclaim.api import CheckReport, CycleReport, InitResult, ScanReport, check, init, run, scan
 from reclaim.errors import ConfigError
 
-__all__ = ["DemoResult", "build_demo_archive", "demo"]
+__all__ = ["DemoArchive", "DemoResult", "build_demo_archive", "demo"]
 
 _NAMESPACE = uuid.UUID("6f1c9a52-3d5e-4a8b-9c1d-2e7f4b6a8d90")
 _DAY = 86400.0

@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from reclaim.api.files import require_catalog_directory
-from reclaim.api.template import CONFIG_TEMPLATE
+from reclaim.api._template import CONFIG_TEMPLATE
 from reclaim.catalog import open_catalog
+from reclaim.catalog.files import require_catalog_directory
 from reclaim.config import load_config, mask_url
 
 __all__ = ["InitResult", "init"]

@@ -1,4 +1,4 @@
-"""What every command starts from: a validated config, its databases and stores."""
+"""What every command starts from: a validated config, its databases, stores and collections."""
 
 from __future__ import annotations
 
