@@ -134,8 +134,3 @@ def test_unknown_store_is_a_config_error(tmp_path: Path) -> None:
     result = run("scan", "--config", str(archive.config_path), "--store", "nope", cwd=tmp_path)
     assert result.returncode == 2
 
-
-def test_public_api_is_curated() -> None:
-    public = {name for name in dir(reclaim) if not name.startswith("_")}
-    modules = {"api", "catalog", "cli", "config", "errors", "lifecycle", "references", "rows", "stores"}
-    assert public - modules == set(reclaim.__all__) - {"__version__"}

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: the attributes an error may carry about what it concerns, in the order they are reported
-ABOUT = ("store", "key", "source", "collection", "pk", "run", "field", "holder")
+ABOUT = ("field", "path", "store", "key", "source", "collection", "pk", "run", "holder", "reason")
 
 
 class ReclaimError(Exception):
