@@ -25,6 +25,8 @@ before they are put into an error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 __all__ = [
     "CatalogError",
     "CollectionError",
@@ -39,16 +41,37 @@ __all__ = [
     "UnknownItem",
     "UnorderedSource",
     "UnsafeToProceed",
+    "use_redactor",
 ]
 
 #: the attributes an error may carry about what it concerns, in the order they are reported
 ABOUT = ("field", "path", "store", "key", "source", "collection", "pk", "run", "holder", "reason")
 
 
+_redactor: Callable[[str], str] | None = None
+
+
+def use_redactor(redact: Callable[[str], str]) -> None:
+    """Pass every error message through ``redact`` (set once, by :mod:`reclaim.config.secrets`).
+
+    This is the choke point for messages: whatever a driver or backend put into
+    an error's text (a URL with its password, a credential), the message of a
+    :class:`ReclaimError` never carries a secret. The attributes (``store``,
+    ``key``...) are left as they are: keys and names are never altered.
+    """
+    global _redactor
+    _redactor = redact
+
+
 class ReclaimError(Exception):
-    """Root of every error reclaim raises on purpose."""
+    """Root of every error reclaim raises on purpose; its message passes through the redaction."""
 
     exit_code = 1
+
+    def __init__(self, *args: object) -> None:
+        if args and isinstance(args[0], str) and _redactor is not None:
+            args = (_redactor(args[0]), *args[1:])
+        super().__init__(*args)
 
     def about(self) -> dict[str, str]:
         """What the error concerns (store, key, source, collection, run, ...): the attributes that are set."""

@@ -36,7 +36,7 @@ from reclaim.catalog.lease import Leases
 from reclaim.catalog.runs import RunRecord, RunStatus
 from reclaim.catalog.tables import CatalogTables, catalog_tables
 from reclaim.config.model import CatalogConfig
-from reclaim.config.secrets import mask_url, redact
+from reclaim.config.secrets import mask_url
 from reclaim.errors import CatalogError
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def open_catalog(config: CatalogConfig, *, lock_timeout: float | None = None) ->
         waits = _Waits(LOCK_TIMEOUT if lock_timeout is None else max(0.1, lock_timeout))
         engine = sa.create_engine(url, **_engine_options(url, waits))
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
-        cause = redact(_scrub(str(exc), url.password))
+        cause = _scrub(str(exc), url.password)
         raise CatalogError(f"catalog {shown}: cannot create an engine: {cause}") from None
     if backend == "sqlite":
         _sqlite_transactions(engine)
@@ -309,7 +309,7 @@ class Catalog:
                 raise  # reclaim's own argument checks keep their type
             # a value read back that its column cannot hold (a row edited by hand: a date that
             # is not a date, text in a number column): the catalog is corrupt, not the code
-            cause = redact(_scrub(" ".join(str(exc).split())[:300], self._password))
+            cause = _scrub(" ".join(str(exc).split())[:300], self._password)
             raise CorruptRow(
                 f"catalog {self._shown}: {doing} failed: a catalog row holds an impossible value "
                 f"({type(exc).__name__}: {cause}); repair or delete that row"
@@ -317,7 +317,7 @@ class Catalog:
         except Exception as exc:
             if not isinstance(exc, sa.exc.SQLAlchemyError) and not _is_alembic_error(exc):
                 raise
-            cause = redact(_scrub(_cause(exc), self._password))
+            cause = _scrub(_cause(exc), self._password)
             raise CatalogError(f"catalog {self._shown}: {doing} failed: {cause}") from None
 
     @contextmanager

@@ -131,7 +131,7 @@ def _guarded(work: Callable[[], T], *, as_json: bool = False) -> T:
         from rich.markup import escape
 
         # escaped: messages hold brackets ("pip install 'reclaim[s3]'") that are not markup
-        err().print(f"[bold red]error:[/] {escape(redact(str(exc)))}", highlight=False)
+        err().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         if as_json:
             _emit_json({"error": _error_document(exc)})
         raise typer.Exit(exc.exit_code) from None
@@ -156,7 +156,7 @@ def _guarded(work: Callable[[], T], *, as_json: bool = False) -> T:
 def _error_document(exc: ReclaimError) -> dict[str, Any]:
     document: dict[str, Any] = {
         "type": type(exc).__name__,
-        "message": redact(str(exc)),
+        "message": str(exc),  # redacted when the error was made (reclaim.errors)
         "exit_code": exc.exit_code,
     }
     for name, value in exc.about().items():

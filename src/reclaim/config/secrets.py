@@ -33,6 +33,8 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
+from reclaim.errors import use_redactor
+
 __all__ = [
     "SECRET_OPTION_WORDS",
     "SecretFilter",
@@ -269,3 +271,7 @@ def install_log_filter() -> None:
     for handler in logging.root.handlers:
         if _FILTER not in handler.filters:
             handler.addFilter(_FILTER)
+
+
+# every ReclaimError message passes through the redaction from now on (see reclaim.errors)
+use_redactor(redact)

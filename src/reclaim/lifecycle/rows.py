@@ -45,7 +45,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from reclaim.catalog import NewRow, RowArchive, RowState, pk_text
-from reclaim.config.secrets import redact
 from reclaim.errors import CatalogError, CollectionError, UnsafeToProceed
 from reclaim.lifecycle.faults import fault
 from reclaim.rows import CollectionTable, encode_ref, encode_row
@@ -379,7 +378,7 @@ def _errors(ct: CollectionTable) -> Iterator[None]:
 
 def _cause(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None) or exc
-    return redact(" ".join(f"{type(orig).__name__}: {orig}".split())[:800])
+    return " ".join(f"{type(orig).__name__}: {orig}".split())[:800]
 
 
 def recover_rows(tables: Mapping[str, CollectionTable], archive: RowArchive, *, run_id: int) -> RowRecovery:

@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from reclaim.config.model import ReferenceConfig
-from reclaim.config.secrets import redact
 from reclaim.errors import SourceError, UnorderedSource
 from reclaim.references.databases import dialect_of
 from reclaim.references.extsort import sort_externally
@@ -231,7 +230,7 @@ class ReferenceSource:
     def _error(self, exc: SQLAlchemyError) -> SourceError:
         orig = getattr(exc, "orig", None) or exc
         text = " ".join(str(orig).split())
-        return SourceError(self.name, redact(f"{type(orig).__name__}: {text}"[:800]))
+        return SourceError(self.name, f"{type(orig).__name__}: {text}"[:800])
 
     def _quote(self, name: str) -> str:
         return str(self.engine.dialect.identifier_preparer.quote(name))

@@ -32,7 +32,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from reclaim.config.model import CollectionConfig, Config, ReferenceConfig
-from reclaim.config.secrets import redact
 from reclaim.errors import CollectionError, ConfigError
 
 __all__ = [
@@ -482,4 +481,4 @@ def connection_lost(exc: BaseException) -> bool:
 
 def _cause(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None) or exc
-    return redact(" ".join(f"{type(orig).__name__}: {orig}".split())[:800])
+    return " ".join(f"{type(orig).__name__}: {orig}".split())[:800]

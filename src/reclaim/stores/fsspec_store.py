@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from reclaim.config.secrets import is_secret_option, mask_url, redact
+from reclaim.config.secrets import is_secret_option, mask_url
 from reclaim.errors import StoreError
 from reclaim.stores._walk import DirEntry, check_listing_args, walk_ordered
 from reclaim.stores.base import ObjectInfo, stat_each, validate_key
@@ -285,7 +285,6 @@ def store_error(
     store's own credentials), so the message is safe to log and show.
     """
     text = action if exc is None else f"{action}: {type(exc).__name__}: {exc}"
-    text = redact(text)
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "***")
     return StoreError(store, text, key=key)
