@@ -133,4 +133,3 @@ def test_unknown_store_is_a_config_error(tmp_path: Path) -> None:
         reclaim.scan(archive.config_path, stores=["nope"])
     result = run("scan", "--config", str(archive.config_path), "--store", "nope", cwd=tmp_path)
     assert result.returncode == 2
-
