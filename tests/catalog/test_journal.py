@@ -36,7 +36,7 @@ WEEK = timedelta(days=7)
 
 @pytest.fixture
 def journal(catalog: Catalog) -> Journal:
-    return catalog.journal
+    return Journal(catalog)
 
 
 def _intent(
@@ -234,8 +234,8 @@ def test_a_malformed_intent_is_refused(
     values |= fields
     key = values.pop("key")
     with pytest.raises(ValueError, match=message):
-        catalog.journal.record_intent(STORE, key, run_id=1, **values)
-    assert catalog.journal.in_flight() == []
+        Journal(catalog).record_intent(STORE, key, run_id=1, **values)
+    assert Journal(catalog).in_flight() == []
 
 
 # -- compare-and-set ---------------------------------------------------------------------------
@@ -246,7 +246,7 @@ def test_every_transition_outside_the_lifecycle_raises_and_changes_nothing(
 ) -> None:
     catalog = open_tracked(catalogs, sqlite_url)
     catalog.upgrade()
-    journal = catalog.journal
+    journal = Journal(catalog)
     for number, state in enumerate(State):
         entry = _in_state(journal, f"k{number}", state)
         for to in State:
@@ -264,7 +264,7 @@ def test_every_lifecycle_transition_applies(
 ) -> None:
     catalog = open_tracked(catalogs, db_url)
     catalog.upgrade()
-    journal = catalog.journal
+    journal = Journal(catalog)
     entry = _in_state(journal, "k", start)
     moved = _move(journal, entry, to, run_id=5)
     assert (moved.state, moved.version, moved.updated_run_id) == (to, entry.version + 1, 5)
@@ -343,8 +343,8 @@ def _check_one_winner_each(journal: Journal, rounds: list[list[Entry]], wins: li
 def test_a_purge_and_a_restore_racing_in_threads_never_both_win(db_url: str, catalogs: list[Catalog]) -> None:
     setup = open_tracked(catalogs, db_url)
     setup.upgrade()
-    rounds = _quarantined_rounds(setup.journal)
-    rivals = [open_tracked(catalogs, db_url).journal for _ in RIVALS]
+    rounds = _quarantined_rounds(Journal(setup))
+    rivals = [Journal(open_tracked(catalogs, db_url)) for _ in RIVALS]
     start = threading.Barrier(len(RIVALS))
     wins: list[list[int]] = [[], []]
     errors: list[BaseException] = []
@@ -362,14 +362,14 @@ def test_a_purge_and_a_restore_racing_in_threads_never_both_win(db_url: str, cat
     for thread in threads:
         thread.join(timeout=120)
     assert errors == []
-    _check_one_winner_each(setup.journal, rounds, wins)
+    _check_one_winner_each(Journal(setup), rounds, wins)
 
 
 def _race_in_a_process(url: str, rounds: list[list[Entry]], number: int, start: Any, results: Any) -> None:
     """A rival in a process of its own, with its own catalog (run by multiprocessing's spawn)."""
     catalog = open_catalog(CatalogConfig(url=url))
     try:
-        results.put((number, _race(catalog.journal, rounds, RIVALS[number], start, number)))
+        results.put((number, _race(Journal(catalog), rounds, RIVALS[number], start, number)))
     except BaseException as exc:
         start.abort()
         results.put((number, repr(exc)))
@@ -382,7 +382,7 @@ def test_a_purge_and_a_restore_racing_in_processes_never_both_win(
 ) -> None:
     setup = open_tracked(catalogs, db_url)
     setup.upgrade()
-    rounds = _quarantined_rounds(setup.journal)
+    rounds = _quarantined_rounds(Journal(setup))
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(len(RIVALS))
     results = context.Queue()
@@ -407,13 +407,13 @@ def test_a_purge_and_a_restore_racing_in_processes_never_both_win(
         results.close()
         results.join_thread()
     assert [process.exitcode for process in processes] == [0, 0]
-    _check_one_winner_each(setup.journal, rounds, wins)
+    _check_one_winner_each(Journal(setup), rounds, wins)
 
 
 def test_concurrent_intents_for_one_key_record_exactly_one(db_url: str, catalogs: list[Catalog]) -> None:
     setup = open_tracked(catalogs, db_url)
     setup.upgrade()
-    workers = [open_tracked(catalogs, db_url).journal for _ in range(4)]
+    workers = [Journal(open_tracked(catalogs, db_url)) for _ in range(4)]
     keys = [f"intent/{i}" for i in range(20)]
     start = threading.Barrier(len(workers))
     recorded: queue.Queue[tuple[str, int]] = queue.Queue()
@@ -444,10 +444,10 @@ def test_concurrent_intents_for_one_key_record_exactly_one(db_url: str, catalogs
     assert sorted(winners) == sorted(keys)
     assert all(len(ids) == 1 for ids in winners.values()), winners
     for key, (entry_id,) in winners.items():
-        active = setup.journal.active(STORE, key)
+        active = Journal(setup).active(STORE, key)
         assert active is not None
         assert active.id == entry_id
-    assert len(setup.journal.select(states=list(State), limit=1000)) == len(keys)
+    assert len(Journal(setup).select(states=list(State), limit=1000)) == len(keys)
 
 
 # -- queries ---------------------------------------------------------------------------------

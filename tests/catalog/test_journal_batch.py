@@ -29,7 +29,7 @@ WEEK = timedelta(days=7)
 
 @pytest.fixture
 def journal(catalog: Catalog) -> Journal:
-    return catalog.journal
+    return Journal(catalog)
 
 
 def _intents(keys: list[str], **fields: Any) -> list[Intent]:
@@ -155,11 +155,11 @@ def test_an_intent_held_by_an_uncommitted_transaction_is_waited_for(
         for outcome in ("commit", "rollback"):
             keys = [f"held/{rounds}/{outcome}/{i}" for i in range(6)]
             contested = keys[3]
-            recorded = _record_behind(catalog, open_tracked(catalogs, url).journal, keys, contested, outcome)
+            recorded = _record_behind(catalog, Journal(open_tracked(catalogs, url)), keys, contested, outcome)
             skipped = [key for key, entry in zip(keys, recorded, strict=True) if entry is None]
             assert skipped == ([contested] if outcome == "commit" else [])
             for key in keys:
-                active = catalog.journal.active(STORE, key)
+                active = Journal(catalog).active(STORE, key)
                 assert active is not None
                 assert active.run_id == (None if key in skipped else 5)
 
@@ -335,7 +335,7 @@ def test_batches_of_intents_racing_in_threads_record_each_key_once(
 ) -> None:
     setup = open_tracked(catalogs, db_url)
     setup.upgrade()
-    journals = [open_tracked(catalogs, db_url).journal for _ in range(WORKERS)]
+    journals = [Journal(open_tracked(catalogs, db_url)) for _ in range(WORKERS)]
     start = threading.Barrier(WORKERS)
     wins: list[list[tuple[str, int]]] = [[] for _ in range(WORKERS)]
     errors: list[BaseException] = []
@@ -354,14 +354,14 @@ def test_batches_of_intents_racing_in_threads_record_each_key_once(
         thread.join(timeout=300)
     assert errors == []
     assert all(wins), "every worker recorded some keys"
-    _check_one_intent_per_key(setup.journal, wins)
+    _check_one_intent_per_key(Journal(setup), wins)
 
 
 def _in_a_process(url: str, target: str, number: int, start: Any, results: Any, *args: Any) -> None:
     """Run ``target`` with a catalog of its own in a spawned process; put its result on ``results``."""
     catalog = open_catalog(CatalogConfig(url=url))
     try:
-        results.put((number, globals()[target](catalog.journal, number, start, *args)))
+        results.put((number, globals()[target](Journal(catalog), number, start, *args)))
     except BaseException as exc:
         start.abort()
         results.put((number, repr(exc)))
@@ -403,7 +403,7 @@ def test_batches_of_intents_racing_in_processes_record_each_key_once(
     setup = open_tracked(catalogs, db_url)
     setup.upgrade()
     wins = _run_processes(db_url, "_record_rounds", WORKERS)
-    _check_one_intent_per_key(setup.journal, [[tuple(pair) for pair in won] for won in wins])
+    _check_one_intent_per_key(Journal(setup), [[tuple(pair) for pair in won] for won in wins])
 
 
 RIVALS = (State.PURGING, State.RESTORING, State.RESTORING)
@@ -452,8 +452,8 @@ def test_batched_and_single_claims_racing_in_threads_never_both_win(
 ) -> None:
     setup = open_tracked(catalogs, db_url)
     setup.upgrade()
-    rounds = _quarantined_rounds(setup.journal)
-    journals = [open_tracked(catalogs, db_url).journal for _ in RIVALS]
+    rounds = _quarantined_rounds(Journal(setup))
+    journals = [Journal(open_tracked(catalogs, db_url)) for _ in RIVALS]
     start = threading.Barrier(len(RIVALS))
     wins: list[list[int]] = [[] for _ in RIVALS]
     errors: list[BaseException] = []
@@ -471,7 +471,7 @@ def test_batched_and_single_claims_racing_in_threads_never_both_win(
     for thread in threads:
         thread.join(timeout=300)
     assert errors == []
-    _check_one_claim_each(setup.journal, rounds, wins)
+    _check_one_claim_each(Journal(setup), rounds, wins)
 
 
 def test_batched_and_single_claims_racing_in_processes_never_both_win(
@@ -479,6 +479,6 @@ def test_batched_and_single_claims_racing_in_processes_never_both_win(
 ) -> None:
     setup = open_tracked(catalogs, db_url)
     setup.upgrade()
-    rounds = _quarantined_rounds(setup.journal)
+    rounds = _quarantined_rounds(Journal(setup))
     wins = _run_processes(db_url, "_claim_rounds", len(RIVALS), rounds)
-    _check_one_claim_each(setup.journal, rounds, wins)
+    _check_one_claim_each(Journal(setup), rounds, wins)

@@ -27,7 +27,7 @@ TTL = timedelta(minutes=5)
 
 @pytest.fixture
 def leases(catalog: Catalog) -> Leases:
-    return catalog.lease
+    return Leases(catalog)
 
 
 def _expire_now(catalog: Catalog) -> None:
@@ -95,23 +95,23 @@ def test_acquire_records_the_holder_and_an_expiry(leases: Leases) -> None:
 def test_a_second_acquire_raises_lock_held_naming_the_holder(db_url: str, catalogs: list[Catalog]) -> None:
     first = open_tracked(catalogs, db_url)
     first.upgrade()
-    first.lease.acquire("alice")
+    Leases(first).acquire("alice")
     second = open_tracked(catalogs, db_url)  # another collector, with its own connections
 
     with pytest.raises(LockHeld) as caught:
-        second.lease.acquire("bob")
+        Leases(second).acquire("bob")
 
     assert caught.value.holder.startswith(f"alice@{socket.gethostname()} pid {os.getpid()} since ")
     assert "expires" in caught.value.holder
     assert "reclaim lock --break" in str(caught.value)
     assert caught.value.exit_code == 11
-    assert second.lease.show().holder == "alice"
+    assert Leases(second).show().holder == "alice"
 
 
 def test_concurrent_acquires_let_exactly_one_collector_in(db_url: str, catalogs: list[Catalog]) -> None:
     setup = open_tracked(catalogs, db_url)
     setup.upgrade()
-    rivals = [open_tracked(catalogs, db_url).lease for _ in range(4)]
+    rivals = [Leases(open_tracked(catalogs, db_url)) for _ in range(4)]
     start = threading.Barrier(len(rivals))
     outcomes: list[object] = []
 
@@ -131,7 +131,7 @@ def test_concurrent_acquires_let_exactly_one_collector_in(db_url: str, catalogs:
     winners = [outcome for outcome in outcomes if isinstance(outcome, Lease)]
     assert len(outcomes) == len(rivals)
     assert len(winners) == 1
-    assert setup.lease.show().token == winners[0].token
+    assert Leases(setup).show().token == winners[0].token
 
 
 def test_an_expired_lease_can_be_taken_by_another_collector(leases: Leases, catalog: Catalog) -> None:
@@ -287,7 +287,7 @@ def test_keep_heartbeats_in_the_background_and_releases_on_exit(db_url: str, cat
         assert later.heartbeat_at is not None
         assert later.heartbeat_at > first.heartbeat_at
         with pytest.raises(LockHeld):
-            open_tracked(catalogs, db_url).lease.acquire("bob")
+            Leases(open_tracked(catalogs, db_url)).acquire("bob")
 
     assert leases.show().holder is None
     assert lease.lost
@@ -299,7 +299,7 @@ def test_keep_notices_a_forced_break_within_about_one_interval(db_url: str, cata
     catalog.upgrade()
     interval = 0.3
     leases = Leases(catalog, ttl=timedelta(seconds=30))
-    operator = open_tracked(catalogs, db_url).lease  # someone else, from outside
+    operator = Leases(open_tracked(catalogs, db_url))  # someone else, from outside
 
     with leases.keep("alice", interval=timedelta(seconds=interval)) as lease:
         lease.check()
@@ -340,11 +340,11 @@ def test_keep_raises_lock_held_when_another_collector_holds_it(leases: Leases) -
 
 HOLD = """
 import sys, time
-from reclaim.catalog import open_catalog
+from reclaim.catalog import Leases, open_catalog
 from reclaim.config import CatalogConfig
 
 catalog = open_catalog(CatalogConfig(url=sys.argv[1]))
-catalog.lease.acquire("crashing")
+Leases(catalog).acquire("crashing")
 catalog.dispose()
 print("held", flush=True)
 time.sleep(120)

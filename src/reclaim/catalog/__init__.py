@@ -11,16 +11,17 @@ MariaDB/MySQL::
     ...
     catalog.finish_run(run_id, "succeeded", counts)
 
-    with catalog.lease.keep("alice", run_id=run_id) as lease:
+    with Leases(catalog).keep("alice", run_id=run_id) as lease:
+        journal = Journal(catalog).fenced(lease)   # every write checks the lease's token
         lease.check()                       # before every side effect
-        entry = catalog.journal.record_intent("blobs", key, mode="move", ...)
+        entry = journal.record_intent("blobs", key, mode="move", ...)
         ...                                 # move the object to the trash
-        catalog.journal.transition(entry, State.QUARANTINED, run_id=run_id, due_at=due)
+        journal.transition(entry, State.QUARANTINED, run_id=run_id, due_at=due)
 
         # many objects: up to 500 intents, or compare-and-sets, per transaction
-        recorded = catalog.journal.record_intents("blobs", [Intent(key), ...], mode="mark", run_id=run_id)
+        recorded = journal.record_intents("blobs", [Intent(key), ...], mode="mark", run_id=run_id)
         entries = [entry for entry in recorded if entry is not None]   # None: the key was active already
-        catalog.journal.transition_many(entries, State.QUARANTINED, run_id=run_id, due_at=due)
+        journal.transition_many(entries, State.QUARANTINED, run_id=run_id, due_at=due)
 
 ``journal`` and ``lease`` are public modules too (listed in ``__all__``).
 """

@@ -31,8 +31,6 @@ import sqlalchemy as sa
 from reclaim.catalog import runs
 from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.archive import RowArchive
-from reclaim.catalog.journal import Journal
-from reclaim.catalog.lease import Leases
 from reclaim.catalog.runs import RunRecord, RunStatus
 from reclaim.catalog.tables import CatalogTables, catalog_tables
 from reclaim.config.model import CatalogConfig
@@ -268,19 +266,9 @@ class Catalog:
         return self._tables
 
     @cached_property
-    def journal(self) -> Journal:
-        """The object journal kept in this catalog."""
-        return Journal(self)
-
-    @cached_property
     def archive(self) -> RowArchive:
         """The row archive on this catalog."""
         return RowArchive(self)
-
-    @cached_property
-    def lease(self) -> Leases:
-        """The collector lease of this catalog, with the default ttl."""
-        return Leases(self)
 
     @property
     def url(self) -> str:
