@@ -104,6 +104,11 @@ class StoreSuite:
         assert is_versioned(store) is self.versioned
         assert isinstance(store, PartitionableStore) is self.partitionable
 
+    def test_close_before_any_use(self, make_store: MakeStore) -> None:
+        store = make_store("root")
+        store.close()  # nothing opened yet: nothing to release
+        store.close()
+
     def test_close_twice_and_use_again(self, store: Store) -> None:
         store.write("c/obj", b"x")
         store.close()

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reclaim.errors import StoreError
-from reclaim.stores import open_store
+from reclaim.stores import PartitionableStore, open_store
 from reclaim.stores.base import ObjectInfo
 from reclaim.stores.partitioned import choose_boundaries, just_below, list_partitioned, range_bounds
 
@@ -116,6 +116,19 @@ def test_single_directory_is_descended(make: Callable[..., S3Store], s3_server: 
     store.first_level = spy  # type: ignore[method-assign]
     assert _keys(list_partitioned(store, partitions=4)) == sorted(keys)
     assert seen == ["", "blobs/"]
+
+
+def test_a_store_that_is_not_partitionable_lists_as_one_stream() -> None:
+    import secrets
+
+    store = open_store("blobs", f"memory://partitioned-{secrets.token_hex(4)}")
+    keys = [f"{a}/{i}" for a in "abcd" for i in range(3)]
+    for key in keys:
+        store.write(key, b"x")
+    assert not isinstance(store, PartitionableStore)
+    assert _keys(list_partitioned(store, partitions=4)) == keys  # no first level to split on
+    assert _keys(list_partitioned(store, boundaries=["b", "c/1"])) == keys  # given boundaries still split
+    assert _listing_threads() == []
 
 
 def test_just_below_is_just_below() -> None:
