@@ -44,7 +44,7 @@ __all__ = ["RangeLister", "choose_boundaries", "just_below", "list_partitioned",
 
 #: the most producer threads one partitioned listing runs at a time
 MAX_WORKERS = 32
-#: objects per page handed from a producer to the consumer, unless the store says
+#: objects per page a producer hands to the consumer when neither caller nor store says
 DEFAULT_PAGE_SIZE = 1000
 #: how deep default boundaries descend through levels that are a single directory
 _MAX_DESCENT = 4
