@@ -14,6 +14,8 @@ from fsspec.asyn import sync
 from reclaim import api
 from reclaim.catalog import Entry, Journal, State, open_catalog
 from reclaim.errors import ConfigError, StoreError
+from reclaim.lifecycle import restore_purged
+from reclaim.stores import is_versioned
 
 from .archive import Archive, make_archive
 
@@ -188,6 +190,31 @@ def test_local_store_cannot_restore_purged(tmp_path: Path, sqlite_url: str) -> N
     try:
         with pytest.raises(ConfigError, match="versioned S3 bucket"):
             api.restore(a.config_path, store="main", purged=True)
+    finally:
+        a.dispose()
+
+
+def test_restore_purged_refuses_a_store_that_keeps_no_versions(tmp_path: Path, sqlite_url: str) -> None:
+    """The lifecycle step itself refuses a store that is no VersionedStore, before any journal entry."""
+    a = make_archive(tmp_path, sqlite_url, min_age="0")
+    try:
+        for key in [*LIVE, ORPHANS[0]]:
+            a.put(key, content(key))
+        for key in LIVE:
+            a.reference(key)
+        api.quarantine(a.config_path, grace=timedelta(0))
+        api.purge(a.config_path)
+        entry = latest(a, ORPHANS[0])
+        assert entry.state is State.PURGED
+        store = a.store()
+        assert not is_versioned(store)
+        catalog = open_catalog(a.config.catalog)
+        try:
+            with pytest.raises(TypeError, match="keeps no object versions"):
+                restore_purged(store, Journal(catalog), [entry], run_id=None, trash_prefix="_trash/")
+        finally:
+            catalog.dispose()
+        assert latest(a, ORPHANS[0]) == entry  # nothing was journaled
     finally:
         a.dispose()
 

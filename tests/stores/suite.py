@@ -9,9 +9,10 @@ suite can check that nothing outside a store's root is ever listed)::
         @pytest.fixture
         def make_store(self) -> Iterator[MakeStore]: ...
 
-Besides the :class:`Store` protocol, the suite checks the ``start_after`` /
-``end_before`` range arguments of ``list``, which every built-in backend
-accepts so that key ranges can be scanned in parallel.
+The suite checks the whole :class:`Store` protocol, the ``start_after`` /
+``end_before`` range arguments of ``list`` included, ``close`` (idempotent)
+and which optional capabilities the backend declares (the class attributes
+``versioned`` and ``partitionable``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from reclaim.stores import ObjectInfo, Store, default_mode
+from reclaim.stores import ObjectInfo, PartitionableStore, Store, VersionedStore, default_mode, is_versioned
 
 MakeStore = Callable[[str], Store]
 
@@ -76,6 +77,10 @@ class StoreSuite:
 
     #: whether a key can be an object and the prefix of others at once ("a" and "a/x"): object stores
     keys_can_be_prefixes = False
+    #: whether the backend is a VersionedStore (restores purged objects from kept versions)
+    versioned = False
+    #: whether the backend is a PartitionableStore (lists its first level for partitioned listings)
+    partitionable = False
 
     @pytest.fixture
     def make_store(self) -> MakeStore:
@@ -93,6 +98,24 @@ class StoreSuite:
         assert "://" in store.url or store.url.startswith("/")
         assert default_mode(store) == ("move" if store.atomic_move else "mark")
         assert isinstance(store.parallel_io, bool)
+
+    def test_declares_its_capabilities(self, store: Store) -> None:
+        assert isinstance(store, VersionedStore) is self.versioned
+        assert is_versioned(store) is self.versioned
+        assert isinstance(store, PartitionableStore) is self.partitionable
+
+    def test_close_before_any_use(self, make_store: MakeStore) -> None:
+        store = make_store("root")
+        store.close()  # nothing opened yet: nothing to release
+        store.close()
+
+    def test_close_twice_and_use_again(self, store: Store) -> None:
+        store.write("c/obj", b"x")
+        store.close()
+        store.close()  # idempotent
+        assert store.read("c/obj") == b"x"  # a closed store opens what it needs anew
+        assert keys(store.list()) == ["c/obj"]
+        store.close()
 
     # -- listing ----------------------------------------------------------
 
@@ -134,6 +157,51 @@ class StoreSuite:
         assert all(ranges), "every range holds some keys"
         # the bounds themselves are excluded
         assert keys(store.list(start_after="a/x", end_before="a0")) == ["a/x-1", "a/x.y", "a/y/z", "a/y0"]
+
+    def test_one_bound_at_a_time(self, store: Store) -> None:
+        fill(store, TRICKY_KEYS)
+        ordered = sorted(TRICKY_KEYS)
+        for bound in ["", "a", "a/", "a/x", "a/y", "a/y/", "m", "é", "\U0001f600", "\U0010ffff"]:
+            assert keys(store.list(start_after=bound)) == [k for k in ordered if k > bound], bound
+            assert keys(store.list(end_before=bound)) == [k for k in ordered if k < bound], bound
+
+    def test_ranges_spanning_pages(self, store: Store) -> None:
+        names = [f"r/{i:02d}" for i in range(40)] + [f"r/{i:02d}d/sub" for i in range(0, 40, 5)] + ["q", "s"]
+        fill(store, names)
+        ordered = sorted(names)
+        for lo, hi in [("r/03", "r/31"), ("r/", "r0"), (None, "r/20"), ("r/19d/sub", None), ("q", "s")]:
+            expected = [k for k in ordered if (lo is None or k > lo) and (hi is None or k < hi)]
+            assert len(expected) > 6, "more keys than two pages of the smallest page size in use"
+            assert keys(store.list(start_after=lo, end_before=hi)) == expected, (lo, hi)
+        # with a prefix and a skip prefix as well
+        listed = keys(store.list("r/", skip=["r/1"], start_after="r/04", end_before="r/35d/sub"))
+        assert listed == [
+            k for k in ordered if k.startswith("r/") and not k.startswith("r/1") and "r/04" < k < "r/35d/sub"
+        ]
+
+    def test_empty_ranges_list_nothing(self, store: Store) -> None:
+        fill(store, TRICKY_KEYS)
+        empty = [
+            ("a/x", "a/x"),  # equal bounds, a key
+            ("m", "m"),  # equal bounds, no key
+            ("a0", "a/x"),  # reversed
+            ("a/x", "a/x-1"),  # adjacent keys: nothing strictly between
+            ("a/y/z", "a/y/z\x01"),
+            ("\U0001f600", None),  # past the last key
+            (None, "A"),  # before the first key
+            ("b", "d"),  # a gap between keys
+        ]
+        for lo, hi in empty:
+            assert keys(store.list(start_after=lo, end_before=hi)) == [], (lo, hi)
+        assert keys(store.list("a/", start_after="a0")) == []  # the range is past the prefix
+        assert keys(store.list("a/", end_before="a.txt")) == []  # the range is before the prefix
+
+    def test_invalid_bounds_are_rejected(self, store: Store) -> None:
+        for bound in ["/abs", "a\x00"]:
+            with pytest.raises(ValueError, match="invalid range bound"):
+                store.list(start_after=bound)
+            with pytest.raises(ValueError, match="invalid range bound"):
+                store.list(end_before=bound)
 
     def test_listing_reports_what_it_knows(self, store: Store) -> None:
         store.write("info/obj", b"12345")

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reclaim.errors import StoreError
-from reclaim.stores import open_store
+from reclaim.stores import PartitionableStore, open_store
 from reclaim.stores.base import ObjectInfo
-from reclaim.stores.partitioned import _below, choose_boundaries, list_partitioned, range_bounds
+from reclaim.stores.partitioned import choose_boundaries, just_below, list_partitioned, range_bounds
 
 pytest.importorskip("moto.server", reason="moto[server] is not installed")
 pytest.importorskip("s3fs", reason="s3fs is not installed: pip install -e '.[dev]'")
@@ -118,9 +118,22 @@ def test_single_directory_is_descended(make: Callable[..., S3Store], s3_server: 
     assert seen == ["", "blobs/"]
 
 
-def test_below_is_just_below() -> None:
+def test_a_store_that_is_not_partitionable_lists_as_one_stream() -> None:
+    import secrets
+
+    store = open_store("blobs", f"memory://partitioned-{secrets.token_hex(4)}")
+    keys = [f"{a}/{i}" for a in "abcd" for i in range(3)]
+    for key in keys:
+        store.write(key, b"x")
+    assert not isinstance(store, PartitionableStore)
+    assert _keys(list_partitioned(store, partitions=4)) == keys  # no first level to split on
+    assert _keys(list_partitioned(store, boundaries=["b", "c/1"])) == keys  # given boundaries still split
+    assert _listing_threads() == []
+
+
+def test_just_below_is_just_below() -> None:
     for bound in ["ab/", "a", "b0", "0", "x\U0000e000", "a\x01", "\x01"]:
-        below = _below(bound)
+        below = just_below(bound)
         assert below is None or below < bound
         assert below is None or not below.startswith("/")
         assert below is None or "\x00" not in below
@@ -235,7 +248,6 @@ def test_failing_range_stops_the_producers_promptly() -> None:
 
     class Fake:
         name = "fake"
-        max_keys = 2
 
         def list(
             self,
@@ -253,7 +265,7 @@ def test_failing_range_stops_the_producers_promptly() -> None:
                 i += 1
                 yield ObjectInfo(f"{(start_after or '')[:1]}{i:09d}")
 
-    listing = list_partitioned(Fake(), boundaries=["m", "t"])
+    listing = list_partitioned(Fake(), boundaries=["m", "t"], page_size=2)
     with pytest.raises(StoreError, match="range broke"):
         for _ in listing:
             pass

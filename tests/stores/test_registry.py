@@ -22,9 +22,12 @@ from reclaim.stores.memory import MemoryStore
 def test_public_api_is_exactly_all() -> None:
     assert sorted(reclaim.stores.__all__) == [
         "ObjectInfo",
+        "PartitionableStore",
         "Store",
+        "VersionedStore",
         "check_store_url",
         "default_mode",
+        "is_versioned",
         "open_store",
         "register_scheme",
         "validate_key",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from reclaim.catalog import Entry, Journal, State
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.trust import Refused, trusted
-from reclaim.stores import Store
+from reclaim.stores import Store, VersionedStore
 
 __all__ = ["RestoreResult", "finish_restore", "restore_entries", "restore_purged"]
 
@@ -122,7 +122,7 @@ def restore_purged(
     match: str | None = None,
     check_lease: LeaseCheck | None = None,
 ) -> RestoreResult:
-    """Bring PURGED entries back from their noncurrent version (stores with ``restore_version``).
+    """Bring PURGED entries back from their noncurrent version (a :class:`~reclaim.stores.VersionedStore`).
 
     Each key is restored once, whatever number of its PURGED entries
     ``entries`` holds. Each restore is a new episode: a ``mark`` intent with the
@@ -131,10 +131,9 @@ def restore_purged(
     stored at the key again (it is never overwritten), or PURGED again (the key
     in ``missing``) when the bucket keeps no version of it. A key that has an
     active entry already counts as ``lost_race``. Entries in other states are
-    skipped. Raises ``TypeError`` when ``store`` cannot restore versions.
+    skipped. Raises ``TypeError`` when ``store`` is not a ``VersionedStore``.
     """
-    restore_version: Callable[[str], bool] | None = getattr(store, "restore_version", None)
-    if restore_version is None:
+    if not isinstance(store, VersionedStore):
         raise TypeError(f"store {store.name!r} keeps no object versions to restore from")
     result = RestoreResult()
     latest: dict[str, Entry] = {}
@@ -162,7 +161,7 @@ def restore_purged(
             result.lost_race += 1
             continue
         try:
-            restored = restore_version(key)
+            restored = store.restore_version(key)
         except FileExistsError:
             journal.transition(intent, State.RESTORED, run_id=run_id, note="key re-uploaded")
             result.kept_newer.append(key)

@@ -1,4 +1,4 @@
-"""Engines for the configured databases, with timeouts and masked errors."""
+"""Engines for the configured databases, with connect timeouts and pre-ping."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from reclaim.config.model import DatabaseConfig
-from reclaim.config.secrets import mask_url
 
 __all__ = ["create_database_engine", "dialect_of"]
 
@@ -37,8 +36,3 @@ def dialect_of(engine: sa.Engine) -> str:
     """``postgresql``, ``mysql`` (MariaDB included) or ``sqlite``."""
     name = engine.dialect.name
     return "mysql" if name == "mariadb" else name
-
-
-def masked(engine: sa.Engine) -> str:
-    """The engine's URL with the password hidden, for messages."""
-    return mask_url(engine.url.render_as_string(hide_password=True))

@@ -88,8 +88,6 @@ class Coverage:
         self._stream = merge_sources(sources)
         self._next: tuple[str, int] | None = next(self._stream, None)
         self._chain: list[CoveringReference] = []
-        self.references = 0
-        """References consumed from the merged stream so far."""
 
     def covering(self, key: str) -> CoveringReference | None:
         """The reference that covers ``key``, or ``None``; keys must not decrease between calls."""
@@ -111,13 +109,11 @@ class Coverage:
     def drain(self) -> None:
         """Read the rest of every source, so that its ordering and emptiness checks run."""
         if self._next is not None:
-            self.references += 1
             for _ in self._stream:
-                self.references += 1
+                pass  # reading is the point: each source checks its order and emptiness as it goes
             self._next = None
 
     def _push(self, ref: str, source: int) -> None:
-        self.references += 1
         chain = self._chain
         while chain and not ref.startswith(chain[-1].key):
             chain.pop()

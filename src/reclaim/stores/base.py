@@ -16,16 +16,38 @@ Error contract, for every backend:
   :class:`~reclaim.errors.StoreError` naming the store and the key. A listing
   that fails halfway raises ``StoreError``: a listing is either complete or an
   error, never silently short.
+
+Lifetime: a store may hold clients and sessions (S3 holds an HTTP session);
+:meth:`Store.close` releases them, may be called any number of times, and the
+owner of the store (a command's session) calls it when it is done.
+
+Optional capabilities are protocols of their own, tested with ``isinstance``
+(never by probing for a method):
+
+- :class:`VersionedStore`: brings a purged object back from a version the
+  bucket kept (``restore --purged``); S3.
+- :class:`PartitionableStore`: lists the first level under a prefix in one
+  request, so a listing can be split into key ranges listed concurrently
+  (:mod:`reclaim.stores.partitioned`); S3.
 """
 
 from __future__ import annotations
 
+import builtins
 import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ObjectInfo", "Store", "stat_each", "validate_key"]
+__all__ = [
+    "ObjectInfo",
+    "PartitionableStore",
+    "Store",
+    "VersionedStore",
+    "is_versioned",
+    "stat_each",
+    "validate_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +85,24 @@ class Store(Protocol):
         """
         ...
 
-    def list(self, prefix: str = "", *, skip: Sequence[str] = ()) -> Iterator[ObjectInfo]:
+    def list(
+        self,
+        prefix: str = "",
+        *,
+        skip: Sequence[str] = (),
+        start_after: str | None = None,
+        end_before: str | None = None,
+    ) -> Iterator[ObjectInfo]:
         """Yield every object whose key starts with ``prefix``, in byte order of the key.
 
         Keys under any prefix in ``skip`` are left out (pruned where the backend
         can). Byte order is the order of the keys' UTF-8 encodings, which equals
-        the order of Python ``str`` comparison.
+        the order of Python ``str`` comparison. ``start_after`` and
+        ``end_before`` (both exclusive, ``None``: unbounded) restrict the
+        listing to the keys ``k`` with ``start_after < k < end_before``, so that
+        disjoint key ranges can be listed independently; a range with no key
+        in it lists nothing. Raises ``ValueError`` at once for an invalid
+        prefix, skip prefix or bound, ``StoreError`` while iterating.
         """
         ...
 
@@ -105,6 +139,56 @@ class Store(Protocol):
     def delete(self, keys: Sequence[str]) -> None:
         """Delete ``keys`` in as few requests as the backend allows; missing keys are ignored."""
         ...
+
+    def close(self) -> None:
+        """Release the clients and sessions the store holds; a second call does nothing.
+
+        Where the backend holds none (a local directory, memory) this does
+        nothing. A store used again after ``close`` opens what it needs anew.
+        """
+        ...
+
+
+@runtime_checkable
+class VersionedStore(Store, Protocol):
+    """A store whose bucket can keep old versions of an object: purged objects can come back."""
+
+    def restore_version(self, key: str) -> bool:
+        """Copy the newest kept version of ``key`` back to ``key``; whether there was one.
+
+        Returns ``False`` when no version is kept (versioning off, or the
+        version expired). Raises ``FileExistsError`` if an object is stored at
+        ``key`` (it is never overwritten), ``ValueError`` for an invalid key and
+        ``StoreError`` on any other failure.
+        """
+        ...
+
+
+@runtime_checkable
+class PartitionableStore(Store, Protocol):
+    """A store that can say cheaply where to split its key space for a partitioned listing."""
+
+    max_keys: int
+    """The most keys one listing request returns (the page size of a listing)."""
+
+    def first_level(self, prefix: str = "") -> builtins.list[str]:
+        """The keys and directory prefixes (ending in ``/``) one level under ``prefix``, sorted.
+
+        Need not be complete (one request's worth is enough to choose
+        boundaries). Raises ``ValueError`` for an invalid prefix and
+        ``StoreError`` when the request fails.
+        """
+        ...
+
+
+def is_versioned(store: Store) -> bool:
+    """Whether ``store`` can restore purged objects from kept versions (a :class:`VersionedStore`).
+
+    It says what the backend can do, not whether the bucket has versioning on:
+    in a bucket that keeps no versions, ``restore_version`` finds none and
+    returns ``False``.
+    """
+    return isinstance(store, VersionedStore)
 
 
 def stat_each(store: Store, keys: Sequence[str]) -> dict[str, ObjectInfo]:

@@ -36,7 +36,7 @@ from reclaim.errors import StoreError
 from reclaim.stores._walk import DirEntry, check_listing_args, walk_ordered
 from reclaim.stores.base import ObjectInfo, stat_each, validate_key
 
-__all__ = ["FsspecStore", "secret_values", "store_error"]
+__all__ = ["FsspecStore", "exists_error", "missing_error", "secret_values", "store_error"]
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,10 @@ class FsspecStore:
         return store_error(self.name, action, exc, key=key, secrets=self._secrets)
 
     def _missing(self, key: str) -> FileNotFoundError:
-        return FileNotFoundError(errno.ENOENT, f"store {self.name!r} has no object at this key", key)
+        return missing_error(self.name, key)
 
     def _exists_error(self, key: str) -> FileExistsError:
-        return FileExistsError(errno.EEXIST, f"store {self.name!r} already has an object at this key", key)
+        return exists_error(self.name, key)
 
     def _path(self, key: str) -> str:
         """The backend path of ``key``; raises ``ValueError`` for an invalid key."""
@@ -268,7 +268,13 @@ class FsspecStore:
                 raise self._fail("delete failed", exc, key=key) from None
 
     def close(self) -> None:
-        """Release connections held by the backend (nothing to do for most)."""
+        """Release what the store holds; idempotent.
+
+        Nothing to do here: the local and memory filesystems hold no
+        connection, and the generic adapter leaves a filesystem's sessions to
+        the filesystem, which closes them when it is collected (fsspec has no
+        common ``close``). Backends with a client of their own (S3) override it.
+        """
 
 
 def store_error(
@@ -288,6 +294,16 @@ def store_error(
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "***")
     return StoreError(store, text, key=key)
+
+
+def missing_error(store: str, key: str) -> FileNotFoundError:
+    """The ``FileNotFoundError`` of the error contract: ``store`` has no object at ``key``."""
+    return FileNotFoundError(errno.ENOENT, f"store {store!r} has no object at this key", key)
+
+
+def exists_error(store: str, key: str) -> FileExistsError:
+    """The ``FileExistsError`` of the error contract: ``store`` already has an object at ``key``."""
+    return FileExistsError(errno.EEXIST, f"store {store!r} already has an object at this key", key)
 
 
 def secret_values(options: Mapping[str, Any]) -> list[str]:

@@ -11,11 +11,12 @@ completely, then range 1, and so on *is* the ordered listing: no heap is needed.
   to a boundary included). A store lists a range with ``start_after`` (which
   is exclusive) set just below the boundary, and keys below it are dropped.
 - **Default boundaries** come from one delimiter listing of the first level
-  under the prefix (``store.first_level(prefix)``: common prefixes and keys
+  under the prefix (``store.first_level(prefix)`` of a
+  :class:`~reclaim.stores.base.PartitionableStore`: common prefixes and keys
   with ``Delimiter="/"``), descending while that level is a single directory,
   then split into ``partitions`` groups of about the same number of entries.
-  With fewer than two entries, or a store without ``first_level``, the listing
-  is a single stream.
+  With fewer than two entries, or a store that is not a
+  ``PartitionableStore``, the listing is a single stream.
 - **Bounded memory.** Each range has a producer thread (a bounded pool) that
   fills a queue of at most ``prefetch_pages`` pages; a producer whose queue is
   full waits for the consumer.
@@ -31,18 +32,20 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Protocol
 
 from reclaim.errors import StoreError
 from reclaim.stores._walk import check_listing_args
-from reclaim.stores.base import ObjectInfo
+from reclaim.stores.base import ObjectInfo, PartitionableStore
 
-__all__ = ["RangeLister", "choose_boundaries", "list_partitioned", "range_bounds"]
+__all__ = ["RangeLister", "choose_boundaries", "just_below", "list_partitioned", "range_bounds"]
 
 #: the most producer threads one partitioned listing runs at a time
 MAX_WORKERS = 32
+#: objects per page a producer hands to the consumer when neither caller nor store says
+DEFAULT_PAGE_SIZE = 1000
 #: how deep default boundaries descend through levels that are a single directory
 _MAX_DESCENT = 4
 _LAST_CHAR = "\U0010ffff"
@@ -52,10 +55,19 @@ RangeLister = Callable[..., Iterator[ObjectInfo]]
 """``lister(prefix, *, skip, start_after, end_before)``: one ordered key range of a store."""
 
 
-class _Store(Protocol):
+class _RangeListed(Protocol):
+    """What a partitioned listing needs of a store: its name and a listing of key ranges."""
+
     name: str
 
-    def list(self, prefix: str = "", *, skip: Sequence[str] = ()) -> Iterator[ObjectInfo]: ...
+    def list(
+        self,
+        prefix: str = "",
+        *,
+        skip: Sequence[str] = (),
+        start_after: str | None = None,
+        end_before: str | None = None,
+    ) -> Iterator[ObjectInfo]: ...
 
 
 class _Done:
@@ -66,27 +78,37 @@ _DONE = _Done()
 
 
 def list_partitioned(
-    store: _Store,
+    store: _RangeListed,
     prefix: str = "",
     *,
     skip: Sequence[str] = (),
     partitions: int = 8,
     boundaries: Sequence[str] | None = None,
     prefetch_pages: int = 4,
+    page_size: int | None = None,
     lister: RangeLister | None = None,
 ) -> Iterator[ObjectInfo]:
     """Yield the objects under ``prefix`` in key byte order, listing key ranges concurrently.
 
-    ``store.list`` (or ``lister``) must accept ``start_after``/``end_before``.
-    ``boundaries`` (sorted or not, duplicates ignored) override the default
-    ones found with ``store.first_level``. Raises ``ValueError`` at once for
-    invalid arguments; ``StoreError`` while iterating if any range fails.
+    Each range is listed with ``store.list`` (or ``lister``) and its
+    ``start_after``/``end_before``. ``boundaries`` (sorted or not, duplicates
+    ignored) override the default ones, found with ``store.first_level`` where
+    the store is a :class:`~reclaim.stores.base.PartitionableStore` (else the
+    listing is one stream). A range hands on ``page_size`` objects at a time,
+    ``prefetch_pages`` pages ahead at most (default page size: the store's
+    ``max_keys`` where it is partitionable, else 1000). Raises ``ValueError``
+    at once for invalid arguments; ``StoreError`` while iterating if any range
+    fails.
     """
     check_listing_args(prefix, skip, None, None)
     if partitions < 1:
         raise ValueError(f"partitions must be at least 1, not {partitions}")
     if prefetch_pages < 1:
         raise ValueError(f"prefetch_pages must be at least 1, not {prefetch_pages}")
+    if page_size is None:
+        page_size = store.max_keys if isinstance(store, PartitionableStore) else DEFAULT_PAGE_SIZE
+    if page_size < 1:
+        raise ValueError(f"page_size must be at least 1, not {page_size}")
     list_range: RangeLister = lister if lister is not None else store.list
     if boundaries is None:
         bounds = _default_boundaries(store, prefix, partitions)
@@ -99,7 +121,6 @@ def list_partitioned(
     skip = tuple(skip)
     if not bounds:
         return list_range(prefix, skip=skip, start_after=None, end_before=None)
-    page_size = int(getattr(store, "max_keys", 1000))
     return _concurrent(store.name, list_range, prefix, skip, range_bounds(bounds), page_size, prefetch_pages)
 
 
@@ -122,19 +143,18 @@ def choose_boundaries(entries: Sequence[str], partitions: int) -> list[str]:
     return sorted({entries[(i * len(entries)) // groups] for i in range(1, groups)})
 
 
-def _default_boundaries(store: _Store, prefix: str, partitions: int) -> list[str]:
-    first_level: Callable[[str], list[str]] | None = getattr(store, "first_level", None)
-    if partitions < 2 or first_level is None:
+def _default_boundaries(store: _RangeListed, prefix: str, partitions: int) -> list[str]:
+    if partitions < 2 or not isinstance(store, PartitionableStore):
         return []
-    entries = first_level(prefix)
+    entries = store.first_level(prefix)
     for _ in range(_MAX_DESCENT):
         if len(entries) != 1 or not entries[0].endswith("/"):
             break
-        entries = first_level(entries[0])  # a single directory: split the level below it
+        entries = store.first_level(entries[0])  # a single directory: split the level below it
     return choose_boundaries(entries, partitions)
 
 
-def _below(bound: str) -> str | None:
+def just_below(bound: str) -> str | None:
     """A ``start_after`` below ``bound`` with (practically) no key between them; ``None``: from the start.
 
     Keys between the result and ``bound`` would only be listed and dropped, so
@@ -176,9 +196,9 @@ def _concurrent(
         q = queues[index]
         if stop.is_set():
             return
-        listing: Iterator[Any] | None = None
+        listing: Iterator[ObjectInfo] | None = None
         try:
-            start = _below(first) if first is not None else None
+            start = just_below(first) if first is not None else None
             listing = list_range(prefix, skip=skip, start_after=start, end_before=end)
             page: list[ObjectInfo] = []
             for info in listing:
@@ -199,9 +219,8 @@ def _concurrent(
                 failure.append(exc)
             stop.set()
         finally:
-            close = getattr(listing, "close", None)
-            if close is not None:
-                close()
+            if isinstance(listing, Generator):
+                listing.close()  # stops a range that ended early (stop, or a full queue) and frees it
 
     def consume() -> Iterator[ObjectInfo]:
         pool = ThreadPoolExecutor(

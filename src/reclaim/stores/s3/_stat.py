@@ -24,16 +24,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from fsspec.asyn import sync
 
-from reclaim.stores._s3_common import MAX_KEY_BYTES, NOT_FOUND, error_code, etag_of, info_of
 from reclaim.stores.base import ObjectInfo, validate_key
-from reclaim.stores.partitioned import _below
-
-if TYPE_CHECKING:
-    from reclaim.stores.s3 import S3Store
+from reclaim.stores.partitioned import just_below
+from reclaim.stores.s3._client import MAX_KEY_BYTES, NOT_FOUND, BucketClient, error_code, etag_of, info_of
 
 __all__ = ["HEAD_CONCURRENCY", "stat_many"]
 
@@ -45,8 +42,8 @@ MIN_KEYS_TO_LIST: Final = 3
 HEAD_CONCURRENCY: Final = 16
 
 
-def stat_many(store: S3Store, keys: Sequence[str]) -> dict[str, ObjectInfo]:
-    """What ``store.stat`` says of each of ``keys`` that exists, by key; missing keys are left out.
+def stat_many(client: BucketClient, keys: Sequence[str]) -> dict[str, ObjectInfo]:
+    """What ``HeadObject`` says of each of ``keys`` that exists, by key; missing keys are left out.
 
     Raises ``ValueError`` for an invalid key (before any request) and
     ``StoreError`` when a listing page or a ``HeadObject`` fails.
@@ -55,14 +52,14 @@ def stat_many(store: S3Store, keys: Sequence[str]) -> dict[str, ObjectInfo]:
     found: dict[str, ObjectInfo] = {}
     rest = wanted
     if len(wanted) >= MIN_KEYS_TO_LIST:
-        reached = _list_range(store, wanted, found)
+        reached = _list_range(client, wanted, found)
         if reached is not None:
             rest = [key for key in wanted if key > reached]
-    found |= _head_each(store, rest)
+    found |= _head_each(client, rest)
     return found
 
 
-def _list_range(store: S3Store, wanted: list[str], found: dict[str, ObjectInfo]) -> str | None:
+def _list_range(client: BucketClient, wanted: list[str], found: dict[str, ObjectInfo]) -> str | None:
     """List from ``wanted[0]`` towards ``wanted[-1]`` within the page budget, adding what it finds.
 
     Returns the key up to which every key of ``wanted`` is settled (``None``:
@@ -71,26 +68,23 @@ def _list_range(store: S3Store, wanted: list[str], found: dict[str, ObjectInfo])
     first, last = wanted[0], wanted[-1]
     asked = set(wanted)
     request: dict[str, Any] = {
-        "Bucket": store.bucket,
-        "Prefix": store.prefix + _common_prefix(first, last),
-        "MaxKeys": store.max_keys,
+        "Bucket": client.bucket,
+        "Prefix": client.prefix + _common_prefix(first, last),
+        "MaxKeys": client.max_keys,
     }
-    after = _start_after(store.prefix, first)
+    after = _start_after(client.prefix, first)
     if after is not None:
         request["StartAfter"] = after
     reached: str | None = None
-    for _ in range(len(wanted) // store.max_keys + EXTRA_PAGES):
+    for _ in range(len(wanted) // client.max_keys + EXTRA_PAGES):
         try:
-            page = store._call("list_objects_v2", **request)
+            page = client.call("list_objects_v2", **request)
         except Exception as exc:
-            raise store._fail("listing a key range to stat it failed", exc, key=first) from None
+            raise client.fail("listing a key range to stat it failed", exc, key=first) from None
         for obj in page.get("Contents", ()):
-            full = str(obj["Key"])
-            if not full.startswith(store.prefix):
-                raise store._fail(f"the listing returned {full!r}, outside the store prefix")
-            key = full[len(store.prefix) :]
+            key = client.key_of(obj)
             if reached is not None and key <= reached:
-                raise store._fail(f"the listing is not in byte order: {key!r} after {reached!r}")
+                raise client.fail(f"the listing is not in byte order: {key!r} after {reached!r}")
             if key > last:
                 return last
             if key in asked:
@@ -100,7 +94,7 @@ def _list_range(store: S3Store, wanted: list[str], found: dict[str, ObjectInfo])
             return last  # the listing ended: every key asked for that it did not show is missing
         token = page.get("NextContinuationToken")
         if not token:
-            raise store._fail("a truncated listing page came without a continuation token")
+            raise client.fail("a truncated listing page came without a continuation token")
         request.pop("StartAfter", None)
         request["ContinuationToken"] = token
     return reached
@@ -118,7 +112,7 @@ def _common_prefix(first: str, last: str) -> str:
 
 def _start_after(prefix: str, first: str) -> str | None:
     """A ``StartAfter`` just below ``prefix + first`` that S3 accepts (``None``: list from the prefix)."""
-    for candidate in (_below(first), first[:-1] or None):
+    for candidate in (just_below(first), first[:-1] or None):
         if candidate is None:
             return None
         if len((prefix + candidate).encode()) <= MAX_KEY_BYTES:
@@ -126,20 +120,20 @@ def _start_after(prefix: str, first: str) -> str | None:
     return None  # pragma: no cover - a key of at most 1024 bytes has a shorter candidate
 
 
-def _head_each(store: S3Store, keys: list[str]) -> dict[str, ObjectInfo]:
+def _head_each(client: BucketClient, keys: list[str]) -> dict[str, ObjectInfo]:
     """``HeadObject`` for each of ``keys``, :data:`HEAD_CONCURRENCY` at a time; missing keys left out."""
     if not keys:
         return {}
     if len(keys) == 1:
         try:
-            return {keys[0]: store.stat(keys[0])}
+            return {keys[0]: client.head(keys[0])}
         except FileNotFoundError:
             return {}
     try:
-        sync(store.fs.loop, store.fs.set_session)  # one client, before the requests share it
+        client.open_session()  # one client, before the requests share it
     except Exception as exc:
-        raise store._fail("stat failed", exc, key=keys[0]) from None
-    answers = sync(store.fs.loop, _heads, store, keys)
+        raise client.fail("stat failed", exc, key=keys[0]) from None
+    answers = sync(client.fs.loop, _heads, client, keys)
     found: dict[str, ObjectInfo] = {}
     for key, answer in zip(keys, answers, strict=True):
         if isinstance(answer, BaseException):
@@ -147,17 +141,17 @@ def _head_each(store: S3Store, keys: list[str]) -> dict[str, ObjectInfo]:
                 continue  # missing keys are left out of the answer
             if not isinstance(answer, Exception):
                 raise answer
-            raise store._fail("stat failed", answer, key=key) from None
+            raise client.fail("stat failed", answer, key=key) from None
         size, modified = int(answer["ContentLength"]), answer["LastModified"].timestamp()
         found[key] = ObjectInfo(key, size, modified, etag_of(answer))
     return found
 
 
-async def _heads(store: S3Store, keys: list[str]) -> list[Any]:
+async def _heads(client: BucketClient, keys: list[str]) -> list[Any]:
     limit = asyncio.Semaphore(HEAD_CONCURRENCY)
 
     async def head(key: str) -> Any:
         async with limit:
-            return await store._acall("head_object", {"Bucket": store.bucket, "Key": store.prefix + key})
+            return await client.acall("head_object", {"Bucket": client.bucket, "Key": client.prefix + key})
 
     return await asyncio.gather(*(head(key) for key in keys), return_exceptions=True)
