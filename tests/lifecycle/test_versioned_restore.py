@@ -210,7 +210,7 @@ def test_restore_purged_refuses_a_store_that_keeps_no_versions(tmp_path: Path, s
         assert not is_versioned(store)
         catalog = open_catalog(a.config.catalog)
         try:
-            with pytest.raises(TypeError, match="keeps no object versions"):
+            with pytest.raises(StoreError, match="keeps no object versions"):
                 restore_purged(store, Journal(catalog), [entry], run_id=None, trash_prefix="_trash/")
         finally:
             catalog.dispose()

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from reclaim.catalog import Entry, Journal, State
+from reclaim.errors import StoreError
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.trust import Refused, trusted
 from reclaim.stores import Store, VersionedStore
@@ -131,10 +132,10 @@ def restore_purged(
     stored at the key again (it is never overwritten), or PURGED again (the key
     in ``missing``) when the bucket keeps no version of it. A key that has an
     active entry already counts as ``lost_race``. Entries in other states are
-    skipped. Raises ``TypeError`` when ``store`` is not a ``VersionedStore``.
+    skipped. Raises :class:`~reclaim.errors.StoreError` when ``store`` is not a ``VersionedStore``.
     """
     if not isinstance(store, VersionedStore):
-        raise TypeError(f"store {store.name!r} keeps no object versions to restore from")
+        raise StoreError(store.name, "keeps no object versions to restore from")
     result = RestoreResult()
     latest: dict[str, Entry] = {}
     for entry in trusted(entries, trash_prefix=trash_prefix, refused=result.refused, doing="restore"):

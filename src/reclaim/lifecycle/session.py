@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from types import TracebackType
@@ -113,8 +114,12 @@ class Session:
         return url is not None and same_database(url, database)
 
     def close(self) -> None:
-        """Release database connections."""
-        self.databases.close()
+        """Release database connections and every store opened (each, even when another fails)."""
+        with contextlib.ExitStack() as stack:
+            stack.callback(self.databases.close)
+            for store in self._stores.values():
+                stack.callback(store.close)
+            self._stores.clear()
 
     def __enter__(self) -> Session:
         return self

@@ -26,6 +26,7 @@ from reclaim.lifecycle.restore import RestoreResult, restore_entries, restore_pu
 from reclaim.lifecycle.restore_rows import RowRestorePlan, RowRestoreResult, plan_row_restore
 from reclaim.lifecycle.rows import CollectionResult, CollectionScan, collect_collection, scan_collection
 from reclaim.lifecycle.scan import StoreScan
+from reclaim.stores import is_versioned
 
 if TYPE_CHECKING:
     from reclaim.lifecycle.collector import Collector
@@ -242,7 +243,7 @@ class RestoreStep(_Once):
             raise UnknownItem(f"run {run_id} does not exist (see 'reclaim runs')", run=run_id)
         if purged:
             for name in names:
-                if getattr(c.session.store(name), "restore_version", None) is None:
+                if not is_versioned(c.session.store(name)):
                     raise ConfigError(
                         f"store {name!r}: restoring purged objects needs a versioned S3 bucket "
                         "(they come back from the noncurrent version the bucket keeps)"
