@@ -41,7 +41,7 @@ CONTROL = "blobs/orphan"
 
 @dataclass
 class RecheckWorld:
-    """Tables ``files`` (exact, with sidecar ``.meta``), ``dirs`` (prefixes), ``docs`` (JSON), ``uploads`` (a collection)."""
+    """Tables ``files`` (exact keys, sidecar ``.meta``), ``dirs`` (prefixes), ``docs`` (JSON), ``uploads``."""
 
     root: Path
     engine: sa.Engine
@@ -103,7 +103,8 @@ def _world(tmp_path: Path) -> RecheckWorld:
         conn.exec_driver_sql("CREATE TABLE dirs (id INTEGER PRIMARY KEY, prefix VARCHAR(200) NOT NULL)")
         conn.exec_driver_sql("CREATE TABLE docs (id INTEGER PRIMARY KEY, meta JSON)")
         conn.exec_driver_sql(
-            "CREATE TABLE uploads (id INTEGER PRIMARY KEY, blob VARCHAR(200) NOT NULL, created DATETIME NOT NULL)"
+            "CREATE TABLE uploads (id INTEGER PRIMARY KEY, blob VARCHAR(200) NOT NULL,"
+            " created DATETIME NOT NULL)"
         )
     world = RecheckWorld(tmp_path, engine)
     world.store_dir.mkdir()
