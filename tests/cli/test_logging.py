@@ -15,22 +15,14 @@ from pathlib import Path
 import pytest
 
 import reclaim
+from cli.runner import reclaim as run_reclaim
 
 SECRET = "s3cr3t-holder-value"
 TOOK = "took the catalog lease for"
 
 
 def reclaim_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "RECLAIM_LOG_LEVEL"}
-    return subprocess.run(
-        [sys.executable, "-m", "reclaim", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**environment, "COLUMNS": "200", **(env or {})},
-        timeout=120,
-        check=False,
-    )
+    return run_reclaim(*args, cwd=cwd, columns=200, env=env)
 
 
 @pytest.fixture(scope="module")

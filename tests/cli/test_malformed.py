@@ -1,7 +1,12 @@
 """No input makes reclaim print a traceback: every command, malformed arguments and configs.
 
-Each case is a real process; it passes when the exit code is a documented one
-(never 1, "unexpected error") and stderr holds no Python traceback.
+A case passes when the exit code is a documented one (never 1, "unexpected
+error") and stderr holds no Python traceback. Every kind of malformed input
+runs as a real process at least once (what a user sees, interpreter shutdown
+included); the cross product of every command with every malformed config
+runs in process through the same Typer app (an exception escaping a command
+is caught there and fails the case just the same), since starting the
+interpreter and importing reclaim is most of a process's cost.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ import typing
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
 from cli.runner import reclaim
 from reclaim.cli import app as typer_app
+from reclaim.cli.app import app as cli_app
 
 DOCUMENTED = {0, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12}
 CALLBACKS = {
@@ -28,6 +35,18 @@ def assert_clean(result: subprocess.CompletedProcess[str], *, expected: set[int]
     assert "Traceback" not in result.stderr, result.stderr
     assert "Exception ignored" not in result.stderr, result.stderr
     assert result.returncode in expected, (result.returncode, result.stderr)
+
+
+def assert_clean_in_process(args: list[str], *, cwd: Path, expected: set[int]) -> Result:
+    """Run ``reclaim ARGS`` through the Typer app in this process; as :func:`assert_clean`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        result = CliRunner().invoke(cli_app, args)
+    escaped = result.exception if not isinstance(result.exception, SystemExit) else None
+    assert escaped is None, f"{args}: {escaped!r}"
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.exit_code in expected, (args, result.exit_code, result.stderr)
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +83,11 @@ def numeric_cases() -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize(("command", "option", "value"), numeric_cases())
 def test_every_numeric_option_is_validated(demo: Path, command: str, option: str, value: str) -> None:
+    # in process: the parsing is click's, the same in a process; test_unknown_option runs real ones
     arguments = [option, value] if option else [value]
-    result = reclaim(command, *arguments, "--config", str(demo), cwd=demo.parent)
-    assert_clean(result, expected={2})
+    result = assert_clean_in_process(
+        [command, *arguments, "--config", str(demo)], cwd=demo.parent, expected={2}
+    )
     assert "Invalid value" in result.stderr or "No such option" in result.stderr
 
 
@@ -95,17 +116,32 @@ def _configs() -> list[object]:
     return [pytest.param(value, id=kind) for kind, value in CONFIGS.items()]
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in {"demo", "init"}])
-@pytest.mark.parametrize("text", _configs())
-def test_malformed_configs(tmp_path: Path, command: str, text: str | None) -> None:
-    config = tmp_path / "reclaim.toml"
+def _write(config: Path, text: str | None) -> None:
     if text == "<dir>":
         config.mkdir()
     elif text is not None:
         config.write_bytes(text.encode("utf-8", "surrogateescape"))
-    needs = {"restore": ["--since", "1d"]}  # without a selection restore refuses before reading the config
-    result = reclaim(command, *needs.get(command, []), "--config", str(config), cwd=tmp_path)
-    assert_clean(result, expected={2, 4, 6})
+
+
+#: commands that read the config; without a selection restore refuses before reading it
+CONFIG_COMMANDS = [c for c in COMMANDS if c not in {"demo", "init"}]
+NEEDS = {"restore": ["--since", "1d"]}
+
+
+@pytest.mark.parametrize("text", _configs())
+def test_malformed_configs_in_a_real_process(tmp_path: Path, text: str | None) -> None:
+    config = tmp_path / "reclaim.toml"
+    _write(config, text)
+    assert_clean(reclaim("scan", "--config", str(config), cwd=tmp_path), expected={2, 4, 6})
+
+
+@pytest.mark.parametrize("command", CONFIG_COMMANDS)
+@pytest.mark.parametrize("text", _configs())
+def test_malformed_configs(tmp_path: Path, command: str, text: str | None) -> None:
+    config = tmp_path / "reclaim.toml"
+    _write(config, text)
+    args = [command, *NEEDS.get(command, []), "--config", str(config)]
+    assert_clean_in_process(args, cwd=tmp_path, expected={2, 4, 6})
 
 
 @pytest.mark.parametrize(

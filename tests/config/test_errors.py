@@ -7,26 +7,13 @@ import pytest
 from reclaim.config import parse_config, parse_duration
 from reclaim.errors import ConfigError
 
+from .samples import minimal_config
+
 SECRET = "Zq9-PGSECRET-7731"
-
-MINIMAL = """
-[databases.app]
-url = "sqlite:///app.sqlite"
-{db}
-
-[stores.blobs]
-url = "file:///srv/blobs"
-{store}
-
-[[stores.blobs.references]]
-database = "app"
-table = "assets"
-column = "blob_key"
-"""
 
 
 def config(*, db: str = "", store: str = "") -> str:
-    return MINIMAL.format(db=db, store=store)
+    return minimal_config(db=db, store=store)
 
 
 BAD_VALUES = [

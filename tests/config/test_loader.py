@@ -12,18 +12,7 @@ from hypothesis import strategies as st
 from reclaim.config import format_duration, load_config, parse_config, parse_duration, redact
 from reclaim.errors import ConfigError
 
-MINIMAL = """
-[databases.app]
-url = "sqlite:///app.sqlite"
-
-[stores.blobs]
-url = "file:///srv/blobs"
-
-[[stores.blobs.references]]
-database = "app"
-table = "assets"
-column = "blob_key"
-"""
+from .samples import MINIMAL
 
 
 @pytest.mark.parametrize(

@@ -12,21 +12,11 @@ import reclaim
 from reclaim.config import parse_config
 from reclaim.errors import ConfigError
 
+from .samples import minimal_config
+
 DAY = 86400.0
 
-BASE = """
-[databases.app]
-url = "sqlite:///app.sqlite"
-
-[stores.blobs]
-url = "file:///srv/blobs"
-
-[[stores.blobs.references]]
-database = "app"
-table = "assets"
-column = "blob_key"
-{ref_extra}
-
+COLLECTION = """
 [collections.assets]
 database = "app"
 table = "assets"
@@ -43,7 +33,7 @@ DECLARED = 'table = "links"\ncolumn = "asset"'
 
 
 def config_text(*, ref_extra: str = "", coll_extra: str = "", decl: str = DECLARED) -> str:
-    return BASE.format(ref_extra=ref_extra, coll_extra=coll_extra, decl=decl)
+    return minimal_config(reference=ref_extra, tail=COLLECTION.format(coll_extra=coll_extra, decl=decl))
 
 
 ESCAPES = [

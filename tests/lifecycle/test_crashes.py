@@ -4,6 +4,10 @@ After ``reclaim recover`` every object must be in a defined place: at its key
 (live, or restored), in the trash with a QUARANTINED entry, or purged while
 unreferenced. Nothing referenced is ever missing, nothing is in flight, and
 nothing in the trash is untracked.
+
+The killed command is a real process; the recovery and the runs after it go
+through the API in this process (the same code as the CLI's, without starting
+an interpreter for each).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import pytest
 
 from reclaim import api
 from reclaim.catalog import Journal, State, open_catalog
+from reclaim.errors import LockHeld
 from reclaim.lifecycle.faults import POINTS
 
 from .archive import Archive, make_archive
@@ -120,11 +125,10 @@ def test_killed_quarantine_is_recovered(any_archive: Archive, point: str, visit:
     archive = any_archive
     killed = run_reclaim(archive, "quarantine", fault=f"{point}:{visit}")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    recovered = run_reclaim(archive, "recover")
-    assert recovered.returncode == 0, recovered.stderr
+    api.recover(archive.config_path)
     assert_consistent(archive)
     # the next run finishes the job
-    assert run_reclaim(archive, "quarantine").returncode == 0
+    api.quarantine(archive.config_path)
     assert_consistent(archive)
     assert all(not archive.store().exists(k) for k in ORPHANS)
 
@@ -132,13 +136,13 @@ def test_killed_quarantine_is_recovered(any_archive: Archive, point: str, visit:
 @pytest.mark.parametrize("point", [p for p in POINTS if p.startswith("purge.")])
 def test_killed_purge_is_recovered(any_archive: Archive, point: str) -> None:
     archive = any_archive
-    assert run_reclaim(archive, "quarantine").returncode == 0
+    api.quarantine(archive.config_path)
     archive.reference(ORPHANS[0])  # referenced again: the purge must restore it, crash or not
     killed = run_reclaim(archive, "purge", fault=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert run_reclaim(archive, "recover").returncode == 0
+    api.recover(archive.config_path)
     assert_consistent(archive)
-    assert run_reclaim(archive, "purge").returncode == 0
+    api.purge(archive.config_path)
     assert_consistent(archive)
     assert archive.store().exists(ORPHANS[0])
     assert not any(archive.store().exists(k) for k in ORPHANS[1:])
@@ -146,12 +150,12 @@ def test_killed_purge_is_recovered(any_archive: Archive, point: str) -> None:
 
 @pytest.mark.parametrize("point", [p for p in POINTS if p.startswith("restore.")])
 def test_killed_restore_is_recovered(archive: Archive, point: str) -> None:
-    assert run_reclaim(archive, "quarantine").returncode == 0
+    api.quarantine(archive.config_path)
     killed = run_reclaim(archive, "restore", "--store", "main", fault=f"{point}:2")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert run_reclaim(archive, "recover").returncode == 0
+    api.recover(archive.config_path)
     assert_consistent(archive)
-    assert run_reclaim(archive, "restore", "--store", "main").returncode == 0
+    api.restore(archive.config_path, store="main")
     assert all(archive.store().exists(k) for k in ORPHANS)
     assert_consistent(archive)
 
@@ -179,10 +183,10 @@ def test_live_collector_blocks_a_second_one(archive: Archive) -> None:
         assert refused.returncode == 11, refused.stderr
         assert "lock --break" in refused.stderr
         assert all(archive.store().exists(k) for k in ORPHANS)
-        not_broken = run_reclaim(archive, "lock", "--break")
-        assert not_broken.returncode == 11
-        assert run_reclaim(archive, "lock", "--break", "--force").returncode == 0
-        assert run_reclaim(archive, "quarantine").returncode == 0
+        with pytest.raises(LockHeld):
+            api.lock(archive.config_path, break_lease=True)  # a live holder's lease is not stale
+        api.lock(archive.config_path, break_lease=True, force=True)
+        api.quarantine(archive.config_path)
     finally:
         holder.kill()
         holder.wait()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -14,6 +16,7 @@ from reclaim.catalog import Journal, Leases, State, open_catalog
 from reclaim.errors import LeaseLost
 
 from .archive import make_archive
+from .processes import LEASE_LOST, start, wait_stopped, wait_until_stale, with_lease_ttl
 
 # enough objects that quarantining them outlasts the heartbeat interval (1 s) many times over,
 # however fast the batched journal makes it: the run must be stopped partway
@@ -72,3 +75,51 @@ def test_breaking_the_lease_stops_a_running_quarantine(tmp_path: Path, pg_url: s
             assert store.exists(key)
     catalog.dispose()
     archive.dispose()
+
+
+def test_a_purge_that_loses_its_lease_midway_deletes_nothing_after(tmp_path: Path, sqlite_url: str) -> None:
+    """The lease check before every delete request: a purge paused past its lease deletes no more.
+
+    A real ``reclaim purge`` stops itself (``RECLAIM_PAUSE=purge.checked:4``)
+    after its fourth lease check, the one guarding the fourth delete; its lease
+    (ttl 3s, the least) runs out while it is stopped. Resumed, it makes the one
+    delete that check allowed, then the next check fails: exit 12, and every
+    later object is still in the trash, bytes intact, and comes back with
+    ``recover`` as QUARANTINED.
+    """
+    archive = make_archive(tmp_path, sqlite_url, mode="move")
+    with_lease_ttl(archive, "3s")
+    keys = [f"blobs/purge/{i:02d}" for i in range(12)]
+    try:
+        for key in keys:
+            archive.put(key, key.encode())
+        api.quarantine(archive.config_path)
+        store = archive.store()
+        assert all(store.exists("_trash/" + key) for key in keys)
+        before = 4
+        paused = start(archive, "purge", "--json", pause=f"purge.checked:{before}")
+        try:
+            wait_stopped(paused)
+            wait_until_stale(archive)  # past the holder's own deadline too: its next check fails
+        finally:
+            paused.send_signal(signal.SIGCONT)
+            out, err = paused.communicate(timeout=180)
+        assert paused.returncode == LEASE_LOST, f"exit {paused.returncode}: {err}"
+        assert json.loads(out)["error"]["type"] == "LeaseLost"
+        left = [key for key in keys if store.exists("_trash/" + key)]
+        assert len(left) == len(keys) - before, f"deleted after the lease was lost: {set(keys) - set(left)}"
+        assert all(store.read("_trash/" + key) == key.encode() for key in left)
+
+        recovered = api.recover(archive.config_path)
+        assert recovered is not None
+        catalog = open_catalog(archive.config.catalog)
+        try:
+            journal = Journal(catalog)
+            assert journal.in_flight("main") == []
+            states = {key: journal.latest("main", key).state for key in keys}  # type: ignore[union-attr]
+        finally:
+            catalog.dispose()
+        assert sorted(key for key, state in states.items() if state is State.QUARANTINED) == left
+        assert sum(state is State.PURGED for state in states.values()) == before
+    finally:
+        archive.dispose()

@@ -71,7 +71,8 @@ def test_purge_restores_what_is_referenced_again(archive: Archive) -> None:
     assert journal_states(archive)[ORPHANS[0]] == "RESTORED"
 
 
-def test_quarantine_skips_keys_referenced_since_the_scan(archive: Archive) -> None:
+def test_quarantine_skips_keys_referenced_at_the_scan(archive: Archive) -> None:
+    # a reference committed after the scan, before the move: test_quarantine_recheck.py
     archive.reference(ORPHANS[1])
     api.quarantine(archive.config_path)
     assert archive.store().exists(ORPHANS[1])

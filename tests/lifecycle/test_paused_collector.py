@@ -23,22 +23,18 @@ import os
 import random
 import secrets
 import signal
-import subprocess
-import sys
-import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import reclaim
-from reclaim.catalog import Journal, Leases, State, open_catalog
+from reclaim.catalog import Journal, State, open_catalog
 
 from .archive import Archive, make_archive
+from .processes import LEASE_LOST, in_flight, start, wait_stopped, wait_until_stale, with_lease_ttl
 
 N = 40
 ROUNDS = int(os.environ.get("RECLAIM_PAUSE_ROUNDS", "1"))
-LEASE_LOST = 12
 
 #: (command paused, mode, fault point, what must be true before the command runs)
 SCENARIOS = [
@@ -50,63 +46,9 @@ SCENARIOS = [
 ]
 
 
-def _reclaim(archive: Archive, *args: str, pause: str | None = None) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RECLAIM_FAULT", "RECLAIM_PAUSE")}
-    if pause:
-        env["RECLAIM_PAUSE"] = pause
-    return subprocess.Popen(
-        [sys.executable, "-m", "reclaim", *args, "--config", str(archive.config_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
-def _run(archive: Archive, *args: str) -> subprocess.CompletedProcess[str]:
-    process = _reclaim(archive, *args)
-    out, err = process.communicate(timeout=180)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
-
-
-def _wait_stopped(process: subprocess.Popen[str]) -> None:
-    """Wait until ``process`` has stopped itself (state T); fail if it ended instead."""
-    while True:
-        if process.poll() is not None:
-            out, err = process.communicate()
-            pytest.fail(f"the collector ended (exit {process.returncode}) before pausing:\n{out}\n{err}")
-        stat = Path(f"/proc/{process.pid}/stat").read_text()
-        if stat[stat.rindex(")") + 2] == "T":
-            return
-        time.sleep(0.02)
-
-
-def _wait_until_stale(archive: Archive) -> None:
-    """Wait until the paused holder's lease can be taken over: past its expiry and margin."""
-    catalog = open_catalog(archive.config.catalog)
-    try:
-        leases = Leases(catalog)
-        while True:
-            info = leases.show()
-            if info.token is None or info.past_safe(datetime.now(UTC) - timedelta(milliseconds=200)):
-                return
-            time.sleep(0.1)
-    finally:
-        catalog.dispose()
-
-
-def _in_flight(archive: Archive) -> list[str]:
-    catalog = open_catalog(archive.config.catalog)
-    try:
-        return [entry.key for entry in Journal(catalog).in_flight("main")]
-    finally:
-        catalog.dispose()
-
-
 def _world(tmp_path: Path, url: str, mode: str, round_: int) -> tuple[Archive, dict[str, bytes]]:
     archive = make_archive(tmp_path, url, catalog_url=url, mode=mode)
-    text = archive.config_path.read_text().replace("[catalog]\n", '[catalog]\nlease_ttl = "3s"\n', 1)
-    archive.config_path.write_text(text)
+    with_lease_ttl(archive, "3s")
     # keys of their own each round: the catalog (on a server) is shared by the rounds of one test
     orphans = {
         f"blobs/r{round_}/{i % 4}/{i:03d}": f"payload {i} {secrets.token_hex(4)}".encode() for i in range(N)
@@ -133,18 +75,17 @@ def _round(tmp_path: Path, url: str, round_: int, scenario: tuple[str, str, str,
     replay = f"RECLAIM_PAUSE_SEED={seed} ({command}, {mode}, pause at {point}:{visit})"
     archive, orphans = _world(tmp_path, url, mode, round_)
     try:
+        # only the paused collector needs to be a process; the other runs go through the API here
         if before == "quarantined":
-            done = _run(archive, "quarantine")
-            assert done.returncode == 0, done.stderr
+            reclaim.quarantine(archive.config_path)
         args = ["restore", "--store", "main", "--json"] if command == "restore" else [command, "--json"]
-        paused = _reclaim(archive, *args, pause=f"{point}:{visit}")
+        paused = start(archive, *args, pause=f"{point}:{visit}")
         try:
-            _wait_stopped(paused)
-            batch = _in_flight(archive)
+            wait_stopped(paused)
+            batch = in_flight(archive)
             assert batch, f"{replay}: nothing was in flight at the pause"
-            _wait_until_stale(archive)
-            recovered = _run(archive, "recover")
-            assert recovered.returncode == 0, f"{replay}: {recovered.stderr}"
+            wait_until_stale(archive)
+            reclaim.recover(archive.config_path)
             # the writer: rows for every key of the paused batch, committed, then the claim
             answers = {}
             for key in batch:
@@ -166,9 +107,9 @@ def _round(tmp_path: Path, url: str, round_: int, scenario: tuple[str, str, str,
         for key, answer in answers.items():
             if answer is reclaim.Ensured.GONE:
                 store.write(key, orphans[key])
-        for follow_up in ("recover", "quarantine", "purge"):
-            done = _run(archive, follow_up)
-            assert done.returncode == 0, f"{replay}: {follow_up}: {done.stderr}"
+        reclaim.recover(archive.config_path)
+        reclaim.quarantine(archive.config_path)
+        reclaim.purge(archive.config_path)
         missing = [key for key in answers if not store.exists(key) or store.read(key) != orphans[key]]
         assert not missing, f"{replay}: referenced keys lost by later cycles: {missing}"
         catalog = open_catalog(archive.config.catalog)

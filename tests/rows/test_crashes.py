@@ -87,12 +87,11 @@ def test_killed_collection_leaves_every_row_live_or_archived(world: World, point
     for asset in IDS:  # before recovery: live, or archived (perhaps still ARCHIVING)
         assert asset in live or records.get(asset), f"asset {asset} is neither live nor archived"
 
-    recovered = _reclaim(world, "recover", "--json")
-    assert recovered.returncode == 0, recovered.stderr
+    # the recovery and the next cycle in process: the same code as the CLI's
+    reclaim.recover(world.config_path)
     _assert_settled(world)
 
-    finished = _reclaim(world, "run")
-    assert finished.returncode == 0, finished.stderr
+    reclaim.run(world.config_path)
     _assert_settled(world)
     assert world.ids("assets") == []
 
@@ -100,8 +99,7 @@ def test_killed_collection_leaves_every_row_live_or_archived(world: World, point
 @pytest.mark.parametrize("point", [p for p in ROW_POINTS if p.startswith("rows-restore.")])
 def test_killed_restore_leaves_every_row_live_or_archived(world: World, point: str) -> None:
     _setup(world)
-    first = _reclaim(world, "run", "--json")
-    assert first.returncode == 0, first.stderr
+    reclaim.run(world.config_path)
     assert world.ids("assets") == []
     if point == "rows-restore.after-claim" and world.shared_catalog:
         # a shared catalog restores each row in one transaction: there is no separate claim
@@ -114,11 +112,9 @@ def test_killed_restore_leaves_every_row_live_or_archived(world: World, point: s
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert 0 < len(world.ids("assets")) < len(IDS)
 
-    recovered = _reclaim(world, "recover")
-    assert recovered.returncode == 0, recovered.stderr
+    reclaim.recover(world.config_path)
     _assert_settled(world)
 
-    again = _reclaim(world, "restore", "--collection", "assets")
-    assert again.returncode == 0, again.stderr
+    reclaim.restore_rows(world.config_path, collection="assets")
     assert world.ids("assets") == IDS
     assert all(RowState.ARCHIVED not in states for states in _archive(world).values())

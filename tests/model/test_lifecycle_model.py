@@ -18,7 +18,7 @@ import pytest
 
 
 def _load_model() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "model" / "lifecycle_model.py"
+    path = Path(__file__).resolve().parents[2] / "model" / "lifecycle_model.py"
     spec = importlib.util.spec_from_file_location("lifecycle_model", path)
     assert spec is not None
     assert spec.loader is not None

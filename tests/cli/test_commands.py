@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import reclaim
+from cli.runner import reclaim as reclaim_cli
+from config.samples import minimal_config
 from reclaim.errors import ConfigError
 
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reclaim", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        timeout=120,
-        check=False,
-    )
+    return reclaim_cli(*args, cwd=cwd, columns=200, env=env)
 
 
 def test_demo_reports_every_kind_of_object(tmp_path: Path) -> None:
@@ -107,19 +99,11 @@ def test_unreachable_database_exits_3_without_password(tmp_path: Path) -> None:
     store.mkdir()
     path = tmp_path / "reclaim.toml"
     path.write_text(
-        f"""
-[databases.app]
-url = "postgresql+psycopg://gc:${{APP_DB_PASSWORD}}@127.0.0.1:1/app"
-connect_timeout = "2s"
-
-[stores.blobs]
-url = "file://{store}"
-
-[[stores.blobs.references]]
-database = "app"
-table = "assets"
-column = "blob_key"
-"""
+        minimal_config(
+            db_url="postgresql+psycopg://gc:${APP_DB_PASSWORD}@127.0.0.1:1/app",
+            db='connect_timeout = "2s"',
+            store_url=f"file://{store}",
+        )
     )
     result = run("scan", "--config", str(path), cwd=tmp_path, env={"APP_DB_PASSWORD": "pa55-w0rd-x"})
     assert result.returncode == 3
