@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from reclaim.api.files import catalog_file_exists
 from reclaim.api.reports import CheckReport, ScanReport
 from reclaim.api.session import ConfigLike, Session
-from reclaim.catalog import Catalog, Journal, open_catalog
+from reclaim.catalog import Catalog, Journal, open_catalog, record_check, record_scan
 from reclaim.errors import CatalogError
 from reclaim.lifecycle import check_journal, check_store, scan_store
 from reclaim.lifecycle.rows import scan_collection
 
-__all__ = ["check", "scan"]
+__all__ = ["check", "observe", "scan"]
 
 ProgressCallback = Callable[[str, int], None]
+
+log = logging.getLogger(__name__)
 
 
 def scan(
@@ -45,7 +48,10 @@ def scan(
         try:
             if catalog is not None:
                 session.attach(catalog.archive, catalog.engine)
-            return _scan(session, stores, collections, everything, show, progress, started)
+            report = _scan(session, stores, collections, everything, show, progress, started)
+            if catalog is not None:
+                observe(record_scan, catalog, report.to_dict(), partial=not everything)
+            return report
         finally:
             if catalog is not None:
                 catalog.dispose()
@@ -110,10 +116,24 @@ def check(
                 if journal is not None:
                     result.journal = check_journal(store, journal, trash_prefix=trash, show=show)
                 results.append(result)
+            report = CheckReport(started_at=started, finished_at=datetime.now(UTC), stores=results)
+            if catalog is not None:
+                observe(record_check, catalog, report.to_dict(), partial=bool(stores))
         finally:
             if catalog is not None:
                 catalog.dispose()
-    return CheckReport(started_at=started, finished_at=datetime.now(UTC), stores=results)
+    return report
+
+
+def observe(
+    record: Callable[..., int], catalog: Catalog, report: dict[str, object], *, partial: bool
+) -> None:
+    """Leave a read-only report in the catalog for the dashboard (only into an existing catalog)."""
+    try:
+        record(catalog, report, partial=partial)
+    except CatalogError as exc:
+        # ignoring this is safe: an observation is a record of what was seen, never a reason to act
+        log.warning("could not record this report in the catalog: %s", exc)
 
 
 def _catalog_if_initialised(session: Session) -> Catalog | None:

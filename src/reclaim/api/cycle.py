@@ -26,11 +26,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reclaim.api.collector import Collector, collector
-from reclaim.api.commands import ProgressCallback
-from reclaim.api.reports import to_jsonable
+from reclaim.api.commands import ProgressCallback, observe
+from reclaim.api.reports import ScanReport, to_jsonable
 from reclaim.api.session import ConfigLike
 from reclaim.api.verbs import UnknownItem, quarantine_stores
-from reclaim.catalog import ArchivedRow, pk_text
+from reclaim.catalog import ArchivedRow, pk_text, record_scan
 from reclaim.errors import ConfigError
 from reclaim.lifecycle import PurgeResult, QuarantineResult, RecoverResult, StoreScan, plan_purge
 from reclaim.lifecycle.restore_rows import RowRestoreResult, plan_row_restore
@@ -114,6 +114,9 @@ def run(
                 report.expired_entries[name] = c.journal.expire(finished - cfg.retention, store=name)
             c.counts["expired"] = {"rows": report.expired_rows, "entries": report.expired_entries}
             c.counts["findings"] = report.findings
+            # the cycle's listing, for the dashboard: what it listed, kept and found, per store
+            seen = ScanReport(now, finished, stores=report.scans, collections=report.collection_scans)
+            observe(record_scan, c.catalog, {**seen.to_dict(), "run_id": c.run_id}, partial=False)
         return report
 
 
