@@ -12,15 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from config.test_secrets import PLANTED, _world
 from reclaim.cli.app import app as cli
 from reclaim.dashboard import Dashboard, check_bind, create_app
 from reclaim.errors import CatalogError, ConfigError
 
-from config.test_secrets import PLANTED, _world
 from .conftest import EVIL_KEY, EVIL_VALUE, Demo, build_demo
 
 TOKEN_VALUE = "Zq9-DASHTOKEN-7731"
@@ -65,7 +64,9 @@ def test_no_page_json_or_metric_shows_a_planted_secret(
         assert not any(p in result.output for p in PLANTED), argv
     headers = {"Authorization": f"Bearer {TOKEN_VALUE}"}
     with TestClient(create_app(path)) as client:
-        bodies = _crawl(client, ["/", "/history", "/reconciliation", "/runs", "/quarantine", "/archive"], headers)
+        bodies = _crawl(
+            client, ["/", "/history", "/reconciliation", "/runs", "/quarantine", "/archive"], headers
+        )
         for api in ("overview", "history", "reconciliation", "runs", "quarantine?state=", "archive?state="):
             bodies[f"/api/{api}"] = client.get(f"/api/{api}", headers=headers).text
         bodies["/metrics"] = client.get("/metrics", headers=headers).text
@@ -73,7 +74,22 @@ def test_no_page_json_or_metric_shows_a_planted_secret(
     assert "reclaim_quarantined_objects" in bodies["/metrics"]
     # the store URLs and database names are shown, their credentials never
     assert "s3://" in bodies["/api/reconciliation"] or "s3" in bodies["/"]
-    leaks = {p: [line for line in b.splitlines() if "Zq9" in line][:3] for p, b in bodies.items() if "Zq9" in b}
+    # the catalog unreachable: the error pages name it, with its password masked
+    text = path.read_text()
+    down = re.sub(
+        r'(\[catalog\]\nurl = ")[^"]*"', r'\1postgresql+psycopg://gc:Zq9-DOWN-7731@127.0.0.1:1/x"', text
+    )
+    assert down != text
+    path.write_text(down)
+    with TestClient(create_app(path)) as client:
+        for page in ("/", "/api/overview", "/runs/1", "/api/quarantine", "/metrics"):
+            answer = client.get(page, headers=headers)
+            bodies[f"down:{page}"] = answer.text
+            assert answer.status_code == (200 if page == "/metrics" else 503), page
+    assert "127.0.0.1:1" in bodies["down:/"]
+    leaks = {
+        p: [line for line in b.splitlines() if "Zq9" in line][:3] for p, b in bodies.items() if "Zq9" in b
+    }
     assert leaks == {}
     assert not any("Zq9" in r.getMessage() for r in caplog.records if r.name.startswith("reclaim"))
 
@@ -95,7 +111,9 @@ def test_keys_and_row_values_are_shown_as_text(demo: Demo, client: TestClient) -
     assert EVIL_VALUE in client.get(f"/api/archive/{rows[0]['id']}").json()["row"]["data"].values()
 
 
-def test_with_a_token_every_request_needs_it(demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_with_a_token_every_request_needs_it(
+    demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "reclaim.toml"
     monkeypatch.setenv("RECLAIM_DASHBOARD_TOKEN", "s3cret-token-42")
     config.write_text(demo.config.read_text() + '\n[dashboard]\ntoken = "${RECLAIM_DASHBOARD_TOKEN}"\n')
@@ -157,7 +175,10 @@ def test_a_postgresql_catalog_is_opened_read_only(tmp_path: Path, pg_url: str) -
     assert result.exit_code == 0, result.output
     board = Dashboard(config)
     try:
-        with pytest.raises(CatalogError, match="read-only transaction"), board.catalog().begin() as connection:
+        with (
+            pytest.raises(CatalogError, match="read-only transaction"),
+            board.catalog().begin() as connection,
+        ):
             connection.execute(board.catalog().tables.runs.delete())
         assert board.overview()["status"]["runs"] == []
     finally:

@@ -285,20 +285,37 @@ def _glob(catalog: Catalog, column: sa.ColumnElement[Any], glob: str) -> tuple[s
 
 
 def _like(glob: str) -> tuple[str, bool]:
-    """A LIKE pattern for ``glob`` (``*`` -> ``%``, ``?`` -> ``_``); not exact when it has ``[...]``."""
+    """A LIKE pattern for ``glob`` (``*`` -> ``%``, ``?`` -> ``_``); not exact when it has ``[...]``.
+
+    A character class becomes ``_`` (any one character) and :func:`fnmatch.fnmatchcase` decides.
+    """
     out = []
     exact = True
-    for char in glob:
+    index = 0
+    while index < len(glob):
+        char = glob[index]
         if char == "*":
             out.append("%")
         elif char == "?":
             out.append("_")
-        elif char in "[]":
-            # a character class: LIKE has none, so match any and let fnmatch decide
+        elif char == "[" and (end := _class_end(glob, index)) is not None:
             exact = False
-            out.append("%")
+            out.append("_")
+            index = end
         elif char in "%_\\":
             out.append("\\" + char)
         else:
             out.append(char)
+        index += 1
     return "".join(out), exact
+
+
+def _class_end(glob: str, start: int) -> int | None:
+    """The index of the ``]`` closing the character class opened at ``start`` (fnmatch's rules)."""
+    index = start + 1
+    if index < len(glob) and glob[index] == "!":
+        index += 1
+    if index < len(glob) and glob[index] == "]":
+        index += 1  # a ] first in the class is a member
+    end = glob.find("]", index)
+    return None if end == -1 else end
