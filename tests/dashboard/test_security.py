@@ -1,4 +1,4 @@
-"""No secret on any page, key and row values escaped, a token when asked, read-only, and the last known state."""
+"""No secret on any page, values escaped, a token when asked, read-only, and the last known state."""
 
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ def when(value: Any) -> str:
 def _rough(seconds: float) -> str:
     """A duration for people, in its two largest units: ``6d 23h``, ``3h 5m``, ``42s``."""
     whole = int(seconds)
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if whole >= size or (unit == "s" and not parts):
             parts.append(f"{whole // size}{unit}")
