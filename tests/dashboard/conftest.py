@@ -127,10 +127,12 @@ def start_server(config: Path, *, env: dict[str, str] | None = None, args: tuple
         time.sleep(0.2)
 
 
-def stop_server(server: Server) -> None:
+def stop_server(server: Server) -> str:
+    """Stop the server; return what it printed."""
     server.process.terminate()
     try:
-        server.process.wait(timeout=10)
+        output, _ = server.process.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         server.process.kill()
-        server.process.wait()
+        output, _ = server.process.communicate()
+    return output

@@ -25,20 +25,44 @@ PALETTE: Final = ("#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b
 Format = Callable[[float], str]
 
 
-def _ticks(top: float) -> list[float]:
+#: nice maxima of an axis (times a power of ten) and how many intervals each is divided into
+_NICE: Final = ((1.0, 4), (2.0, 4), (2.5, 5), (5.0, 5), (10.0, 5))
+
+
+def _axis(values: Sequence[float], *, binary: bool = False, integer: bool = False) -> tuple[float, int]:
+    """A nice top for ``values`` and its number of intervals (bytes in powers of 1024, counts whole)."""
+    top = max(values, default=0.0)
+    if integer:
+        top = max(top, 4.0)
     if top <= 0:
-        return [0.0]
-    return [top * n / 4 for n in range(5)]
+        return 0.0, 1
+    unit = 1.0
+    if binary:
+        while top / unit >= 1024:
+            unit *= 1024
+    scaled = top / unit
+    magnitude = 1.0
+    while magnitude * 10 <= scaled:
+        magnitude *= 10
+    while magnitude > scaled:
+        magnitude /= 10
+    for step, intervals in _NICE:
+        if step * magnitude >= scaled:
+            nice = step * magnitude * unit
+            if integer and nice / intervals != int(nice / intervals):
+                intervals = int(nice) if nice <= 10 else intervals
+            return nice, intervals
+    return top, 4  # pragma: no cover
 
 
-def _frame(title: str, top: float, fmt: Format) -> list[str]:
+def _frame(title: str, top: float, intervals: int, fmt: Format) -> list[str]:
     out = [
         f'<svg class="chart" viewBox="0 0 {_W} {_H}" role="img" aria-label="{escape(title)}" '
         'xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
     plot_h = _H - _TOP - _BOTTOM
-    for tick in _ticks(top):
+    for tick in [top * n / intervals for n in range(intervals + 1)] if top else [0.0]:
         y = _TOP + plot_h - (plot_h * tick / top if top else 0)
         out.append(f'<line class="grid" x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         out.append(
@@ -50,12 +74,14 @@ def _frame(title: str, top: float, fmt: Format) -> list[str]:
 def _x_labels(labels: Sequence[str], x_of: Callable[[int], float]) -> list[str]:
     out = []
     every = max(1, len(labels) // 8)
+    last = len(labels) - 1
     for index, label in enumerate(labels):
-        if index % every == 0 or index == len(labels) - 1:
+        if index % every == 0 or index == last:
+            if 0 < last - index < every * 0.6:
+                continue  # too close to the last label, which is always shown
+            anchor = "start" if index == 0 and last else "end" if index == last and last else "middle"
             x = x_of(index)
-            out.append(
-                f'<text class="axis" x="{x:.1f}" y="{_H - 8}" text-anchor="middle">{escape(label)}</text>'
-            )
+            out.append(f'<text class="axis" x="{x:.1f}" y="{_H - 8}" text-anchor="{anchor}">{escape(label)}</text>')
     return out
 
 
@@ -66,26 +92,15 @@ def _short(label: str) -> str:
     return label
 
 
-def _nice_top(values: Sequence[float]) -> float:
-    top = max(values, default=0.0)
-    if top <= 0:
-        return 0.0
-    magnitude = 1.0
-    while magnitude * 10 <= top:
-        magnitude *= 10
-    for step in (1, 2, 2.5, 5, 10):
-        if step * magnitude >= top:
-            return step * magnitude
-    return top  # pragma: no cover
-
-
-def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], fmt: Format) -> str:
-    """One bar per label (e.g. bytes reclaimed per day, labels ``YYYY-MM-DD``)."""
-    top = _nice_top(values)
+def bar_chart(
+    title: str, labels: Sequence[str], values: Sequence[float], fmt: Format, *, binary: bool = True
+) -> str:
+    """One bar per label (e.g. bytes reclaimed per day, labels ``YYYY-MM-DD``); ``binary``: bytes."""
+    top, intervals = _axis(values, binary=binary)
     plot_w = _W - _LEFT - _RIGHT
     plot_h = _H - _TOP - _BOTTOM
     slot = plot_w / max(1, len(labels))
-    out = _frame(title, top, fmt)
+    out = _frame(title, top, intervals, fmt)
     for index, (label, value) in enumerate(zip(labels, values, strict=True)):
         height = plot_h * value / top if top else 0
         x = _LEFT + slot * index + slot * 0.15
@@ -100,9 +115,17 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], fmt: F
     return "".join(out)
 
 
-def line_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[float]], fmt: Format) -> str:
+def line_chart(
+    title: str,
+    labels: Sequence[str],
+    series: dict[str, Sequence[float]],
+    fmt: Format,
+    *,
+    binary: bool = False,
+    integer: bool = False,
+) -> str:
     """One line per series over shared x labels (e.g. quarantined bytes per day, candidates per scan)."""
-    top = _nice_top([v for values in series.values() for v in values])
+    top, intervals = _axis([v for values in series.values() for v in values], binary=binary, integer=integer)
     plot_w = _W - _LEFT - _RIGHT
     plot_h = _H - _TOP - _BOTTOM
     step = plot_w / max(1, len(labels) - 1)
@@ -110,7 +133,7 @@ def line_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[flo
     def x_of(index: int) -> float:
         return _LEFT + (step * index if len(labels) > 1 else plot_w / 2)
 
-    out = _frame(title, top, fmt)
+    out = _frame(title, top, intervals, fmt)
     for number, (name, values) in enumerate(series.items()):
         colour = PALETTE[number % len(PALETTE)]
         points = [
