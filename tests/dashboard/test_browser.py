@@ -29,7 +29,7 @@ from .conftest import EVIL_KEY, Demo, Server, cli_json, start_server, stop_serve
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[dev]'")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is missing: pip install -e '.[dev]'")
 from selenium.webdriver.common.by import By  # noqa: E402
 
 
@@ -91,21 +91,31 @@ def _check_overview(driver: Any, status: dict[str, Any]) -> None:
         size = card.find_element(By.CSS_SELECTOR, '[data-field="quarantined_bytes"]')
         assert int(size.get_attribute("data-bytes")) == store["summary"]["quarantined_bytes"]
     for collection in status["collections"]:
-        row = driver.find_element(By.CSS_SELECTOR, f'#collections tr[data-collection="{collection["collection"]}"]')
-        assert _number(row.find_element(By.CSS_SELECTOR, '[data-field="archived"]').text) == (
-            collection["summary"]["archived"]
+        name = collection["collection"]
+        row = driver.find_element(By.CSS_SELECTOR, f'#collections tr[data-collection="{name}"]')
+        assert (
+            _number(row.find_element(By.CSS_SELECTOR, '[data-field="archived"]').text)
+            == (collection["summary"]["archived"])
         )
-    shown_runs = [int(r.get_attribute("data-run")) for r in driver.find_elements(By.CSS_SELECTOR, "table.runs tr[data-run]")]
+    shown_runs = _run_ids(driver, "table.runs tr[data-run]")
     assert shown_runs[: len(status["runs"])] == [r["id"] for r in status["runs"]]
+
+
+def _run_ids(driver: Any, selector: str = "tr[data-run]") -> list[int]:
+    return [int(r.get_attribute("data-run")) for r in driver.find_elements(By.CSS_SELECTOR, selector)]
+
+
+def _point(mark: Any) -> tuple[str, float]:
+    return str(mark.get_attribute("data-label")), float(mark.get_attribute("data-value"))
 
 
 def _history_points(driver: Any) -> dict[str, list[tuple[str, float]]]:
     points: dict[str, list[tuple[str, float]]] = {}
     for bar in driver.find_elements(By.CSS_SELECTOR, "#chart-purged rect.bar"):
-        points.setdefault("purged", []).append((bar.get_attribute("data-label"), float(bar.get_attribute("data-value"))))
+        points.setdefault("purged", []).append(_point(bar))
     for circle in driver.find_elements(By.CSS_SELECTOR, "circle.point"):
         series = circle.get_attribute("data-series")
-        points.setdefault(series, []).append((circle.get_attribute("data-label"), float(circle.get_attribute("data-value"))))
+        points.setdefault(series, []).append(_point(circle))
     return points
 
 
@@ -164,9 +174,7 @@ def _walk_demo(driver: Any, server: Server, demo: Demo, shots: Path) -> None:
     _screenshot(driver, shots, "demo-history")
 
     _nav(driver, "Runs")
-    assert [int(r.get_attribute("data-run")) for r in driver.find_elements(By.CSS_SELECTOR, "tr[data-run]")] == [
-        r["id"] for r in cli_json("runs", "--config", str(demo.config))
-    ]
+    assert _run_ids(driver) == [r["id"] for r in cli_json("runs", "--config", str(demo.config))]
     _nav(driver, "Overview")
 
 
@@ -175,9 +183,9 @@ def _walk_demo(driver: Any, server: Server, demo: Demo, shots: Path) -> None:
 
 @pytest.fixture
 def dandi(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from examples.test_dandi import CONFIG, P, Archive
-
     import sqlalchemy as sa
+
+    from examples.test_dandi import CONFIG, Archive, P
 
     store_dir = tmp_path / "bucket"
     store_dir.mkdir()
@@ -223,12 +231,12 @@ def test_the_dandi_example_after_thirteen_cycles(browser: Any, dandi: Path, tmp_
         _screenshot(driver, tmp_path, "dandi-history")
 
         _nav(driver, "Runs")
-        shown = [int(r.get_attribute("data-run")) for r in driver.find_elements(By.CSS_SELECTOR, "tr[data-run]")]
+        shown = _run_ids(driver)
         assert shown == [r["id"] for r in runs]
         driver.get(server.url + "/runs?limit=5")
         paged: list[int] = []
         while True:
-            paged += [int(r.get_attribute("data-run")) for r in driver.find_elements(By.CSS_SELECTOR, "tr[data-run]")]
+            paged += _run_ids(driver)
             older = driver.find_elements(By.ID, "older")
             if not older:
                 break

@@ -80,8 +80,10 @@ def _x_labels(labels: Sequence[str], x_of: Callable[[int], float]) -> list[str]:
             if 0 < last - index < every * 0.6:
                 continue  # too close to the last label, which is always shown
             anchor = "start" if index == 0 and last else "end" if index == last and last else "middle"
-            x = x_of(index)
-            out.append(f'<text class="axis" x="{x:.1f}" y="{_H - 8}" text-anchor="{anchor}">{escape(label)}</text>')
+            x, y = x_of(index), _H - 8
+            out.append(
+                f'<text class="axis" x="{x:.1f}" y="{y}" text-anchor="{anchor}">{escape(label)}</text>'
+            )
     return out
 
 
