@@ -180,3 +180,25 @@ def test_pages_answer_json_twins(client: TestClient, path: str) -> None:
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/json")
     assert answer.json()["error"] is None
+
+
+def test_the_overview_shows_the_run_in_progress_from_the_lease(demo: Demo, client: TestClient) -> None:
+    from reclaim.catalog import open_catalog
+    from reclaim.config import load_config
+
+    catalog = open_catalog(load_config(demo.config).catalog)
+    lease = catalog.lease.acquire("nightly", run_id=None)
+    try:
+        lease.report_progress({"phase": "quarantine", "store": "main", "objects_done": 12_345})
+        catalog.lease.heartbeat(lease)
+        body = client.get("/api/overview").json()
+        assert body["progress"] == {"phase": "quarantine", "store": "main", "objects_done": 12_345}
+        assert body["status"]["lease"]["holder"] == "nightly"
+        page = client.get("/").text
+        assert "Run in progress" in page
+        assert "12,345" in page
+        assert "nightly@" in page
+    finally:
+        catalog.lease.release(lease)
+        catalog.dispose()
+    assert client.get("/api/overview").json()["progress"] is None

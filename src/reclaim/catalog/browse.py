@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_PAGE",
     "RecentChange",
+    "RunFigures",
+    "change_probe",
     "entry_history",
     "observations_since",
     "page_entries",
@@ -42,6 +44,7 @@ __all__ = [
     "page_runs",
     "recent_changes",
     "row_history",
+    "run_figures",
     "runs_after",
     "runs_since",
 ]
@@ -52,6 +55,75 @@ MAX_PAGE: Final = 500
 _ROUND: Final = 500
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """What one run's counts say it did per store, read by the database from the JSON (no decoding here)."""
+
+    id: int
+    command: str
+    status: str
+    started_at: datetime
+    purged: dict[str, tuple[int, int]]
+    """Per store: objects and bytes purged."""
+    quarantined: dict[str, tuple[int, int]]
+    restored: dict[str, tuple[int, int]]
+
+
+#: where each figure sits in a run's counts: (section, count path, bytes path) below counts[section][store]
+_FIGURES: Final = (
+    ("purged", ("purged", "count"), ("purged", "bytes")),
+    ("quarantined", ("quarantined", "count"), ("quarantined", "bytes")),
+    ("restored", ("restored",), ("restored_bytes",)),
+)
+
+
+def run_figures(
+    catalog: Catalog,
+    stores: Collection[str],
+    *,
+    since: datetime | None = None,
+    after: int | None = None,
+    limit: int = 50_000,
+) -> list[RunFigures]:
+    """Per run (started at or after ``since``, or with an id above ``after``), oldest first: the
+    objects and bytes it purged, quarantined and restored in each of ``stores``.
+
+    The database extracts the figures from the counts' JSON (``json_extract``,
+    ``#>>``, ``JSON_EXTRACT``), so a chart over 10,000 runs decodes no JSON in
+    Python. A figure a run does not have is 0.
+    """
+    runs = catalog.tables.runs
+    if catalog.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        counts: Any = sa.cast(runs.c.counts, postgresql.JSON)
+    else:
+        counts = sa.type_coerce(runs.c.counts, sa.JSON)
+    names = sorted(stores)
+    columns = []
+    for section, count_path, bytes_path in _FIGURES:
+        for store in names:
+            for path in (count_path, bytes_path):
+                columns.append(counts[(section, store, *path)].as_float())
+    query = sa.select(runs.c.id, runs.c.command, runs.c.status, runs.c.started_at, *columns)
+    if since is not None:
+        query = query.where(runs.c.started_at >= since).order_by(runs.c.started_at)
+    else:
+        query = query.where(runs.c.id > (after or 0)).order_by(runs.c.id)
+    found = []
+    with catalog.begin() as connection:
+        for row in connection.execute(query.limit(limit)):
+            values = [_int(v) for v in row[4:]]
+            parts: list[dict[str, tuple[int, int]]] = []
+            for number in range(len(_FIGURES)):
+                base = number * len(names) * 2
+                parts.append(
+                    {name: (values[base + 2 * i], values[base + 2 * i + 1]) for i, name in enumerate(names)}
+                )
+            found.append(RunFigures(int(row[0]), str(row[1]), str(row[2]), row[3], *parts))
+    return found
 
 
 @dataclass(frozen=True)
@@ -207,6 +279,27 @@ def observations_since(
     with catalog.begin() as connection:
         found = [observation_from_row(row) for row in connection.execute(query).mappings()]
     return found[::-1]
+
+
+def change_probe(catalog: Catalog) -> tuple[Any, ...]:
+    """A cheap fingerprint of the catalog's state: it changes whenever a run starts or ends, the lease
+    changes hands or beats, or a scan, check, journal entry or archived row is added.
+
+    Every part is a primary-key lookup or a scan of the (small) runs table.
+    """
+    t = catalog.tables
+    with catalog.begin() as connection:
+        runs = connection.execute(
+            sa.select(sa.func.max(t.runs.c.id), sa.func.max(t.runs.c.finished_at))
+        ).one()
+        lease = connection.execute(
+            sa.select(t.lease.c.token, t.lease.c.heartbeat_at, t.lease.c.progress, t.lease.c.fence)
+        ).all()
+        newest = tuple(
+            connection.execute(sa.select(sa.func.max(table.c.id))).scalar()
+            for table in (t.observations, t.objects, t.rows)
+        )
+    return (tuple(runs), tuple(tuple(row) for row in lease), newest)
 
 
 def recent_changes(catalog: Catalog, since: datetime, stores: Collection[str]) -> list[RecentChange]:

@@ -263,7 +263,9 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         # the dashboard's paging (newest first) and its recent-history counts
         sa.Index(f"{p}objects_state_id", "state", "id"),
         sa.Index(f"{p}objects_store_state_id", "store", "state", "id"),
-        sa.Index(f"{p}objects_changed", "store", "state", "updated_at"),
+        sa.Index(f"{p}objects_changed", "store", "state", "updated_at", "size"),
+        # status's journal summary reads this index alone, not a million rows
+        sa.Index(f"{p}objects_summary", "store", "state", "size", "created_at", "due_at"),
         **options,
     )
 

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import ChainableUndefined, Environment, PackageLoader, Undefined, select_autoescape
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -47,6 +47,8 @@ _CONTENT_TYPE_METRICS = "text/plain; version=0.0.4; charset=utf-8"
 
 def human_size(value: Any) -> str:
     """1536 -> ``1.5 KiB``."""
+    if isinstance(value, Undefined):
+        return "-"
     try:
         size = float(value or 0)
     except (TypeError, ValueError):
@@ -99,6 +101,8 @@ def ago(value: Any) -> str:
 
 def number(value: Any) -> str:
     """12345 -> ``12,345``."""
+    if isinstance(value, Undefined):
+        return "-"
     try:
         return f"{int(value):,}"
     except (TypeError, ValueError):
@@ -109,6 +113,8 @@ def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("reclaim.dashboard", "templates"),
         autoescape=select_autoescape(["html"]),
+        # a run's counts come from the audit log of any version: a missing figure shows as "-"
+        undefined=ChainableUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )

@@ -45,6 +45,8 @@ __all__ = ["Dashboard", "LastKnown", "PageError"]
 HISTORY_DAYS: Final = 30
 #: how many recent runs the overview lists
 OVERVIEW_RUNS: Final = 10
+#: how long an aggregate over the catalog's history is reused at most (see :meth:`Dashboard.cached`)
+CACHE_SECONDS: Final = 60.0
 #: the commands whose counts hold purged or restored objects
 _MUTATING: Final = ("run", "purge", "collect", "restore", "quarantine")
 
@@ -90,6 +92,7 @@ class Dashboard:
         self._lock = threading.Lock()
         self._last: dict[str, LastKnown] = {}
         self._totals = _RunTotals()
+        self._cache: dict[str, tuple[tuple[Any, ...], float, Any]] = {}
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -139,6 +142,25 @@ class Dashboard:
         self._last[page] = known
         return known
 
+    def cached(self, name: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``, reused while the catalog shows no change (and for at most :data:`CACHE_SECONDS`).
+
+        What the catalog aggregates over its whole history (status's journal
+        summary: every entry of every store) costs a second at a million entries;
+        between runs nothing it sums changes. A change is seen by a cheap probe
+        (newest run, its end, the lease row, the newest observation, journal
+        entry and archived row); a writer's ``ensure()`` changes none of those,
+        so the cache also expires after :data:`CACHE_SECONDS`.
+        """
+        probe = browse.change_probe(self.catalog())
+        now = time.monotonic()
+        hit = self._cache.get(name)
+        if hit is not None and hit[0] == probe and now - hit[1] < CACHE_SECONDS:
+            return hit[2]
+        value = compute()
+        self._cache[name] = (probe, now, value)
+        return value
+
     def restore_command(self, *, store: str | None = None, key: str | None = None, **row: str) -> str:
         """The exact ``reclaim restore`` command that brings an object (or collection and pk: a row) back."""
         words = ["reclaim", "restore", "--config", self.config_path]
@@ -153,7 +175,7 @@ class Dashboard:
     def overview(self) -> dict[str, Any]:
         """Per store and collection: status, the last cycle's listing, 30 days of purges; lease; runs."""
         catalog = self.catalog()  # first: a missing SQLite catalog is named, never created
-        report = status(self._read_only, last_runs=OVERVIEW_RUNS)
+        report = self.cached("status", lambda: status(self._read_only, last_runs=OVERVIEW_RUNS))
         now = datetime.now(UTC)
         stale_after = self.config.dashboard.stale_after
         succeeded = browse.page_runs(catalog, command="run", status="succeeded", limit=1)
@@ -173,7 +195,10 @@ class Dashboard:
             name: {"purged": {"count": 0, "bytes": 0}, "restored": {"count": 0, "bytes": 0}}
             for name in self.config.stores
         }
-        for change in browse.recent_changes(catalog, since, list(self.config.stores)):
+        changes = self.cached(
+            "recent", lambda: browse.recent_changes(catalog, since, list(self.config.stores))
+        )
+        for change in changes:
             key = "purged" if change.state == State.PURGED.value else "restored"
             recent.setdefault(change.store, {})[key] = {"count": change.count, "bytes": change.bytes}
         return {
@@ -279,6 +304,11 @@ class Dashboard:
         """Per day: bytes purged, quarantined bytes standing; candidates per store at each scan."""
         if not 1 <= days <= 366:
             raise PageError("days: between 1 and 366", status_code=400)
+        self.catalog()
+        today = datetime.now(UTC).date().isoformat()  # a new day is a new chart
+        return dict(self.cached(f"history:{days}:{today}", lambda: self._history(days)))
+
+    def _history(self, days: int) -> dict[str, Any]:
         catalog = self.catalog()
         today = datetime.now(UTC).date()
         first = today - timedelta(days=days - 1)
@@ -287,22 +317,22 @@ class Dashboard:
         days_list = [first + timedelta(days=n) for n in range(days)]
         purged = {name: dict.fromkeys(days_list, 0) for name in stores}
         inflow = dict.fromkeys(days_list, 0)
-        for record in browse.runs_since(catalog, start):
-            if record.command not in _MUTATING:
+        figures_list = self.cached(
+            f"figures:{days}", lambda: browse.run_figures(catalog, stores, since=start)
+        )
+        for figures in figures_list:
+            if figures.command not in _MUTATING:
                 continue
-            day = record.started_at.astimezone(UTC).date()
+            day = figures.started_at.astimezone(UTC).date()
             if day not in inflow:
                 continue
-            for name, result in _by_store(record.counts, "purged"):
-                size = _bytes(result.get("purged"))
-                purged.setdefault(name, dict.fromkeys(days_list, 0))[day] += size
-                inflow[day] -= size
-            for _name, result in _by_store(record.counts, "quarantined"):
-                inflow[day] += _bytes(result.get("quarantined"))
-            for _name, result in _by_store(record.counts, "restored"):
-                inflow[day] -= _int(result.get("restored_bytes"))
+            for name in stores:
+                size = figures.purged[name][1]
+                purged[name][day] += size
+                inflow[day] += figures.quarantined[name][1] - size - figures.restored[name][1]
         # quarantined bytes at the end of each day: today's standing figure, walked back through the log
-        standing = sum(catalog.journal.summary(name).quarantined_bytes for name in stores)
+        report = self.cached("status", lambda: status(self._read_only, last_runs=OVERVIEW_RUNS))
+        standing = sum(s.summary.quarantined_bytes for s in report.stores)
         quarantined: dict[date, int] = {}
         level = standing
         for day in reversed(days_list):
@@ -342,7 +372,7 @@ class Dashboard:
         """A page of the audit log, newest first; the first unfiltered page is :func:`reclaim.api.runs`."""
         self.catalog()
         if before is None and command is None and status_ is None:
-            records = runs(self._read_only, limit=limit)
+            records = self.cached(f"runs:{limit}", lambda: runs(self._read_only, limit=limit))
         else:
             records = browse.page_runs(
                 self.catalog(), command=command, status=status_, before=before, limit=limit
@@ -361,7 +391,7 @@ class Dashboard:
         """One run: :func:`reclaim.api.runs` of its id, with its duration and counts per store."""
         self.catalog()
         try:
-            (record,) = runs(self._read_only, run_id=run_id)
+            (record,) = self.cached(f"run:{run_id}", lambda: runs(self._read_only, run_id=run_id))
         except ReclaimError as exc:
             if "does not exist" in str(exc):
                 raise PageError(f"run {run_id} does not exist") from None
@@ -524,7 +554,7 @@ class Dashboard:
     def metrics(self) -> dict[str, Any]:
         """Everything the Prometheus metrics expose, read once (see :mod:`reclaim.dashboard.metrics`)."""
         catalog = self.catalog()
-        report = status(self._read_only, last_runs=1)
+        report = self.cached("status", lambda: status(self._read_only, last_runs=OVERVIEW_RUNS))
         now = datetime.now(UTC)
         last: dict[str, RunRecord] = {}
         for command in ("run", "quarantine", "purge", "collect", "restore", "recover"):
@@ -559,7 +589,7 @@ class Dashboard:
             "candidates": candidates,
             "findings": report.findings if report.findings is not None else findings,
             "dangling": dangling,
-            "totals": self._totals.update(catalog),
+            "totals": self._totals.update(catalog, list(self.config.stores)),
             "lease_age": None
             if lease.holder is None or lease.acquired_at is None
             else (now - lease.acquired_at).total_seconds(),
@@ -695,35 +725,35 @@ class _RunTotals:
         self._open: set[int] = set()
         self.totals: dict[str, dict[str, float]] = {}
 
-    def update(self, catalog: Catalog) -> dict[str, dict[str, float]]:
+    def update(self, catalog: Catalog, stores: list[str]) -> dict[str, dict[str, float]]:
         """Add the runs finished since the last call; return the totals per store."""
         with self._lock:
             for run_id in sorted(self._open):
-                record = catalog.get_run(run_id)
-                if record is None or record.status != "running":
+                found = browse.run_figures(catalog, stores, after=run_id - 1, limit=1)
+                if not found or found[0].id != run_id:
+                    self._open.discard(run_id)  # gone (deleted by hand): nothing to count
+                elif found[0].status != "running":
                     self._open.discard(run_id)
-                    if record is not None:
-                        self._add(record)
+                    self._add(found[0])
             while True:
-                records = browse.runs_after(catalog, self._after, limit=browse.MAX_PAGE)
-                for record in records:
-                    if record.status == "running":
-                        self._open.add(record.id)  # counted once it finishes
+                batch = browse.run_figures(catalog, stores, after=self._after, limit=5_000)
+                for figures in batch:
+                    if figures.status == "running":
+                        self._open.add(figures.id)  # counted once it finishes
                     else:
-                        self._add(record)
-                    self._after = record.id
-                if len(records) < browse.MAX_PAGE:
+                        self._add(figures)
+                    self._after = figures.id
+                if len(batch) < 5_000:
                     break
             return {store: dict(values) for store, values in self.totals.items()}
 
-    def _add(self, record: RunRecord) -> None:
-        for name, result in _by_store(record.counts, "purged"):
-            counted = result.get("purged", {})
-            self._bump(name, "purged_bytes", _bytes(counted))
-            self._bump(name, "purged_objects", _int(counted.get("count")))
-        for name, result in _by_store(record.counts, "restored"):
-            self._bump(name, "restored_bytes", _int(result.get("restored_bytes")))
-            self._bump(name, "restored_objects", _int(result.get("restored")))
+    def _add(self, figures: browse.RunFigures) -> None:
+        for name, (count, size) in figures.purged.items():
+            self._bump(name, "purged_objects", count)
+            self._bump(name, "purged_bytes", size)
+        for name, (count, size) in figures.restored.items():
+            self._bump(name, "restored_objects", count)
+            self._bump(name, "restored_bytes", size)
 
     def _bump(self, store: str, name: str, value: int) -> None:
         values = self.totals.setdefault(store, {})

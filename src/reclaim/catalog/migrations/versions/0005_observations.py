@@ -16,8 +16,10 @@ holds the lease (JSON), written with its heartbeat.
 Adds the indexes the dashboard's pages page with, so that no page reads the
 whole journal: entries by state and id (the quarantine browser, newest
 first), by store, state and id, and by store, state and last change (purged
-and restored in the last days); runs by command and id, and by start time
-(the history charts).
+and restored in the last days); a covering index for the journal summary of
+``reclaim status`` (counts, bytes, oldest and next due per state of a store,
+read from the index alone); runs by command and id, and by start time (the
+history charts).
 """
 
 from __future__ import annotations
@@ -74,7 +76,15 @@ def upgrade() -> None:
         batch.add_column(sa.Column("progress", _long_text(), nullable=True))
     op.create_index(f"{p}objects_state_id", f"{p}objects", ["state", "id"], schema=schema)
     op.create_index(f"{p}objects_store_state_id", f"{p}objects", ["store", "state", "id"], schema=schema)
-    op.create_index(f"{p}objects_changed", f"{p}objects", ["store", "state", "updated_at"], schema=schema)
+    op.create_index(
+        f"{p}objects_changed", f"{p}objects", ["store", "state", "updated_at", "size"], schema=schema
+    )
+    op.create_index(
+        f"{p}objects_summary",
+        f"{p}objects",
+        ["store", "state", "size", "created_at", "due_at"],
+        schema=schema,
+    )
     op.create_index(f"{p}rows_state_id", f"{p}rows", ["state", "id"], schema=schema)
     op.create_index(f"{p}runs_command", f"{p}runs", ["command", "id"], schema=schema)
     op.create_index(f"{p}runs_started", f"{p}runs", ["started_at"], schema=schema)
@@ -87,6 +97,7 @@ def downgrade() -> None:
     op.drop_index(f"{p}runs_started", table_name=f"{p}runs", schema=schema)
     op.drop_index(f"{p}runs_command", table_name=f"{p}runs", schema=schema)
     op.drop_index(f"{p}rows_state_id", table_name=f"{p}rows", schema=schema)
+    op.drop_index(f"{p}objects_summary", table_name=f"{p}objects", schema=schema)
     op.drop_index(f"{p}objects_changed", table_name=f"{p}objects", schema=schema)
     op.drop_index(f"{p}objects_store_state_id", table_name=f"{p}objects", schema=schema)
     op.drop_index(f"{p}objects_state_id", table_name=f"{p}objects", schema=schema)
