@@ -155,6 +155,11 @@ def test_reconciliation_has_both_directions(demo: Demo, client: TestClient) -> N
     assert samples == expected
     page = client.get("/reconciliation").text
     assert f'id="dangling-total">{check["dangling"]}<' in page
+    # the cycle recorded no samples: those of the newest scan that did are shown, with their time
+    (main,) = body["unreferenced"]
+    assert EVIL_KEY in [sample["key"] for sample in main["samples"]]
+    assert main["samples_at"] != body["scan"]["at"]
+    assert "samples from the scan of" in page
 
 
 def test_under_a_path_prefix_every_link_keeps_it(demo: Demo) -> None:

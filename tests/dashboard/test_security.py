@@ -103,11 +103,13 @@ def test_keys_and_row_values_are_shown_as_text(demo: Demo, client: TestClient) -
         client.get(f"/quarantine/{entries[0]['id']}").text,
         client.get(f"/archive/{rows[0]['id']}").text,
         client.get("/quarantine", params={"key": "<script>"}).text,  # echoed in the search box
+        client.get("/reconciliation").text,  # the scan's samples
     ]
     for page in pages:
         assert "<script>" not in page
     assert "evil/&lt;script&gt;alert(&#39;key&#39;)&lt;/script&gt;" in pages[1]
     assert "&lt;script&gt;alert(&#39;row&#39;)&lt;/script&gt;" in pages[2]
+    assert "evil/&lt;script&gt;" in pages[4]
     assert EVIL_VALUE in client.get(f"/api/archive/{rows[0]['id']}").json()["row"]["data"].values()
 
 

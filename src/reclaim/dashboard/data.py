@@ -246,11 +246,15 @@ class Dashboard:
         scan = latest_observation(catalog, "scan")
         check = latest_observation(catalog, "check")
         unreferenced = []
+        sampled = self._samples(catalog, now)
         if scan is not None:
             for s in scan.report.get("stores", []):
-                samples = [
-                    {**sample, "age": _age(now, sample.get("mtime"))} for sample in s.get("samples", [])
-                ]
+                samples = s.get("samples", [])
+                samples_at = scan.finished_at
+                if not samples and s.get("store") in sampled:
+                    # the last cycle recorded none: show those of the newest scan that did
+                    samples_at, samples = sampled[s.get("store")]
+                samples = [{**sample, "age": _age(now, sample.get("mtime"))} for sample in samples]
                 unreferenced.append(
                     {
                         "store": s.get("store"),
@@ -259,6 +263,7 @@ class Dashboard:
                         "too_young": s.get("too_young", {}),
                         "report_only": s.get("action") == "report",
                         "samples": samples,
+                        "samples_at": _iso(samples_at) if samples else None,
                     }
                 )
         rows = [
@@ -297,6 +302,15 @@ class Dashboard:
             "dangling": dangling,
             "dangling_total": sum(d["dangling"] for d in dangling),
         }
+
+    def _samples(self, catalog: Catalog, now: datetime) -> dict[str, tuple[datetime, list[Any]]]:
+        """Per store, the sample candidates of the newest scan of the last 30 days that recorded some."""
+        found: dict[str, tuple[datetime, list[Any]]] = {}
+        for seen in reversed(browse.observations_since(catalog, "scan", now - timedelta(days=30), limit=50)):
+            for s in seen.report.get("stores", []):
+                if isinstance(s, dict) and s.get("samples") and s.get("store") not in found:
+                    found[str(s.get("store"))] = (seen.finished_at, list(s["samples"]))
+        return found
 
     # -- history ----------------------------------------------------------------------
 
@@ -697,7 +711,7 @@ def run_summary(record: RunRecord) -> str:
             )
     findings = _int(record.counts.get("findings"))
     if findings:
-        parts.append(f"{findings} report-only findings")
+        parts.append(f"{findings} report-only finding{'s' if findings != 1 else ''}")
     if not parts:
         parts.append("nothing to do" if record.status == "succeeded" else record.status)
     return "; ".join(parts)
