@@ -216,3 +216,18 @@ def test_an_unreachable_catalog_shows_the_last_known_state_and_the_error(tmp_pat
         assert client.get("/metrics").text.count("reclaim_catalog_up 0.0") == 1
         catalog.with_suffix(".away").rename(catalog)
         assert client.get("/api/overview").json()["error"] is None
+
+
+def test_without_the_extra_serve_and_metrics_say_which_extra_to_install(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [m for m in sys.modules if m.startswith("reclaim.dashboard")]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in ["starlette", *[m for m in sys.modules if m.startswith("starlette.")]]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if it were not installed
+    runner = CliRunner()
+    for argv in (["serve"], ["metrics"]):
+        result = runner.invoke(cli, [*argv, "--config", str(demo.config)])
+        assert result.exit_code == 2, result.output
+        assert "pip install 'reclaim[dashboard]'" in result.output
+    assert runner.invoke(cli, ["status", "--config", str(demo.config)]).exit_code == 0
