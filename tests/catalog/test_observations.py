@@ -9,14 +9,24 @@ from pathlib import Path
 import pytest
 
 import reclaim.api as api
-from reclaim.catalog import Catalog, Entry, Intent, State, browse, latest_observation, open_catalog
+from reclaim.catalog import (
+    Catalog,
+    Entry,
+    Intent,
+    Journal,
+    Leases,
+    State,
+    browse,
+    latest_observation,
+    open_catalog,
+)
 from reclaim.config import load_config, register_secret
 
 from .helpers import open_tracked
 
 
 def test_a_heartbeat_writes_the_latest_progress_snapshot(catalog: Catalog) -> None:
-    leases = catalog.lease
+    leases = Leases(catalog)
     lease = leases.acquire("alice", run_id=None)
     try:
         lease.report_progress({"phase": "listing", "store": "blobs", "objects": 10})
@@ -43,12 +53,13 @@ def test_a_heartbeat_writes_the_latest_progress_snapshot(catalog: Catalog) -> No
 
 
 def test_progress_that_is_not_json_is_refused_when_reported(catalog: Catalog) -> None:
-    lease = catalog.lease.acquire("alice")
+    leases = Leases(catalog)
+    lease = leases.acquire("alice")
     try:
         with pytest.raises(ValueError, match="Out of range float values"):
             lease.report_progress({"rate": float("nan")})
     finally:
-        catalog.lease.release(lease)
+        leases.release(lease)
 
 
 def test_scan_and_check_record_observations_only_into_an_existing_catalog(tmp_path: Path) -> None:
@@ -82,7 +93,7 @@ def test_scan_and_check_record_observations_only_into_an_existing_catalog(tmp_pa
 
 
 def _entries(catalog: Catalog, keys: list[str]) -> list[Entry]:
-    journal = catalog.journal
+    journal = Journal(catalog)
     recorded = journal.record_intents("blobs", [Intent(k, size=len(k)) for k in keys], mode="mark", run_id=1)
     entries = [e for e in recorded if e is not None]
     due = datetime.now(UTC) + timedelta(days=7)
@@ -122,7 +133,7 @@ def test_paging_visits_every_entry_once_and_globs_match_byte_for_byte(catalog: C
 
 def test_recent_changes_count_what_was_purged_and_restored(catalog: Catalog) -> None:
     quarantined = _entries(catalog, ["a", "bb", "ccc"])
-    journal = catalog.journal
+    journal = Journal(catalog)
     purging = [e for e in journal.transition_many(quarantined[:2], State.PURGING, run_id=2) if e]
     journal.transition_many(purging, State.PURGED, run_id=2)
     restoring = [e for e in journal.transition_many(quarantined[2:], State.RESTORING, run_id=3) if e]

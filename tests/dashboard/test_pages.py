@@ -188,14 +188,15 @@ def test_pages_answer_json_twins(client: TestClient, path: str) -> None:
 
 
 def test_the_overview_shows_the_run_in_progress_from_the_lease(demo: Demo, client: TestClient) -> None:
-    from reclaim.catalog import open_catalog
+    from reclaim.catalog import Leases, open_catalog
     from reclaim.config import load_config
 
     catalog = open_catalog(load_config(demo.config).catalog)
-    lease = catalog.lease.acquire("nightly", run_id=None)
+    leases = Leases(catalog)
+    lease = leases.acquire("nightly", run_id=None)
     try:
         lease.report_progress({"phase": "quarantine", "store": "main", "objects_done": 12_345})
-        catalog.lease.heartbeat(lease)
+        leases.heartbeat(lease)
         body = client.get("/api/overview").json()
         assert body["progress"] == {"phase": "quarantine", "store": "main", "objects_done": 12_345}
         assert body["status"]["lease"]["holder"] == "nightly"
@@ -204,6 +205,6 @@ def test_the_overview_shows_the_run_in_progress_from_the_lease(demo: Demo, clien
         assert "12,345" in page
         assert "nightly@" in page
     finally:
-        catalog.lease.release(lease)
+        leases.release(lease)
         catalog.dispose()
     assert client.get("/api/overview").json()["progress"] is None

@@ -28,6 +28,7 @@ from reclaim.api import ConfigLike, resolve_config, runs, status, to_jsonable
 from reclaim.catalog import (
     Catalog,
     Entry,
+    Journal,
     RowState,
     RunRecord,
     State,
@@ -472,7 +473,7 @@ class Dashboard:
     def entry(self, entry_id: int) -> dict[str, Any]:
         """One journal entry and every episode of its key."""
         catalog = self.catalog()
-        found = catalog.journal.get(entry_id)
+        found = Journal(catalog).get(entry_id)
         if found is None:
             raise PageError(f"journal entry {entry_id} does not exist")
         history = browse.entry_history(catalog, found.store, found.key)
