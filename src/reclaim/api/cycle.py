@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from reclaim.api.inspection import ScanReport, observe
+from reclaim.catalog import record_scan
 from reclaim.config.jsonable import to_jsonable
 from reclaim.lifecycle import (
     CollectionResult,
@@ -82,6 +84,7 @@ def run(
 ) -> CycleReport:
     """One scheduled cycle (see the module docstring)."""
     with Collector.open(config, command="run", options={"show": show}, dry_run=dry_run) as c:
+        started = datetime.now(UTC)
         report = CycleReport(dry_run, c.run_id, recovered=c.recovered, rows_recovered=c.rows_recovered)
         c.validate()
         report.purged = c.carry_out(c.plan_purge(skip_report_only=True))
@@ -99,4 +102,10 @@ def run(
         expired = c.carry_out(c.plan_expire())
         report.expired_rows, report.expired_entries = expired.rows, expired.entries
         c.counts["findings"] = report.findings
+        if not c.dry_run:
+            # the cycle's listing, for the dashboard: what it listed, kept and found, per store
+            seen = ScanReport(
+                started, datetime.now(UTC), stores=report.scans, collections=report.collection_scans
+            )
+            observe(record_scan, c.catalog, {**seen.to_dict(), "run_id": c.run_id}, partial=False)
         return report

@@ -7,7 +7,8 @@ it. ``lock`` with ``break_lease`` is the one write: it clears a stale lease.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,8 @@ from reclaim.catalog import (
     RowSummary,
     RunRecord,
     open_catalog,
+    record_check,
+    record_scan,
 )
 from reclaim.catalog.files import catalog_file_exists
 from reclaim.config.jsonable import to_jsonable
@@ -40,6 +43,8 @@ from reclaim.lifecycle import (
 )
 from reclaim.lifecycle.rows import scan_collection
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "CheckReport",
     "CollectionStatus",
@@ -48,6 +53,7 @@ __all__ = [
     "StoreStatus",
     "check",
     "lock",
+    "observe",
     "runs",
     "scan",
     "status",
@@ -179,7 +185,10 @@ def scan(
         try:
             if catalog is not None:
                 session.attach(catalog.archive, catalog.engine)
-            return _scan(session, stores, collections, everything, show, progress, started)
+            report = _scan(session, stores, collections, everything, show, progress, started)
+            if catalog is not None:
+                observe(record_scan, catalog, report.to_dict(), partial=not everything)
+            return report
         finally:
             if catalog is not None:
                 catalog.dispose()
@@ -244,10 +253,24 @@ def check(
                 if journal is not None:
                     result.journal = check_journal(store, journal, trash_prefix=trash, show=show)
                 results.append(result)
+            report = CheckReport(started_at=started, finished_at=datetime.now(UTC), stores=results)
+            if catalog is not None:
+                observe(record_check, catalog, report.to_dict(), partial=bool(stores))
         finally:
             if catalog is not None:
                 catalog.dispose()
-    return CheckReport(started_at=started, finished_at=datetime.now(UTC), stores=results)
+    return report
+
+
+def observe(
+    record: Callable[..., int], catalog: Catalog, report: dict[str, object], *, partial: bool
+) -> None:
+    """Leave a read-only report in the catalog for the dashboard (only into an existing catalog)."""
+    try:
+        record(catalog, report, partial=partial)
+    except CatalogError as exc:
+        # ignoring this is safe: an observation is a record of what was seen, never a reason to act
+        log.warning("could not record this report in the catalog: %s", exc)
 
 
 def _catalog_if_initialised(session: Session) -> Catalog | None:

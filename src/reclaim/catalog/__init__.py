@@ -23,10 +23,13 @@ MariaDB/MySQL::
         entries = [entry for entry in recorded if entry is not None]   # None: the key was active already
         journal.transition_many(entries, State.QUARANTINED, run_id=run_id, due_at=due)
 
-``journal`` and ``lease`` are public modules too (listed in ``__all__``).
+Read-only ``scan`` and ``check`` leave their reports as observations
+(:func:`record_scan`, :func:`record_check`, :func:`latest_observation`).
+
+``journal``, ``lease`` and ``observations`` are public modules too (listed in ``__all__``).
 """
 
-from reclaim.catalog import archive, journal, lease
+from reclaim.catalog import archive, browse, journal, lease, observations
 from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.archive import RESTORABLE, ArchivedRow, NewRow, RowArchive, RowState, RowSummary, pk_text
 from reclaim.catalog.catalog import MIGRATIONS, Catalog, open_catalog
@@ -42,6 +45,7 @@ from reclaim.catalog.journal import (
     State,
 )
 from reclaim.catalog.lease import DEFAULT_TTL, Lease, LeaseInfo, Leases
+from reclaim.catalog.observations import Observation, latest_observation, record_check, record_scan
 from reclaim.catalog.runs import RunRecord, RunStatus
 from reclaim.catalog.tables import (
     KEY_LENGTH,
@@ -76,6 +80,7 @@ __all__ = [
     "Leases",
     "NewRow",
     "ObjectKey",
+    "Observation",
     "RowArchive",
     "RowState",
     "RowSummary",
@@ -84,10 +89,15 @@ __all__ = [
     "State",
     "UTCDateTime",
     "archive",
+    "browse",
     "catalog_tables",
     "journal",
+    "latest_observation",
     "lease",
+    "observations",
     "open_catalog",
     "pk_text",
+    "record_check",
+    "record_scan",
     "sha256_hex",
 ]

@@ -42,7 +42,16 @@ if TYPE_CHECKING:
     from reclaim.catalog.catalog import Catalog
     from reclaim.catalog.lease import Lease
 
-__all__ = ["RESTORABLE", "ArchivedRow", "NewRow", "RowArchive", "RowState", "RowSummary", "pk_text"]
+__all__ = [
+    "RESTORABLE",
+    "ArchivedRow",
+    "NewRow",
+    "RowArchive",
+    "RowState",
+    "RowSummary",
+    "archived_from_row",
+    "pk_text",
+]
 
 _BATCH: Final = 500
 
@@ -489,6 +498,11 @@ def _archived(row: Any) -> ArchivedRow:
     if not isinstance(archived.archived_at, datetime):
         raise CorruptRow(f"archived row {archived.id} (table rows): archived_at is not a time")
     return archived
+
+
+def archived_from_row(row: Any) -> ArchivedRow:
+    """An :class:`ArchivedRow` from a row of ``rows``; :class:`CorruptRow` when a value is impossible."""
+    return _archived(row)
 
 
 def _decode(row: Any) -> ArchivedRow:

@@ -28,6 +28,10 @@ and when it expires. Like restic's lock it is a lease, not a flag:
   lease row (shared) in their own transaction and are refused when it holds
   another token or a newer fence, so a stale collector cannot change the
   journal even in the instant between its last check and its write;
+- **progress**: the holder keeps its latest progress snapshot
+  (:meth:`Lease.report_progress`: phase, store, objects done...) and the next
+  heartbeat writes it into the row (``progress``, JSON), where the dashboard
+  reads it; it costs no extra catalog write;
 - a stale lease (past ``safe_at``, or its holder certainly died) is taken over
   by the next collector or broken explicitly (:meth:`Leases.break_lease`); a
   live one only with ``force``.
@@ -48,13 +52,14 @@ whether a lease expired. SQLite catalogs are local files, whose clock is the hos
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,6 +69,7 @@ from typing import TYPE_CHECKING, Any, Final
 import sqlalchemy as sa
 
 from reclaim.catalog._entry import CorruptRow
+from reclaim.catalog.runs import dumps_redacted
 from reclaim.catalog.tables import LEASE_NAME
 from reclaim.errors import CatalogError, LeaseLost, LockHeld
 
@@ -92,6 +98,7 @@ _FREE: Final[dict[str, Any]] = {
     "expires_at": None,
     "identity": None,
     "safe_at": None,
+    "progress": None,
 }
 #: the id of the current boot: random per boot, so different on every machine
 _BOOT_ID: Final = Path("/proc/sys/kernel/random/boot_id")
@@ -128,6 +135,8 @@ class LeaseInfo:
     fence: int = 0
     safe_at: datetime | None = None
     """From when the holder can no longer act by its own rule (expiry plus its margin)."""
+    progress: dict[str, Any] | None = None
+    """The holder's latest progress snapshot, as of its last heartbeat (``None``: none reported)."""
 
     def stale(self, now: datetime) -> bool:
         """Whether the lease may be taken at ``now``: free, its holder can no longer act, or is gone.
@@ -216,6 +225,7 @@ class Lease:
         self._expires_at = expires_at
         self._deadline = deadline
         self._lost: str | None = None
+        self._progress: str | None = None
 
     def __repr__(self) -> str:
         state = f"lost: {self._lost}" if self._lost else f"expires {_stamp(self.expires_at)}"
@@ -252,6 +262,22 @@ class Lease:
                 "change. Another collector may run now; 'reclaim recover' (or the next run) finishes "
                 "what this one left in flight",
             )
+
+    def report_progress(self, snapshot: Mapping[str, Any]) -> None:
+        """Keep ``snapshot`` (JSON-ready: phase, store, objects done...) for the next heartbeat to write.
+
+        Only the latest snapshot is kept; nothing is written here, so reporting
+        progress as often as wanted costs no catalog transaction. Strings in it
+        are redacted like the audit log's (no secret reaches the catalog).
+        Raises ``TypeError`` or ``ValueError`` when it cannot be encoded as JSON.
+        """
+        text = dumps_redacted(snapshot)
+        with self._guard:
+            self._progress = text
+
+    def _pending_progress(self) -> str | None:
+        with self._guard:
+            return self._progress
 
     @property
     def margin(self) -> timedelta:
@@ -377,6 +403,7 @@ class Leases:
                 "identity": _identity(),
                 "safe_at": expires_at + self._margin,
                 "fence": lease.c.fence + 1,
+                "progress": None,
             }
             # an expired lease is not free until its holder can no longer act (safe_at)
             free = sa.or_(
@@ -428,13 +455,21 @@ class Leases:
         lease.check()
         table = self._table
         started = time.monotonic()
+        progress = lease._pending_progress()
         with self._catalog.begin() as connection:
             now = _database_now(connection)
             expires_at = now + self._ttl
+            values: dict[str, Any] = {
+                "heartbeat_at": now,
+                "expires_at": expires_at,
+                "safe_at": expires_at + self._margin,
+            }
+            if progress is not None:
+                values["progress"] = progress
             statement = (
                 table.update()
                 .where(table.c.name == LEASE_NAME, table.c.token == lease.token)
-                .values(heartbeat_at=now, expires_at=expires_at, safe_at=expires_at + self._margin)
+                .values(**values)
             )
             renewed = connection.execute(statement).rowcount == 1
         if not renewed:
@@ -585,6 +620,7 @@ class Leases:
             identity=row["identity"],
             fence=fence,
             safe_at=row["safe_at"],
+            progress=_progress(row.get("progress")),
         )
 
     def _held(self, info: LeaseInfo) -> LockHeld:
@@ -596,6 +632,21 @@ class Leases:
             "'reclaim lock --break' once expired, or 'reclaim lock --break --force' if you are sure "
             "the holder is gone",
         )
+
+
+def _progress(text: Any) -> dict[str, Any] | None:
+    """The progress snapshot of a lease row; ``None`` when there is none or it is not a JSON object.
+
+    Unlike the lease's own columns, a garbled snapshot is no reason to stop anything: it is shown
+    as missing.
+    """
+    if not isinstance(text, str):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _database_now(connection: sa.Connection) -> datetime:

@@ -33,8 +33,10 @@ __all__ = [
     "FINAL_STATUSES",
     "RunRecord",
     "RunStatus",
+    "dumps_redacted",
     "finish_run",
     "insert_run",
+    "record_from_row",
     "select_runs",
 ]
 
@@ -146,6 +148,11 @@ def _dumps(value: Mapping[str, Any]) -> str:
     return json.dumps(_redacted(to_jsonable(value)), sort_keys=True, allow_nan=False)
 
 
+def dumps_redacted(value: Mapping[str, Any]) -> str:
+    """``value`` as JSON text with every string redacted: what the catalog stores of reports."""
+    return _dumps(value)
+
+
 def _user() -> str | None:
     try:
         return getpass.getuser()
@@ -171,6 +178,11 @@ def _record(row: sa.RowMapping) -> RunRecord:
     if not isinstance(record.started_at, datetime) or not isinstance(record.command, str):
         raise CorruptRow(f"run {record.id} (table runs): started_at or command is not valid")
     return record
+
+
+def record_from_row(row: sa.RowMapping) -> RunRecord:
+    """A :class:`RunRecord` from a row of ``runs``; :class:`CorruptRow` when a value is impossible."""
+    return _record(row)
 
 
 def _decode(row: sa.RowMapping) -> RunRecord:

@@ -1,6 +1,6 @@
 """The catalog's tables as SQLAlchemy Core objects, for any schema and table prefix.
 
-Five tables, each named ``<prefix><name>``:
+Six tables, each named ``<prefix><name>``:
 
 - ``runs``: the audit log, one row per invocation that changes anything;
 - ``objects``: the object journal, one row per lifecycle episode of a key
@@ -10,7 +10,10 @@ Five tables, each named ``<prefix><name>``:
 - ``row_refs``: what each archived row references (its foreign-key values and
   the values reference sources read from it), so that everything a restorable
   row points at stays referenced (invariant 6);
-- ``lease``: the one-collector-at-a-time lease (a single row, ``collector``).
+- ``lease``: the one-collector-at-a-time lease (a single row, ``collector``),
+  with the latest progress snapshot of the run that holds it;
+- ``observations``: what read-only ``scan`` and ``check`` runs saw, as JSON
+  reports (the dashboard's standing numbers, never a reason to act).
 
 The same definitions must hold on SQLite, PostgreSQL and MariaDB/MySQL, which
 shapes a few choices:
@@ -173,7 +176,7 @@ def sha256_hex(text: str) -> str:
 
 @dataclass(frozen=True)
 class CatalogTables:
-    """The catalog's :class:`~sqlalchemy.MetaData` and its four tables."""
+    """The catalog's :class:`~sqlalchemy.MetaData` and its tables."""
 
     metadata: sa.MetaData
     runs: sa.Table
@@ -181,6 +184,7 @@ class CatalogTables:
     rows: sa.Table
     row_refs: sa.Table
     lease: sa.Table
+    observations: sa.Table
     schema: str | None
     prefix: str
 
@@ -223,6 +227,8 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         sa.Column("options", _long_text(), nullable=False),
         sa.Column("counts", _long_text(), nullable=False),
         sa.Column("error", _long_text(), nullable=True),
+        sa.Index(f"{p}runs_command", "command", "id"),
+        sa.Index(f"{p}runs_started", "started_at"),
         **options,
     )
 
@@ -254,6 +260,12 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         sa.Index(f"{p}objects_run", "run_id"),
         # at most one active entry per key: the database refuses a second one
         sa.Index(f"{p}objects_active", "store", "active_hash", unique=True),
+        # the dashboard's paging (newest first) and its recent-history counts
+        sa.Index(f"{p}objects_state_id", "state", "id"),
+        sa.Index(f"{p}objects_store_state_id", "store", "state", "id"),
+        sa.Index(f"{p}objects_changed", "store", "state", "updated_at", "size"),
+        # status's journal summary reads this index alone, not a million rows
+        sa.Index(f"{p}objects_summary", "store", "state", "size", "created_at", "due_at"),
         **options,
     )
 
@@ -276,6 +288,7 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         sa.Index(f"{p}rows_pk", "collection", "pk_hash"),
         sa.Index(f"{p}rows_expiry", "state", "expires_at"),
         sa.Index(f"{p}rows_run", "run_id"),
+        sa.Index(f"{p}rows_state_id", "state", "id"),
         **options,
     )
 
@@ -310,6 +323,24 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         # the fencing token (grows at every change of hands) and when the holder can no longer act
         sa.Column("fence", sa.BigInteger(), nullable=False, server_default="0"),
         sa.Column("safe_at", UTCDateTime(), nullable=True),
+        # the holder's latest progress snapshot (JSON), written with its heartbeat
+        sa.Column("progress", _long_text(), nullable=True),
+        **options,
+    )
+
+    observations = sa.Table(
+        f"{p}observations",
+        metadata,
+        sa.Column("id", _id(), primary_key=True, autoincrement=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("started_at", UTCDateTime(), nullable=False),
+        sa.Column("finished_at", UTCDateTime(), nullable=False),
+        sa.Column("user", sa.String(255), nullable=True),
+        sa.Column("host", sa.String(255), nullable=True),
+        # "all": every store and collection was looked at; "partial": only some were
+        sa.Column("scope", sa.String(16), nullable=False),
+        sa.Column("report", _long_text(), nullable=False),
+        sa.Index(f"{p}observations_kind", "kind", "id"),
         **options,
     )
 
@@ -320,6 +351,7 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         rows=rows,
         row_refs=row_refs,
         lease=lease,
+        observations=observations,
         schema=schema,
         prefix=prefix,
     )

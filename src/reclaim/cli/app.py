@@ -274,6 +274,7 @@ def demo(
                 "check": result.check.to_dict(),
                 "cycle": result.cycle.to_dict(),
                 "next_commands": result.next_commands,
+                "serve": _serve_command(result.archive.config_path),
             }
         )
         return
@@ -297,6 +298,12 @@ def demo(
     out().rule("next")
     for command in result.next_commands:
         out().print(f"  {command}", markup=False, highlight=False)
+    out().print(f"  {_serve_command(a.config_path)}", markup=False, highlight=False)
+    out().print("    (the dashboard, on http://127.0.0.1:8750/; needs the 'dashboard' extra)", style="dim")
+
+
+def _serve_command(config_path: Path) -> str:
+    return f"reclaim serve --config {config_path}"
 
 
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
@@ -566,6 +573,80 @@ def lock(
         from reclaim.cli.render_lifecycle import render_lease
 
         render_lease(info, out(), stale=info.stale(datetime.now(UTC)))
+
+
+# -- the dashboard (the 'dashboard' extra, imported only by these two commands) -----------
+
+#: the packages of the 'dashboard' extra
+_DASHBOARD_PACKAGES = ("starlette", "jinja2", "uvicorn", "prometheus_client", "markupsafe")
+
+
+def _dashboard() -> Any:
+    """``reclaim.dashboard``, or a :class:`ConfigError` naming the extra to install."""
+    try:
+        import reclaim.dashboard as dashboard
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in _DASHBOARD_PACKAGES:
+            raise
+        raise ConfigError(
+            f"the dashboard needs the 'dashboard' extra ({exc.name} is not installed): "
+            "pip install 'reclaim[dashboard]'"
+        ) from None
+    return dashboard
+
+
+@app.command()
+def serve(
+    config: ConfigOption = Path("reclaim.toml"),
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback unless --public).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8750,
+    public: Annotated[
+        bool,
+        typer.Option(help="Allow a non-loopback address without [dashboard] token (a proxy authenticates)."),
+    ] = False,
+    prefix: Annotated[
+        str | None, typer.Option(help="Path prefix behind a reverse proxy (overrides [dashboard] prefix).")
+    ] = None,
+) -> None:
+    """A read-only web dashboard and JSON API over the catalog, with Prometheus metrics at /metrics."""
+
+    def work() -> None:
+        dashboard = _dashboard()
+        resolved = api.resolve_config(config)
+        dashboard.check_bind(host, token=resolved.dashboard.token, public=public)
+        shown_prefix = (prefix if prefix is not None else resolved.dashboard.prefix).rstrip("/")
+        err().print(
+            f"serving the dashboard on http://{host}:{port}{shown_prefix}/ (Ctrl-C stops)", markup=False
+        )
+        dashboard.serve(resolved, host=host, port=port, public=public, prefix=prefix)
+
+    _guarded(work)
+
+
+@app.command()
+def metrics(
+    config: ConfigOption = Path("reclaim.toml"),
+    textfile: Annotated[
+        Path | None, typer.Option(help="Write them here, atomically (node_exporter's textfile collector).")
+    ] = None,
+) -> None:
+    """Prometheus metrics from the catalog: on stdout, or into --textfile for node_exporter."""
+
+    def work() -> None:
+        dashboard = _dashboard()
+        board = dashboard.Dashboard(config)
+        try:
+            if textfile is not None:
+                dashboard.write_textfile(board, textfile)
+            else:
+                from reclaim.dashboard.metrics import registry_for, render_metrics
+
+                board.metrics()  # the catalog's own error, not a page of catalog_up 0
+                sys.stdout.write(redact(render_metrics(registry_for(board)).decode("utf-8")))
+        finally:
+            board.close()
+
+    _guarded(work)
 
 
 def main() -> None:

@@ -139,6 +139,10 @@ def _register_secrets(raw: dict[str, Any]) -> None:
                 register_secret(secret)
     for store in _tables(raw.get("stores")):
         _register_options(store.get("storage_options"))
+    dashboard = raw.get("dashboard")
+    token = dashboard.get("token") if isinstance(dashboard, dict) else None
+    if isinstance(token, str):
+        register_secret(token)
 
 
 def _tables(section: object) -> list[dict[str, Any]]:

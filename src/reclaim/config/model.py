@@ -33,6 +33,7 @@ __all__ = [
     "CollectionConfig",
     "CollectionReferenceConfig",
     "Config",
+    "DashboardConfig",
     "DatabaseConfig",
     "Duration",
     "ReferenceConfig",
@@ -70,6 +71,8 @@ class _Model(BaseModel):
                 yield name, mask_url(value)
             elif name == "storage_options":
                 yield name, mask_options(value)
+            elif name == "token" and value is not None:
+                yield name, "***"
             else:
                 yield name, value
 
@@ -392,6 +395,44 @@ class CollectionConfig(_Model):
         return f"{self.table_schema}.{self.table}" if self.table_schema else self.table
 
 
+def _mask_token(value: str | None) -> str | None:
+    return None if value is None else "***"
+
+
+class DashboardConfig(_Model):
+    """``reclaim serve`` and ``reclaim metrics``: who may look, and when to turn red."""
+
+    token: Annotated[str | None, PlainSerializer(_mask_token, return_type=str | None)] = None
+    """Bearer token (or basic-auth password) the dashboard asks for; ``${ENV_VAR}`` keeps it out of
+    the file. Without one, ``reclaim serve`` binds only to loopback unless told ``--public``."""
+    stale_after: Duration = timedelta(days=2)
+    """The overview turns red when no cycle (``reclaim run``) has succeeded for this long."""
+    prefix: str = ""
+    """The path the dashboard is served under behind a reverse proxy (``/reclaim``), or none."""
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 8:
+            raise ValueError("the dashboard token must be at least 8 characters long")
+        return value
+
+    @field_validator("stale_after")
+    @classmethod
+    def _stale(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("stale_after must be positive")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value and (not value.startswith("/") or not re.match(r"^[A-Za-z0-9_./~-]*$", value)):
+            raise ValueError(f"{value!r} is not a path prefix like '/reclaim'")
+        return value
+
+
 class Config(_Model):
     """The whole configuration file."""
 
@@ -399,6 +440,7 @@ class Config(_Model):
     databases: dict[str, DatabaseConfig] = Field(default_factory=dict)
     stores: dict[str, StoreConfig] = Field(default_factory=dict)
     collections: dict[str, CollectionConfig] = Field(default_factory=dict)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     source_path: str | None = Field(default=None, exclude=True)
     """The file this configuration was read from (not part of the TOML)."""
 
