@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from reclaim.catalog import Entry, Journal, State
 from reclaim.errors import LeaseLost
 from reclaim.lifecycle.faults import fault
-from reclaim.lifecycle.moves import Move, batch_mover
+from reclaim.lifecycle.moves import Delete, Move, batch_deleter, batch_mover
 from reclaim.lifecycle.restore import finish_restores
 from reclaim.lifecycle.scan import Tally
 from reclaim.lifecycle.spool import EntrySpool
@@ -214,24 +214,26 @@ class PurgePlan:
             if e.mode == "move" or not staged
         ]
         step = _DELETE_REQUEST if self.store.parallel_io else 1
-        for start in range(0, len(direct), step):
-            check_lease()
-            fault("purge.checked")
-            self.store.delete(direct[start : start + step])
         kept: set[int] = set()
         replaced: set[int] = set()
         marked = [entry for entry in doomed if entry.mode != "move"] if staged else []
-        if marked:
+        with batch_deleter(self.store) as delete:
+            for start in range(0, len(direct), step):
+                check_lease()
+                fault("purge.checked")
+                delete(direct[start : start + step])
+            if not marked:
+                return kept, replaced
             with batch_mover(self.store) as move:
                 for entry in marked:
-                    outcome = self._delete_staged(entry, check_lease, move)
+                    outcome = self._delete_staged(entry, check_lease, move, delete)
                     if outcome == "kept":
                         kept.add(entry.id)
                     elif outcome == "replaced":
                         replaced.add(entry.id)
         return kept, replaced
 
-    def _delete_staged(self, entry: Entry, check_lease: LeaseCheck, move: Move) -> str:
+    def _delete_staged(self, entry: Entry, check_lease: LeaseCheck, move: Move, delete: Delete) -> str:
         """Move a ``mark`` object aside, and delete it only if the lease held across the move.
 
         The rename is the one side effect a paused collector may make after its
@@ -265,7 +267,7 @@ class PurgePlan:
             with contextlib.suppress(FileNotFoundError, FileExistsError):
                 move(staged, entry.key)
             return "replaced"
-        self.store.delete([staged])
+        delete([staged])
         return "deleted"
 
     def _replaced(self, entry: Entry, staged: str) -> bool:

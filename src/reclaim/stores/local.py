@@ -267,22 +267,41 @@ class LocalStore(FsspecStore):
         keeps them longer. Empty parent directories are left in place, so a
         writer creating a file in them concurrently is never disturbed.
         """
-        wanted = [_valid(key) for key in dict.fromkeys(keys)]
+        with self.deletes() as deleter:
+            deleter.delete(keys)
+
+    @contextmanager
+    def deletes(self) -> Iterator[Deleter]:
+        """A :class:`Deleter` for a batch of deletes: each directory opened once for the batch."""
         with _Dirs(self) as dirs:
-            # every directory checked before the first unlink: a refused batch deletes nothing
-            for key in wanted:
-                dirs.fd(key.rpartition("/")[0], key=key)
-            for key in wanted:
-                parent, _, name = key.rpartition("/")
-                fd = dirs.fd(parent, key=key)
-                if fd is None:
-                    continue  # nothing under a missing directory: already deleted
-                try:
-                    os.unlink(name, dir_fd=fd)
-                except (FileNotFoundError, NotADirectoryError):
-                    pass  # deletes are idempotent: a missing key is already deleted
-                except OSError as exc:
-                    raise self._fail("delete failed", exc, key=key) from None
+            yield Deleter(self, dirs)
+
+
+class Deleter:
+    """Deletes within one :class:`LocalStore` for one batch (from :meth:`LocalStore.deletes`)."""
+
+    def __init__(self, store: LocalStore, dirs: _Dirs) -> None:
+        self._store = store
+        self._dirs = dirs
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """What :meth:`LocalStore.delete` does, relative to the batch's directory descriptors."""
+        wanted = [_valid(key) for key in dict.fromkeys(keys)]
+        dirs = self._dirs
+        # every directory checked before the first unlink: a refused call deletes nothing
+        for key in wanted:
+            dirs.fd(key.rpartition("/")[0], key=key)
+        for key in wanted:
+            parent, _, name = key.rpartition("/")
+            fd = dirs.fd(parent, key=key)
+            if fd is None:
+                continue  # nothing under a missing directory: already deleted
+            try:
+                os.unlink(name, dir_fd=fd)
+            except (FileNotFoundError, NotADirectoryError):
+                pass  # deletes are idempotent: a missing key is already deleted
+            except OSError as exc:
+                raise self._store._fail("delete failed", exc, key=key) from None
 
 
 class Mover:
