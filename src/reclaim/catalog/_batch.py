@@ -164,12 +164,22 @@ def _record_batch(
             free = [row | stamps for row in chunk if row["active_hash"] not in taken]
             if not free:
                 continue
+            returning = connection.dialect.insert_executemany_returning_sort_by_parameter_order
+            insert = objects.insert()
+            if returning:  # the ids come back with the insert, in the order of the rows
+                insert = insert.returning(objects.c.id, sort_by_parameter_order=True)
             try:
-                connection.execute(objects.insert(), free)
+                inserted = connection.execute(insert, free)
             except sa.exc.IntegrityError as exc:
                 if is_conflict(exc):
                     raise _Conflict from None
                 raise
+            if returning:
+                new_ids = [int(entry_id) for entry_id in inserted.scalars()]
+                written.update(
+                    (row["active_hash"], row | {"id": i}) for row, i in zip(free, new_ids, strict=True)
+                )
+                continue
             # the active entries of these keys are the ones just inserted: the unique index allows no other
             query = sa.select(active, objects.c.id).where(
                 objects.c.store == store, active.in_([row["active_hash"] for row in free])
@@ -284,8 +294,8 @@ def _swap(
                 )
                 won.update(int(entry_id) for entry_id in connection.execute(statement).scalars())
         return won
-    for chunk in chunks(entries, CHUNK):
-        won |= _lock_and_swap(connection, objects, chunk, values)
+    for part in chunks(entries, CHUNK):
+        won |= _lock_and_swap(connection, objects, part, values)
     return won
 
 
