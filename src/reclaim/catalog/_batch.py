@@ -56,6 +56,8 @@ __all__ = ["CHUNK", "Intent", "intent_row", "record_intents", "record_one", "tra
 
 #: rows per statement (and keys per ``IN (...)`` list); a batch is one transaction of many
 CHUNK: Final = 500
+#: the values a 64-bit integer column holds
+_INT64: Final = (-(2**63), 2**63 - 1)
 #: rounds of a chunk of intents that lost keys to concurrent writers before going key by key
 CONFLICT_ROUNDS: Final = 3
 
@@ -280,6 +282,8 @@ def _swap(
     """Move the entries still as read (state and version) to ``fixed``; return their ids."""
     values = fixed | {"version": objects.c.version + 1, "updated_at": now}
     won: set[int] = set()
+    # a version no 64-bit column holds (a hand-edited row) can match no row: that entry loses
+    entries = [entry for entry in entries if _INT64[0] <= entry.version <= _INT64[1]]
     if connection.dialect.update_returning:
         groups: dict[tuple[str, int], list[int]] = {}
         for entry in entries:

@@ -107,9 +107,10 @@ class EntrySpool:
         self._conn.execute("PRAGMA journal_mode=OFF")
         self._conn.execute("PRAGMA synchronous=OFF")
         self._conn.execute(
-            "CREATE TABLE entry (id INTEGER PRIMARY KEY, store TEXT, key TEXT, state TEXT, version INTEGER, "
-            "mode TEXT, trash_key TEXT, size INTEGER, mtime REAL, etag TEXT, run_id INTEGER, "
-            "updated_run_id INTEGER, created_at TEXT, updated_at TEXT, due_at TEXT, note TEXT, "
+            # numbers as text: a hand-edited catalog may hold integers no SQLite INTEGER holds
+            "CREATE TABLE entry (id INTEGER PRIMARY KEY, store TEXT, key TEXT, state TEXT, version TEXT, "
+            "mode TEXT, trash_key TEXT, size TEXT, mtime REAL, etag TEXT, run_id TEXT, "
+            "updated_run_id TEXT, created_at TEXT, updated_at TEXT, due_at TEXT, note TEXT, "
             "version_id TEXT, referenced INTEGER)"
         )
         self.count = 0
@@ -118,9 +119,10 @@ class EntrySpool:
         """Append ``entries`` (ids above every id added so far)."""
         rows = [
             (
-                e.id, e.store, e.key, e.state.value, e.version, e.mode, e.trash_key, e.size, e.mtime,
-                e.etag, e.run_id, e.updated_run_id, e.created_at.isoformat(), e.updated_at.isoformat(),
-                None if e.due_at is None else e.due_at.isoformat(), e.note, e.version_id,
+                e.id, e.store, e.key, e.state.value, str(e.version), e.mode, e.trash_key, _text(e.size),
+                e.mtime, e.etag, _text(e.run_id), _text(e.updated_run_id), e.created_at.isoformat(),
+                e.updated_at.isoformat(), None if e.due_at is None else e.due_at.isoformat(), e.note,
+                e.version_id,
             )
             for e in entries
         ]  # fmt: skip
@@ -163,14 +165,22 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         version=int(version),
         mode=str(mode),
         trash_key=trash_key,
-        size=size,
+        size=_int(size),
         mtime=mtime,
         etag=etag,
-        run_id=run_id,
-        updated_run_id=updated_run_id,
+        run_id=_int(run_id),
+        updated_run_id=_int(updated_run_id),
         created_at=datetime.fromisoformat(str(created_at)),
         updated_at=datetime.fromisoformat(str(updated_at)),
         due_at=None if due_at is None else datetime.fromisoformat(str(due_at)),
         note=note,
         version_id=version_id,
     )
+
+
+def _text(number: int | None) -> str | None:
+    return None if number is None else str(number)
+
+
+def _int(text: str | None) -> int | None:
+    return None if text is None else int(text)
