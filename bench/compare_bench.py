@@ -13,7 +13,15 @@ RSS from ``wait4``, best of ``--repeat``):
 Both must find the same number of candidates and delete the same number of
 objects. Prints one table per N with the ratios, and the command.
 
+With ``--restore-sizes``, for each of those N (N/3 orphans by default) it also
+measures reclaim against itself on a fresh copy: ``reclaim quarantine --json``
+(grace 7 days, so nothing is purged) and then ``reclaim restore --store bench
+--json`` of every quarantined object, each in a fresh child process; both
+must count the same objects, and the table gives restored/s against
+quarantined/s.
+
     .venv/bin/python bench/compare_bench.py --sizes 100000 1000000 --collect-sizes 100000
+    .venv/bin/python bench/compare_bench.py --sizes 300000 --collect-sizes --restore-sizes 300000
 """
 
 from __future__ import annotations
@@ -80,6 +88,25 @@ def reclaim_collect(workdir: Path, n: int, server: str) -> tuple[Result, int]:
     return (seconds, rss, deleted), report["scans"][0]["candidates"]["count"]
 
 
+def reclaim_quarantine_restore(workdir: Path, n: int, server: str) -> tuple[Result, Result]:
+    """Quarantine (grace 7 days), then restore every quarantined object, on a fresh copy."""
+    run = fresh_copy(workdir, n)
+    config = run / "reclaim.toml"
+    write_config(config, f"reclaim_bench_{n}", f"file://{run / 'store'}", 'grace = "7d"\n', server=server)
+    subprocess.run([*RECLAIM, "init", "--config", str(config)], check=True, capture_output=True)
+    seconds, rss, output = run_child([*RECLAIM, "quarantine", "--config", str(config), "--json"])
+    quarantined = json.loads(output)["quarantined"][0]["quarantined"]["count"]
+    quarantine = (seconds, rss, quarantined)
+    seconds, rss, output = run_child(
+        [*RECLAIM, "restore", "--store", "bench", "--config", str(config), "--json"]
+    )
+    restored = json.loads(output)["restored"]["bench"]["restored"]
+    if restored != quarantined:
+        raise SystemExit(f"restore differs: {quarantined:,} quarantined, {restored:,} restored")
+    shutil.rmtree(run)
+    return quarantine, (seconds, rss, restored)
+
+
 def baseline_collect(workdir: Path, n: int, server: str) -> tuple[Result, int]:
     run = fresh_copy(workdir, n)
     seconds, rss, output = run_child(
@@ -88,6 +115,15 @@ def baseline_collect(workdir: Path, n: int, server: str) -> tuple[Result, int]:
     report = json.loads(output)
     shutil.rmtree(run)
     return (seconds, rss, report["deleted"]), report["candidates"]
+
+
+def restore_table(n: int, quarantine: Result, restore: Result) -> None:
+    print(f"\nN = {n:,}: restore against quarantine (reclaim, {quarantine[2]:,} objects)")
+    print(f"{'':<20} {'restore':>12} {'quarantine':>12}  ratio")
+    rate_r, rate_q = restore[2] / restore[0], quarantine[2] / quarantine[0]
+    print(f"{'objects/s':<20} {rate_r:>12,.0f} {rate_q:>12,.0f}  {rate_r / rate_q:.2f}x (restore/quarantine)")
+    print(f"{'peak RSS':<20} {mb(restore[1]):>12} {mb(quarantine[1]):>12}")
+    print(f"{'seconds':<20} {restore[0]:>12.2f} {quarantine[0]:>12.2f}")
 
 
 def table(n: int, rows: dict[str, tuple[Result, Result]]) -> None:
@@ -112,6 +148,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument(
         "--collect-sizes", type=int, nargs="*", default=None, help="sizes to collect at (default: --sizes)"
+    )
+    parser.add_argument(
+        "--restore-sizes", type=int, nargs="*", default=[], help="sizes to quarantine and restore at"
     )
     parser.add_argument("--orphans", type=float, default=0.3, help="fraction of objects nothing references")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/reclaim-bench"))
@@ -154,6 +193,10 @@ def main() -> None:
             rows["collect"] = (best(ours), best(theirs))
         results[n] = rows
         table(n, rows)
+        if n in args.restore_sizes:
+            print(f"N={n:,}: quarantine, then restore ...", file=sys.stderr, flush=True)
+            runs = [reclaim_quarantine_restore(args.workdir, n, args.server) for _ in range(args.repeat)]
+            restore_table(n, best([q for q, _ in runs]), best([r for _, r in runs]))
     if len(results) > 1:
         small, large = min(results), max(results)
         for name in ("scan", "collect"):

@@ -40,6 +40,8 @@ class World:
         self.catalog: Catalog = open_catalog(archive.config.catalog)
         self.journal = Journal(self.catalog)
         self.cfg = archive.config.stores["main"]
+        self.quarantine_batch = quarantine_module.BATCH
+        self.purge_batch = purge_module.BATCH
 
     def quarantine_plan(self) -> Any:
         return plan_quarantine(
@@ -51,6 +53,7 @@ class World:
             grace=timedelta(0),
             max_fraction=1.0,
             trash_prefix=self.cfg.trash_prefix,
+            batch_size=self.quarantine_batch,
         )
 
     def run_id(self, command: str) -> int:
@@ -146,7 +149,9 @@ def _purge_with_surprises(world: World, keys: list[str], surprises: dict[str, li
     replaced = plain[1::11] if mark else []  # mark mode: replaced by a writer, so left live
     for key in replaced:
         _rewrite(world, key)
-    plan = plan_purge(world.store, world.sources, world.journal, trash_prefix="_trash/")
+    plan = plan_purge(
+        world.store, world.sources, world.journal, trash_prefix="_trash/", batch_size=world.purge_batch
+    )
     assert plan.due == len(plain)
     result = plan.execute(world.journal, run_id=world.run_id("purge"), check_lease=lambda: None)
     purged = [key for key in plain if key not in again and key not in replaced]
@@ -193,12 +198,8 @@ def s3_world(
     sqlite_url: str,
     s3_bucket: str,
     s3_options: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[World]:
     pytest.importorskip("s3fs", reason="s3fs is not installed: pip install -e '.[dev]'")
-    # small batches, so that 90 objects on the test server still make several of them
-    monkeypatch.setattr(quarantine_module, "_BATCH", 40)
-    monkeypatch.setattr(purge_module, "_BATCH", 25)
     world = _make_world(
         tmp_path,
         sqlite_url,
@@ -207,6 +208,9 @@ def s3_world(
         storage_options=s3_options,
         mode=request.param,
     )
+    # small batches, so that 90 objects on the test server still make several of them
+    world.quarantine_batch = 40
+    world.purge_batch = 25
     yield world
     world.close()
 

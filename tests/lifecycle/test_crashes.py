@@ -116,7 +116,8 @@ QUARANTINE_KILLS = [
 
 
 def test_every_fault_point_is_exercised() -> None:
-    exercised = {p for p, _ in QUARANTINE_KILLS} | {p for p in POINTS if not p.startswith("quarantine.")}
+    exercised = {p for p, _ in QUARANTINE_KILLS + RESTORE_KILLS}
+    exercised |= {p for p in POINTS if p.startswith("purge.")}
     assert exercised == set(POINTS)
 
 
@@ -148,10 +149,15 @@ def test_killed_purge_is_recovered(any_archive: Archive, point: str) -> None:
     assert not any(archive.store().exists(k) for k in ORPHANS[1:])
 
 
-@pytest.mark.parametrize("point", [p for p in POINTS if p.startswith("restore.")])
-def test_killed_restore_is_recovered(archive: Archive, point: str) -> None:
+# restore works a batch at a time: its claim and confirm are met once per batch (once here),
+# its move back once per object (after the second)
+RESTORE_KILLS = [("restore.after-claim", 1), ("restore.after-move", 2), ("restore.after-confirm", 1)]
+
+
+@pytest.mark.parametrize(("point", "visit"), RESTORE_KILLS)
+def test_killed_restore_is_recovered(archive: Archive, point: str, visit: int) -> None:
     api.quarantine(archive.config_path)
-    killed = run_reclaim(archive, "restore", "--store", "main", fault=f"{point}:2")
+    killed = run_reclaim(archive, "restore", "--store", "main", fault=f"{point}:{visit}")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     api.recover(archive.config_path)
     assert_consistent(archive)

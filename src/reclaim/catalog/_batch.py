@@ -1,24 +1,29 @@
-"""Batched journal writes: many intents, or many compare-and-sets, per transaction.
+"""Batched journal writes: many intents, or many compare-and-sets, in one transaction.
 
 One transaction per object and step made the journal the bottleneck of a
 collection (three synchronous commits per object). These functions keep the
-journal's two rules (see :mod:`reclaim.catalog.journal`) while writing up to
-:data:`CHUNK` entries per transaction:
+journal's two rules (see :mod:`reclaim.catalog.journal`) while writing a
+whole batch in one transaction, :data:`CHUNK` rows per statement:
 
 - **One active episode per key.** :func:`record_intents` reads which of the
   keys already have an active entry and inserts the others, in one
   transaction. A concurrent writer may insert one of those keys in between:
   the database's unique index on ``(store, active_hash)`` then refuses the
   insert (PostgreSQL and InnoDB first wait for the other transaction to end),
-  nothing of the chunk is written, and the chunk is tried again, when the key
-  shows as taken. Keys are inserted in hash order, so two batches never wait
-  for each other in a cycle. After a few such rounds the chunk is recorded
-  one key per transaction, exactly as :meth:`Journal.record_intent` does.
-- **Every state change is a compare-and-set.** :func:`transition_many` locks
-  the entries' rows (``SELECT ... FOR UPDATE`` in id order; on SQLite the
-  catalog's ``BEGIN IMMEDIATE`` already holds the only write lock), keeps
-  those whose state and version are still the ones read, and updates exactly
-  those. An entry another actor moved since it was read loses, as with
+  nothing of the batch is written, and the batch is tried again, when the key
+  shows as taken. Keys are inserted in key order, so two batches never wait
+  for each other in a cycle (and entry ids follow the keys, which keeps the
+  later steps' directory accesses local). After a few such rounds the batch
+  is recorded one key per transaction, exactly as
+  :meth:`Journal.record_intent` does.
+- **Every state change is a compare-and-set.** :func:`transition_many`
+  updates the entries grouped by the (state, version) they were read with:
+  ``UPDATE ... WHERE id IN (...) AND state = ? AND version = ? RETURNING
+  id`` where the dialect returns rows from an UPDATE (PostgreSQL, SQLite),
+  so exactly the rows still as read are moved and their ids come back. On
+  MariaDB, which cannot, the rows are first locked (``SELECT ... FOR
+  UPDATE`` in id order), those still as read kept, and exactly those updated.
+  An entry another actor moved since it was read loses, as with
   :meth:`Journal.transition`.
 
 Both return one result per input, in input order: the new entry, or ``None``.
@@ -40,7 +45,7 @@ from reclaim.catalog._entry import (
     State,
     check_intent,
     chunks,
-    entry_from_row,
+    entry_written,
     mtime_columns,
     replaced,
     utc,
@@ -49,8 +54,10 @@ from reclaim.catalog.tables import sha256_hex
 
 __all__ = ["CHUNK", "Intent", "intent_row", "record_intents", "record_one", "transition_many"]
 
-#: entries written per transaction (and keys per ``IN (...)`` list)
+#: rows per statement (and keys per ``IN (...)`` list); a batch is one transaction of many
 CHUNK: Final = 500
+#: the values a 64-bit integer column holds
+_INT64: Final = (-(2**63), 2**63 - 1)
 #: rounds of a chunk of intents that lost keys to concurrent writers before going key by key
 CONFLICT_ROUNDS: Final = 3
 
@@ -108,13 +115,14 @@ def record_intents(
     first: dict[str, int] = {}
     for index, intent in enumerate(intents):
         first.setdefault(intent.key, index)
-    # one order for every writer, so that two chunks never wait for each other in a cycle
-    order = sorted(first.values(), key=lambda index: sha256_hex(intents[index].key))
+    # one order for every writer, so that two batches never wait for each other in a cycle
+    order = sorted(first.values(), key=lambda index: intents[index].key)
     results: list[Entry | None] = [None] * len(intents)
-    for chunk in chunks(order, CHUNK):
-        rows = [intent_row(store, intents[index], mode, run_id) for index in chunk]
-        for index, row in zip(chunk, _record_chunk(write, objects, is_conflict, store, rows), strict=True):
-            results[index] = None if row is None else entry_from_row(row)
+    if not order:
+        return results
+    rows = [intent_row(store, intents[index], mode, run_id) for index in order]
+    for index, row in zip(order, _record_batch(write, objects, is_conflict, store, rows), strict=True):
+        results[index] = None if row is None else entry_written(row)
     return results
 
 
@@ -141,37 +149,46 @@ def intent_row(store: str, intent: Intent, mode: str, run_id: int | None) -> dic
     }
 
 
-def _record_chunk(
+def _record_batch(
     write: Write, objects: sa.Table, is_conflict: IsConflict, store: str, rows: list[dict[str, Any]]
 ) -> list[dict[str, Any] | None]:
-    """The rows as written (with ``id``), ``None`` for keys that had an active entry."""
+    """The rows as written (with ``id``), ``None`` for keys that had an active entry; one transaction."""
+    active = objects.c.active_hash
 
     def insert_free(connection: sa.Connection) -> list[dict[str, Any] | None]:
         now = datetime.now(UTC)
-        hashes = [row["active_hash"] for row in rows]
-        active = objects.c.active_hash
-        taken = set(
-            connection.execute(
-                sa.select(active).where(objects.c.store == store, active.in_(hashes))
-            ).scalars()
-        )
         stamps = {"created_at": now, "updated_at": now}
-        free = [row | stamps for row in rows if row["active_hash"] not in taken]
-        if not free:
-            return [None] * len(rows)
-        try:
-            connection.execute(objects.insert(), free)
-        except sa.exc.IntegrityError as exc:
-            if is_conflict(exc):
-                raise _Conflict from None
-            raise
-        # the active entries of these keys are the ones just inserted: the unique index allows no other
-        query = sa.select(active, objects.c.id).where(
-            objects.c.store == store, active.in_([row["active_hash"] for row in free])
-        )
-        ids = {key_hash: int(entry_id) for key_hash, entry_id in connection.execute(query)}
-        written = {row["active_hash"]: row | {"id": ids[row["active_hash"]]} for row in free}
-        return [written.get(key_hash) for key_hash in hashes]
+        written: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(rows, CHUNK):
+            hashes = [row["active_hash"] for row in chunk]
+            query = sa.select(active).where(objects.c.store == store, active.in_(hashes))
+            taken = set(connection.execute(query).scalars())
+            free = [row | stamps for row in chunk if row["active_hash"] not in taken]
+            if not free:
+                continue
+            returning = connection.dialect.insert_executemany_returning_sort_by_parameter_order
+            insert = objects.insert()
+            if returning:  # the ids come back with the insert, in the order of the rows
+                insert = insert.returning(objects.c.id, sort_by_parameter_order=True)
+            try:
+                inserted = connection.execute(insert, free)
+            except sa.exc.IntegrityError as exc:
+                if is_conflict(exc):
+                    raise _Conflict from None
+                raise
+            if returning:
+                new_ids = [int(entry_id) for entry_id in inserted.scalars()]
+                written.update(
+                    (row["active_hash"], row | {"id": i}) for row, i in zip(free, new_ids, strict=True)
+                )
+                continue
+            # the active entries of these keys are the ones just inserted: the unique index allows no other
+            query = sa.select(active, objects.c.id).where(
+                objects.c.store == store, active.in_([row["active_hash"] for row in free])
+            )
+            ids = {key_hash: int(entry_id) for key_hash, entry_id in connection.execute(query)}
+            written.update((row["active_hash"], row | {"id": ids[row["active_hash"]]}) for row in free)
+        return [written.get(row["active_hash"]) for row in rows]
 
     for _ in range(CONFLICT_ROUNDS):
         try:
@@ -179,7 +196,7 @@ def _record_chunk(
         except _Conflict:
             continue  # retrying is safe: the refused transaction wrote nothing
         return result
-    # writers keep taking keys of this chunk: one key per transaction, as record_intent does
+    # writers keep taking keys of this batch: one key per transaction, as record_intent does
     return [record_one(write, objects, is_conflict, row) for row in rows]
 
 
@@ -242,36 +259,60 @@ def transition_many(
     if to in TERMINAL:
         fixed["active_hash"] = None
     results: list[Entry | None] = [None] * len(entries)
-    # rows are locked in id order, so that two batches never wait for each other in a cycle
-    for chunk in chunks(sorted(entries, key=lambda entry: entry.id), CHUNK):
-        now = datetime.now(UTC)
-
-        def swap(connection: sa.Connection, chunk: Sequence[Entry] = chunk, now: datetime = now) -> set[int]:
-            return _swap(connection, objects, chunk, fixed, now)
-
-        won = write(swap)
-        for entry in chunk:
-            if entry.id in won:
-                changes = fixed | {"version": entry.version + 1, "updated_at": now}
-                results[positions[entry.id]] = replaced(entry, changes)
+    if not entries:
+        return results
+    # rows are taken in id order, so that two batches never wait for each other in a cycle
+    ordered = sorted(entries, key=lambda entry: entry.id)
+    now = datetime.now(UTC)
+    won = write(lambda connection: _swap(connection, objects, ordered, fixed, now))
+    changes = fixed | {"updated_at": now}
+    for entry in ordered:
+        if entry.id in won:
+            results[positions[entry.id]] = replaced(entry, changes | {"version": entry.version + 1})
     return results
 
 
 def _swap(
     connection: sa.Connection,
     objects: sa.Table,
-    chunk: Sequence[Entry],
+    entries: Sequence[Entry],
     fixed: dict[str, Any],
     now: datetime,
 ) -> set[int]:
-    """Lock the chunk's rows, move those still as read, return their ids."""
+    """Move the entries still as read (state and version) to ``fixed``; return their ids."""
+    values = fixed | {"version": objects.c.version + 1, "updated_at": now}
+    won: set[int] = set()
+    # a version no 64-bit column holds (a hand-edited row) can match no row: that entry loses
+    entries = [entry for entry in entries if _INT64[0] <= entry.version <= _INT64[1]]
+    if connection.dialect.update_returning:
+        groups: dict[tuple[str, int], list[int]] = {}
+        for entry in entries:
+            groups.setdefault((entry.state.value, entry.version), []).append(entry.id)
+        for (state, version), ids in groups.items():
+            for chunk in chunks(ids, CHUNK):
+                statement = (
+                    objects.update()
+                    .where(objects.c.id.in_(chunk), objects.c.state == state, objects.c.version == version)
+                    .values(values)
+                    .returning(objects.c.id)
+                )
+                won.update(int(entry_id) for entry_id in connection.execute(statement).scalars())
+        return won
+    for part in chunks(entries, CHUNK):
+        won |= _lock_and_swap(connection, objects, part, values)
+    return won
+
+
+def _lock_and_swap(
+    connection: sa.Connection, objects: sa.Table, chunk: Sequence[Entry], values: dict[str, Any]
+) -> set[int]:
+    """Lock the chunk's rows, move those still as read, return their ids (dialects without RETURNING)."""
     query = (
         sa.select(objects.c.id, objects.c.state, objects.c.version)
         .where(objects.c.id.in_([entry.id for entry in chunk]))
         .order_by(objects.c.id)
+        .with_for_update()
     )
-    if connection.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE holds the database's write lock
-        query = query.with_for_update()
     now_in_db = {int(row.id): (row.state, int(row.version)) for row in connection.execute(query)}
     won = [entry for entry in chunk if now_in_db.get(entry.id) == (entry.state.value, entry.version)]
     if not won:
@@ -282,7 +323,7 @@ def _swap(
             objects.c.id.in_([entry.id for entry in won]),
             objects.c.state.in_(sorted({entry.state.value for entry in won})),
         )
-        .values(fixed | {"version": objects.c.version + 1, "updated_at": now})
+        .values(values)
     )
     updated = connection.execute(statement).rowcount
     if updated != len(won):  # pragma: no cover - the rows are locked since they were read

@@ -32,6 +32,7 @@ __all__ = [
     "check_limit",
     "chunks",
     "entry_from_row",
+    "entry_written",
     "mtime_columns",
     "replaced",
     "summary_from_rows",
@@ -252,27 +253,67 @@ def _entry(row: Mapping[Any, Any]) -> Entry:
     )
 
 
+def entry_written(row: Mapping[str, Any]) -> Entry:
+    """The :class:`Entry` of values reclaim just wrote (an intent row with its ``id``): not re-validated.
+
+    The values were checked before they were written (:func:`check_intent`,
+    :func:`mtime_columns`); a row read back from the database goes through
+    :func:`entry_from_row` instead.
+    """
+    return _built(
+        {
+            "id": int(row["id"]),
+            "store": row["store"],
+            "key": row["key"],
+            "state": _STATES[row["state"]],
+            "version": int(row["version"]),
+            "mode": row["mode"],
+            "trash_key": row["trash_key"],
+            "size": row["size"],
+            "mtime": row["mtime_epoch"],
+            "etag": row["etag"],
+            "run_id": row["run_id"],
+            "updated_run_id": row["updated_run_id"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "due_at": row["due_at"],
+            "note": row["note"],
+            "version_id": row["version_id"],
+        }
+    )
+
+
 def replaced(entry: Entry, changes: Mapping[str, Any], mtime: float | None = None) -> Entry:
     """``entry`` as a transition writing ``changes`` (and ``mtime``, when given) left it."""
-    return Entry(
-        id=entry.id,
-        store=entry.store,
-        key=entry.key,
-        state=State(changes["state"]),
-        version=changes["version"],
-        mode=entry.mode,
-        trash_key=entry.trash_key,
-        size=entry.size,
-        mtime=entry.mtime if mtime is None else float(mtime),
-        etag=changes.get("etag", entry.etag),
-        run_id=entry.run_id,
-        updated_run_id=changes["updated_run_id"],
-        created_at=entry.created_at,
-        updated_at=changes["updated_at"],
-        due_at=changes.get("due_at", entry.due_at),
-        note=changes.get("note", entry.note),
-        version_id=entry.version_id,
-    )
+    new = object.__new__(Entry)
+    fields = new.__dict__
+    fields.update(entry.__dict__)
+    fields["state"] = _STATES[changes["state"]]
+    fields["version"] = changes["version"]
+    fields["updated_run_id"] = changes["updated_run_id"]
+    fields["updated_at"] = changes["updated_at"]
+    if mtime is not None:
+        fields["mtime"] = float(mtime)
+    for name in ("etag", "due_at", "note"):
+        if name in changes:
+            fields[name] = changes[name]
+    return new
+
+
+def _built(fields: dict[str, Any]) -> Entry:
+    """An :class:`Entry` of ``fields`` (every field, already checked), without the frozen ``__init__``.
+
+    A batch builds one entry per object and step; the generated ``__init__``
+    of a frozen dataclass sets each field through ``object.__setattr__``,
+    which made building them a visible share of a collection.
+    """
+    entry = object.__new__(Entry)
+    entry.__dict__.update(fields)
+    return entry
+
+
+#: each state by its stored name (and by itself): faster than calling ``State``
+_STATES: Final[dict[str, State]] = {state.value: state for state in State}
 
 
 def summary_from_rows(store: str, rows: Mapping[str, Any]) -> JournalSummary:

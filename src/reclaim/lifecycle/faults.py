@@ -19,9 +19,10 @@ import signal
 
 __all__ = ["POINTS", "ROW_POINTS", "WINDOW_POINTS", "fault"]
 
-#: every fault point, in the order a run meets them; quarantine and purge work a batch at a time,
-#: so their points are met once per batch, except ``quarantine.after-move``: once per object
-#: moved (once per batch in ``mark`` mode, where nothing moves); restore's once per object
+#: every fault point, in the order a run meets them; quarantine, purge and restore work a batch
+#: at a time, so their points are met once per batch, except ``quarantine.after-move``: once per
+#: object moved (once per batch in ``mark`` mode, where nothing moves), and ``restore.after-move``:
+#: once per object
 POINTS = (
     "quarantine.after-intent",
     "quarantine.after-recheck",

@@ -1,13 +1,21 @@
 """Phase 2: purge quarantined objects whose grace has passed, after re-checking them.
 
-For the due entries, in batches of 1000, each step for the whole batch
-before the next (journal writes: one transaction per 500 entries):
+:func:`plan_purge` reads the due entries once, spools them to a scratch file
+(memory stays flat; see :class:`~reclaim.lifecycle.spool.EntrySpool`) and
+checks each against the journal's rules (:mod:`reclaim.lifecycle.trust`).
+:meth:`PurgePlan.preview` re-checks the spooled list against every source
+(once, kept in the spool) and shows what a run would do with exactly that
+list; :meth:`PurgePlan.execute` carries it out once, a batch
+(``batch_size``, 1000 by default) at a time, each step for the whole batch
+before the next, with a constant number of catalog transactions per batch:
 
-1. claim them: compare-and-set QUARANTINED -> PURGING (a concurrent
-   ``ensure`` or restore that claimed an entry first wins, and the purge
-   skips it);
-2. re-check every reference source *now* (invariant 4): a key referenced
-   again is restored (PURGING -> RESTORING -> RESTORED);
+1. claim them: compare-and-set QUARANTINED -> PURGING, one transaction (a
+   concurrent ``ensure`` or restore that claimed an entry first wins, and so
+   does any change since planning: the purge skips it);
+2. re-check every reference source *now* (invariant 4), one query per source
+   for the batch: a key referenced again is restored (PURGING -> RESTORING
+   -> RESTORED). This is the re-check that decides, made after the claim;
+   a real run does not re-check at planning as well;
 3. ``mark`` mode: an object whose ETag/mtime changed since quarantine is live
    again (a writer replaced it) and is left alone (``stat_many``: one
    listing of the range on S3);
@@ -36,8 +44,10 @@ from datetime import UTC, datetime
 from reclaim.catalog import Entry, Journal, State
 from reclaim.errors import LeaseLost
 from reclaim.lifecycle.faults import fault
-from reclaim.lifecycle.restore import finish_restore
+from reclaim.lifecycle.moves import Delete, Move, batch_deleter, batch_mover
+from reclaim.lifecycle.restore import finish_restores
 from reclaim.lifecycle.scan import Tally
+from reclaim.lifecycle.spool import EntrySpool
 from reclaim.lifecycle.trust import Refused, trusted
 from reclaim.references import ReferenceSource, referenced_now
 from reclaim.stores import Store
@@ -45,7 +55,8 @@ from reclaim.stores import Store
 __all__ = ["PurgePlan", "PurgeResult", "plan_purge"]
 
 LeaseCheck = Callable[[], None]
-_BATCH = 1000
+#: due entries per batch, unless the plan is given another size
+BATCH = 1000
 #: keys per delete request where each request is a round trip (S3's DeleteObjects takes 1000)
 _DELETE_REQUEST = 1000
 
@@ -69,49 +80,91 @@ class PurgeResult:
 
 @dataclass
 class PurgePlan:
-    """The entries of one store due for purge now; ``execute`` purges them once."""
+    """The entries of one store due for purge, spooled: ``preview`` shows them, ``execute`` purges them."""
 
     store: Store
     sources: Sequence[ReferenceSource]
     now: datetime
-    due: int
-    would_restore: int
+    spool: EntrySpool
     trash_prefix: str = "_trash/"
     """The store's trash prefix: where ``mark`` objects are staged before their delete (atomic renames)."""
     refused: Refused = field(default_factory=Refused)
     quarantined_before: datetime | None = None
     """Only entries quarantined at or before this time (``purge --older-than``), whatever their due time."""
-    would_purge: Tally = field(default_factory=Tally)
-    """What the re-check at planning time left for deletion (a dry run's count and bytes)."""
+    batch_size: int = BATCH
+    """Due entries per batch: each step acts on a whole batch, in a constant number of transactions."""
+    _preview: PurgeResult | None = None
+    _used: bool = False
+
+    @property
+    def due(self) -> int:
+        """How many entries the plan holds (due, and consistent in the journal)."""
+        return self.spool.count
+
+    @property
+    def used(self) -> bool:
+        """Whether the plan was executed or discarded (a plan is used once)."""
+        return self._used
 
     def preview(self) -> PurgeResult:
-        """What a dry run reports: due, would purge (count and bytes), would restore, refused."""
-        return PurgeResult(
-            self.store.name,
-            due=self.due,
-            purged=self.would_purge,
-            restored=self.would_restore,
-            refused=self.refused,
-        )
+        """What a dry run reports for exactly the planned entries: due, would purge, would restore, refused.
+
+        The first call re-checks every planned key against the sources (one
+        query per source per batch) and keeps the answer in the spool; a
+        real run re-checks after its claim instead (see the module docstring).
+        """
+        if self._used:
+            raise RuntimeError("a purge plan that was executed or discarded has nothing to preview")
+        if self._preview is None:
+            would_purge = Tally()
+            would_restore = 0
+            for batch in self.spool.batches(self.batch_size):
+                entries = [entry for entry, _ in batch]
+                referenced = referenced_now(self.sources, [entry.key for entry in entries])
+                again = [entry.id for entry in entries if entry.key in referenced]
+                self.spool.mark_referenced(again, True)
+                self.spool.mark_referenced([e.id for e in entries if e.key not in referenced], False)
+                would_restore += len(again)
+                for entry in entries:
+                    if entry.key not in referenced:
+                        would_purge.add(entry.size)
+            self._preview = PurgeResult(
+                self.store.name,
+                due=self.due,
+                purged=would_purge,
+                restored=would_restore,
+                refused=self.refused,
+            )
+        return self._preview
+
+    def discard(self) -> None:
+        """Drop the plan without acting (dry run)."""
+        self._used = True
+        self.spool.close()
 
     def execute(self, journal: Journal, *, run_id: int, check_lease: LeaseCheck) -> PurgeResult:
-        """Purge every due entry (see the module docstring)."""
-        result = PurgeResult(self.store.name, due=self.due, refused=Refused())
-        after = 0
-        while True:
-            check_lease()
-            batch = journal.due(self.store.name, self.now, limit=_BATCH, after_id=after)
-            if not batch:
-                return result
-            after = batch[-1].id
-            selected = _selected(batch, self.quarantined_before)
-            if selected:
-                self._batch(selected, journal, run_id, result, check_lease)
+        """Purge every planned entry (see the module docstring); a plan runs once.
+
+        Raises ``RuntimeError`` when the plan was executed or discarded
+        already, :class:`~reclaim.errors.LeaseLost` (via ``check_lease``) when
+        the lease is lost, and source or store errors; entries already handled
+        stay in a defined journal state.
+        """
+        if self._used:
+            raise RuntimeError("a purge plan is executed once")
+        self._used = True
+        result = PurgeResult(self.store.name, due=self.due, refused=self.refused)
+        try:
+            for batch in self.spool.batches(self.batch_size):
+                check_lease()
+                self._batch([entry for entry, _ in batch], journal, run_id, result, check_lease)
+        finally:
+            self.spool.close()
+        return result
 
     def _batch(
         self, batch: list[Entry], journal: Journal, run_id: int, result: PurgeResult, check_lease: LeaseCheck
     ) -> None:
-        batch = trusted(batch, trash_prefix=self.trash_prefix, refused=result.refused, doing="purge")
         mine = journal.transition_many(batch, State.PURGING, run_id=run_id)
         claimed = [entry for entry in mine if entry is not None]
         result.lost_race += len(batch) - len(claimed)  # claimed first by ensure() or a restore
@@ -122,9 +175,9 @@ class PurgePlan:
         fault("purge.after-recheck")
         again = [entry for entry in claimed if entry.key in referenced]
         restoring = journal.transition_many(again, State.RESTORING, run_id=run_id, note="referenced at purge")
-        for entry in restoring:
-            if entry is not None:
-                finish_restore(self.store, journal, entry, run_id=run_id)
+        finish_restores(
+            self.store, journal, [entry for entry in restoring if entry is not None], run_id=run_id
+        )
         result.restored += len(again)
         doomed = [entry for entry in claimed if entry.key not in referenced]
         changed = self._changed([entry for entry in doomed if entry.mode == "mark"])
@@ -161,23 +214,26 @@ class PurgePlan:
             if e.mode == "move" or not staged
         ]
         step = _DELETE_REQUEST if self.store.parallel_io else 1
-        for start in range(0, len(direct), step):
-            check_lease()
-            fault("purge.checked")
-            self.store.delete(direct[start : start + step])
         kept: set[int] = set()
         replaced: set[int] = set()
-        if staged:
-            for entry in doomed:
-                if entry.mode != "move":
-                    outcome = self._delete_staged(entry, check_lease)
+        marked = [entry for entry in doomed if entry.mode != "move"] if staged else []
+        with batch_deleter(self.store) as delete:
+            for start in range(0, len(direct), step):
+                check_lease()
+                fault("purge.checked")
+                delete(direct[start : start + step])
+            if not marked:
+                return kept, replaced
+            with batch_mover(self.store) as move:
+                for entry in marked:
+                    outcome = self._delete_staged(entry, check_lease, move, delete)
                     if outcome == "kept":
                         kept.add(entry.id)
                     elif outcome == "replaced":
                         replaced.add(entry.id)
         return kept, replaced
 
-    def _delete_staged(self, entry: Entry, check_lease: LeaseCheck) -> str:
+    def _delete_staged(self, entry: Entry, check_lease: LeaseCheck, move: Move, delete: Delete) -> str:
         """Move a ``mark`` object aside, and delete it only if the lease held across the move.
 
         The rename is the one side effect a paused collector may make after its
@@ -192,7 +248,7 @@ class PurgePlan:
         check_lease()
         fault("purge.checked")
         try:
-            self.store.move(entry.key, staged)
+            move(entry.key, staged)
         except FileNotFoundError:
             return "deleted"  # already gone: the confirm records it as purged
         except FileExistsError:
@@ -205,13 +261,13 @@ class PurgePlan:
             # ignoring a failure is safe: recover moved it back already, or a writer stored a new
             # object at the key (the staged copy stays in the trash, where check reports it)
             with contextlib.suppress(FileNotFoundError, FileExistsError):
-                self.store.move(staged, entry.key)
+                move(staged, entry.key)
             raise
         if self._replaced(entry, staged):
             with contextlib.suppress(FileNotFoundError, FileExistsError):
-                self.store.move(staged, entry.key)
+                move(staged, entry.key)
             return "replaced"
-        self.store.delete([staged])
+        delete([staged])
         return "deleted"
 
     def _replaced(self, entry: Entry, staged: str) -> bool:
@@ -248,39 +304,40 @@ def plan_purge(
     trash_prefix: str,
     now: datetime | None = None,
     quarantined_before: datetime | None = None,
+    batch_size: int = BATCH,
+    tempdir: str | None = None,
 ) -> PurgePlan:
-    """Count the entries due and how many the re-check would restore now; change nothing.
+    """Spool the entries due now (read once, ``batch_size`` at a time); change nothing.
 
     Entries the journal holds inconsistently (see :mod:`reclaim.lifecycle.trust`)
     are counted in ``refused``, not in ``due``: the purge leaves them alone.
+    Nothing is re-checked here: :meth:`PurgePlan.preview` re-checks the
+    planned list for a dry run, :meth:`PurgePlan.execute` after its claim.
 
     ``now`` is the moment due times are compared with: an operator who wants an
     earlier purge passes a later one (``purge --due-before``). With
     ``quarantined_before``, the entries quarantined by then are due whatever
     their due time (``purge --older-than``). Either way every entry is
-    re-checked and journaled like any other.
+    re-checked and journaled like any other. Raises ``ValueError`` when
+    ``batch_size`` is below 1.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     moment = now or datetime.now(UTC)
     if quarantined_before is not None:
         moment = _EVERY_DUE_TIME
-    due = 0
-    would_restore = 0
-    would_purge = Tally()
-    after = 0
     refused = Refused()
-    while batch := journal.due(store.name, moment, limit=_BATCH, after_id=after):
-        after = batch[-1].id
-        batch = trusted(batch, trash_prefix=trash_prefix, refused=refused, doing="purge (plan)")
-        selected = _selected(batch, quarantined_before)
-        due += len(selected)
-        referenced = referenced_now(sources, [e.key for e in selected])
-        would_restore += len(referenced)
-        for entry in selected:
-            if entry.key not in referenced:
-                would_purge.add(entry.size)
-    return PurgePlan(
-        store, sources, moment, due, would_restore, trash_prefix, refused, quarantined_before, would_purge
-    )
+    spool = EntrySpool(tempdir=tempdir)
+    try:
+        after = 0
+        while batch := journal.due(store.name, moment, limit=batch_size, after_id=after):
+            after = batch[-1].id
+            batch = trusted(batch, trash_prefix=trash_prefix, refused=refused, doing="purge (plan)")
+            spool.add(_selected(batch, quarantined_before))
+    except BaseException:
+        spool.close()
+        raise
+    return PurgePlan(store, sources, moment, spool, trash_prefix, refused, quarantined_before, batch_size)
 
 
 #: a due time later than any entry's: with ``quarantined_before`` the quarantine time decides

@@ -4,19 +4,27 @@
 candidates to a scratch file and applies the fail-closed guards (``action``,
 ``max_fraction``). A dry run stops there. :meth:`QuarantinePlan.execute`
 quarantines the candidates with intent before action (invariant 3), a batch
-of 500 at a time, each step for the whole batch before the next:
+(``batch_size``, 500 by default) at a time, each step for the whole batch
+before the next, with a constant number of catalog transactions per batch:
 
 1. record QUARANTINING journal entries (at most one active entry per key,
-   enforced by the catalog; one transaction per batch);
-2. re-check every reference source *now*: a key referenced since the scan is
-   left alone (its entry closed as RESTORED);
+   enforced by the catalog; one transaction for the batch);
+2. re-check every reference source *now* (one query per source for the
+   batch): a key referenced since the scan is left alone (its entry closed as
+   RESTORED);
 3. ``stat`` again (``stat_many``: one listing of the range on S3): an object
    replaced or removed since the scan is left alone;
 4. ``move`` mode: rename each object into the trash (never over an existing
    object), several at a time where the store gains from it
-   (``parallel_io``); ``mark`` mode: nothing moves;
+   (``parallel_io``), through the store's batch mover where it has one (a
+   local directory opens each directory, and creates each trash directory,
+   once per batch); ``mark`` mode: nothing moves;
 5. confirm: compare-and-set QUARANTINING -> QUARANTINED with ``due_at = now +
-   grace``, one transaction per batch.
+   grace``, one transaction for the batch.
+
+A candidate's key is checked once (:func:`~reclaim.lifecycle.trust.key_problem`),
+and its trash key follows from it and from the trash prefix, checked once per
+plan.
 
 Every object still goes through the steps in this order; a crash between any
 two (or within one) leaves in-flight entries that ``recover`` finishes or
@@ -34,16 +42,18 @@ from datetime import UTC, datetime, timedelta
 from reclaim.catalog import Entry, Intent, Journal, State
 from reclaim.errors import LeaseLost, UnsafeToProceed
 from reclaim.lifecycle.faults import fault
+from reclaim.lifecycle.moves import Move, batch_mover
 from reclaim.lifecycle.scan import StoreScan, Tally, scan_store
 from reclaim.lifecycle.spool import CandidateSpool
-from reclaim.lifecycle.trust import Refused, key_problem
+from reclaim.lifecycle.trust import MAX_KEY, Refused, key_problem
 from reclaim.references import ReferenceSource, referenced_now
 from reclaim.stores import ObjectInfo, Store
 
 __all__ = ["QuarantinePlan", "QuarantineResult", "plan_quarantine"]
 
 LeaseCheck = Callable[[], None]
-_BATCH = 500
+#: candidates per batch, unless the plan is given another size
+BATCH = 500
 _MOVED = "moved"
 # why an intent was rolled back (RESTORED) instead of confirmed: the entries' notes
 _VANISHED = "vanished before quarantine"
@@ -78,6 +88,8 @@ class QuarantinePlan:
     trash_prefix: str
     grace: timedelta
     workers: int = 8
+    batch_size: int = BATCH
+    """Candidates per batch: each step acts on a whole batch, in a constant number of transactions."""
     _used: bool = False
 
     def execute(self, journal: Journal, *, run_id: int, check_lease: LeaseCheck) -> QuarantineResult:
@@ -99,7 +111,7 @@ class QuarantinePlan:
                     pool = stack.enter_context(
                         ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="quarantine")
                     )
-                for batch in self.spool.batches(_BATCH):
+                for batch in self.spool.batches(self.batch_size):
                     check_lease()
                     self._batch(batch, journal, run_id, result, pool, check_lease)
         finally:
@@ -163,13 +175,23 @@ class QuarantinePlan:
         """The candidates whose key, and trash key in ``move`` mode, reclaim can act on; others reported.
 
         Skipping is safe: an object left where it is cannot be lost. One such key
-        must not stop the batch (or every later run) with an error.
+        must not stop the batch (or every later run) with an error. The trash
+        key is the key below a trash prefix that is a valid key prefix, so only
+        its length can fail where the key passed (the full check runs for a
+        prefix that is not such).
         """
+        move = self.mode == "move"
+        prefix = self.trash_prefix
+        plain_prefix = move and key_problem(prefix + "k", "") is None
         usable = []
         for info in batch:
-            problem = key_problem(info.key, self.trash_prefix)
-            if problem is None and self.mode == "move":
-                problem = key_problem(self.trash_prefix + info.key, "")
+            problem = key_problem(info.key, prefix)
+            if problem is None and move:
+                trash_key = prefix + info.key
+                if plain_prefix:
+                    problem = _length_problem(trash_key)
+                else:
+                    problem = key_problem(trash_key, "")
                 if problem is not None:
                     problem = f"its trash key: {problem}"
             if problem is None:
@@ -213,17 +235,19 @@ class QuarantinePlan:
     ) -> list[str]:
         """Move each object to its trash key (in ``pool`` when there is one); each one's outcome."""
         items = [(info.key, entry.trash_key) for info, entry in todo]
-        if pool is None:
-            return [self._move(key, trash_key, check_lease) for key, trash_key in items]
-        return list(pool.map(lambda item: self._move(item[0], item[1], check_lease), items))
+        if pool is not None:
+            single: Move = self.store.move
+            return list(pool.map(lambda item: self._move(item[0], item[1], check_lease, single), items))
+        with batch_mover(self.store) as move:
+            return [self._move(key, trash_key, check_lease, move) for key, trash_key in items]
 
-    def _move(self, key: str, trash_key: str | None, check_lease: LeaseCheck) -> str:
+    def _move(self, key: str, trash_key: str | None, check_lease: LeaseCheck, move: Move) -> str:
         """``moved``, or the note that rolls the entry back: vanished, or its trash key taken."""
         check_lease()  # a run that lost its lease stops before its next side effect
         assert trash_key is not None  # move mode records a trash key with every intent
         fault("quarantine.checked")
         try:
-            self.store.move(key, trash_key)
+            move(key, trash_key)
         except FileNotFoundError:
             return _VANISHED
         except FileExistsError:
@@ -236,7 +260,7 @@ class QuarantinePlan:
             # another one rolled the intent back and a writer was told the object is present:
             # put it back (never over a newer object) before stopping
             with contextlib.suppress(FileNotFoundError, FileExistsError):
-                self.store.move(trash_key, key)
+                move(trash_key, key)
             raise
         fault("quarantine.after-move")
         return _MOVED
@@ -256,8 +280,11 @@ def plan_quarantine(
     show: int = 0,
     tempdir: str | None = None,
     progress: Callable[[str, int], None] | None = None,
+    batch_size: int = BATCH,
 ) -> QuarantinePlan:
     """Scan ``store``, spool its candidates and apply the guards; change nothing.
+
+    ``batch_size`` candidates are quarantined at a time (see the module docstring).
 
     Raises :class:`UnsafeToProceed` when candidates exceed ``max_fraction`` of
     the store, and whatever the scan raises (fail closed: no plan, no moves).
@@ -287,4 +314,15 @@ def plan_quarantine(
     except BaseException:
         spool.close()
         raise
-    return QuarantinePlan(store, sources, report, spool, mode, trash_prefix, grace)
+    return QuarantinePlan(store, sources, report, spool, mode, trash_prefix, grace, batch_size=batch_size)
+
+
+def _length_problem(key: str) -> str | None:
+    """Why ``key`` is too long for reclaim (characters, or UTF-8 bytes); ``None`` if it is not."""
+    if len(key) > MAX_KEY:
+        return f"the key is {len(key):,} characters long; at most {MAX_KEY:,} are supported"
+    if not key.isascii():
+        size = len(key.encode("utf-8", "surrogatepass"))
+        if size > MAX_KEY:
+            return f"the key is {size:,} bytes long in UTF-8; at most {MAX_KEY:,} are supported"
+    return None

@@ -6,6 +6,14 @@ one entry (invariant 5). The move back never overwrites: if a writer stored a
 new object at the key meanwhile, the new object wins and the trash copy is
 left for ``reclaim check`` to report.
 
+:func:`restore_entries` works a batch (``batch_size``, 500 by default) at a
+time, like quarantine: one compare-and-set transaction claims the batch, the
+objects move back (through the store's batch mover, see
+:mod:`reclaim.lifecycle.moves`), and one transaction per outcome confirms
+them (:func:`finish_restores`, which purge uses for what its re-check found
+referenced). A crash in between leaves RESTORING entries that ``recover``
+finishes with :func:`finish_restore`, one at a time.
+
 Purged objects of a bucket that keeps versions come back with
 :func:`restore_purged`: each is a new journal episode (a ``mark`` intent, then
 RESTORED once the newest noncurrent version is copied back to the key), so the
@@ -17,18 +25,25 @@ nothing); running the restore again copies the version if it was not copied.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from reclaim.catalog import Entry, Journal, State
 from reclaim.errors import StoreError
 from reclaim.lifecycle.faults import fault
+from reclaim.lifecycle.moves import batch_mover
 from reclaim.lifecycle.trust import Refused, trusted
 from reclaim.stores import Store, VersionedStore
 
-__all__ = ["RestoreResult", "finish_restore", "restore_entries", "restore_purged"]
+__all__ = ["RestoreResult", "finish_restore", "finish_restores", "restore_entries", "restore_purged"]
 
 LeaseCheck = Callable[[], None]
+ProgressCallback = Callable[[str, int], None]
+#: entries restored per batch, unless told otherwise
+BATCH = 500
+_KEPT_NEWER_NOTE = "key re-uploaded; trash copy left in place"
+_MISSING_NOTE = "trash copy missing at restore"
 
 
 @dataclass
@@ -66,13 +81,49 @@ def finish_restore(store: Store, journal: Journal, entry: Entry, *, run_id: int 
         except FileNotFoundError:
             if not store.exists(entry.key):
                 fault("restore.after-move")
-                journal.transition(entry, State.PURGED, run_id=run_id, note="trash copy missing at restore")
+                journal.transition(entry, State.PURGED, run_id=run_id, note=_MISSING_NOTE)
                 return "missing"
     fault("restore.after-move")
-    note = "key re-uploaded; trash copy left in place" if outcome == "kept_newer" else None
+    note = _KEPT_NEWER_NOTE if outcome == "kept_newer" else None
     journal.transition(entry, State.RESTORED, run_id=run_id, note=note)
     fault("restore.after-confirm")
     return outcome
+
+
+def finish_restores(
+    store: Store, journal: Journal, entries: Sequence[Entry], *, run_id: int | None
+) -> list[str]:
+    """:func:`finish_restore` for a batch of RESTORING entries: each one's outcome, in order.
+
+    The objects move back first (``restore.after-move`` once per object), then
+    one transaction per outcome confirms them (``restore.after-confirm`` once
+    per batch). A crash in between leaves RESTORING entries, which
+    :func:`finish_restore` settles later (it finds each object at its key).
+    """
+    outcomes: list[str] = []
+    with batch_mover(store) as move:
+        for entry in entries:
+            outcome = "restored"
+            if entry.mode == "move" and entry.trash_key is not None:
+                try:
+                    move(entry.trash_key, entry.key)
+                except FileExistsError:
+                    outcome = "kept_newer"
+                except FileNotFoundError:
+                    if not store.exists(entry.key):
+                        outcome = "missing"
+            fault("restore.after-move")
+            outcomes.append(outcome)
+    done = list(zip(entries, outcomes, strict=True))
+    journal.transition_many(
+        [e for e, o in done if o == "missing"], State.PURGED, run_id=run_id, note=_MISSING_NOTE
+    )
+    journal.transition_many([e for e, o in done if o == "restored"], State.RESTORED, run_id=run_id)
+    kept = [e for e, o in done if o == "kept_newer"]
+    journal.transition_many(kept, State.RESTORED, run_id=run_id, note=_KEPT_NEWER_NOTE)
+    if entries:
+        fault("restore.after-confirm")
+    return outcomes
 
 
 def restore_entries(
@@ -84,32 +135,48 @@ def restore_entries(
     trash_prefix: str,
     match: str | None = None,
     check_lease: LeaseCheck | None = None,
+    progress: ProgressCallback | None = None,
+    batch_size: int = BATCH,
 ) -> RestoreResult:
     """Restore each QUARANTINED entry in ``entries`` (optionally only keys matching the ``match`` glob).
+
+    ``batch_size`` entries at a time (see the module docstring); ``progress``,
+    when given, is called as the scan calls it, ``progress(store_name,
+    entries_done)``, after every batch (the total is the number of
+    ``entries`` the caller passed).
 
     Entries the journal holds inconsistently are refused and counted in
     ``refused`` (see :mod:`reclaim.lifecycle.trust`): a trash key that is not
     ``trash_prefix + key`` could name a live object, which must not be moved.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     result = RestoreResult()
-    for entry in trusted(entries, trash_prefix=trash_prefix, refused=result.refused, doing="restore"):
-        if match is not None and not fnmatch.fnmatchcase(entry.key, match):
-            continue
+    done = 0
+    given = iter(entries)
+    while batch := list(itertools.islice(given, batch_size)):
+        done += len(batch)
+        batch = trusted(batch, trash_prefix=trash_prefix, refused=result.refused, doing="restore")
+        if match is not None:
+            batch = [entry for entry in batch if fnmatch.fnmatchcase(entry.key, match)]
         if check_lease is not None:
             check_lease()
-        claimed = journal.transition(entry, State.RESTORING, run_id=run_id)
-        if claimed is None:
-            result.lost_race += 1
-            continue
-        fault("restore.after-claim")
-        outcome = finish_restore(store, journal, claimed, run_id=run_id)
-        if outcome == "missing":
-            result.missing.append(entry.key)
-            continue
-        if outcome == "kept_newer":
-            result.kept_newer.append(entry.key)
-        result.restored += 1
-        result.restored_bytes += entry.size or 0
+        claimed = [entry for entry in journal.transition_many(batch, State.RESTORING, run_id=run_id) if entry]
+        result.lost_race += len(batch) - len(claimed)
+        if claimed:
+            fault("restore.after-claim")
+        for entry, outcome in zip(
+            claimed, finish_restores(store, journal, claimed, run_id=run_id), strict=True
+        ):
+            if outcome == "missing":
+                result.missing.append(entry.key)
+                continue
+            if outcome == "kept_newer":
+                result.kept_newer.append(entry.key)
+            result.restored += 1
+            result.restored_bytes += entry.size or 0
+        if progress is not None:
+            progress(store.name, done)
     return result
 
 

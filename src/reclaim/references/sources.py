@@ -28,7 +28,10 @@ from reclaim.references.extsort import sort_externally
 __all__ = ["Reference", "ReferenceSource", "SourceCounters"]
 
 _YIELD_PER = 5_000
-_LOOKUP_BATCH = 500
+#: values per re-check query: one query per source for a whole batch of keys
+#: (PostgreSQL takes them as one array parameter; the others as an expanded ``IN`` list,
+#: well below SQLite's 32,766 parameters)
+_LOOKUP_BATCH = 10_000
 
 
 def _fold(value: str) -> str:
@@ -95,7 +98,7 @@ class ReferenceSource:
             yield Reference(key, value, row)
 
     def lookup(self, keys: Collection[str]) -> set[str]:
-        """The subset of ``keys`` this source covers *now*: batched point lookups.
+        """The subset of ``keys`` this source covers *now*: one set-based query per batch of keys.
 
         Used by the purge re-check and by quarantine just before acting, so it
         reads the database afresh. Comparison uses the column's own collation;
@@ -116,22 +119,32 @@ class ReferenceSource:
         ordered = list(values)
         for start in range(0, len(ordered), _LOOKUP_BATCH):
             batch = ordered[start : start + _LOOKUP_BATCH]
-            for row in self._execute(self._lookup_sql(len(batch)), {f"v{i}": v for i, v in enumerate(batch)}):
+            for row in self._execute(self._lookup_sql(), {"lookup": batch}, stream=False):
                 value = row[0] if isinstance(row[0], str) else str(row[0])
                 found.update(wanted.get(_fold(value), ()))
         return found
 
-    def _lookup_sql(self, count: int) -> str:
-        placeholders = ", ".join(f":v{i}" for i in range(count))
+    def _lookup_sql(self) -> sa.TextClause:
+        """One query for a whole list of values (``:lookup``): which of them the source holds now."""
         cfg = self.config
         if cfg.query is not None:
             column = self._quote(self._query_column())
             expr = self._as_text(f"q.{column}")
             query = cfg.query.strip().rstrip(";")
-            return f"SELECT DISTINCT {expr} FROM ({query}) q WHERE {expr} IN ({placeholders})"
-        expr, conditions = self._expression_and_conditions()
-        conditions.append(f"{expr} IN ({placeholders})")
-        return f"SELECT DISTINCT {expr} FROM {self._table_ref()} WHERE {' AND '.join(conditions)}"
+            sql = f"SELECT DISTINCT {expr} FROM ({query}) q WHERE {self._among(expr)}"
+        else:
+            expr, conditions = self._expression_and_conditions()
+            conditions.append(self._among(expr))
+            sql = f"SELECT DISTINCT {expr} FROM {self._table_ref()} WHERE {' AND '.join(conditions)}"
+        if dialect_of(self.engine) == "postgresql":
+            return sa.text(sql)
+        return sa.text(sql).bindparams(sa.bindparam("lookup", expanding=True))
+
+    def _among(self, expr: str) -> str:
+        """``expr`` is one of the values of ``:lookup``: one array parameter on PostgreSQL, else ``IN``."""
+        if dialect_of(self.engine) == "postgresql":
+            return f"{expr} = ANY(CAST(:lookup AS TEXT[]))"
+        return f"{expr} IN :lookup"
 
     def validate(self) -> None:
         """Check that the table and column exist (table sources); raises :class:`SourceError`."""
@@ -212,13 +225,19 @@ class ReferenceSource:
         for key in sort_externally(texts, tempdir=self.tempdir):
             yield (key,)
 
-    def _execute(self, sql: str, extra: dict[str, Any] | None = None) -> Generator[Sequence[Any], None, None]:
+    def _execute(
+        self, sql: str | sa.TextClause, extra: dict[str, Any] | None = None, *, stream: bool = True
+    ) -> Generator[Sequence[Any], None, None]:
+        """The rows of ``sql``; over a server-side cursor when ``stream`` (a whole table's references)."""
         params = {f"jf{i}": v for i, v in enumerate(self.config.json_filter.values())}
         params.update(extra or {})
+        statement = sa.text(sql) if isinstance(sql, str) else sql
         try:
             with self.engine.connect() as conn:
-                streaming = conn.execution_options(stream_results=True, yield_per=_YIELD_PER)
-                result = streaming.execute(sa.text(sql), params)
+                streaming = (
+                    conn.execution_options(stream_results=True, yield_per=_YIELD_PER) if stream else conn
+                )
+                result = streaming.execute(statement, params)
                 try:
                     for batch in result.partitions(_YIELD_PER):
                         yield from batch
@@ -374,8 +393,10 @@ def candidate_values(config: ReferenceConfig, key: str) -> list[str]:
 def referenced_now(sources: Sequence[ReferenceSource], keys: Collection[str]) -> set[str]:
     """The subset of ``keys`` that any of ``sources`` references at this moment.
 
-    Raises :class:`SourceError` when any source fails: a re-check that cannot
-    be completed must not let anything be deleted.
+    One query per source for the whole set of keys (see :meth:`ReferenceSource.lookup`);
+    a source is asked only about the keys the sources before it did not cover. Raises
+    :class:`SourceError` when any source fails: a re-check that cannot be completed must not
+    let anything be deleted.
     """
     found: set[str] = set()
     remaining = set(keys)

@@ -29,10 +29,12 @@ import ctypes
 import errno
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from secrets import token_hex
 from stat import S_ISDIR, S_ISLNK
+from types import TracebackType
 from typing import cast
 
 from fsspec.implementations.local import LocalFileSystem
@@ -49,6 +51,9 @@ _Entries = list[DirEntry]
 _TMP_PREFIX = ".reclaim-tmp-"
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
+#: directory descriptors a batch keeps open at most (least recently used closed first)
+_OPEN_DIRS = 256
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 
 
 class LocalStore(FsspecStore):
@@ -214,6 +219,31 @@ class LocalStore(FsspecStore):
         except OSError as exc:
             raise self._fail("write failed", exc, key=key) from None
 
+    def stat_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo]:
+        """:meth:`stat` of each of ``keys`` that exists, by key; one ``fstatat`` per key.
+
+        Every key is validated first (``ValueError``); each directory is opened
+        once for the whole batch (see the module docstring). A symlinked
+        directory segment raises ``StoreError``, like :meth:`stat`.
+        """
+        wanted = list(dict.fromkeys(_valid(key) for key in keys))
+        found: dict[str, ObjectInfo] = {}
+        with _Dirs(self) as dirs:
+            for key in wanted:
+                parent, _, name = key.rpartition("/")
+                fd = dirs.fd(parent, key=key)
+                if fd is None:
+                    continue
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                except OSError as exc:
+                    raise self._fail("stat failed", exc, key=key) from None
+                if not S_ISDIR(st.st_mode):
+                    found[key] = ObjectInfo(key, st.st_size, st.st_mtime)
+        return found
+
     def move(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst`` atomically, creating the parents of ``dst``.
 
@@ -221,20 +251,14 @@ class LocalStore(FsspecStore):
         ``FileExistsError`` if ``dst`` exists: the rename itself refuses to
         replace, so a writer that stores ``dst`` concurrently is never overwritten.
         """
-        src_path, dst_path = self._path(src), self._path(dst)
-        self.stat(src)
-        try:
-            os.makedirs(os.path.dirname(dst_path), exist_ok=True)
-        except OSError as exc:
-            raise self._fail(f"creating the parent directories of {dst!r} failed", exc, key=src) from None
-        try:
-            _rename_noreplace(src_path, dst_path)
-        except FileExistsError:
-            raise self._exists_error(dst) from None
-        except FileNotFoundError:
-            raise self._missing(src) from None
-        except OSError as exc:
-            raise self._fail(f"moving to {dst!r} failed", exc, key=src) from None
+        with self.moves() as mover:
+            mover.move(src, dst)
+
+    @contextmanager
+    def moves(self) -> Iterator[Mover]:
+        """A :class:`Mover` for a batch of moves: each directory opened (or created) once for the batch."""
+        with _Dirs(self) as dirs:
+            yield Mover(self, dirs)
 
     def delete(self, keys: Sequence[str]) -> None:
         """Unlink each key (validated first); missing keys are ignored, directories are refused.
@@ -243,14 +267,177 @@ class LocalStore(FsspecStore):
         keeps them longer. Empty parent directories are left in place, so a
         writer creating a file in them concurrently is never disturbed.
         """
-        pairs = [(key, self._path(key)) for key in dict.fromkeys(keys)]
-        for key, path in pairs:
+        with self.deletes() as deleter:
+            deleter.delete(keys)
+
+    @contextmanager
+    def deletes(self) -> Iterator[Deleter]:
+        """A :class:`Deleter` for a batch of deletes: each directory opened once for the batch."""
+        with _Dirs(self) as dirs:
+            yield Deleter(self, dirs)
+
+
+class Deleter:
+    """Deletes within one :class:`LocalStore` for one batch (from :meth:`LocalStore.deletes`)."""
+
+    def __init__(self, store: LocalStore, dirs: _Dirs) -> None:
+        self._store = store
+        self._dirs = dirs
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """What :meth:`LocalStore.delete` does, relative to the batch's directory descriptors."""
+        wanted = [_valid(key) for key in dict.fromkeys(keys)]
+        dirs = self._dirs
+        # every directory checked before the first unlink: a refused call deletes nothing
+        for key in wanted:
+            dirs.fd(key.rpartition("/")[0], key=key)
+        for key in wanted:
+            parent, _, name = key.rpartition("/")
+            fd = dirs.fd(parent, key=key)
+            if fd is None:
+                continue  # nothing under a missing directory: already deleted
             try:
-                os.unlink(path)
+                os.unlink(name, dir_fd=fd)
             except (FileNotFoundError, NotADirectoryError):
                 pass  # deletes are idempotent: a missing key is already deleted
             except OSError as exc:
-                raise self._fail("delete failed", exc, key=key) from None
+                raise self._store._fail("delete failed", exc, key=key) from None
+
+
+class Mover:
+    """Moves within one :class:`LocalStore` for one batch (from :meth:`LocalStore.moves`)."""
+
+    def __init__(self, store: LocalStore, dirs: _Dirs) -> None:
+        self._store = store
+        self._dirs = dirs
+
+    def move(self, src: str, dst: str) -> None:
+        """What :meth:`LocalStore.move` does, relative to the batch's directory descriptors."""
+        store = self._store
+        _valid(src)
+        _valid(dst)
+        src_dir, _, src_name = src.rpartition("/")
+        src_fd = self._dirs.fd(src_dir, key=src)
+        if src_fd is None:
+            raise store._missing(src)
+        try:
+            if S_ISDIR(os.stat(src_name, dir_fd=src_fd, follow_symlinks=False).st_mode):
+                raise store._missing(src)  # a directory is not an object
+        except (FileNotFoundError, NotADirectoryError):
+            raise store._missing(src) from None
+        except OSError as exc:
+            raise store._fail("stat failed", exc, key=src) from None
+        dst_dir, _, dst_name = dst.rpartition("/")
+        try:
+            dst_fd = self._dirs.fd(dst_dir, key=src, create=True)
+        except OSError as exc:
+            raise store._fail(f"creating the parent directories of {dst!r} failed", exc, key=src) from None
+        assert dst_fd is not None  # created
+        try:
+            _rename_noreplace_at(src_fd, src_name, dst_fd, dst_name)
+        except FileExistsError:
+            raise store._exists_error(dst) from None
+        except FileNotFoundError:
+            raise store._missing(src) from None
+        except OSError as exc:
+            raise store._fail(f"moving to {dst!r} failed", exc, key=src) from None
+
+
+class _Dirs:
+    """The directories of one batch, each opened once from the root, never through a symlink."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self._store = store
+        self._open: OrderedDict[str, int] = OrderedDict()
+        try:
+            self._root = os.open(store.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise store._fail(f"opening the store root {store.root!r} failed", exc) from None
+
+    def fd(self, rel_dir: str, *, key: str, create: bool = False) -> int | None:
+        """A descriptor of directory ``rel_dir`` (``""``: the root); ``None`` when it does not exist.
+
+        A file in the way counts as missing (whatever is done under it fails
+        as missing). A symbolic link anywhere on the way raises ``StoreError``
+        naming ``key``. With ``create``, missing directories are made (then
+        ``OSError`` when that fails).
+        """
+        if not rel_dir:
+            return self._root
+        fd = self._open.get(rel_dir)
+        if fd is not None:
+            self._open.move_to_end(rel_dir)
+            return fd
+        parent, _, name = rel_dir.rpartition("/")
+        parent_fd = self.fd(parent, key=key, create=create)
+        if parent_fd is None:
+            return None
+        fd = self._open_child(parent_fd, name, key=key, create=create)
+        if fd is None:
+            return None
+        self._open[rel_dir] = fd
+        if len(self._open) > _OPEN_DIRS:
+            _, oldest = self._open.popitem(last=False)
+            os.close(oldest)
+        return fd
+
+    def _open_child(self, parent_fd: int, name: str, *, key: str, create: bool) -> int | None:
+        store = self._store
+        for _ in range(2):
+            try:
+                return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+            except FileNotFoundError:
+                if not create:
+                    return None
+                with suppress(FileExistsError):  # made concurrently: as good
+                    os.mkdir(name, dir_fd=parent_fd)
+            except (NotADirectoryError, OSError) as exc:
+                try:
+                    mode = os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode
+                except (FileNotFoundError, NotADirectoryError):
+                    return None
+                except OSError as stat_exc:
+                    what = f"checking the directory of {key!r} failed"
+                    raise store._fail(what, stat_exc, key=key) from None
+                if S_ISLNK(mode):
+                    raise store._fail(
+                        "the key leads outside the store root through a symbolic link", key=key
+                    ) from None
+                if not S_ISDIR(mode):
+                    if create:
+                        raise  # a file in the way of a directory to create: the move fails
+                    return None
+                raise store._fail(f"opening the directory of {key!r} failed", exc, key=key) from None
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+
+    def __enter__(self) -> _Dirs:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
+        os.close(self._root)
+
+
+def _valid(key: str) -> str:
+    """``key`` if valid (:func:`~reclaim.stores.base.validate_key`), with a fast path for plain keys.
+
+    A key with no empty segment, no segment starting with ``.``, no NUL and no
+    leading or trailing ``/`` is valid; only the others take the full check.
+    """
+    if (
+        key
+        and key[0] not in "/."
+        and key[-1] != "/"
+        and "//" not in key
+        and "/." not in key
+        and "\x00" not in key
+    ):
+        return key
+    return validate_key(key)
 
 
 def _is_utf8(name: str) -> bool:
@@ -276,20 +463,20 @@ def _load_renameat2() -> Callable[..., int] | None:
 _renameat2 = _load_renameat2()
 
 
-def _rename_noreplace(src: str, dst: str) -> None:
-    """Rename ``src`` to ``dst``, raising ``FileExistsError`` rather than replacing ``dst``.
+def _rename_noreplace_at(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
+    """Rename ``src`` to ``dst`` (names in directories ``src_fd``, ``dst_fd``), never replacing ``dst``.
 
-    ``renameat2(RENAME_NOREPLACE)`` does it in one atomic step. Where the
-    filesystem does not support it, a hard link (which also refuses an existing
-    name) followed by unlinking ``src``: a crash in between leaves both names,
-    so the bytes are kept either way.
+    ``renameat2(RENAME_NOREPLACE)`` does it in one atomic step, raising
+    ``FileExistsError`` for an existing ``dst``. Where the filesystem does not
+    support it, a hard link (which also refuses an existing name) followed by
+    unlinking ``src``: a crash in between leaves both names, so the bytes are
+    kept either way.
     """
     if _renameat2 is not None:
-        flags = _RENAME_NOREPLACE
-        if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
+        if _renameat2(src_fd, os.fsencode(src), dst_fd, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
             return
         code = ctypes.get_errno()
         if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             raise OSError(code, os.strerror(code), src, None, dst)
-    os.link(src, dst, follow_symlinks=False)
-    os.unlink(src)
+    os.link(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
+    os.unlink(src, dir_fd=src_fd)
