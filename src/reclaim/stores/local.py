@@ -7,8 +7,16 @@ The specialisation exists for three reasons:
   for directories) so that the keys come out in byte order; whether an entry
   is a directory comes from the directory entry's type (``d_type``), and a
   file's size and mtime from ``fstatat`` relative to the open directory (no
-  path resolved, no symlink followed), so the scan never stats a key again.
-  Memory is proportional to the largest single directory.
+  path resolved, no symlink followed). Memory is proportional to the largest
+  single directory.
+- **Pages that stat only what the scan asks for.** :meth:`LocalStore.list_pages`
+  yields each directory's runs of files as pages of keys
+  (:class:`~reclaim.stores._pages.KeyPage`) while the directory is open, each
+  child opened relative to its parent's descriptor with ``O_NOFOLLOW``; a
+  page's ``info`` is one ``fstatat`` on that descriptor, asked only for the
+  keys the scan finds unreferenced (the referenced two thirds of an archive
+  are never stat'ed). A page is invalid once the walk moves on: its
+  directory is closed, and ``info`` refuses rather than read a reused descriptor.
 - **Nothing outside the root.** Symbolic links are never followed: the listing
   yields a symlink as a key and never descends into it, ``read`` refuses to
   follow a symlink, and any key whose parent directory resolves outside the
@@ -29,7 +37,7 @@ import ctypes
 import errno
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import suppress
 from secrets import token_hex
 from stat import S_ISDIR, S_ISLNK
@@ -37,9 +45,10 @@ from typing import cast
 
 from fsspec.implementations.local import LocalFileSystem
 
-from reclaim.stores._walk import DirEntry
+from reclaim.stores._pages import PAGE_SIZE, KeyPage
+from reclaim.stores._walk import DirEntry, check_listing_args
 from reclaim.stores.base import ObjectInfo, validate_key
-from reclaim.stores.fsspec_store import FsspecStore
+from reclaim.stores.fsspec_store import FsspecStore, store_error
 
 __all__ = ["LocalStore"]
 
@@ -49,6 +58,7 @@ _Entries = list[DirEntry]
 _TMP_PREFIX = ".reclaim-tmp-"
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 class LocalStore(FsspecStore):
@@ -130,6 +140,75 @@ class LocalStore(FsspecStore):
                 continue  # removed since readdir: gone, like a file deleted before the listing
             entries.append((name, False, st.st_size, st.st_mtime, None))
         return entries
+
+    def list_pages(self, prefix: str = "", *, skip: Sequence[str] = ()) -> Iterator[KeyPage]:
+        """The keys of :meth:`list` (same order, same pruning) as pages, stat'ing nothing.
+
+        Each page is a run of files of one directory (at most ``PAGE_SIZE``),
+        valid until the next page is asked for. Raises ``ValueError`` for an
+        invalid prefix (at once) and ``StoreError`` (while iterating) when a
+        directory cannot be opened or read: the listing is complete or an error.
+        """
+        check_listing_args(prefix, skip, None, None)
+        return self._pages(prefix, tuple(skip))
+
+    def _pages(self, prefix: str, skips: tuple[str, ...]) -> Iterator[KeyPage]:
+        start = prefix.rpartition("/")[0]
+        if start and not self._is_plain_directory(start):
+            return  # nothing stored under the prefix
+        path = f"{self.root}/{start}" if start else self.root
+        root = self._open(path, None, start, (os.O_NOFOLLOW if start else 0))
+        stack = [root]
+        try:
+            self._read(root, start + "/" if start else "")
+            while stack:
+                frame = stack[-1]
+                child = yield from frame.advance(prefix, skips)
+                if child is None:
+                    stack.pop().close()
+                    continue
+                rel = frame.base + child
+                opened = self._open(child, frame.fd, rel, os.O_NOFOLLOW)
+                stack.append(opened)
+                self._read(opened, rel + "/")
+        finally:
+            for frame in stack:
+                frame.close()
+
+    def _open(self, path: str, dir_fd: int | None, rel_dir: str, extra: int) -> _OpenDir:
+        try:
+            return _OpenDir(self.name, os.open(path, _DIR_FLAGS | extra, dir_fd=dir_fd))
+        except OSError as exc:
+            # fail closed: a directory that vanished or cannot be read would make the listing short
+            what = f"directory {rel_dir!r}" if rel_dir else f"the store root {self.root!r}"
+            raise self._fail(f"listing {what} failed", exc) from None
+
+    def _read(self, frame: _OpenDir, base: str) -> None:
+        """Read one open directory's entries into ``frame``, ordered as the keys under it sort."""
+        files: list[str] = []
+        dirs: list[str] = []
+        try:
+            with os.scandir(frame.fd) as scan:
+                for entry in scan:
+                    (dirs if entry.is_dir(follow_symlinks=False) else files).append(entry.name)
+        except OSError as exc:
+            what = f"directory {base.rstrip('/')!r}" if base else f"the store root {self.root!r}"
+            raise self._fail(f"listing {what} failed", exc) from None
+        if not "".join(files).isascii() or not "".join(dirs).isascii():
+            files = self._utf8_only(files, base)
+            dirs = self._utf8_only(dirs, base)
+        frame.base = base
+        frame.plan = _plan(files, dirs)
+
+    def _utf8_only(self, names: list[str], base: str) -> list[str]:
+        kept = []
+        for name in names:
+            if _is_utf8(name):
+                kept.append(name)
+            else:
+                # ignoring this is safe: an object no key can name is never a candidate
+                log.warning("store %r: skipping %r in %r, its name is not UTF-8", self.name, name, base)
+        return kept
 
     def _is_plain_directory(self, rel_dir: str) -> bool:
         """Whether every segment of ``rel_dir`` is a real directory (not a symlink): lstat per segment."""
@@ -251,6 +330,105 @@ class LocalStore(FsspecStore):
                 pass  # deletes are idempotent: a missing key is already deleted
             except OSError as exc:
                 raise self._fail("delete failed", exc, key=key) from None
+
+
+class _OpenDir:
+    """One directory of the page walk: its descriptor, its ordered plan, where the walk is in it."""
+
+    __slots__ = ("base", "fd", "plan", "position", "store")
+
+    def __init__(self, store: str, fd: int) -> None:
+        self.store = store
+        self.fd = fd
+        self.base = ""
+        self.plan: list[list[str] | str] = []
+        self.position = 0
+
+    def advance(self, prefix: str, skips: tuple[str, ...]) -> Generator[KeyPage, None, str | None]:
+        """Yield the pages up to the next subdirectory to descend into; return its name (``None``: done)."""
+        base = self.base
+        # filters are needed only where the prefix ends inside this directory or a skip prefix does
+        partial = len(prefix) > len(base)
+        local_skips = tuple(s for s in skips if s.startswith(base))
+        plan = self.plan
+        while self.position < len(plan):
+            item = plan[self.position]
+            self.position += 1
+            if isinstance(item, str):
+                dir_key = f"{base}{item}/"
+                if partial and not dir_key.startswith(prefix) and not prefix.startswith(dir_key):
+                    continue
+                if local_skips and dir_key.startswith(local_skips):
+                    continue  # pruned: nothing under a skipped prefix is ever listed
+                return item
+            for begin in range(0, len(item), PAGE_SIZE):
+                keys = [base + name for name in item[begin : begin + PAGE_SIZE]]
+                if partial:
+                    keys = [key for key in keys if key.startswith(prefix)]
+                if local_skips:
+                    keys = [key for key in keys if not key.startswith(local_skips)]
+                if keys:
+                    yield _DirPage(keys, self, len(base))
+        return None
+
+    def stat(self, name: str, key: str) -> ObjectInfo | None:
+        """``fstatat`` of ``name`` in this directory; ``None`` if it is gone (or now a directory)."""
+        if self.fd < 0:
+            raise RuntimeError("a listing page was read after the walk left its directory")
+        try:
+            st = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # removed since it was listed: gone, like a file deleted before the listing
+        except OSError as exc:
+            raise store_error(self.store, "stat failed", exc, key=key) from None
+        if S_ISDIR(st.st_mode):
+            return None
+        return ObjectInfo(key, st.st_size, st.st_mtime)
+
+    def close(self) -> None:
+        """Close the descriptor; pages of this directory refuse ``info`` from now on."""
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+
+class _DirPage(KeyPage):
+    """A run of files of one open directory; ``info`` is an ``fstatat`` relative to it."""
+
+    __slots__ = ("_cut", "_dir")
+
+    def __init__(self, keys: list[str], directory: _OpenDir, cut: int) -> None:
+        super().__init__(keys)
+        self._dir = directory
+        self._cut = cut
+
+    def info(self, key: str) -> ObjectInfo | None:
+        """Size and mtime of ``key`` by ``fstatat`` on its open directory; ``None`` if it vanished."""
+        return self._dir.stat(key[self._cut :], key)
+
+
+def _plan(files: list[str], dirs: list[str]) -> list[list[str] | str]:
+    """One directory's entries in key order: runs of file names (lists) and subdirectory names.
+
+    Files sort by ``name``, directories by ``name + "/"`` (see :mod:`reclaim.stores._walk`).
+    """
+    if not dirs:
+        files.sort()
+        return [files] if files else []
+    entries = sorted([(name, name) for name in files] + [(name + "/", None) for name in dirs])
+    plan: list[list[str] | str] = []
+    run: list[str] = []
+    for sort_key, file_name in entries:
+        if file_name is not None:
+            run.append(file_name)
+            continue
+        if run:
+            plan.append(run)
+            run = []
+        plan.append(sort_key[:-1])
+    if run:
+        plan.append(run)
+    return plan
 
 
 def _is_utf8(name: str) -> bool:
