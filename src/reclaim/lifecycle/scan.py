@@ -148,11 +148,53 @@ class StoreScan:
         return self.fraction > self.max_fraction
 
 
-def _exclusion_matcher(patterns: Sequence[str]) -> Callable[[str], object] | None:
-    """One compiled pattern for every ``exclude`` glob (``*`` crosses ``/``), or ``None``."""
+def _exclusion_filter(patterns: Sequence[str]) -> Callable[[list[str]], list[str]] | None:
+    """A function giving the keys of a page that an ``exclude`` glob matches (``*`` crosses ``/``).
+
+    Globs of the common shapes ``*.tmp``, ``tmp/*`` and plain keys are tested
+    with ``str.endswith``/``startswith``/a set, in C over the whole page; any
+    other glob joins one compiled pattern (``fnmatch`` semantics, case-sensitive).
+    """
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
+    suffixes: list[str] = []
+    prefixes: list[str] = []
+    plain: set[str] = set()
+    others: list[str] = []
+    for pattern in patterns:
+        body = pattern.strip("*")
+        if any(c in body for c in "*?["):
+            others.append(pattern)
+        elif pattern == "*" * len(pattern):
+            prefixes.append("")  # matches every key
+        elif pattern.startswith("*") and not pattern.endswith("*"):
+            suffixes.append(body)
+        elif pattern.endswith("*") and not pattern.startswith("*"):
+            prefixes.append(body)
+        elif "*" not in pattern:
+            plain.add(pattern)
+        else:
+            others.append(pattern)  # *x*: a substring test, left to the pattern
+    tests: list[Callable[[str], object]] = []
+    if suffixes:
+        tests.append(operator.methodcaller("endswith", tuple(suffixes)))
+    if prefixes:
+        tests.append(operator.methodcaller("startswith", tuple(prefixes)))
+    if plain:
+        tests.append(plain.__contains__)
+    if others:
+        tests.append(re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in others)).match)
+    if len(tests) == 1:
+        [test] = tests
+        return lambda keys: list(filter(test, keys))
+
+    def excluded(keys: list[str]) -> list[str]:
+        matched: set[str] = set()
+        for test in tests:
+            matched.update(filter(test, keys))
+        return list(filter(matched.__contains__, keys)) if matched else []
+
+    return excluded
 
 
 @dataclass(slots=True)
@@ -181,7 +223,7 @@ def _classified_pages(
     across pages), and what the sources raise; after the last page every
     source is read to its end.
     """
-    excluded_match = _exclusion_matcher(exclude)
+    excluded_of = _exclusion_filter(exclude)
     trash_high = upper_bound(trash_prefix)
     previous: str | None = None
     listed = 0
@@ -205,7 +247,7 @@ def _classified_pages(
             # invariant 8: nothing in the trash is ever a candidate (the listing pruned it already)
             high = len(keys) if trash_high is None else bisect_left(keys, trash_high, low)
             keys = keys[:low] + keys[high:]
-        excluded: list[str] = list(filter(excluded_match, keys)) if excluded_match is not None else []
+        excluded = excluded_of(keys) if excluded_of is not None else []
         if excluded:
             dropped = set(excluded)
             keys = list(filterfalse(dropped.__contains__, keys))
@@ -303,46 +345,60 @@ def scan_store(
     )
     threshold = (start - min_age).timestamp()
     coverage = PageCoverage(sources)
-    candidates, young, excluded, vanished = report.candidates, report.young, report.excluded, report.vanished
-    referenced = 0
+    # counted in locals, not with Tally.add: this loop runs for every unreferenced key
+    samples = report.samples
+    candidates = young = excluded = vanished = referenced = 0
+    candidate_size: int | None = 0
+    young_size: int | None = 0
+    excluded_size: int | None = 0
     referenced_size: int | None = 0
     measured = True
     pages = _classified_pages(
         store, coverage, trash_prefix=trash_prefix, exclude=exclude, prefix="", progress=progress
     )
     for item in pages:
-        page = item.page
+        info_of = item.page.info
         for key in item.excluded:
-            info = page.info(key)
-            excluded.add(0 if info is None else info.size)  # gone since listed: no bytes left
-        for key in item.unreferenced:
-            info = page.info(key)
+            excluded += 1
+            info = info_of(key)
+            if info is not None and excluded_size is not None:  # gone since listed: no bytes left
+                excluded_size = None if info.size is None else excluded_size + info.size
+        for info in map(info_of, item.unreferenced):
             if info is None:
-                vanished.add(0)  # listed, gone before its size and mtime could be read
+                vanished += 1  # listed, gone before its size and mtime could be read
                 continue
             assert info.mtime is not None
+            size = info.size
             if info.mtime >= threshold:
-                young.add(info.size)  # invariant 1: modified at or after scan_start - min_age
+                young += 1  # invariant 1: modified at or after scan_start - min_age
+                if young_size is not None:
+                    young_size = None if size is None else young_size + size
                 continue
-            candidates.add(info.size)
-            if len(report.samples) < show:
-                report.samples.append(info)
+            candidates += 1
+            if candidate_size is not None:
+                candidate_size = None if size is None else candidate_size + size
+            if len(samples) < show:
+                samples.append(info)
             if on_candidate is not None:
                 on_candidate(info)
         count = len(item.kept) - len(item.unreferenced)
         referenced += count
         if count and referenced_size is not None:
-            if page.sizes_listed or referenced_bytes:
+            if item.page.sizes_listed or referenced_bytes:
                 unreferenced = set(item.unreferenced)
-                size = page.bytes_of(filterfalse(unreferenced.__contains__, item.kept))
+                size = item.page.bytes_of(filterfalse(unreferenced.__contains__, item.kept))
                 referenced_size = None if size is None else referenced_size + size
             else:
                 measured = False
                 referenced_size = None
+    report.candidates = Tally(candidates, candidate_size)
+    report.young = Tally(young, young_size)
+    report.excluded = Tally(excluded, excluded_size)
+    report.vanished = Tally(vanished, 0)
     report.referenced.count = referenced
     report.referenced.bytes = referenced_size
     report.referenced_bytes_measured = measured
-    parts = (report.referenced, candidates, young, excluded, vanished)
+    parts = (report.referenced, report.candidates, report.young, report.excluded, report.vanished)
     report.listed.count = sum(t.count for t in parts)
     sizes = [t.bytes for t in parts]
     report.listed.bytes = None if None in sizes else sum(b for b in sizes if b is not None)

@@ -167,12 +167,12 @@ class _Cursor:
             self._position = end
             return page[position:end]
         taken = page[position:] if position else page
-        while (page := next(self._pages, None)) is not None:
-            end = bisect_right(page, last)
-            if end < len(page):
-                self._page, self._position = page, end
-                return taken + page[:end] if taken else page[:end]
-            taken = taken + page if taken else page
+        while (fetched := next(self._pages, None)) is not None:
+            end = bisect_right(fetched, last)
+            if end < len(fetched):
+                self._page, self._position = fetched, end
+                return taken + fetched[:end] if taken else fetched[:end]
+            taken = taken + fetched if taken else fetched
         self._page, self._position = [], 0
         return taken
 

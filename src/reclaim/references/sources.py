@@ -17,7 +17,7 @@ import operator
 from collections.abc import Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +31,8 @@ from reclaim.references.extsort import sort_externally
 __all__ = ["Reference", "ReferenceSource", "SourceCounters"]
 
 _YIELD_PER = 5_000
+_FETCH = 10_000
+"""Rows per fetch of a reference stream read in pages (a round trip each; about 1 MB of keys)."""
 _LOOKUP_BATCH = 500
 
 
@@ -263,7 +265,7 @@ class ReferenceSource:
         fetched = self._execute_pages(self._select(with_rows=False, ordered=False))
         unordered = (v for page in fetched for v in page)
         texts = (v if isinstance(v, str) else str(v) for v in unordered if v is not None)
-        ordered = sort_externally(texts, tempdir=self.tempdir)
+        ordered = cast("Generator[str, None, None]", sort_externally(texts, tempdir=self.tempdir))
         try:
             while page := list(islice(ordered, _YIELD_PER)):
                 yield page
@@ -274,10 +276,10 @@ class ReferenceSource:
         params = {f"jf{i}": v for i, v in enumerate(self.config.json_filter.values())}
         try:
             with self.engine.connect() as conn:
-                streaming = conn.execution_options(stream_results=True, yield_per=_YIELD_PER)
+                streaming = conn.execution_options(stream_results=True, yield_per=_FETCH)
                 result = streaming.execute(sa.text(sql), params)
                 try:
-                    for batch in result.partitions(_YIELD_PER):
+                    for batch in result.partitions(_FETCH):
                         yield list(map(_first, batch))
                 finally:
                     result.close()  # a server-side cursor must close before its connection

@@ -36,9 +36,11 @@ from __future__ import annotations
 import ctypes
 import errno
 import logging
+import operator
 import os
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
+from itertools import compress
 from secrets import token_hex
 from stat import S_ISDIR, S_ISLNK
 from typing import cast
@@ -59,6 +61,8 @@ _TMP_PREFIX = ".reclaim-tmp-"
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_NAME = operator.attrgetter("name")
+_IS_DIR = operator.methodcaller("is_dir", follow_symlinks=False)
 
 
 class LocalStore(FsspecStore):
@@ -160,17 +164,27 @@ class LocalStore(FsspecStore):
         root = self._open(path, None, start, (os.O_NOFOLLOW if start else 0))
         stack = [root]
         try:
-            self._read(root, start + "/" if start else "")
+            self._read(root, start + "/" if start else "", prefix, skips)
             while stack:
                 frame = stack[-1]
-                child = yield from frame.advance(prefix, skips)
-                if child is None:
+                plan, base, local_skips = frame.plan, frame.base, frame.skips
+                while frame.position < len(plan):
+                    item = plan[frame.position]
+                    frame.position += 1
+                    if isinstance(item, list):
+                        yield from frame.pages(item, prefix)
+                        continue
+                    dir_key = f"{base}{item}/"
+                    if frame.partial and not dir_key.startswith(prefix) and not prefix.startswith(dir_key):
+                        continue
+                    if local_skips and dir_key.startswith(local_skips):
+                        continue  # pruned: nothing under a skipped prefix is ever listed
+                    child = self._open(item, frame.fd, dir_key[:-1], os.O_NOFOLLOW)
+                    stack.append(child)
+                    self._read(child, dir_key, prefix, skips)
+                    break  # descend; this directory resumes at its position afterwards
+                else:
                     stack.pop().close()
-                    continue
-                rel = frame.base + child
-                opened = self._open(child, frame.fd, rel, os.O_NOFOLLOW)
-                stack.append(opened)
-                self._read(opened, rel + "/")
         finally:
             for frame in stack:
                 frame.close()
@@ -183,22 +197,30 @@ class LocalStore(FsspecStore):
             what = f"directory {rel_dir!r}" if rel_dir else f"the store root {self.root!r}"
             raise self._fail(f"listing {what} failed", exc) from None
 
-    def _read(self, frame: _OpenDir, base: str) -> None:
+    def _read(self, frame: _OpenDir, base: str, prefix: str, skips: tuple[str, ...]) -> None:
         """Read one open directory's entries into ``frame``, ordered as the keys under it sort."""
-        files: list[str] = []
-        dirs: list[str] = []
         try:
             with os.scandir(frame.fd) as scan:
-                for entry in scan:
-                    (dirs if entry.is_dir(follow_symlinks=False) else files).append(entry.name)
+                entries = list(scan)
+            # map in C, not a loop: the type comes from d_type (an lstat only where it is unknown)
+            names = list(map(_NAME, entries))
+            kinds = list(map(_IS_DIR, entries))
         except OSError as exc:
             what = f"directory {base.rstrip('/')!r}" if base else f"the store root {self.root!r}"
             raise self._fail(f"listing {what} failed", exc) from None
-        if not "".join(files).isascii() or not "".join(dirs).isascii():
+        if True in kinds:
+            files = list(compress(names, map(operator.not_, kinds)))
+            dirs = list(compress(names, kinds))
+        else:
+            files, dirs = names, []
+        if not "".join(names).isascii():
             files = self._utf8_only(files, base)
             dirs = self._utf8_only(dirs, base)
         frame.base = base
         frame.plan = _plan(files, dirs)
+        # filters are needed only where the prefix ends inside this directory or a skip prefix does
+        frame.partial = len(prefix) > len(base)
+        frame.skips = tuple(s for s in skips if s.startswith(base))
 
     def _utf8_only(self, names: list[str], base: str) -> list[str]:
         kept = []
@@ -335,7 +357,7 @@ class LocalStore(FsspecStore):
 class _OpenDir:
     """One directory of the page walk: its descriptor, its ordered plan, where the walk is in it."""
 
-    __slots__ = ("base", "fd", "plan", "position", "store")
+    __slots__ = ("base", "fd", "partial", "plan", "position", "skips", "store")
 
     def __init__(self, store: str, fd: int) -> None:
         self.store = store
@@ -343,33 +365,21 @@ class _OpenDir:
         self.base = ""
         self.plan: list[list[str] | str] = []
         self.position = 0
+        self.partial = False
+        self.skips: tuple[str, ...] = ()
 
-    def advance(self, prefix: str, skips: tuple[str, ...]) -> Generator[KeyPage, None, str | None]:
-        """Yield the pages up to the next subdirectory to descend into; return its name (``None``: done)."""
+    def pages(self, names: list[str], prefix: str) -> Iterator[KeyPage]:
+        """The pages of one run of file names of this directory (at most ``PAGE_SIZE`` keys each)."""
         base = self.base
-        # filters are needed only where the prefix ends inside this directory or a skip prefix does
-        partial = len(prefix) > len(base)
-        local_skips = tuple(s for s in skips if s.startswith(base))
-        plan = self.plan
-        while self.position < len(plan):
-            item = plan[self.position]
-            self.position += 1
-            if isinstance(item, str):
-                dir_key = f"{base}{item}/"
-                if partial and not dir_key.startswith(prefix) and not prefix.startswith(dir_key):
-                    continue
-                if local_skips and dir_key.startswith(local_skips):
-                    continue  # pruned: nothing under a skipped prefix is ever listed
-                return item
-            for begin in range(0, len(item), PAGE_SIZE):
-                keys = [base + name for name in item[begin : begin + PAGE_SIZE]]
-                if partial:
-                    keys = [key for key in keys if key.startswith(prefix)]
-                if local_skips:
-                    keys = [key for key in keys if not key.startswith(local_skips)]
-                if keys:
-                    yield _DirPage(keys, self, len(base))
-        return None
+        for begin in range(0, len(names), PAGE_SIZE):
+            chunk = names if len(names) <= PAGE_SIZE else names[begin : begin + PAGE_SIZE]
+            keys = [base + name for name in chunk]
+            if self.partial:
+                keys = [key for key in keys if key.startswith(prefix)]
+            if self.skips:
+                keys = [key for key in keys if not key.startswith(self.skips)]
+            if keys:
+                yield _DirPage(keys, self, len(base))
 
     def stat(self, name: str, key: str) -> ObjectInfo | None:
         """``fstatat`` of ``name`` in this directory; ``None`` if it is gone (or now a directory)."""
