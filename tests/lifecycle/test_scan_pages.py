@@ -295,16 +295,19 @@ def test_local_pages_list_what_list_lists(tmp_path: Path) -> None:
 
 
 def test_a_local_page_refuses_to_stat_after_the_walk_left_its_directory(tmp_path: Path) -> None:
-    store = _local(tmp_path, {"a/x": b"1", "b/y": b"22"})
+    files = {f"a/{i:04d}": b"1" for i in range(999)} | {"b/x": b"22", "c/y": b"333"}
+    store = _local(tmp_path, files)
     pages = store.list_pages()
-    first = next(pages)
-    info = first.info("a/x")
-    assert info is not None
-    assert info.size == 1
+    first = next(pages)  # a page spans directories (a/ and b/) up to 1,000 keys
+    assert first.keys == [*sorted(files)[:999], "b/x"]
+    assert [first.info(k).size for k in ("a/0000", "a/0998", "b/x")] == [1, 1, 2]  # type: ignore[union-attr]
     second = next(pages)
-    assert second.info("b/y").size == 2
+    assert second.keys == ["c/y"]
+    assert second.info("c/y").size == 3  # type: ignore[union-attr]
     with pytest.raises(RuntimeError, match="after the walk left its directory"):
-        first.info("a/x")  # its descriptor is closed and may be reused: never read through it
+        first.info("b/x")  # its descriptor is closed and may be reused: never read through it
+    with pytest.raises(StopIteration):
+        next(pages)
 
 
 def test_local_referenced_bytes_are_not_measured_unless_asked(tmp_path: Path, monkeypatch: Any) -> None:

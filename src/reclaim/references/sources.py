@@ -31,8 +31,8 @@ from reclaim.references.extsort import sort_externally
 __all__ = ["Reference", "ReferenceSource", "SourceCounters"]
 
 _YIELD_PER = 5_000
-_FETCH = 10_000
-"""Rows per fetch of a reference stream read in pages (a round trip each; about 1 MB of keys)."""
+_FETCH = 5_000
+"""Rows per fetch of a reference stream read in pages (a round trip each; about half a MB of keys)."""
 _LOOKUP_BATCH = 500
 
 

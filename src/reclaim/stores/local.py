@@ -38,6 +38,7 @@ import errno
 import logging
 import operator
 import os
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from itertools import compress
@@ -61,6 +62,8 @@ _TMP_PREFIX = ".reclaim-tmp-"
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_PAGE_DIRS = 64
+"""Directories one page may span (each stays open until the page is read)."""
 _NAME = operator.attrgetter("name")
 _IS_DIR = operator.methodcaller("is_dir", follow_symlinks=False)
 
@@ -163,6 +166,7 @@ class LocalStore(FsspecStore):
         path = f"{self.root}/{start}" if start else self.root
         root = self._open(path, None, start, (os.O_NOFOLLOW if start else 0))
         stack = [root]
+        page = _Filling()
         try:
             self._read(root, start + "/" if start else "", prefix, skips)
             while stack:
@@ -172,7 +176,11 @@ class LocalStore(FsspecStore):
                     item = plan[frame.position]
                     frame.position += 1
                     if isinstance(item, list):
-                        yield from frame.pages(item, prefix)
+                        for keys in frame.runs(item, prefix):
+                            if page.keys and not page.fits(keys):
+                                yield page.done()
+                                page.read()
+                            page.add(keys, frame)
                         continue
                     dir_key = f"{base}{item}/"
                     if frame.partial and not dir_key.startswith(prefix) and not prefix.startswith(dir_key):
@@ -184,10 +192,14 @@ class LocalStore(FsspecStore):
                     self._read(child, dir_key, prefix, skips)
                     break  # descend; this directory resumes at its position afterwards
                 else:
-                    stack.pop().close()
+                    page.release(stack.pop())
+            if page.keys:
+                yield page.done()
+                page.read()
         finally:
             for frame in stack:
                 frame.close()
+            page.close()
 
     def _open(self, path: str, dir_fd: int | None, rel_dir: str, extra: int) -> _OpenDir:
         try:
@@ -357,7 +369,7 @@ class LocalStore(FsspecStore):
 class _OpenDir:
     """One directory of the page walk: its descriptor, its ordered plan, where the walk is in it."""
 
-    __slots__ = ("base", "fd", "partial", "plan", "position", "skips", "store")
+    __slots__ = ("base", "fd", "in_page", "partial", "plan", "position", "skips", "store")
 
     def __init__(self, store: str, fd: int) -> None:
         self.store = store
@@ -367,9 +379,11 @@ class _OpenDir:
         self.position = 0
         self.partial = False
         self.skips: tuple[str, ...] = ()
+        self.in_page = False
+        """Whether the page being filled holds keys of this directory."""
 
-    def pages(self, names: list[str], prefix: str) -> Iterator[KeyPage]:
-        """The pages of one run of file names of this directory (at most ``PAGE_SIZE`` keys each)."""
+    def runs(self, names: list[str], prefix: str) -> Iterator[list[str]]:
+        """The keys of one run of file names of this directory, at most ``PAGE_SIZE`` at a time."""
         base = self.base
         for begin in range(0, len(names), PAGE_SIZE):
             chunk = names if len(names) <= PAGE_SIZE else names[begin : begin + PAGE_SIZE]
@@ -379,7 +393,7 @@ class _OpenDir:
             if self.skips:
                 keys = [key for key in keys if not key.startswith(self.skips)]
             if keys:
-                yield _DirPage(keys, self, len(base))
+                yield keys
 
     def stat(self, name: str, key: str) -> ObjectInfo | None:
         """``fstatat`` of ``name`` in this directory; ``None`` if it is gone (or now a directory)."""
@@ -403,18 +417,83 @@ class _OpenDir:
 
 
 class _DirPage(KeyPage):
-    """A run of files of one open directory; ``info`` is an ``fstatat`` relative to it."""
+    """Runs of files of up to ``_PAGE_DIRS`` open directories; ``info`` is an ``fstatat`` relative to one."""
 
-    __slots__ = ("_cut", "_dir")
+    __slots__ = ("_dirs", "_firsts")
 
-    def __init__(self, keys: list[str], directory: _OpenDir, cut: int) -> None:
+    def __init__(self, keys: list[str], firsts: list[str], dirs: list[tuple[_OpenDir, int]]) -> None:
         super().__init__(keys)
-        self._dir = directory
-        self._cut = cut
+        self._firsts = firsts
+        self._dirs = dirs
 
     def info(self, key: str) -> ObjectInfo | None:
         """Size and mtime of ``key`` by ``fstatat`` on its open directory; ``None`` if it vanished."""
-        return self._dir.stat(key[self._cut :], key)
+        dirs = self._dirs
+        directory, cut = dirs[0] if len(dirs) == 1 else dirs[bisect_right(self._firsts, key) - 1]
+        return directory.stat(key[cut:], key)
+
+
+class _Filling:
+    """The page being filled: runs of files from several directories, which stay open until it is read.
+
+    Small directories (an archive sharded ``ab/cd/<hash>`` holds a few files
+    in each) would make pages of a few keys, each paying the scan's per-page
+    work; a page collects up to ``PAGE_SIZE`` keys from up to ``_PAGE_DIRS``
+    directories instead, which bounds the descriptors held open.
+    """
+
+    __slots__ = ("dirs", "firsts", "held", "keys", "reading")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.firsts: list[str] = []
+        self.dirs: list[tuple[_OpenDir, int]] = []
+        self.held: list[_OpenDir] = []
+        """Directories the walk has left whose keys are in this page: closed once it is read."""
+        self.reading: list[_OpenDir] = []
+        """The same for the page given out last, until the next one is asked for."""
+
+    def fits(self, keys: list[str]) -> bool:
+        return len(self.keys) + len(keys) <= PAGE_SIZE and len(self.dirs) < _PAGE_DIRS
+
+    def add(self, keys: list[str], directory: _OpenDir) -> None:
+        if self.keys:
+            self.keys.extend(keys)
+        else:
+            self.keys = keys
+        if not directory.in_page:
+            directory.in_page = True
+            self.firsts.append(keys[0])
+            self.dirs.append((directory, len(directory.base)))
+
+    def release(self, directory: _OpenDir) -> None:
+        """The walk is done with ``directory``: close it now, or once the page holding its keys is read."""
+        if directory.in_page:
+            self.held.append(directory)
+        else:
+            directory.close()
+
+    def done(self) -> _DirPage:
+        """The filled page, to be given out; :meth:`read` once the next page is asked for."""
+        page = _DirPage(self.keys, self.firsts, self.dirs)
+        for directory, _cut in self.dirs:
+            directory.in_page = False
+        self.reading, self.held = self.held, []
+        self.keys, self.firsts, self.dirs = [], [], []
+        return page
+
+    def read(self) -> None:
+        """The page given out last has been read: close the directories only it held."""
+        for directory in self.reading:
+            directory.close()
+        self.reading = []
+
+    def close(self) -> None:
+        """Close every directory held (the walk ends or is abandoned)."""
+        self.read()
+        for directory in self.held:
+            directory.close()
+        self.held = []
 
 
 def _plan(files: list[str], dirs: list[str]) -> list[list[str] | str]:
