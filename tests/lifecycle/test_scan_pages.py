@@ -284,14 +284,22 @@ def _local(tmp_path: Path, files: dict[str, bytes]) -> Any:
 
 
 def test_local_pages_list_what_list_lists(tmp_path: Path) -> None:
-    names = ["a-b", "a.b", "a/x", "a/y/z", "a/y0", "a0", "b/kkk", "é", "\U0001f600/x", "_trash/q", "_trashy"]
+    names = ["a-b", "a.b", "a/x", "a/y/z", "a/y1", "a0", "b/kkk", "é", "\U0001f600/x", "_trash/q", "_trashy"]
     files = dict.fromkeys(names, b"x")
     files |= {f"big/{i:05d}": b"y" for i in range(2500)}  # more than a page in one directory
+    files |= {"a/y0/q": b"zz"}  # a/'s files resume after its subdirectories: a/x, [a/y/], a/y0 ...
     store = _local(tmp_path, files)
     for prefix, skip in [("", ()), ("", ("_trash/",)), ("a", ()), ("a/", ("a/y/",)), ("big/0", ())]:
-        pages = list(store.list_pages(prefix, skip=skip))
-        assert [k for p in pages for k in p.keys] == [i.key for i in store.list(prefix, skip=skip)]
-        assert all(0 < len(p.keys) <= 1000 for p in pages)
+        listed = [i.key for i in store.list(prefix, skip=skip)]
+        keys = []
+        for page in store.list_pages(prefix, skip=skip):
+            assert 0 < len(page.keys) <= 1000
+            for key in page.keys:  # each key is stat'ed in its own directory, while the page is current
+                info = page.info(key)
+                assert info is not None
+                assert info.size == len(files[key])
+            keys += page.keys
+        assert keys == listed
 
 
 def test_a_local_page_refuses_to_stat_after_the_walk_left_its_directory(tmp_path: Path) -> None:

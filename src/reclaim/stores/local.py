@@ -461,10 +461,11 @@ class _Filling:
             self.keys.extend(keys)
         else:
             self.keys = keys
-        if not directory.in_page:
-            directory.in_page = True
+        # a new segment whenever the directory changes: a parent's files may resume after a child's
+        if not self.dirs or self.dirs[-1][0] is not directory:
             self.firsts.append(keys[0])
             self.dirs.append((directory, len(directory.base)))
+        directory.in_page = True
 
     def release(self, directory: _OpenDir) -> None:
         """The walk is done with ``directory``: close it now, or once the page holding its keys is read."""
