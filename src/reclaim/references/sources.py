@@ -31,8 +31,9 @@ from reclaim.references.extsort import sort_externally
 __all__ = ["Reference", "ReferenceSource", "SourceCounters"]
 
 _YIELD_PER = 5_000
-_FETCH = 5_000
-"""Rows per fetch of a reference stream read in pages (a round trip each; about half a MB of keys)."""
+_FETCH = 2_000
+"""Rows per fetch of a reference stream read in pages: a round trip each, a few hundred KB of
+keys (the fetch buffer is most of what a scan holds beyond its imports)."""
 _LOOKUP_BATCH = 500
 
 
