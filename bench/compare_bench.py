@@ -38,7 +38,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from common import SERVERS, dsn, mb, run_child, write_config  # noqa: E402
-from scan_bench import config_path  # noqa: E402
+from scan_bench import config_path, database_name  # noqa: E402
 
 BASELINE = str(BENCH / "baseline.py")
 RECLAIM = [sys.executable, "-m", "reclaim"]
@@ -55,8 +55,12 @@ def reclaim_scan(config: Path) -> Result:
     return seconds, rss, json.loads(output)["stores"][0]["candidates"]["count"]
 
 
+DB_PREFIX = "reclaim_bench"
+"""The prefix of the reference databases (``--db-prefix``)."""
+
+
 def baseline_args(store: Path, n: int, server: str) -> list[str]:
-    return ["--root", str(store), "--db", dsn(server, f"reclaim_bench_{n}"), "--min-age", "0"]
+    return ["--root", str(store), "--db", dsn(server, database_name(n, DB_PREFIX)), "--min-age", "0"]
 
 
 def baseline_scan(store: Path, n: int, server: str) -> Result:
@@ -77,7 +81,7 @@ def reclaim_collect(workdir: Path, n: int, server: str) -> tuple[Result, int]:
     """Quarantine + purge (grace 0) on a fresh copy; returns the result and the candidate count."""
     run = fresh_copy(workdir, n)
     config = run / "reclaim.toml"
-    write_config(config, f"reclaim_bench_{n}", f"file://{run / 'store'}", server=server)
+    write_config(config, database_name(n, DB_PREFIX), f"file://{run / 'store'}", server=server)
     subprocess.run(
         [sys.executable, "-m", "reclaim", "init", "--config", str(config)], check=True, capture_output=True
     )
@@ -142,6 +146,7 @@ def table(n: int, rows: dict[str, tuple[Result, Result]]) -> None:
 
 
 def main() -> None:
+    global DB_PREFIX  # one setting of the whole run, read by the helpers above
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -157,7 +162,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best time is kept")
     parser.add_argument("--server", choices=SERVERS, default="postgresql", help="where the references are")
     parser.add_argument("--collect-repeat", type=int, default=None, help="collect runs (default: --repeat)")
+    parser.add_argument("--db-prefix", default=DB_PREFIX, help="databases are named <prefix>_<N>")
     args = parser.parse_args()
+    DB_PREFIX = args.db_prefix
     collect_sizes = args.sizes if args.collect_sizes is None else args.collect_sizes
     results: dict[int, dict[str, tuple[Result, Result]]] = {}
     for n in args.sizes:
@@ -165,6 +172,7 @@ def main() -> None:
         # built in a child process, so that no measured child is forked from a parent holding N keys
         build = [sys.executable, str(BENCH / "scan_bench.py"), "--build-only", "--sizes", str(n)]
         build += ["--orphans", str(args.orphans), "--workdir", str(args.workdir), "--server", args.server]
+        build += ["--db-prefix", args.db_prefix]
         subprocess.run(build, check=True)
         config = config_path(args.workdir, n, args.server)
         store = args.workdir / f"store-{n}"

@@ -53,11 +53,18 @@ def config_path(workdir: Path, n: int, server: str) -> Path:
     return workdir / (f"reclaim-{n}.toml" if server == "postgresql" else f"reclaim-{n}-{server}.toml")
 
 
-def build(workdir: Path, n: int, orphans: float, server: str = "postgresql") -> None:
-    """Build the store, the references (in database ``reclaim_bench_<n>`` on ``server``) and the config."""
+def database_name(n: int, prefix: str = "reclaim_bench") -> str:
+    """The database holding the references of size ``n`` (a prefix of its own keeps parallel runs apart)."""
+    return f"{prefix}_{n}"
+
+
+def build(
+    workdir: Path, n: int, orphans: float, server: str = "postgresql", db_prefix: str = "reclaim_bench"
+) -> None:
+    """Build the store, the references (in database ``<db_prefix>_<n>`` on ``server``) and the config."""
     store = workdir / f"store-{n}"
     keys = build_store(store, n, orphans)
-    database = f"reclaim_bench_{n}"
+    database = database_name(n, db_prefix)
     load_references(database, keys, server)
     write_config(config_path(workdir, n, server), database, f"file://{store}", server=server)
 
@@ -78,11 +85,12 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/reclaim-bench"))
     parser.add_argument("--repeat", type=int, default=1, help="scans per size; the best time is kept")
     parser.add_argument("--server", choices=SERVERS, default="postgresql", help="where the references are")
+    parser.add_argument("--db-prefix", default="reclaim_bench", help="databases are named <prefix>_<N>")
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build_only:
         for n in args.sizes:
-            build(args.workdir, n, args.orphans, args.server)
+            build(args.workdir, n, args.orphans, args.server, args.db_prefix)
         return
     rows = []
     for n in args.sizes:
@@ -91,7 +99,8 @@ def main() -> None:
         # would inherit that parent's resident pages in its ru_maxrss
         build_command = [sys.executable, __file__, "--build-only", "--sizes", str(n)]
         build_command += ["--orphans", str(args.orphans), "--workdir", str(args.workdir)]
-        subprocess.run([*build_command, "--server", args.server], check=True)
+        build_command += ["--server", args.server, "--db-prefix", args.db_prefix]
+        subprocess.run(build_command, check=True)
         config = config_path(args.workdir, n, args.server)
         best: tuple[float, int, dict[str, object]] | None = None
         for _ in range(args.repeat):

@@ -165,6 +165,7 @@ def scan(
     collections: Sequence[str] | None = None,
     show: int = 0,
     progress: ProgressCallback | None = None,
+    referenced_bytes: bool = False,
 ) -> ScanReport:
     """List each store and merge it with its reference sources; count each collection's candidate rows.
 
@@ -172,7 +173,10 @@ def scan(
     referenced, candidates, too young and excluded, with counts and bytes, and
     up to ``show`` sample candidates; per collection: rows, candidates, their
     archived size, and rows kept because archived rows reference them. With
-    ``stores`` or ``collections`` only those are scanned. Raises
+    ``stores`` or ``collections`` only those are scanned. The bytes of
+    referenced objects are counted where the listing carries sizes (object
+    stores); on a local directory only with ``referenced_bytes`` (a ``stat``
+    per object), else the report marks them not measured. Raises
     :class:`~reclaim.errors.ConfigError`, :class:`~reclaim.errors.SourceError`,
     :class:`~reclaim.errors.StoreError` or
     :class:`~reclaim.errors.CollectionError`; on any error no partial report is
@@ -185,7 +189,9 @@ def scan(
         try:
             if catalog is not None:
                 session.attach(catalog.archive, catalog.engine)
-            report = _scan(session, stores, collections, everything, show, progress, started)
+            report = _scan(
+                session, stores, collections, everything, show, progress, started, referenced_bytes
+            )
             if catalog is not None:
                 observe(record_scan, catalog, report.to_dict(), partial=not everything)
             return report
@@ -202,6 +208,7 @@ def _scan(
     show: int,
     progress: ProgressCallback | None,
     started: datetime,
+    referenced_bytes: bool = False,
 ) -> ScanReport:
     rows = []
     if everything or collections:
@@ -223,6 +230,7 @@ def _scan(
                     exclude=cfg.exclude,
                     show=show,
                     progress=progress,
+                    referenced_bytes=referenced_bytes,
                 )
             )
     return ScanReport(started_at=started, finished_at=datetime.now(UTC), stores=results, collections=rows)

@@ -211,12 +211,27 @@ def scan(
         int, typer.Option(min=0, help="Show up to N sample candidates per store and collection.")
     ] = 0,
     fail_on_findings: FailOnFindings = False,
+    referenced_bytes: Annotated[
+        bool,
+        typer.Option(
+            "--referenced-bytes",
+            help="Also measure the bytes of referenced objects where the listing has no sizes "
+            "(a local directory: one stat per object).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Read-only: candidates per store (listed, referenced, too young, excluded) and per row collection."""
     with _progress(not as_json) as progress:
         report = _guarded(
-            lambda: api.scan(config, stores=store, collections=collection, show=show, progress=progress),
+            lambda: api.scan(
+                config,
+                stores=store,
+                collections=collection,
+                show=show,
+                progress=progress,
+                referenced_bytes=referenced_bytes,
+            ),
             as_json=as_json,
         )
     if as_json:

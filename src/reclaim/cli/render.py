@@ -58,7 +58,10 @@ def _store_table(s: StoreScan) -> Table:
     if s.vanished.count:
         rows.append(("vanished during scan", s.vanished))
     for label, tally in rows:
-        table.add_row(label, *_tally(tally))
+        count, size = _tally(tally)
+        if not s.referenced_bytes_measured and (tally is s.listed or tally is s.referenced):
+            size = "not measured"
+        table.add_row(label, count, size)
     return table
 
 
@@ -89,6 +92,11 @@ def render_scan_stores(stores: list[StoreScan], console: Console) -> None:
             console.print(_sources_table(s))
         else:
             console.print("[yellow]no reference sources: every old object is a candidate[/]")
+        if not s.referenced_bytes_measured:
+            console.print(
+                "bytes of referenced objects not measured (the listing has no sizes); "
+                "`reclaim scan --referenced-bytes` measures them with a stat per object"
+            )
         if s.samples:
             console.print("sample candidates:")
             for info in s.samples:

@@ -1,8 +1,10 @@
-"""The streaming merge scan: ``listing - references``, one pass, flat memory.
+"""The streaming merge scan: ``listing - references``, one pass, a page at a time, flat memory.
 
-The store is listed in byte order and walked alongside the ordered merge of
-its reference sources (:class:`~reclaim.references.Coverage`). Each listed key
-is classified exactly once:
+The store is listed in byte order in pages (:func:`~reclaim.stores._pages.list_pages`:
+an S3 page, a local directory's run of files) and each page is classified at
+once against the references up to its last key
+(:class:`~reclaim.references.PageCoverage`: set and ``bisect`` operations over
+the page, no object per key). Each listed key is classified exactly once:
 
 - ``excluded``: under an ``exclude`` glob (never a candidate, invariant 8);
 - ``referenced``: covered by a reference (exact, prefix or sidecar);
@@ -10,25 +12,37 @@ is classified exactly once:
   (invariant 1: objects written during the scan are never candidates);
 - ``candidate``: unreferenced and old enough.
 
-Size and mtime are fetched (a ``stat``) only for unreferenced keys whose
-listing did not carry them. The trash prefix is pruned from the listing.
-Any listing or source error propagates: a scan is complete or an error
-(invariant 2), and every source is read to its end so that its ordering and
-emptiness checks always run.
+Size and mtime are read only for the keys that need them: unreferenced and
+excluded keys (candidates, too young, samples, their bytes). A local listing
+carries no size, so the bytes of referenced objects are measured only on
+request (``referenced_bytes``, ``reclaim scan --referenced-bytes``: a
+``stat`` per object); otherwise the report says they were not measured
+(:attr:`StoreScan.referenced_bytes_measured`, and ``bytes`` is ``None``)
+rather than show a wrong total. An object store's listing carries sizes, so
+there they are always counted. The trash prefix is pruned from the listing
+and cut out of every page again. Each page must continue the byte order of
+the one before (a listing that goes backwards aborts: the merge would
+otherwise miss references). Any listing or source error propagates: a scan is
+complete or an error (invariant 2), and every source is read to its end so
+that its ordering and emptiness checks always run.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import operator
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import filterfalse, islice
 
 from reclaim.errors import StoreError
-from reclaim.references import Coverage, CoveringReference, ReferenceSource
+from reclaim.references import PageCoverage, ReferenceSource, upper_bound
 from reclaim.stores import ObjectInfo, Store
+from reclaim.stores._pages import KeyPage, list_pages
 
 __all__ = [
     "Classified",
@@ -57,11 +71,14 @@ class Status(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Classified:
-    """One listed object and the scan's verdict on it."""
+    """One listed object and the scan's verdict on it.
+
+    ``info`` has the size and mtime of unreferenced and excluded objects;
+    a referenced object's carries them only where the listing did.
+    """
 
     info: ObjectInfo
     status: Status
-    covering: CoveringReference | None = None
 
 
 @dataclass(slots=True)
@@ -111,6 +128,9 @@ class StoreScan:
     sources: list[SourceReport] = field(default_factory=list)
     samples: list[ObjectInfo] = field(default_factory=list)
     finished_at: datetime | None = None
+    referenced_bytes_measured: bool = True
+    """False when the listing carried no sizes and none were asked for: ``referenced.bytes`` and
+    ``listed.bytes`` are then ``None`` (not measured), never a wrong total."""
 
     @property
     def threshold(self) -> datetime:
@@ -128,11 +148,121 @@ class StoreScan:
         return self.fraction > self.max_fraction
 
 
-def _exclusion_matcher(patterns: Sequence[str]) -> Callable[[str], bool] | None:
+def _exclusion_filter(patterns: Sequence[str]) -> Callable[[list[str]], list[str]] | None:
+    """A function giving the keys of a page that an ``exclude`` glob matches (``*`` crosses ``/``).
+
+    Globs of the common shapes ``*.tmp``, ``tmp/*`` and plain keys are tested
+    with ``str.endswith``/``startswith``/a set, in C over the whole page; any
+    other glob joins one compiled pattern (``fnmatch`` semantics, case-sensitive).
+    """
     if not patterns:
         return None
-    regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
-    return lambda key: regex.match(key) is not None
+    suffixes: list[str] = []
+    prefixes: list[str] = []
+    plain: set[str] = set()
+    others: list[str] = []
+    for pattern in patterns:
+        body = pattern.strip("*")
+        if any(c in body for c in "*?["):
+            others.append(pattern)
+        elif pattern == "*" * len(pattern):
+            prefixes.append("")  # matches every key
+        elif pattern.startswith("*") and not pattern.endswith("*"):
+            suffixes.append(body)
+        elif pattern.endswith("*") and not pattern.startswith("*"):
+            prefixes.append(body)
+        elif "*" not in pattern:
+            plain.add(pattern)
+        else:
+            others.append(pattern)  # *x*: a substring test, left to the pattern
+    tests: list[Callable[[str], object]] = []
+    if suffixes:
+        tests.append(operator.methodcaller("endswith", tuple(suffixes)))
+    if prefixes:
+        tests.append(operator.methodcaller("startswith", tuple(prefixes)))
+    if plain:
+        tests.append(plain.__contains__)
+    if others:
+        tests.append(re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in others)).match)
+    if len(tests) == 1:
+        [test] = tests
+        return lambda keys: list(filter(test, keys))
+
+    def excluded(keys: list[str]) -> list[str]:
+        matched: set[str] = set()
+        for test in tests:
+            matched.update(filter(test, keys))
+        return list(filter(matched.__contains__, keys)) if matched else []
+
+    return excluded
+
+
+@dataclass(slots=True)
+class _Page:
+    """One page of the listing, classified: what :func:`_classified_pages` yields."""
+
+    page: KeyPage
+    kept: list[str]
+    """The page's keys outside the trash and not excluded (referenced or not)."""
+    excluded: list[str]
+    unreferenced: list[str]
+
+
+def _classified_pages(
+    store: Store,
+    coverage: PageCoverage,
+    *,
+    trash_prefix: str,
+    exclude: Sequence[str],
+    prefix: str,
+    progress: ProgressCallback | None,
+) -> Iterator[_Page]:
+    """List ``store`` a page at a time and split each page into excluded, referenced and unreferenced keys.
+
+    Raises :class:`StoreError` when the listing fails or goes backwards (also
+    across pages), and what the sources raise; after the last page every
+    source is read to its end.
+    """
+    excluded_of = _exclusion_filter(exclude)
+    trash_high = upper_bound(trash_prefix)
+    previous: str | None = None
+    listed = 0
+    reported = 0
+    for page in list_pages(store, prefix, skip=(trash_prefix,)):
+        keys = page.keys
+        if not keys:
+            continue
+        # one C-level pass: strictly increasing within the page and after the page before
+        if (previous is not None and keys[0] <= previous) or not all(
+            map(operator.lt, keys, islice(keys, 1, None))
+        ):
+            _out_of_order(store, previous, keys)
+        previous = keys[-1]
+        listed += len(keys)
+        if progress is not None and listed - reported >= _PROGRESS_EVERY:
+            reported = listed
+            progress(store.name, listed)
+        low = bisect_left(keys, trash_prefix)
+        if low < len(keys) and keys[low].startswith(trash_prefix):
+            # invariant 8: nothing in the trash is ever a candidate (the listing pruned it already)
+            high = len(keys) if trash_high is None else bisect_left(keys, trash_high, low)
+            keys = keys[:low] + keys[high:]
+        excluded = excluded_of(keys) if excluded_of is not None else []
+        if excluded:
+            dropped = set(excluded)
+            keys = list(filterfalse(dropped.__contains__, keys))
+        yield _Page(page, keys, excluded, coverage.unreferenced(keys))
+    coverage.drain()
+    if progress is not None:
+        progress(store.name, listed)
+
+
+def _out_of_order(store: Store, previous: str | None, keys: list[str]) -> None:
+    for key in keys:
+        if previous is not None and key <= previous:
+            raise StoreError(store.name, f"the listing is not in byte order: {key!r} came after {previous!r}")
+        previous = key
+    raise AssertionError("unreachable: the page was out of order")  # pragma: no cover
 
 
 def classify(
@@ -148,44 +278,36 @@ def classify(
 ) -> Iterator[Classified]:
     """Yield every listed object of ``store`` with its :class:`Status`, in key order.
 
-    Raises :class:`StoreError` when the listing fails or goes backwards and
+    The per-key view of what :func:`scan_store` counts (one object per key:
+    for tests and tools, not for the scan itself). Raises
+    :class:`StoreError` when the listing fails or goes backwards and
     :class:`~reclaim.errors.SourceError` when a source fails, goes backwards or
     is empty while its table is not; nothing is yielded as complete after an error.
     """
     threshold = (scan_start - min_age).timestamp()
-    excluded = _exclusion_matcher(exclude)
-    coverage = Coverage(sources)
-    previous: str | None = None
-    listed = 0
-    for info in store.list(prefix, skip=(trash_prefix,)):
-        key = info.key
-        if previous is not None and key <= previous:
-            raise StoreError(store.name, f"the listing is not in byte order: {key!r} came after {previous!r}")
-        previous = key
-        listed += 1
-        if progress is not None and listed % _PROGRESS_EVERY == 0:
-            progress(store.name, listed)
-        if key.startswith(trash_prefix):
-            continue  # invariant 8: nothing in the trash is ever a candidate
-        if excluded is not None and excluded(key):
-            yield Classified(info, Status.EXCLUDED)
-            continue
-        covering = coverage.covering(key)
-        if covering is not None:
-            yield Classified(info, Status.REFERENCED, covering)
-            continue
-        if info.mtime is None or info.size is None:
-            try:
-                info = store.stat(key)
-            except FileNotFoundError:
-                yield Classified(info, Status.VANISHED)
-                continue
-        assert info.mtime is not None
-        status = Status.CANDIDATE if info.mtime < threshold else Status.YOUNG
-        yield Classified(info, status)
-    coverage.drain()
-    if progress is not None:
-        progress(store.name, listed)
+    coverage = PageCoverage(sources)
+    pages = _classified_pages(
+        store, coverage, trash_prefix=trash_prefix, exclude=exclude, prefix=prefix, progress=progress
+    )
+    for item in pages:
+        verdicts: dict[str, Classified] = {}
+        for key in item.excluded:
+            verdicts[key] = Classified(item.page.info(key) or ObjectInfo(key), Status.EXCLUDED)
+        for key in item.unreferenced:
+            info = item.page.info(key)
+            if info is None:
+                verdicts[key] = Classified(ObjectInfo(key), Status.VANISHED)
+            else:
+                assert info.mtime is not None
+                status = Status.CANDIDATE if info.mtime < threshold else Status.YOUNG
+                verdicts[key] = Classified(info, status)
+        kept = set(item.kept)
+        for key in item.page.keys:
+            verdict = verdicts.get(key)
+            if verdict is not None:
+                yield verdict
+            elif key in kept:
+                yield Classified(ObjectInfo(key), Status.REFERENCED)
 
 
 def scan_store(
@@ -201,11 +323,15 @@ def scan_store(
     scan_start: datetime | None = None,
     progress: ProgressCallback | None = None,
     on_candidate: Callable[[ObjectInfo], None] | None = None,
+    referenced_bytes: bool = False,
 ) -> StoreScan:
-    """Scan one store read-only and count what :func:`classify` decides.
+    """Scan one store read-only and count, a page at a time, what :func:`classify` decides.
 
     ``show`` keeps that many candidate samples; ``on_candidate`` is called with
-    every candidate (quarantine spools them). Raises what :func:`classify` raises.
+    every candidate (quarantine spools them). ``referenced_bytes`` measures the
+    bytes of referenced objects where the listing does not carry them (a
+    ``stat`` per object on a local directory); without it their bytes are
+    reported as not measured there. Raises what :func:`classify` raises.
     """
     start = scan_start or datetime.now(UTC)
     report = StoreScan(
@@ -217,33 +343,67 @@ def scan_store(
         max_fraction=max_fraction,
         sources=[SourceReport(s.name, s.database) for s in sources],
     )
-    tallies = {
-        Status.REFERENCED: report.referenced,
-        Status.CANDIDATE: report.candidates,
-        Status.YOUNG: report.young,
-        Status.EXCLUDED: report.excluded,
-        Status.VANISHED: report.vanished,
-    }
-    for item in classify(
-        store,
-        sources,
-        scan_start=start,
-        min_age=min_age,
-        trash_prefix=trash_prefix,
-        exclude=exclude,
-        progress=progress,
-    ):
-        report.listed.add(item.info.size)
-        tallies[item.status].add(item.info.size)
-        if item.covering is not None:
-            for index in item.covering.sources:
-                report.sources[index].covers += 1
-        elif item.status is Status.CANDIDATE:
-            if len(report.samples) < show:
-                report.samples.append(item.info)
+    threshold = (start - min_age).timestamp()
+    coverage = PageCoverage(sources)
+    # counted in locals, not with Tally.add: this loop runs for every unreferenced key
+    samples = report.samples
+    candidates = young = excluded = vanished = referenced = 0
+    candidate_size: int | None = 0
+    young_size: int | None = 0
+    excluded_size: int | None = 0
+    referenced_size: int | None = 0
+    measured = True
+    pages = _classified_pages(
+        store, coverage, trash_prefix=trash_prefix, exclude=exclude, prefix="", progress=progress
+    )
+    for item in pages:
+        info_of = item.page.info
+        for key in item.excluded:
+            excluded += 1
+            info = info_of(key)
+            if info is not None and excluded_size is not None:  # gone since listed: no bytes left
+                excluded_size = None if info.size is None else excluded_size + info.size
+        for info in map(info_of, item.unreferenced):
+            if info is None:
+                vanished += 1  # listed, gone before its size and mtime could be read
+                continue
+            assert info.mtime is not None
+            size = info.size
+            if info.mtime >= threshold:
+                young += 1  # invariant 1: modified at or after scan_start - min_age
+                if young_size is not None:
+                    young_size = None if size is None else young_size + size
+                continue
+            candidates += 1
+            if candidate_size is not None:
+                candidate_size = None if size is None else candidate_size + size
+            if len(samples) < show:
+                samples.append(info)
             if on_candidate is not None:
-                on_candidate(item.info)
-    for source_report, source in zip(report.sources, sources, strict=True):
+                on_candidate(info)
+        count = len(item.kept) - len(item.unreferenced)
+        referenced += count
+        if count and referenced_size is not None:
+            if item.page.sizes_listed or referenced_bytes:
+                unreferenced = set(item.unreferenced)
+                size = item.page.bytes_of(filterfalse(unreferenced.__contains__, item.kept))
+                referenced_size = None if size is None else referenced_size + size
+            else:
+                measured = False
+                referenced_size = None
+    report.candidates = Tally(candidates, candidate_size)
+    report.young = Tally(young, young_size)
+    report.excluded = Tally(excluded, excluded_size)
+    report.vanished = Tally(vanished, 0)
+    report.referenced.count = referenced
+    report.referenced.bytes = referenced_size
+    report.referenced_bytes_measured = measured
+    parts = (report.referenced, report.candidates, report.young, report.excluded, report.vanished)
+    report.listed.count = sum(t.count for t in parts)
+    sizes = [t.bytes for t in parts]
+    report.listed.bytes = None if None in sizes else sum(b for b in sizes if b is not None)
+    for source_report, source, covers in zip(report.sources, sources, coverage.covers, strict=True):
+        source_report.covers = covers
         source_report.rows = source.counters.rows
         source_report.foreign = source.counters.foreign
         report.references += source.counters.rows

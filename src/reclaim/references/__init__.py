@@ -2,7 +2,7 @@
 
 from reclaim.references.databases import create_database_engine, dialect_of
 from reclaim.references.extsort import sort_externally
-from reclaim.references.merge import Coverage, CoveringReference, merge_sources
+from reclaim.references.merge import Coverage, CoveringReference, PageCoverage, merge_sources, upper_bound
 from reclaim.references.registry import Databases
 from reclaim.references.sources import (
     Reference,
@@ -16,6 +16,7 @@ __all__ = [
     "Coverage",
     "CoveringReference",
     "Databases",
+    "PageCoverage",
     "Reference",
     "ReferenceSource",
     "SourceCounters",
@@ -25,4 +26,5 @@ __all__ = [
     "merge_sources",
     "referenced_now",
     "sort_externally",
+    "upper_bound",
 ]

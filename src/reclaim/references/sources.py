@@ -13,9 +13,11 @@ a whole store into candidates).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import islice
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,6 +34,9 @@ _YIELD_PER = 5_000
 #: (PostgreSQL takes them as one array parameter; the others as an expanded ``IN`` list,
 #: well below SQLite's 32,766 parameters)
 _LOOKUP_BATCH = 10_000
+_FETCH = 2_000
+"""Rows per fetch of a reference stream read in pages: a round trip each, a few hundred KB of
+keys (the fetch buffer is most of what a scan holds beyond its imports)."""
 
 
 def _fold(value: str) -> str:
@@ -89,8 +94,35 @@ class ReferenceSource:
         when the stream goes backwards, and :class:`SourceError` when the source
         is empty while its table is not (unless ``allow_empty``).
         """
-        for key, _value, _row in self._stream(with_rows=False):
-            yield key
+        for page in self.key_pages():
+            yield from page
+
+    def key_pages(self) -> Iterator[list[str]]:
+        """:meth:`keys` a page at a time: non-empty lists, in byte order within and across pages.
+
+        One page per fetch from the server-side cursor (``_YIELD_PER`` rows), the
+        key mapping and the order check done on the whole page with list and
+        ``map`` operations. Raises as :meth:`keys`; the ordering and emptiness
+        checks run exactly as there (the emptiness check once the stream ends).
+        """
+        self.counters = counters = SourceCounters()
+        pages = self._value_pages()
+        previous: str | None = None
+        try:
+            for values in pages:
+                keys = self._page_keys(values, counters)
+                if not keys:
+                    continue
+                if (previous is not None and keys[0] < previous) or not all(
+                    map(operator.le, keys, islice(keys, 1, None))
+                ):
+                    self._unordered(previous, keys)
+                previous = keys[-1]
+                yield keys
+        finally:
+            pages.close()  # release the cursor now, also when the consumer stops early or we abort
+        if counters.rows == 0 and not self.config.allow_empty:
+            self._refuse_empty()
 
     def references(self) -> Iterator[Reference]:
         """Like :meth:`keys`, with the stored value and the row's primary key (for reports)."""
@@ -208,6 +240,64 @@ class ReferenceSource:
             previous = key
             pk = dict(zip(self._pk_columns, row[1:], strict=True)) if with_rows and self._pk_columns else None
             yield key, value, pk
+
+    def _page_keys(self, values: list[Any], counters: SourceCounters) -> list[str]:
+        """The keys of one page of raw column values (``None`` left out, prefixes mapped)."""
+        if None in values:
+            values = [v for v in values if v is not None]
+        if set(map(type, values)) - {str}:
+            values = [v if isinstance(v, str) else str(v) for v in values]
+        counters.rows += len(values)
+        strip = self.config.strip_prefix or ""
+        add = self.config.add_prefix or ""
+        if strip:
+            kept = list(filter(operator.methodcaller("startswith", strip), values))
+            counters.foreign += len(values) - len(kept)
+            cut = len(strip)
+            return [add + v[cut:] for v in kept]
+        if add:
+            return [add + v for v in values]
+        return values
+
+    def _unordered(self, previous: str | None, keys: list[str]) -> None:
+        """Raise :class:`UnorderedSource` for the first key of ``keys`` smaller than the one before."""
+        for key in keys:
+            if previous is not None and key < previous:
+                hint = self._order_hint()
+                raise UnorderedSource(
+                    self.name, f"the stream is not in byte order: {key!r} came after {previous!r}; {hint}"
+                )
+            previous = key
+        raise AssertionError("unreachable: the page was out of order")  # pragma: no cover
+
+    def _value_pages(self) -> Generator[list[Any], None, None]:
+        """The first column of the ordered stream, a fetch at a time."""
+        if self.config.order != "sort":
+            yield from self._execute_pages(self._select(with_rows=False, ordered=True))
+            return
+        fetched = self._execute_pages(self._select(with_rows=False, ordered=False))
+        unordered = (v for page in fetched for v in page)
+        texts = (v if isinstance(v, str) else str(v) for v in unordered if v is not None)
+        ordered = cast("Generator[str, None, None]", sort_externally(texts, tempdir=self.tempdir))
+        try:
+            while page := list(islice(ordered, _YIELD_PER)):
+                yield page
+        finally:
+            ordered.close()
+
+    def _execute_pages(self, sql: str) -> Generator[list[Any], None, None]:
+        params = {f"jf{i}": v for i, v in enumerate(self.config.json_filter.values())}
+        try:
+            with self.engine.connect() as conn:
+                streaming = conn.execution_options(stream_results=True, yield_per=_FETCH)
+                result = streaming.execute(sa.text(sql), params)
+                try:
+                    for batch in result.partitions(_FETCH):
+                        yield list(map(_first, batch))
+                finally:
+                    result.close()  # a server-side cursor must close before its connection
+        except SQLAlchemyError as exc:
+            raise self._error(exc) from None
 
     def _order_hint(self) -> str:
         if self.config.order == "query":
@@ -364,6 +454,9 @@ class ReferenceSource:
                 f"returned no references while table {cfg.table!r} has rows; check column, "
                 "json_path, json_filter and where (or set allow_empty = true if that is expected)",
             )
+
+
+_first = operator.itemgetter(0)
 
 
 def candidate_values(config: ReferenceConfig, key: str) -> list[str]:

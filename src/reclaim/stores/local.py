@@ -7,8 +7,16 @@ The specialisation exists for three reasons:
   for directories) so that the keys come out in byte order; whether an entry
   is a directory comes from the directory entry's type (``d_type``), and a
   file's size and mtime from ``fstatat`` relative to the open directory (no
-  path resolved, no symlink followed), so the scan never stats a key again.
-  Memory is proportional to the largest single directory.
+  path resolved, no symlink followed). Memory is proportional to the largest
+  single directory.
+- **Pages that stat only what the scan asks for.** :meth:`LocalStore.list_pages`
+  yields each directory's runs of files as pages of keys
+  (:class:`~reclaim.stores._pages.KeyPage`) while the directory is open, each
+  child opened relative to its parent's descriptor with ``O_NOFOLLOW``; a
+  page's ``info`` is one ``fstatat`` on that descriptor, asked only for the
+  keys the scan finds unreferenced (the referenced two thirds of an archive
+  are never stat'ed). A page is invalid once the walk moves on: its
+  directory is closed, and ``info`` refuses rather than read a reused descriptor.
 - **Nothing outside the root.** Symbolic links are never followed: the listing
   yields a symlink as a key and never descends into it, ``read`` refuses to
   follow a symlink, and any key whose parent directory resolves outside the
@@ -28,10 +36,13 @@ from __future__ import annotations
 import ctypes
 import errno
 import logging
+import operator
 import os
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from itertools import compress
 from secrets import token_hex
 from stat import S_ISDIR, S_ISLNK
 from types import TracebackType
@@ -39,9 +50,10 @@ from typing import cast
 
 from fsspec.implementations.local import LocalFileSystem
 
-from reclaim.stores._walk import DirEntry
+from reclaim.stores._pages import PAGE_SIZE, KeyPage
+from reclaim.stores._walk import DirEntry, check_listing_args
 from reclaim.stores.base import ObjectInfo, validate_key
-from reclaim.stores.fsspec_store import FsspecStore
+from reclaim.stores.fsspec_store import FsspecStore, store_error
 
 __all__ = ["LocalStore"]
 
@@ -53,7 +65,13 @@ _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 #: directory descriptors a batch keeps open at most (least recently used closed first)
 _OPEN_DIRS = 256
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+#: a directory under the root: never through a symbolic link
+_CHILD_DIR_FLAGS = _DIR_FLAGS | os.O_NOFOLLOW
+_PAGE_DIRS = 64
+"""Directories one page may span (each stays open until the page is read)."""
+_NAME = operator.attrgetter("name")
+_IS_DIR = operator.methodcaller("is_dir", follow_symlinks=False)
 
 
 class LocalStore(FsspecStore):
@@ -135,6 +153,102 @@ class LocalStore(FsspecStore):
                 continue  # removed since readdir: gone, like a file deleted before the listing
             entries.append((name, False, st.st_size, st.st_mtime, None))
         return entries
+
+    def list_pages(self, prefix: str = "", *, skip: Sequence[str] = ()) -> Iterator[KeyPage]:
+        """The keys of :meth:`list` (same order, same pruning) as pages, stat'ing nothing.
+
+        Each page is a run of files of one directory (at most ``PAGE_SIZE``),
+        valid until the next page is asked for. Raises ``ValueError`` for an
+        invalid prefix (at once) and ``StoreError`` (while iterating) when a
+        directory cannot be opened or read: the listing is complete or an error.
+        """
+        check_listing_args(prefix, skip, None, None)
+        return self._pages(prefix, tuple(skip))
+
+    def _pages(self, prefix: str, skips: tuple[str, ...]) -> Iterator[KeyPage]:
+        start = prefix.rpartition("/")[0]
+        if start and not self._is_plain_directory(start):
+            return  # nothing stored under the prefix
+        path = f"{self.root}/{start}" if start else self.root
+        root = self._open(path, None, start, (os.O_NOFOLLOW if start else 0))
+        stack = [root]
+        page = _Filling()
+        try:
+            self._read(root, start + "/" if start else "", prefix, skips)
+            while stack:
+                frame = stack[-1]
+                plan, base, local_skips = frame.plan, frame.base, frame.skips
+                while frame.position < len(plan):
+                    item = plan[frame.position]
+                    frame.position += 1
+                    if isinstance(item, list):
+                        for keys in frame.runs(item, prefix):
+                            if page.keys and not page.fits(keys):
+                                yield page.done()
+                                page.read()
+                            page.add(keys, frame)
+                        continue
+                    dir_key = f"{base}{item}/"
+                    if frame.partial and not dir_key.startswith(prefix) and not prefix.startswith(dir_key):
+                        continue
+                    if local_skips and dir_key.startswith(local_skips):
+                        continue  # pruned: nothing under a skipped prefix is ever listed
+                    child = self._open(item, frame.fd, dir_key[:-1], os.O_NOFOLLOW)
+                    stack.append(child)
+                    self._read(child, dir_key, prefix, skips)
+                    break  # descend; this directory resumes at its position afterwards
+                else:
+                    page.release(stack.pop())
+            if page.keys:
+                yield page.done()
+                page.read()
+        finally:
+            for frame in stack:
+                frame.close()
+            page.close()
+
+    def _open(self, path: str, dir_fd: int | None, rel_dir: str, extra: int) -> _OpenDir:
+        try:
+            return _OpenDir(self.name, os.open(path, _DIR_FLAGS | extra, dir_fd=dir_fd))
+        except OSError as exc:
+            # fail closed: a directory that vanished or cannot be read would make the listing short
+            what = f"directory {rel_dir!r}" if rel_dir else f"the store root {self.root!r}"
+            raise self._fail(f"listing {what} failed", exc) from None
+
+    def _read(self, frame: _OpenDir, base: str, prefix: str, skips: tuple[str, ...]) -> None:
+        """Read one open directory's entries into ``frame``, ordered as the keys under it sort."""
+        try:
+            with os.scandir(frame.fd) as scan:
+                entries = list(scan)
+            # map in C, not a loop: the type comes from d_type (an lstat only where it is unknown)
+            names = list(map(_NAME, entries))
+            kinds = list(map(_IS_DIR, entries))
+        except OSError as exc:
+            what = f"directory {base.rstrip('/')!r}" if base else f"the store root {self.root!r}"
+            raise self._fail(f"listing {what} failed", exc) from None
+        if True in kinds:
+            files = list(compress(names, map(operator.not_, kinds)))
+            dirs = list(compress(names, kinds))
+        else:
+            files, dirs = names, []
+        if not "".join(names).isascii():
+            files = self._utf8_only(files, base)
+            dirs = self._utf8_only(dirs, base)
+        frame.base = base
+        frame.plan = _plan(files, dirs)
+        # filters are needed only where the prefix ends inside this directory or a skip prefix does
+        frame.partial = len(prefix) > len(base)
+        frame.skips = tuple(s for s in skips if s.startswith(base))
+
+    def _utf8_only(self, names: list[str], base: str) -> list[str]:
+        kept = []
+        for name in names:
+            if _is_utf8(name):
+                kept.append(name)
+            else:
+                # ignoring this is safe: an object no key can name is never a candidate
+                log.warning("store %r: skipping %r in %r, its name is not UTF-8", self.name, name, base)
+        return kept
 
     def _is_plain_directory(self, rel_dir: str) -> bool:
         """Whether every segment of ``rel_dir`` is a real directory (not a symlink): lstat per segment."""
@@ -385,7 +499,7 @@ class _Dirs:
         store = self._store
         for _ in range(2):
             try:
-                return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+                return os.open(name, _CHILD_DIR_FLAGS, dir_fd=parent_fd)
             except FileNotFoundError:
                 if not create:
                     return None
@@ -408,7 +522,7 @@ class _Dirs:
                         raise  # a file in the way of a directory to create: the move fails
                     return None
                 raise store._fail(f"opening the directory of {key!r} failed", exc, key=key) from None
-        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        return os.open(name, _CHILD_DIR_FLAGS, dir_fd=parent_fd)
 
     def __enter__(self) -> _Dirs:
         return self
@@ -438,6 +552,161 @@ def _valid(key: str) -> str:
     ):
         return key
     return validate_key(key)
+
+
+class _OpenDir:
+    """One directory of the page walk: its descriptor, its ordered plan, where the walk is in it."""
+
+    __slots__ = ("base", "fd", "in_page", "partial", "plan", "position", "skips", "store")
+
+    def __init__(self, store: str, fd: int) -> None:
+        self.store = store
+        self.fd = fd
+        self.base = ""
+        self.plan: list[list[str] | str] = []
+        self.position = 0
+        self.partial = False
+        self.skips: tuple[str, ...] = ()
+        self.in_page = False
+        """Whether the page being filled holds keys of this directory."""
+
+    def runs(self, names: list[str], prefix: str) -> Iterator[list[str]]:
+        """The keys of one run of file names of this directory, at most ``PAGE_SIZE`` at a time."""
+        base = self.base
+        for begin in range(0, len(names), PAGE_SIZE):
+            chunk = names if len(names) <= PAGE_SIZE else names[begin : begin + PAGE_SIZE]
+            keys = [base + name for name in chunk]
+            if self.partial:
+                keys = [key for key in keys if key.startswith(prefix)]
+            if self.skips:
+                keys = [key for key in keys if not key.startswith(self.skips)]
+            if keys:
+                yield keys
+
+    def stat(self, name: str, key: str) -> ObjectInfo | None:
+        """``fstatat`` of ``name`` in this directory; ``None`` if it is gone (or now a directory)."""
+        if self.fd < 0:
+            raise RuntimeError("a listing page was read after the walk left its directory")
+        try:
+            st = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # removed since it was listed: gone, like a file deleted before the listing
+        except OSError as exc:
+            raise store_error(self.store, "stat failed", exc, key=key) from None
+        if S_ISDIR(st.st_mode):
+            return None
+        return ObjectInfo(key, st.st_size, st.st_mtime)
+
+    def close(self) -> None:
+        """Close the descriptor; pages of this directory refuse ``info`` from now on."""
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+
+class _DirPage(KeyPage):
+    """Runs of files of up to ``_PAGE_DIRS`` open directories; ``info`` is an ``fstatat`` relative to one."""
+
+    __slots__ = ("_dirs", "_firsts")
+
+    def __init__(self, keys: list[str], firsts: list[str], dirs: list[tuple[_OpenDir, int]]) -> None:
+        super().__init__(keys)
+        self._firsts = firsts
+        self._dirs = dirs
+
+    def info(self, key: str) -> ObjectInfo | None:
+        """Size and mtime of ``key`` by ``fstatat`` on its open directory; ``None`` if it vanished."""
+        dirs = self._dirs
+        directory, cut = dirs[0] if len(dirs) == 1 else dirs[bisect_right(self._firsts, key) - 1]
+        return directory.stat(key[cut:], key)
+
+
+class _Filling:
+    """The page being filled: runs of files from several directories, which stay open until it is read.
+
+    Small directories (an archive sharded ``ab/cd/<hash>`` holds a few files
+    in each) would make pages of a few keys, each paying the scan's per-page
+    work; a page collects up to ``PAGE_SIZE`` keys from up to ``_PAGE_DIRS``
+    directories instead, which bounds the descriptors held open.
+    """
+
+    __slots__ = ("dirs", "firsts", "held", "keys", "reading")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.firsts: list[str] = []
+        self.dirs: list[tuple[_OpenDir, int]] = []
+        self.held: list[_OpenDir] = []
+        """Directories the walk has left whose keys are in this page: closed once it is read."""
+        self.reading: list[_OpenDir] = []
+        """The same for the page given out last, until the next one is asked for."""
+
+    def fits(self, keys: list[str]) -> bool:
+        return len(self.keys) + len(keys) <= PAGE_SIZE and len(self.dirs) < _PAGE_DIRS
+
+    def add(self, keys: list[str], directory: _OpenDir) -> None:
+        if self.keys:
+            self.keys.extend(keys)
+        else:
+            self.keys = keys
+        # a new segment whenever the directory changes: a parent's files may resume after a child's
+        if not self.dirs or self.dirs[-1][0] is not directory:
+            self.firsts.append(keys[0])
+            self.dirs.append((directory, len(directory.base)))
+        directory.in_page = True
+
+    def release(self, directory: _OpenDir) -> None:
+        """The walk is done with ``directory``: close it now, or once the page holding its keys is read."""
+        if directory.in_page:
+            self.held.append(directory)
+        else:
+            directory.close()
+
+    def done(self) -> _DirPage:
+        """The filled page, to be given out; :meth:`read` once the next page is asked for."""
+        page = _DirPage(self.keys, self.firsts, self.dirs)
+        for directory, _cut in self.dirs:
+            directory.in_page = False
+        self.reading, self.held = self.held, []
+        self.keys, self.firsts, self.dirs = [], [], []
+        return page
+
+    def read(self) -> None:
+        """The page given out last has been read: close the directories only it held."""
+        for directory in self.reading:
+            directory.close()
+        self.reading = []
+
+    def close(self) -> None:
+        """Close every directory held (the walk ends or is abandoned)."""
+        self.read()
+        for directory in self.held:
+            directory.close()
+        self.held = []
+
+
+def _plan(files: list[str], dirs: list[str]) -> list[list[str] | str]:
+    """One directory's entries in key order: runs of file names (lists) and subdirectory names.
+
+    Files sort by ``name``, directories by ``name + "/"`` (see :mod:`reclaim.stores._walk`).
+    """
+    if not dirs:
+        files.sort()
+        return [files] if files else []
+    entries = sorted([(name, name) for name in files] + [(name + "/", None) for name in dirs])
+    plan: list[list[str] | str] = []
+    run: list[str] = []
+    for sort_key, file_name in entries:
+        if file_name is not None:
+            run.append(file_name)
+            continue
+        if run:
+            plan.append(run)
+            run = []
+        plan.append(sort_key[:-1])
+    if run:
+        plan.append(run)
+    return plan
 
 
 def _is_utf8(name: str) -> bool:
