@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from reclaim.catalog import Journal, open_catalog
 from reclaim.errors import StoreError
 from reclaim.lifecycle.scan import scan_store
 from reclaim.stores import ObjectInfo, Store, register_scheme
+from reclaim.stores._pages import InfoPage, KeyPage
 from reclaim.stores.local import LocalStore
 
 from .archive import OLD, Archive, make_archive
@@ -44,6 +45,10 @@ class UnorderedStore(LocalStore):
         if len(listed) >= 2:
             listed[-2], listed[-1] = listed[-1], listed[-2]
         yield from listed
+
+    def list_pages(self, prefix: str = "", *, skip: Sequence[str] = ()) -> Iterator[KeyPage]:
+        """The same listing, as the page the scan reads (one page: the swap is inside it)."""
+        yield InfoPage(list(self.list(prefix, skip=skip)), self)
 
 
 def _unordered(name: str, url: str, options: Mapping[str, Any]) -> Store:
