@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from reclaim.api.files import catalog_file_exists
@@ -11,11 +11,13 @@ from reclaim.api.session import ConfigLike, Session
 from reclaim.catalog import Catalog, Journal, open_catalog
 from reclaim.errors import CatalogError
 from reclaim.lifecycle import check_journal, check_store, scan_store
+from reclaim.lifecycle.progress import ProgressLike, last_listing
 from reclaim.lifecycle.rows import scan_collection
 
 __all__ = ["check", "scan"]
 
-ProgressCallback = Callable[[str, int], None]
+#: what ``progress`` parameters take: a :class:`~reclaim.lifecycle.progress.Progress` or ``(store, listed)``
+ProgressCallback = ProgressLike
 
 
 def scan(
@@ -24,7 +26,7 @@ def scan(
     stores: Sequence[str] | None = None,
     collections: Sequence[str] | None = None,
     show: int = 0,
-    progress: ProgressCallback | None = None,
+    progress: ProgressLike = None,
 ) -> ScanReport:
     """List each store and merge it with its reference sources; count each collection's candidate rows.
 
@@ -36,7 +38,8 @@ def scan(
     :class:`~reclaim.errors.ConfigError`, :class:`~reclaim.errors.SourceError`,
     :class:`~reclaim.errors.StoreError` or
     :class:`~reclaim.errors.CollectionError`; on any error no partial report is
-    returned (fail closed).
+    returned (fail closed). ``progress`` hears of each listing (its estimated
+    total: the last run's listing of the store) and of each collection's scan.
     """
     started = datetime.now(UTC)
     everything = not stores and not collections
@@ -45,7 +48,7 @@ def scan(
         try:
             if catalog is not None:
                 session.attach(catalog.archive, catalog.engine)
-            return _scan(session, stores, collections, everything, show, progress, started)
+            return _scan(session, catalog, stores, collections, everything, show, progress, started)
         finally:
             if catalog is not None:
                 catalog.dispose()
@@ -53,18 +56,20 @@ def scan(
 
 def _scan(
     session: Session,
+    catalog: Catalog | None,
     stores: Sequence[str] | None,
     collections: Sequence[str] | None,
     everything: bool,
     show: int,
-    progress: ProgressCallback | None,
+    progress: ProgressLike,
     started: datetime,
 ) -> ScanReport:
     rows = []
     if everything or collections:
         now = datetime.now(UTC)
         for name in session.collection_names(collections):
-            rows.append(scan_collection(session.collection(name), session.archive, now=now, show=show))
+            ct = session.collection(name)
+            rows.append(scan_collection(ct, session.archive, now=now, show=show, progress=progress))
     results = []
     if everything or stores:
         for name in session.store_names(stores):
@@ -80,6 +85,7 @@ def _scan(
                     exclude=cfg.exclude,
                     show=show,
                     progress=progress,
+                    expected=last_listing(catalog, name),
                 )
             )
     return ScanReport(started_at=started, finished_at=datetime.now(UTC), stores=results, collections=rows)
@@ -90,10 +96,11 @@ def check(
     *,
     stores: Sequence[str] | None = None,
     show: int = 5,
+    progress: ProgressLike = None,
 ) -> CheckReport:
     """Find references whose objects are missing (dangling); report only, never fix.
 
-    Raises the same errors as :func:`scan`.
+    Each store's listing reports to ``progress``. Raises the same errors as :func:`scan`.
     """
     started = datetime.now(UTC)
     with Session(config) as session:
@@ -105,7 +112,13 @@ def check(
                 store = session.store(name)
                 trash = session.config.stores[name].trash_prefix
                 result = check_store(
-                    store, session.sources(name), trash_prefix=trash, show=show, journal=journal
+                    store,
+                    session.sources(name),
+                    trash_prefix=trash,
+                    show=show,
+                    journal=journal,
+                    progress=progress,
+                    expected=last_listing(catalog, name),
                 )
                 if journal is not None:
                     result.journal = check_journal(store, journal, trash_prefix=trash, show=show)

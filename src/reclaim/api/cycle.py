@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reclaim.api.collector import Collector, collector
-from reclaim.api.commands import ProgressCallback
 from reclaim.api.reports import to_jsonable
 from reclaim.api.session import ConfigLike
 from reclaim.api.verbs import UnknownItem, quarantine_stores
 from reclaim.catalog import ArchivedRow, pk_text
 from reclaim.errors import ConfigError
 from reclaim.lifecycle import PurgeResult, QuarantineResult, RecoverResult, StoreScan, plan_purge
+from reclaim.lifecycle.progress import ProgressLike
 from reclaim.lifecycle.restore_rows import RowRestoreResult, plan_row_restore
 from reclaim.lifecycle.rows import (
     CollectionResult,
@@ -96,16 +96,16 @@ def collection_order(c: Collector) -> list[str]:
 
 
 def run(
-    config: ConfigLike, *, dry_run: bool = False, show: int = 0, progress: ProgressCallback | None = None
+    config: ConfigLike, *, dry_run: bool = False, show: int = 0, progress: ProgressLike = None
 ) -> CycleReport:
-    """One scheduled cycle (see the module docstring)."""
+    """One scheduled cycle (see the module docstring); ``progress`` hears of every step."""
     with collector(config, command="run", options={"show": show}, dry_run=dry_run) as c:
         report = CycleReport(dry_run, c.run_id, recovered=c.recovered, rows_recovered=c.rows_recovered)
         now = datetime.now(UTC)
         order = collection_order(c)  # reflects and validates every collection first
         sources = {name: c.session.sources(name) for name in c.session.config.stores}
-        _purge(c, report, sources, dry_run)
-        _collect_rows(c, report, order, now, show, dry_run)
+        _purge(c, report, sources, dry_run, progress)
+        _collect_rows(c, report, order, now, show, dry_run, progress)
         _quarantine(c, report, show, dry_run, progress)
         if not dry_run:
             finished = datetime.now(UTC)
@@ -117,28 +117,37 @@ def run(
         return report
 
 
-def _purge(c: Collector, report: CycleReport, sources: dict[str, Any], dry_run: bool) -> None:
+def _purge(
+    c: Collector, report: CycleReport, sources: dict[str, Any], dry_run: bool, progress: ProgressLike
+) -> None:
     for name, cfg in c.session.config.stores.items():
         if cfg.action != "collect":
             continue
-        plan = plan_purge(c.session.store(name), sources[name], c.journal, trash_prefix=cfg.trash_prefix)
+        store = c.session.store(name)
+        plan = plan_purge(store, sources[name], c.journal, trash_prefix=cfg.trash_prefix, progress=progress)
         if dry_run:
             report.purged.append(plan.preview())
             continue
         assert c.run_id is not None
-        result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
+        result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease, progress=progress)
         report.purged.append(result)
         c.counts.setdefault("purged", {})[name] = to_jsonable(result)
 
 
 def _collect_rows(
-    c: Collector, report: CycleReport, order: Sequence[str], now: datetime, show: int, dry_run: bool
+    c: Collector,
+    report: CycleReport,
+    order: Sequence[str],
+    now: datetime,
+    show: int,
+    dry_run: bool,
+    progress: ProgressLike,
 ) -> None:
     archive = c.archive
     for name in order:
         ct = c.session.collection(name)
         if dry_run or ct.config.action == "report":
-            scan = scan_collection(ct, archive, now=now, show=show)
+            scan = scan_collection(ct, archive, now=now, show=show, progress=progress)
             report.collection_scans.append(scan)
             if ct.config.action == "report":
                 c.counts.setdefault("reported", {})[name] = {"rows": scan.candidates, "bytes": scan.bytes}
@@ -154,14 +163,13 @@ def _collect_rows(
             shared=c.session.shares_catalog(name),
             check_lease=c.check_lease,
             show=show,
+            progress=progress,
         )
         report.collections.append(result)
         c.counts.setdefault("collections", {})[name] = to_jsonable(result)
 
 
-def _quarantine(
-    c: Collector, report: CycleReport, show: int, dry_run: bool, progress: ProgressCallback | None
-) -> None:
+def _quarantine(c: Collector, report: CycleReport, show: int, dry_run: bool, progress: ProgressLike) -> None:
     # the sources are built again: rows archived above count as references now
     names = list(c.session.config.stores)
     report.scans, report.quarantined = quarantine_stores(
@@ -197,13 +205,15 @@ def restore_rows(
     run_id: int | None = None,
     since: datetime | None = None,
     dry_run: bool = False,
+    progress: ProgressLike = None,
 ) -> RowsReport:
     """Insert archived rows again: by collection, primary key (with ``collection``), run or archive time.
 
     Rows they reference that were archived too are restored first. Raises
     :class:`~reclaim.errors.RowConflict` (exit 9) when a primary key is held by
     a live row again, before anything is restored, and :class:`UnknownItem`
-    for a primary key or run the archive does not know.
+    for a primary key or run the archive does not know. ``progress`` hears of
+    the rows inserted.
     """
     if not (collection or run_id is not None or since):
         raise ConfigError("say which rows to restore: --collection, --run or --since")
@@ -231,7 +241,7 @@ def restore_rows(
         if dry_run:
             return RowsReport(True, None, len(selected), plan.preview())
         assert c.run_id is not None
-        result = plan.execute(archive, run_id=c.run_id, check_lease=c.check_lease)
+        result = plan.execute(archive, run_id=c.run_id, check_lease=c.check_lease, progress=progress)
         c.counts["rows_restored"] = to_jsonable(result)
         return RowsReport(False, c.run_id, len(selected), result)
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reclaim.api.collector import Collector, close_dead_run, collector, open_journal
-from reclaim.api.commands import ProgressCallback
 from reclaim.api.reports import to_jsonable
 from reclaim.api.session import ConfigLike
 from reclaim.catalog import Entry, Journal, LeaseInfo, Leases, RunRecord, State
@@ -28,6 +27,7 @@ from reclaim.lifecycle import (
     restore_entries,
     restore_purged,
 )
+from reclaim.lifecycle.progress import ProgressLike, last_listing
 from reclaim.lifecycle.rows import RowRecovery
 
 __all__ = [
@@ -79,7 +79,7 @@ def quarantine(
     max_fraction: float | None = None,
     show: int = 0,
     grace: timedelta | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressLike = None,
 ) -> LifecycleReport:
     """Phase 1: scan each store and quarantine its candidates (``move`` to trash or ``mark``).
 
@@ -87,7 +87,8 @@ def quarantine(
     moves: an error or a ``max_fraction`` breach anywhere aborts the whole run
     (:class:`~reclaim.errors.UnsafeToProceed`, exit 7). ``max_fraction``
     overrides the configured share for a known backlog. Report-only stores are
-    scanned and never touched.
+    scanned and never touched. ``progress`` hears of each listing and each
+    store's quarantine (see :mod:`reclaim.lifecycle.progress`).
     """
     options = {"stores": stores, "max_fraction": max_fraction, "grace": grace}
     with collector(config, command="quarantine", options=options, dry_run=dry_run) as c:
@@ -111,7 +112,7 @@ def quarantine_stores(
     *,
     dry_run: bool,
     show: int,
-    progress: ProgressCallback | None,
+    progress: ProgressLike,
     grace: timedelta | None = None,
     max_fraction: float | None = None,
 ) -> tuple[list[StoreScan], list[QuarantineResult]]:
@@ -138,15 +139,17 @@ def quarantine_stores(
                 exclude=cfg.exclude,
                 show=show,
                 progress=progress,
+                expected=last_listing(c.catalog, name),
             )
             plans.append(plan)
             scans.append(plan.scan)
+            c.counts.setdefault("listed", {})[name] = plan.scan.listed.count  # the next listing's total
         for plan in plans:
             if dry_run or plan.scan.action != "collect":
                 plan.discard()
                 continue
             assert c.run_id is not None
-            result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
+            result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease, progress=progress)
             results.append(result)
             c.counts.setdefault("quarantined", {})[result.store] = to_jsonable(result)
     finally:
@@ -163,6 +166,7 @@ def purge(
     dry_run: bool = False,
     due_before: datetime | None = None,
     older_than: timedelta | None = None,
+    progress: ProgressLike = None,
 ) -> LifecycleReport:
     """Phase 2: purge quarantined objects past their grace, re-checking each against every source now.
 
@@ -171,8 +175,8 @@ def purge(
     ``due_before`` purges the entries due by that time (instead of now) and
     ``older_than`` those quarantined at least that long ago, whatever their due
     time; both are re-checked and journaled like any purge, and recorded in
-    the run's options. Raises ``ConfigError`` when both are given or
-    ``older_than`` is negative.
+    the run's options. ``progress`` hears of each store's re-check and purge.
+    Raises ``ConfigError`` when both are given or ``older_than`` is negative.
     """
     if due_before is not None and older_than is not None:
         raise ConfigError("give --due-before or --older-than, not both", field="--older-than")
@@ -196,19 +200,24 @@ def purge(
                 now=due_before,
                 trash_prefix=trash,
                 quarantined_before=cutoff,
+                progress=progress,
             )
             if dry_run:
                 report.purged.append(plan.preview())
                 continue
             assert c.run_id is not None
-            result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
+            result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease, progress=progress)
             report.purged.append(result)
             c.counts.setdefault("purged", {})[name] = to_jsonable(result)
         return report
 
 
 def collect(
-    config: ConfigLike, *, stores: Sequence[str] | None = None, dry_run: bool = False
+    config: ConfigLike,
+    *,
+    stores: Sequence[str] | None = None,
+    dry_run: bool = False,
+    progress: ProgressLike = None,
 ) -> LifecycleReport:
     """Quarantine then purge at once (grace 0): for tests and small setups only.
 
@@ -220,11 +229,11 @@ def collect(
         DeprecationWarning,
         stacklevel=2,
     )
-    first = quarantine(config, stores=stores, dry_run=dry_run, grace=timedelta(0))
+    first = quarantine(config, stores=stores, dry_run=dry_run, grace=timedelta(0), progress=progress)
     if dry_run:
         first.command = "collect"
         return first
-    second = purge(config, stores=stores)
+    second = purge(config, stores=stores, progress=progress)
     return LifecycleReport(
         "collect",
         False,
@@ -246,6 +255,7 @@ def restore(
     match: str | None = None,
     dry_run: bool = False,
     purged: bool = False,
+    progress: ProgressLike = None,
 ) -> LifecycleReport:
     """Bring quarantined objects back: by key (``store`` required when several stores exist), by the
     run that quarantined them, by store, by quarantine time (``since``) or by key glob (``match``).
@@ -254,7 +264,7 @@ def restore(
     from the newest noncurrent version a versioned S3 bucket keeps of each (see
     :func:`reclaim.lifecycle.restore_purged`); keys whose version is gone are
     reported as ``missing``. Raises :class:`ConfigError` for a store that keeps
-    no versions (not S3).
+    no versions (not S3). ``progress`` hears of each store's restore.
 
     Raises :class:`UnknownItem` (exit 8) for a key that has no quarantined (with
     ``purged``: purged) entry or a run id that does not exist, before anything is
@@ -304,6 +314,7 @@ def restore(
                 trash_prefix=c.session.config.stores[name].trash_prefix,
                 match=match,
                 check_lease=c.check_lease,
+                progress=progress,
             )
             report.restored[name] = result
             c.counts.setdefault("restored", {})[name] = to_jsonable(result)

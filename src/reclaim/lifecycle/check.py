@@ -20,9 +20,13 @@ from datetime import UTC, datetime
 
 from reclaim.catalog import CorruptRow, Entry, Journal, State
 from reclaim.errors import StoreError
+from reclaim.lifecycle.progress import ProgressLike, as_progress
 from reclaim.lifecycle.trust import entry_problem
 from reclaim.references import Reference, ReferenceSource
 from reclaim.stores import Store
+
+#: listed keys between two progress reports
+_PROGRESS_EVERY = 1000
 
 __all__ = [
     "Dangling",
@@ -147,12 +151,16 @@ def check_store(
     trash_prefix: str,
     show: int = 5,
     journal: Journal | None = None,
+    progress: ProgressLike = None,
+    expected: int | None = None,
 ) -> StoreCheck:
     """Find references of ``store`` whose objects are missing.
 
     With ``journal``, a missing object that is quarantined (its exact key) is
     counted as ``quarantined`` with its ``reclaim restore`` command, not as
-    dangling; one journal lookup per missing reference. Raises
+    dangling; one journal lookup per missing reference. The listing reports
+    to ``progress`` (phase ``check``), ``expected`` being the estimated
+    number of objects (the last run's listing). Raises
     :class:`StoreError` when the listing fails or goes backwards and
     :class:`~reclaim.errors.SourceError` when a source fails.
     """
@@ -163,6 +171,7 @@ def check_store(
         sources=[SourceCheck(s.name, s.database) for s in sources],
     )
     listing = store.list("", skip=(trash_prefix,))
+    step = as_progress(progress).step("check", store.name, expected, unit="listed", estimated=True)
     current: str | None = None
     exhausted = False
 
@@ -182,6 +191,8 @@ def check_store(
                     store.name, f"the listing is not in byte order: {current!r} after {previous!r}"
                 )
             report.listed += 1
+            if report.listed % _PROGRESS_EVERY == 0:
+                step.update(report.listed)
         return current
 
     for position, startswith, outcome in _probes(sources):
@@ -207,6 +218,10 @@ def check_store(
                     source_report.samples.append(Dangling(source_report.name, ref.key, ref.value, ref.row))
     for _ in listing:
         report.listed += 1
+        if report.listed % _PROGRESS_EVERY == 0:
+            step.update(report.listed)
+    step.update(report.listed)
+    step.done()
     report.finished_at = datetime.now(UTC)
     return report
 

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from reclaim.catalog import Entry, Journal, State
 from reclaim.errors import LeaseLost
 from reclaim.lifecycle.faults import fault
+from reclaim.lifecycle.progress import NULL_STEP, ProgressLike, Step, as_progress
 from reclaim.lifecycle.restore import finish_restore
 from reclaim.lifecycle.scan import Tally
 from reclaim.lifecycle.trust import Refused, trusted
@@ -83,6 +84,7 @@ class PurgePlan:
     """Only entries quarantined at or before this time (``purge --older-than``), whatever their due time."""
     would_purge: Tally = field(default_factory=Tally)
     """What the re-check at planning time left for deletion (a dry run's count and bytes)."""
+    _step: Step = field(default=NULL_STEP, repr=False)
 
     def preview(self) -> PurgeResult:
         """What a dry run reports: due, would purge (count and bytes), would restore, refused."""
@@ -94,17 +96,22 @@ class PurgePlan:
             refused=self.refused,
         )
 
-    def execute(self, journal: Journal, *, run_id: int, check_lease: LeaseCheck) -> PurgeResult:
-        """Purge every due entry (see the module docstring)."""
+    def execute(
+        self, journal: Journal, *, run_id: int, check_lease: LeaseCheck, progress: ProgressLike = None
+    ) -> PurgeResult:
+        """Purge every due entry (see the module docstring); reports to ``progress`` (phase ``purge``)."""
         result = PurgeResult(self.store.name, due=self.due, refused=Refused())
+        self._step = as_progress(progress).step("purge", self.store.name, self.due)
         after = 0
         while True:
             check_lease()
             batch = journal.due(self.store.name, self.now, limit=_BATCH, after_id=after)
             if not batch:
+                self._step.done()
                 return result
             after = batch[-1].id
             selected = _selected(batch, self.quarantined_before)
+            self._step.batch(len(selected))
             if selected:
                 self._batch(selected, journal, run_id, result, check_lease)
 
@@ -165,6 +172,7 @@ class PurgePlan:
             check_lease()
             fault("purge.checked")
             self.store.delete(direct[start : start + step])
+            self._step.advance(len(direct[start : start + step]))
         kept: set[int] = set()
         replaced: set[int] = set()
         if staged:
@@ -207,6 +215,7 @@ class PurgePlan:
             with contextlib.suppress(FileNotFoundError, FileExistsError):
                 self.store.move(staged, entry.key)
             raise
+        self._step.advance()
         if self._replaced(entry, staged):
             with contextlib.suppress(FileNotFoundError, FileExistsError):
                 self.store.move(staged, entry.key)
@@ -248,6 +257,7 @@ def plan_purge(
     trash_prefix: str,
     now: datetime | None = None,
     quarantined_before: datetime | None = None,
+    progress: ProgressLike = None,
 ) -> PurgePlan:
     """Count the entries due and how many the re-check would restore now; change nothing.
 
@@ -258,7 +268,9 @@ def plan_purge(
     earlier purge passes a later one (``purge --due-before``). With
     ``quarantined_before``, the entries quarantined by then are due whatever
     their due time (``purge --older-than``). Either way every entry is
-    re-checked and journaled like any other.
+    re-checked and journaled like any other. The re-check reports to
+    ``progress`` (phase ``plan purge``, without a total: the due entries are
+    counted as they are read).
     """
     moment = now or datetime.now(UTC)
     if quarantined_before is not None:
@@ -268,6 +280,7 @@ def plan_purge(
     would_purge = Tally()
     after = 0
     refused = Refused()
+    step = as_progress(progress).step("plan purge", store.name, unit="due")
     while batch := journal.due(store.name, moment, limit=_BATCH, after_id=after):
         after = batch[-1].id
         batch = trusted(batch, trash_prefix=trash_prefix, refused=refused, doing="purge (plan)")
@@ -278,6 +291,8 @@ def plan_purge(
         for entry in selected:
             if entry.key not in referenced:
                 would_purge.add(entry.size)
+        step.advance(len(selected))
+    step.done()
     return PurgePlan(
         store, sources, moment, due, would_restore, trash_prefix, refused, quarantined_before, would_purge
     )

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from reclaim.catalog import Entry, Intent, Journal, State
 from reclaim.errors import LeaseLost, UnsafeToProceed
 from reclaim.lifecycle.faults import fault
+from reclaim.lifecycle.progress import NULL_STEP, ProgressLike, Step, as_progress
 from reclaim.lifecycle.scan import StoreScan, Tally, scan_store
 from reclaim.lifecycle.spool import CandidateSpool
 from reclaim.lifecycle.trust import Refused, key_problem
@@ -79,18 +80,23 @@ class QuarantinePlan:
     grace: timedelta
     workers: int = 8
     _used: bool = False
+    _step: Step = field(default=NULL_STEP, repr=False)
 
-    def execute(self, journal: Journal, *, run_id: int, check_lease: LeaseCheck) -> QuarantineResult:
+    def execute(
+        self, journal: Journal, *, run_id: int, check_lease: LeaseCheck, progress: ProgressLike = None
+    ) -> QuarantineResult:
         """Quarantine every spooled candidate (see the module docstring); a plan runs once.
 
-        Raises :class:`~reclaim.errors.LeaseLost` (via ``check_lease``) when the
-        lease is lost, and source or store errors; items already handled stay in
-        a defined journal state.
+        Reports to ``progress`` (phase ``quarantine``: by batch, and by move
+        within one). Raises :class:`~reclaim.errors.LeaseLost` (via
+        ``check_lease``) when the lease is lost, and source or store errors;
+        items already handled stay in a defined journal state.
         """
         if self._used:
             raise RuntimeError("a quarantine plan is executed once")
         self._used = True
         result = QuarantineResult(self.store.name, self.mode)
+        self._step = as_progress(progress).step("quarantine", self.store.name, self.scan.candidates.count)
         try:
             with contextlib.ExitStack() as stack:
                 pool = None
@@ -101,9 +107,11 @@ class QuarantinePlan:
                     )
                 for batch in self.spool.batches(_BATCH):
                     check_lease()
+                    self._step.batch(len(batch))
                     self._batch(batch, journal, run_id, result, pool, check_lease)
         finally:
             self.spool.close()
+        self._step.done()
         return result
 
     @property
@@ -239,6 +247,7 @@ class QuarantinePlan:
                 self.store.move(trash_key, key)
             raise
         fault("quarantine.after-move")
+        self._step.advance()
         return _MOVED
 
 
@@ -255,9 +264,12 @@ def plan_quarantine(
     exclude: Sequence[str] = (),
     show: int = 0,
     tempdir: str | None = None,
-    progress: Callable[[str, int], None] | None = None,
+    progress: ProgressLike = None,
+    expected: int | None = None,
 ) -> QuarantinePlan:
     """Scan ``store``, spool its candidates and apply the guards; change nothing.
+
+    The scan reports to ``progress``, ``expected`` being the estimated listing.
 
     Raises :class:`UnsafeToProceed` when candidates exceed ``max_fraction`` of
     the store, and whatever the scan raises (fail closed: no plan, no moves).
@@ -275,6 +287,7 @@ def plan_quarantine(
             exclude=exclude,
             show=show,
             progress=progress,
+            expected=expected,
             on_candidate=spool.add if action == "collect" else None,
         )
         if action == "collect" and report.over_max_fraction:

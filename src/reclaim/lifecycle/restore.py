@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from reclaim.catalog import Entry, Journal, State
 from reclaim.lifecycle.faults import fault
+from reclaim.lifecycle.progress import ProgressLike, as_progress, size_of
 from reclaim.lifecycle.trust import Refused, trusted
 from reclaim.stores import Store
 
@@ -83,15 +84,20 @@ def restore_entries(
     trash_prefix: str,
     match: str | None = None,
     check_lease: LeaseCheck | None = None,
+    progress: ProgressLike = None,
 ) -> RestoreResult:
     """Restore each QUARANTINED entry in ``entries`` (optionally only keys matching the ``match`` glob).
+
+    Reports to ``progress`` (phase ``restore``, one item per entry looked at).
 
     Entries the journal holds inconsistently are refused and counted in
     ``refused`` (see :mod:`reclaim.lifecycle.trust`): a trash key that is not
     ``trash_prefix + key`` could name a live object, which must not be moved.
     """
     result = RestoreResult()
+    step = as_progress(progress).step("restore", store.name, size_of(entries))
     for entry in trusted(entries, trash_prefix=trash_prefix, refused=result.refused, doing="restore"):
+        step.advance()
         if match is not None and not fnmatch.fnmatchcase(entry.key, match):
             continue
         if check_lease is not None:
@@ -109,6 +115,7 @@ def restore_entries(
             result.kept_newer.append(entry.key)
         result.restored += 1
         result.restored_bytes += entry.size or 0
+    step.done()
     return result
 
 
@@ -121,6 +128,7 @@ def restore_purged(
     trash_prefix: str,
     match: str | None = None,
     check_lease: LeaseCheck | None = None,
+    progress: ProgressLike = None,
 ) -> RestoreResult:
     """Bring PURGED entries back from their noncurrent version (stores with ``restore_version``).
 
@@ -131,7 +139,8 @@ def restore_purged(
     stored at the key again (it is never overwritten), or PURGED again (the key
     in ``missing``) when the bucket keeps no version of it. A key that has an
     active entry already counts as ``lost_race``. Entries in other states are
-    skipped. Raises ``TypeError`` when ``store`` cannot restore versions.
+    skipped. Reports to ``progress`` (phase ``restore``, one item per key).
+    Raises ``TypeError`` when ``store`` cannot restore versions.
     """
     restore_version: Callable[[str], bool] | None = getattr(store, "restore_version", None)
     if restore_version is None:
@@ -145,7 +154,9 @@ def restore_purged(
             continue
         if entry.key not in latest or entry.id > latest[entry.key].id:
             latest[entry.key] = entry
+    step = as_progress(progress).step("restore", store.name, len(latest))
     for key, purged in latest.items():
+        step.advance()
         if check_lease is not None:
             check_lease()
         intent = journal.record_intent(
@@ -177,6 +188,7 @@ def restore_purged(
         journal.transition(intent, State.RESTORED, run_id=run_id, note="restored from a noncurrent version")
         result.restored += 1
         result.restored_bytes += purged.size or 0
+    step.done()
     return result
 
 

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from reclaim.errors import StoreError
+from reclaim.lifecycle.progress import ProgressLike, as_progress
 from reclaim.references import Coverage, CoveringReference, ReferenceSource
 from reclaim.stores import ObjectInfo, Store
 
@@ -40,8 +41,8 @@ __all__ = [
     "scan_store",
 ]
 
-ProgressCallback = Callable[[str, int], None]
-_PROGRESS_EVERY = 10_000
+#: listed keys between two progress reports (a report per key would cost more than the key)
+_PROGRESS_EVERY = 1000
 
 
 class Status(StrEnum):
@@ -144,9 +145,13 @@ def classify(
     trash_prefix: str,
     exclude: Sequence[str] = (),
     prefix: str = "",
-    progress: ProgressCallback | None = None,
+    progress: ProgressLike = None,
+    expected: int | None = None,
 ) -> Iterator[Classified]:
     """Yield every listed object of ``store`` with its :class:`Status`, in key order.
+
+    The listing reports to ``progress`` (phase ``scan``), ``expected`` being
+    the estimated number of objects (the last run's listing).
 
     Raises :class:`StoreError` when the listing fails or goes backwards and
     :class:`~reclaim.errors.SourceError` when a source fails, goes backwards or
@@ -157,14 +162,15 @@ def classify(
     coverage = Coverage(sources)
     previous: str | None = None
     listed = 0
+    step = as_progress(progress).step("scan", store.name, expected, unit="listed", estimated=True)
     for info in store.list(prefix, skip=(trash_prefix,)):
         key = info.key
         if previous is not None and key <= previous:
             raise StoreError(store.name, f"the listing is not in byte order: {key!r} came after {previous!r}")
         previous = key
         listed += 1
-        if progress is not None and listed % _PROGRESS_EVERY == 0:
-            progress(store.name, listed)
+        if listed % _PROGRESS_EVERY == 0:
+            step.update(listed)
         if key.startswith(trash_prefix):
             continue  # invariant 8: nothing in the trash is ever a candidate
         if excluded is not None and excluded(key):
@@ -184,8 +190,8 @@ def classify(
         status = Status.CANDIDATE if info.mtime < threshold else Status.YOUNG
         yield Classified(info, status)
     coverage.drain()
-    if progress is not None:
-        progress(store.name, listed)
+    step.update(listed)
+    step.done()
 
 
 def scan_store(
@@ -199,13 +205,15 @@ def scan_store(
     exclude: Sequence[str] = (),
     show: int = 0,
     scan_start: datetime | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressLike = None,
+    expected: int | None = None,
     on_candidate: Callable[[ObjectInfo], None] | None = None,
 ) -> StoreScan:
     """Scan one store read-only and count what :func:`classify` decides.
 
     ``show`` keeps that many candidate samples; ``on_candidate`` is called with
-    every candidate (quarantine spools them). Raises what :func:`classify` raises.
+    every candidate (quarantine spools them); ``progress`` and ``expected``
+    are :func:`classify`'s. Raises what :func:`classify` raises.
     """
     start = scan_start or datetime.now(UTC)
     report = StoreScan(
@@ -232,6 +240,7 @@ def scan_store(
         trash_prefix=trash_prefix,
         exclude=exclude,
         progress=progress,
+        expected=expected,
     ):
         report.listed.add(item.info.size)
         tallies[item.status].add(item.info.size)
