@@ -22,7 +22,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -67,28 +66,55 @@ class _Commands(TyperGroup):
             return super().main(argv, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
         try:
             code = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
-        except click.ClickException as exc:
+        except Exception as exc:
+            if not _is_a(exc, "ClickException"):
+                raise
             _usage_error(exc)
-        except click.Abort:
+        except BaseException as exc:
+            if not _is_a(exc, "Abort"):
+                raise
             sys.stderr.write("Aborted!\n")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
 
-def _usage_error(exc: click.ClickException) -> NoReturn:
-    """Click's message on stderr as always, and the JSON error document on stdout; exit as Click does."""
-    exc.show()
+def _is_a(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is a Click ``name`` (by class name: Typer 0.29 bundles its own copy of Click)."""
+    return any(cls.__name__ == name for cls in type(exc).__mro__)
+
+
+def _show_usage_error(exc: Any) -> None:
+    """On stderr, as Typer shows it without ``--json`` (in a box where Typer draws one)."""
+    try:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)
+    except (ImportError, AttributeError):
+        exc.show()
+
+
+def _usage_error(exc: Any) -> NoReturn:
+    """Click's message on stderr as always, and the JSON error document on stdout; exit as Click does.
+
+    The document is the one every error has under ``--json``: ``type``
+    (``UsageError`` for a bad option, value or command), ``message``,
+    ``exit_code`` (2 for usage errors) and, where Click says which, the
+    option as ``field``.
+    """
+    _show_usage_error(exc)
+    code = int(getattr(exc, "exit_code", 2))
     document: dict[str, Any] = {
-        "type": "UsageError" if isinstance(exc, click.UsageError) else type(exc).__name__,
-        "message": redact(exc.format_message()),
-        "exit_code": exc.exit_code,
+        "type": "UsageError" if _is_a(exc, "UsageError") else type(exc).__name__,
+        "message": redact(str(exc.format_message())),
+        "exit_code": code,
     }
     param = getattr(exc, "param", None)
-    if isinstance(param, click.Parameter):
-        names = [*getattr(param, "opts", ()), param.name or ""]
-        document["field"] = redact(next(name for name in names if name))
+    names = [*getattr(param, "opts", ()), getattr(param, "name", None), getattr(exc, "option_name", None)]
+    field = next((name for name in names if isinstance(name, str) and name), None)
+    if field is not None:
+        document["field"] = redact(field)
     _emit_json({"error": document})
-    sys.exit(exc.exit_code)
+    sys.exit(code)
 
 
 app = typer.Typer(
