@@ -170,27 +170,11 @@ def test_a_long_interval_logs_one_line_per_step_and_no_progress_none(archive: Ar
     assert "reclaim.progress" not in env_quiet.stderr
 
 
-def test_json_stdout_is_clean_of_progress_off_and_on_a_terminal(archive: Archive) -> None:
-    piped = _run(archive, "quarantine", "--json")
-    assert json.loads(piped.stdout)["quarantined"][0]["quarantined"]["count"] == CANDIDATES
-    assert _lines(piped.stderr, "quarantine")  # the progress went to stderr
-
-    # stderr on a real terminal (a pseudo-terminal), stdout on a pipe: bars on one, JSON on the other
+def _on_a_terminal(archive: Archive, *args: str) -> tuple[int, str, str]:
+    """Run reclaim with stderr on a real (pseudo-)terminal and stdout on a pipe: exit code, stdout, screen."""
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reclaim",
-            "restore",
-            "--store",
-            "main",
-            "--since",
-            "1d",
-            "--json",
-            "--config",
-            str(archive.config_path),
-        ],
+        [sys.executable, "-m", "reclaim", *args, "--config", str(archive.config_path)],
         stdout=subprocess.PIPE,
         stderr=terminal,
         env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
@@ -207,9 +191,23 @@ def test_json_stdout_is_clean_of_progress_off_and_on_a_terminal(archive: Archive
         drawn += chunk
     stdout, _ = process.communicate(timeout=120)
     os.close(controller)
-    assert process.returncode == 0, drawn
+    return process.returncode, stdout.decode(), drawn.decode("utf-8", "replace")
+
+
+def test_json_stdout_is_clean_of_progress_off_and_on_a_terminal(archive: Archive) -> None:
+    piped = _run(archive, "quarantine", "--json")
+    assert json.loads(piped.stdout)["quarantined"][0]["quarantined"]["count"] == CANDIDATES
+    assert _lines(piped.stderr, "quarantine")  # the progress went to stderr
+
+    code, stdout, screen = _on_a_terminal(archive, "restore", "--store", "main", "--since", "1d", "--json")
+    assert code == 0, screen
     assert json.loads(stdout)["restored"]["main"]["restored"] == CANDIDATES
-    screen = drawn.decode("utf-8", "replace")
     assert "restore main" in screen
     assert f"{CANDIDATES:,}/{CANDIDATES:,} objects in" in screen
     assert "reclaim.progress" not in screen  # bars, not log lines
+
+    # an error while the bars are drawn: its JSON document still reaches stdout
+    code, stdout, screen = _on_a_terminal(archive, "quarantine", "--max-fraction", "0.1", "--json")
+    assert code == 7, screen
+    assert json.loads(stdout)["error"]["type"] == "UnsafeToProceed"
+    assert "scan main" in screen

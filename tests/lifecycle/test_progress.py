@@ -245,16 +245,18 @@ def test_quarantine_purge_and_restore_report_known_totals(tmp_path: Path, sqlite
     assert restored.restored["main"].restored == 100
     _assert_counted(restoring.only("restore", "main"), candidates + 100)  # every entry looked at
 
+    checking = Recorder()
+    reclaim.api.check(archive.config_path, progress=Reporter([checking], refresh=0))
+    check = checking.only("check", "main")
+    assert check[0].total == check[-1].done == len(range(0, 2500, 3)) + 100  # estimated, and right
+    assert checking.only("check trash", "main")[-1].done == candidates
+    assert checking.only("check quarantined", "main")[-1].done == candidates
+
     purging = Recorder()
     purged = reclaim.api.purge(archive.config_path, progress=Reporter([purging], refresh=0))
     assert purged.purged[0].purged.count == candidates
     assert purging.only("plan purge", "main")[-1].done == candidates
     _assert_counted(purging.only("purge", "main"), candidates)
-
-    checking = Recorder()
-    reclaim.api.check(archive.config_path, progress=Reporter([checking], refresh=0))
-    check = checking.only("check", "main")
-    assert check[0].total == check[-1].done == len(range(0, 2500, 3)) + 100
     archive.dispose()
 
 

@@ -121,7 +121,9 @@ def check(
                     expected=last_listing(catalog, name),
                 )
                 if journal is not None:
-                    result.journal = check_journal(store, journal, trash_prefix=trash, show=show)
+                    result.journal = check_journal(
+                        store, journal, trash_prefix=trash, show=show, progress=progress
+                    )
                 results.append(result)
         finally:
             if catalog is not None:

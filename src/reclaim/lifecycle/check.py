@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from reclaim.catalog import CorruptRow, Entry, Journal, State
 from reclaim.errors import StoreError
-from reclaim.lifecycle.progress import ProgressLike, as_progress
+from reclaim.lifecycle.progress import Progress, ProgressLike, as_progress
 from reclaim.lifecycle.trust import entry_problem
 from reclaim.references import Reference, ReferenceSource
 from reclaim.stores import Store
@@ -254,15 +254,19 @@ class JournalCheck:
         return self.stray_count + self.missing_count + self.in_flight + self.inconsistent_count
 
 
-def check_journal(store: Store, journal: Journal, *, trash_prefix: str, show: int = 5) -> JournalCheck:
+def check_journal(
+    store: Store, journal: Journal, *, trash_prefix: str, show: int = 5, progress: ProgressLike = None
+) -> JournalCheck:
     """Compare the journal with the store: strays in the trash, quarantined objects gone, entries in flight.
 
-    Reports only; nothing is moved or deleted. Raises :class:`StoreError` when
-    the store cannot be listed.
+    Reports only; nothing is moved or deleted. The trash listing and the
+    lookup of each quarantined object report to ``progress`` (phases
+    ``check trash`` and ``check quarantined``). Raises :class:`StoreError`
+    when the store cannot be listed.
     """
     report = JournalCheck(store.name)
     try:
-        _check_entries(report, store, journal, trash_prefix, show)
+        _check_entries(report, store, journal, trash_prefix, show, as_progress(progress))
     except CorruptRow as exc:
         # reported, not raised: finding such rows is what check is for
         report.inconsistent_count += 1
@@ -271,13 +275,15 @@ def check_journal(store: Store, journal: Journal, *, trash_prefix: str, show: in
 
 
 def _check_entries(
-    report: JournalCheck, store: Store, journal: Journal, trash_prefix: str, show: int
+    report: JournalCheck, store: Store, journal: Journal, trash_prefix: str, show: int, progress: Progress
 ) -> None:
     in_flight = journal.in_flight(store.name)
     report.in_flight = len(in_flight)
     for flying in in_flight:
         _inconsistent(report, flying, trash_prefix, show)
+    trash = progress.step("check trash", store.name, unit="listed")
     for info in store.list(trash_prefix):
+        trash.advance()
         try:
             entry = journal.active(store.name, info.key[len(trash_prefix) :])
         except CorruptRow as exc:
@@ -289,10 +295,14 @@ def _check_entries(
             report.stray_count += 1
             if len(report.strays) < show:
                 report.strays.append(info.key)
+    trash.done()
+    looked_up = progress.step("check quarantined", store.name, unit="entries")
     after = 0
     while batch := journal.select(store=store.name, states=(State.QUARANTINED,), after_id=after):
         after = batch[-1].id
+        looked_up.batch(len(batch))
         for entry in batch:
+            looked_up.advance()
             if _inconsistent(report, entry, trash_prefix, show):
                 continue  # never touched by reclaim, so not looked up in the store either
             where = entry.trash_key if entry.mode == "move" and entry.trash_key else entry.key
@@ -300,6 +310,7 @@ def _check_entries(
                 report.missing_count += 1
                 if len(report.missing) < show:
                     report.missing.append(entry.key)
+    looked_up.done()
 
 
 def _inconsistent(report: JournalCheck, entry: Entry, trash_prefix: str, show: int) -> bool:
