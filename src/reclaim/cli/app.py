@@ -67,14 +67,12 @@ class _Commands(TyperGroup):
         try:
             code = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
         except Exception as exc:
+            if _is_a(exc, "Abort"):
+                sys.stderr.write("Aborted!\n")
+                sys.exit(1)
             if not _is_a(exc, "ClickException"):
                 raise
             _usage_error(exc)
-        except BaseException as exc:
-            if not _is_a(exc, "Abort"):
-                raise
-            sys.stderr.write("Aborted!\n")
-            sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
 
