@@ -9,6 +9,7 @@ never on how fast they went.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ import pytest
 
 import reclaim
 from lifecycle.archive import Archive, make_archive
-from reclaim.catalog import open_catalog
+from reclaim.api.session import Session
+from reclaim.catalog import Journal, open_catalog
+from reclaim.lifecycle import plan_quarantine
 from reclaim.lifecycle.progress import (
     NO_PROGRESS,
     LogLines,
@@ -288,3 +291,40 @@ def test_a_cycle_and_a_restore_of_rows_report_every_step(tmp_path: Path) -> None
     )
     assert restored.result.total == demo.old_uploads
     _assert_counted(rows.only("restore", uploads.collection), demo.old_uploads)
+
+
+def test_candidates_left_alone_at_quarantine_still_count_once_their_batch_is_over(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    archive = make_archive(tmp_path, sqlite_url)
+    for i in range(1200):
+        archive.put(f"blobs/{i:05d}")
+    catalog = open_catalog(archive.config.catalog)
+    try:
+        with Session(archive.config_path) as session:
+            plan = plan_quarantine(
+                session.store("main"),
+                session.sources("main"),
+                action="collect",
+                mode="move",
+                min_age=timedelta(days=1),
+                grace=timedelta(0),
+                max_fraction=1.0,
+                trash_prefix="_trash/",
+            )
+            for i in range(0, 1200, 2):
+                archive.reference(f"blobs/{i:05d}")  # referenced since the scan: left where they are
+            seen = Recorder()
+            run_id = catalog.start_run("quarantine", {}, dry_run=False)
+            result = plan.execute(
+                Journal(catalog),
+                run_id=run_id,
+                check_lease=lambda: None,
+                progress=Reporter([seen], refresh=0),
+            )
+    finally:
+        catalog.dispose()
+    assert (result.quarantined.count, result.referenced_again) == (600, 600)
+    step = seen.only("quarantine", "main")
+    _assert_counted(step, 1200)
+    assert [s.done for s in step if s.done][:2] == [1, 2]  # moves count one by one within a batch
