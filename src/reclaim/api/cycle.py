@@ -87,8 +87,8 @@ def run(
         started = datetime.now(UTC)
         report = CycleReport(dry_run, c.run_id, recovered=c.recovered, rows_recovered=c.rows_recovered)
         c.validate()
-        report.purged = c.carry_out(c.plan_purge(skip_report_only=True))
-        rows = c.carry_out(c.plan_rows(now=datetime.now(UTC), show=show))
+        report.purged = c.carry_out(c.plan_purge(skip_report_only=True, progress=progress))
+        rows = c.carry_out(c.plan_rows(now=datetime.now(UTC), show=show, progress=progress))
         report.collections, report.collection_scans = rows.collections, rows.scans
         quarantined = c.carry_out(c.plan_quarantine(show=show, progress=progress))
         report.scans, report.quarantined = quarantined.scans, quarantined.quarantined

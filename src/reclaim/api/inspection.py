@@ -41,6 +41,7 @@ from reclaim.lifecycle import (
     open_journal,
     scan_store,
 )
+from reclaim.lifecycle.progress import last_listing
 from reclaim.lifecycle.rows import scan_collection
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ def scan(
             if catalog is not None:
                 session.attach(catalog.archive, catalog.engine)
             report = _scan(
-                session, stores, collections, everything, show, progress, started, referenced_bytes
+                session, catalog, stores, collections, everything, show, progress, started, referenced_bytes
             )
             if catalog is not None:
                 observe(record_scan, catalog, report.to_dict(), partial=not everything)
@@ -202,6 +203,7 @@ def scan(
 
 def _scan(
     session: Session,
+    catalog: Catalog | None,
     stores: Sequence[str] | None,
     collections: Sequence[str] | None,
     everything: bool,
@@ -214,7 +216,8 @@ def _scan(
     if everything or collections:
         now = datetime.now(UTC)
         for name in session.collection_names(collections):
-            rows.append(scan_collection(session.collection(name), session.archive, now=now, show=show))
+            ct = session.collection(name)
+            rows.append(scan_collection(ct, session.archive, now=now, show=show, progress=progress))
     results = []
     if everything or stores:
         for name in session.store_names(stores):
@@ -230,6 +233,7 @@ def _scan(
                     exclude=cfg.exclude,
                     show=show,
                     progress=progress,
+                    expected=last_listing(catalog, name),
                     referenced_bytes=referenced_bytes,
                 )
             )
@@ -241,10 +245,11 @@ def check(
     *,
     stores: Sequence[str] | None = None,
     show: int = 5,
+    progress: ProgressCallback | None = None,
 ) -> CheckReport:
     """Find references whose objects are missing (dangling); report only, never fix.
 
-    Raises the same errors as :func:`scan`.
+    Each store's listing reports to ``progress``. Raises the same errors as :func:`scan`.
     """
     started = datetime.now(UTC)
     with Session(config) as session:
@@ -256,10 +261,18 @@ def check(
                 store = session.store(name)
                 trash = session.config.stores[name].trash_prefix
                 result = check_store(
-                    store, session.sources(name), trash_prefix=trash, show=show, journal=journal
+                    store,
+                    session.sources(name),
+                    trash_prefix=trash,
+                    show=show,
+                    journal=journal,
+                    progress=progress,
+                    expected=last_listing(catalog, name),
                 )
                 if journal is not None:
-                    result.journal = check_journal(store, journal, trash_prefix=trash, show=show)
+                    result.journal = check_journal(
+                        store, journal, trash_prefix=trash, show=show, progress=progress
+                    )
                 results.append(result)
             report = CheckReport(started_at=started, finished_at=datetime.now(UTC), stores=results)
             if catalog is not None:

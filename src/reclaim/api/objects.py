@@ -94,6 +94,7 @@ def purge(
     dry_run: bool = False,
     due_before: datetime | None = None,
     older_than: timedelta | None = None,
+    progress: ProgressCallback | None = None,
 ) -> LifecycleReport:
     """Phase 2: purge quarantined objects past their grace, re-checking each against every source now.
 
@@ -102,8 +103,8 @@ def purge(
     ``due_before`` purges the entries due by that time (instead of now) and
     ``older_than`` those quarantined at least that long ago, whatever their due
     time; both are re-checked and journaled like any purge, and recorded in
-    the run's options. Raises ``ConfigError`` when both are given or
-    ``older_than`` is negative.
+    the run's options. ``progress`` hears of each store's purge. Raises
+    ``ConfigError`` when both are given or ``older_than`` is negative.
     """
     if due_before is not None and older_than is not None:
         raise ConfigError("give --due-before or --older-than, not both", field="--older-than")
@@ -116,13 +117,17 @@ def purge(
     if cutoff is not None:
         options["quarantined_before"] = cutoff
     with Collector.open(config, command="purge", options=options, dry_run=dry_run) as c:
-        step = c.plan_purge(stores, due_before=due_before, quarantined_before=cutoff)
+        step = c.plan_purge(stores, due_before=due_before, quarantined_before=cutoff, progress=progress)
         purged = c.carry_out(step)
         return LifecycleReport("purge", dry_run, c.run_id, purged=purged, recovered=c.recovered)
 
 
 def collect(
-    config: ConfigLike, *, stores: Sequence[str] | None = None, dry_run: bool = False
+    config: ConfigLike,
+    *,
+    stores: Sequence[str] | None = None,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> LifecycleReport:
     """Quarantine then purge at once (grace 0): for tests and small setups only.
 
@@ -134,11 +139,11 @@ def collect(
         DeprecationWarning,
         stacklevel=2,
     )
-    first = quarantine(config, stores=stores, dry_run=dry_run, grace=timedelta(0))
+    first = quarantine(config, stores=stores, dry_run=dry_run, grace=timedelta(0), progress=progress)
     if dry_run:
         first.command = "collect"
         return first
-    second = purge(config, stores=stores)
+    second = purge(config, stores=stores, progress=progress)
     return LifecycleReport(
         "collect",
         False,
@@ -160,6 +165,7 @@ def restore(
     match: str | None = None,
     dry_run: bool = False,
     purged: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> LifecycleReport:
     """Bring quarantined objects back: by key (``store`` required when several stores exist), by the
     run that quarantined them, by store, by quarantine time (``since``) or by key glob (``match``).
@@ -179,7 +185,9 @@ def restore(
     if purged:
         options["purged"] = True
     with Collector.open(config, command="restore", options=options, dry_run=dry_run) as c:
-        step = c.plan_restore(keys=keys, store=store, run_id=run_id, since=since, match=match, purged=purged)
+        step = c.plan_restore(
+            keys=keys, store=store, run_id=run_id, since=since, match=match, purged=purged, progress=progress
+        )
         restored = c.carry_out(step)
         return LifecycleReport("restore", dry_run, c.run_id, restored=restored, recovered=c.recovered)
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from reclaim.config.jsonable import to_jsonable
-from reclaim.lifecycle import Collector, ConfigLike, require_row_selection
+from reclaim.lifecycle import Collector, ConfigLike, ProgressCallback, require_row_selection
 from reclaim.lifecycle.restore_rows import RowRestoreResult
 
 __all__ = ["RowsReport", "restore_rows"]
@@ -38,6 +38,7 @@ def restore_rows(
     run_id: int | None = None,
     since: datetime | None = None,
     dry_run: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> RowsReport:
     """Insert archived rows again: by collection, primary key (with ``collection``), run or archive time.
 
@@ -50,6 +51,8 @@ def restore_rows(
     require_row_selection(collection, pks, run_id, since)
     options = {"collection": collection, "pks": list(pks), "run": run_id, "since": since, "rows": True}
     with Collector.open(config, command="restore", options=options, dry_run=dry_run) as c:
-        step = c.plan_row_restore(collection=collection, pks=pks, run_id=run_id, since=since)
+        step = c.plan_row_restore(
+            collection=collection, pks=pks, run_id=run_id, since=since, progress=progress
+        )
         outcome = c.carry_out(step)
         return RowsReport(dry_run, c.run_id, outcome.selected, outcome.result)

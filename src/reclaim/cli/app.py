@@ -15,19 +15,22 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from reclaim import api
 from reclaim.cli.logs import LogFormat, configure_logging
+from reclaim.cli.progress import ProgressSettings, reporting
 from reclaim.config import parse_duration, redact
 from reclaim.errors import ConfigError, ReclaimError
+from reclaim.lifecycle.progress import Reporter
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,8 +41,83 @@ EXIT_FINDINGS = 5
 
 log = logging.getLogger(__name__)
 
+#: set by the global options; read by the commands that show progress
+_progress_settings = ProgressSettings()
+#: whether ``--json`` is anywhere on the command line (errors of the global options are JSON then)
+_json_requested = False
+
+
+class _Commands(TyperGroup):
+    """The command group: with ``--json`` anywhere in argv, usage errors are JSON on stdout too."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        global _json_requested
+        argv = list(sys.argv[1:] if args is None else args)
+        _json_requested = "--json" in argv
+        if not (_json_requested and standalone_mode):
+            return super().main(argv, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
+        try:
+            code = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
+        except Exception as exc:
+            if _is_a(exc, "Abort"):
+                sys.stderr.write("Aborted!\n")
+                sys.exit(1)
+            if not _is_a(exc, "ClickException"):
+                raise
+            _usage_error(exc)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_a(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is a Click ``name`` (by class name: Typer 0.29 bundles its own copy of Click)."""
+    return any(cls.__name__ == name for cls in type(exc).__mro__)
+
+
+def _show_usage_error(exc: Any) -> None:
+    """On stderr, as Typer shows it without ``--json`` (in a box where Typer draws one)."""
+    try:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)
+    except (ImportError, AttributeError):
+        exc.show()
+
+
+def _usage_error(exc: Any) -> NoReturn:
+    """Click's message on stderr as always, and the JSON error document on stdout; exit as Click does.
+
+    The document is the one every error has under ``--json``: ``type``
+    (``UsageError`` for a bad option, value or command), ``message``,
+    ``exit_code`` (2 for usage errors) and, where Click says which, the
+    option as ``field``.
+    """
+    _show_usage_error(exc)
+    code = int(getattr(exc, "exit_code", 2))
+    document: dict[str, Any] = {
+        "type": "UsageError" if _is_a(exc, "UsageError") else type(exc).__name__,
+        "message": redact(str(exc.format_message())),
+        "exit_code": code,
+    }
+    param = getattr(exc, "param", None)
+    names = [*getattr(param, "opts", ()), getattr(param, "name", None), getattr(exc, "option_name", None)]
+    field = next((name for name in names if isinstance(name, str) and name), None)
+    if field is not None:
+        document["field"] = redact(field)
+    _emit_json({"error": document})
+    sys.exit(code)
+
+
 app = typer.Typer(
     name="reclaim",
+    cls=_Commands,
     help="Safe garbage collection for blob storage referenced by relational databases.",
     no_args_is_help=True,
     add_completion=True,
@@ -66,6 +144,23 @@ def _options(
     log_file: Annotated[
         Path | None, typer.Option("--log-file", help="Append log records to this file instead of stderr.")
     ] = None,
+    no_progress: Annotated[
+        bool,
+        typer.Option(
+            "--no-progress",
+            envvar="RECLAIM_NO_PROGRESS",
+            help="No progress bars (terminal) or progress log lines (cron, systemd).",
+        ),
+    ] = False,
+    progress_interval: Annotated[
+        str,
+        typer.Option(
+            "--progress-interval",
+            metavar="DURATION",
+            envvar="RECLAIM_PROGRESS_INTERVAL",
+            help="Off a terminal, log a running step's progress every DURATION (0: every update).",
+        ),
+    ] = "30s",
     version: Annotated[
         bool,
         typer.Option(
@@ -73,8 +168,22 @@ def _options(
         ),
     ] = False,
 ) -> None:
-    """Logging goes to stderr at WARNING unless -v, --log-file or RECLAIM_LOG_LEVEL say otherwise."""
-    _guarded(lambda: configure_logging(verbose, log_format, log_file))
+    """Logging goes to stderr at WARNING unless -v, --log-file or RECLAIM_LOG_LEVEL say otherwise.
+
+    Long steps show progress on stderr: a bar per step on a terminal, a log
+    line every --progress-interval elsewhere; --no-progress turns it off.
+    """
+    _guarded(lambda: configure_logging(verbose, log_format, log_file), as_json=_json_requested)
+    interval = _guarded(lambda: _parse_interval(progress_interval), as_json=_json_requested)
+    _progress_settings.enabled = not no_progress
+    _progress_settings.interval = interval
+
+
+def _parse_interval(text: str) -> float:
+    try:
+        return parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise ConfigError(str(exc), field="--progress-interval") from None
 
 
 # Rich (and the renderers built on it) is imported on first use, so a ``--json``
@@ -165,24 +274,10 @@ def _error_document(exc: ReclaimError) -> dict[str, Any]:
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
-    """A live 'listed N objects' line on stderr while a store is listed."""
-    if not enabled or not err().is_terminal:
-        yield None
-        return
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err(), transient=True
-    ) as progress:
-        tasks: dict[str, Any] = {}
-
-        def update(store: str, listed: int) -> None:
-            if store not in tasks:
-                tasks[store] = progress.add_task(f"store {store}: listing")
-            progress.update(tasks[store], description=f"store {store}: {listed:,} objects listed")
-
-        yield update
+def _progress() -> Iterator[Reporter | None]:
+    """Progress of the command's long steps on stderr (see :mod:`reclaim.cli.progress`)."""
+    with reporting(_progress_settings, err()) as reporter:
+        yield reporter
 
 
 @app.command()
@@ -222,7 +317,7 @@ def scan(
     as_json: JsonOption = False,
 ) -> None:
     """Read-only: candidates per store (listed, referenced, too young, excluded) and per row collection."""
-    with _progress(not as_json) as progress:
+    with _progress() as progress:
         report = _guarded(
             lambda: api.scan(
                 config,
@@ -258,7 +353,10 @@ def check(
     as_json: JsonOption = False,
 ) -> None:
     """Integrity: dangling references (with sample rows), strays in the trash, journal vs storage."""
-    report = _guarded(lambda: api.check(config, stores=store, show=show), as_json=as_json)
+    with _progress() as progress:
+        report = _guarded(
+            lambda: api.check(config, stores=store, show=show, progress=progress), as_json=as_json
+        )
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -345,7 +443,7 @@ def quarantine(
     as_json: JsonOption = False,
 ) -> None:
     """Phase 1: scan, apply the fail-closed guards, quarantine candidates (move to trash or mark)."""
-    with _progress(not as_json) as progress:
+    with _progress() as progress:
         report = _guarded(
             lambda: api.quarantine(
                 config, stores=store, dry_run=dry_run, max_fraction=max_fraction, show=show, progress=progress
@@ -386,10 +484,13 @@ def purge(
             "[yellow]warning:[/] purging before the grace period ends gives writers less time to "
             "claim reused objects; each object is still re-checked against every reference source"
         )
-    report = _guarded(
-        lambda: api.purge(config, stores=store, dry_run=dry_run, due_before=due, older_than=age),
-        as_json=as_json,
-    )
+    with _progress() as progress:
+        report = _guarded(
+            lambda: api.purge(
+                config, stores=store, dry_run=dry_run, due_before=due, older_than=age, progress=progress
+            ),
+            as_json=as_json,
+        )
     _lifecycle_output(report, as_json)
 
 
@@ -433,7 +534,10 @@ def collect(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        report = _guarded(lambda: api.collect(config, stores=store, dry_run=dry_run), as_json=as_json)
+        with _progress() as progress:
+            report = _guarded(
+                lambda: api.collect(config, stores=store, dry_run=dry_run, progress=progress), as_json=as_json
+            )
     _lifecycle_output(report, as_json)
 
 
@@ -448,7 +552,7 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """One scheduled cycle: recover, purge due, collect rows, quarantine objects, expire the archive."""
-    with _progress(not as_json) as progress:
+    with _progress() as progress:
         report = _guarded(
             lambda: api.run(config, dry_run=dry_run, show=show, progress=progress), as_json=as_json
         )
@@ -492,12 +596,19 @@ def restore(
     """Bring quarantined objects back (by key, run, store, time or glob), or archived rows."""
     since_time = _guarded(lambda: _parse_since(since), as_json=as_json) if since else None
     if collection or rows:
-        rows_report = _guarded(
-            lambda: api.restore_rows(
-                config, collection=collection, pks=keys or (), run_id=run, since=since_time, dry_run=dry_run
-            ),
-            as_json=as_json,
-        )
+        with _progress() as progress:
+            rows_report = _guarded(
+                lambda: api.restore_rows(
+                    config,
+                    collection=collection,
+                    pks=keys or (),
+                    run_id=run,
+                    since=since_time,
+                    dry_run=dry_run,
+                    progress=progress,
+                ),
+                as_json=as_json,
+            )
         if as_json:
             _emit_json(rows_report.to_dict())
         else:
@@ -505,19 +616,21 @@ def restore(
 
             render_rows_restore(rows_report, out())
         return
-    report = _guarded(
-        lambda: api.restore(
-            config,
-            keys=keys or (),
-            store=store,
-            run_id=run,
-            since=since_time,
-            match=match,
-            dry_run=dry_run,
-            purged=purged,
-        ),
-        as_json=as_json,
-    )
+    with _progress() as progress:
+        report = _guarded(
+            lambda: api.restore(
+                config,
+                keys=keys or (),
+                store=store,
+                run_id=run,
+                since=since_time,
+                match=match,
+                dry_run=dry_run,
+                purged=purged,
+                progress=progress,
+            ),
+            as_json=as_json,
+        )
     _lifecycle_output(report, as_json)
 
 

@@ -20,9 +20,13 @@ from datetime import UTC, datetime
 
 from reclaim.catalog import CorruptRow, Entry, Journal, State
 from reclaim.errors import StoreError
+from reclaim.lifecycle.progress import Progress, ProgressLike, as_progress
 from reclaim.lifecycle.trust import entry_problem
 from reclaim.references import Reference, ReferenceSource
 from reclaim.stores import Store
+
+#: listed keys between two progress reports
+_PROGRESS_EVERY = 1000
 
 __all__ = [
     "Dangling",
@@ -147,12 +151,16 @@ def check_store(
     trash_prefix: str,
     show: int = 5,
     journal: Journal | None = None,
+    progress: ProgressLike = None,
+    expected: int | None = None,
 ) -> StoreCheck:
     """Find references of ``store`` whose objects are missing.
 
     With ``journal``, a missing object that is quarantined (its exact key) is
     counted as ``quarantined`` with its ``reclaim restore`` command, not as
-    dangling; one journal lookup per missing reference. Raises
+    dangling; one journal lookup per missing reference. The listing reports
+    to ``progress`` (phase ``check``), ``expected`` being the estimated
+    number of objects (the last run's listing). Raises
     :class:`StoreError` when the listing fails or goes backwards and
     :class:`~reclaim.errors.SourceError` when a source fails.
     """
@@ -163,6 +171,7 @@ def check_store(
         sources=[SourceCheck(s.name, s.database) for s in sources],
     )
     listing = store.list("", skip=(trash_prefix,))
+    step = as_progress(progress).step("check", store.name, expected, unit="listed", estimated=True)
     current: str | None = None
     exhausted = False
 
@@ -182,6 +191,8 @@ def check_store(
                     store.name, f"the listing is not in byte order: {current!r} after {previous!r}"
                 )
             report.listed += 1
+            if report.listed % _PROGRESS_EVERY == 0:
+                step.update(report.listed)
         return current
 
     for position, startswith, outcome in _probes(sources):
@@ -207,6 +218,10 @@ def check_store(
                     source_report.samples.append(Dangling(source_report.name, ref.key, ref.value, ref.row))
     for _ in listing:
         report.listed += 1
+        if report.listed % _PROGRESS_EVERY == 0:
+            step.update(report.listed)
+    step.update(report.listed)
+    step.done()
     report.finished_at = datetime.now(UTC)
     return report
 
@@ -239,15 +254,19 @@ class JournalCheck:
         return self.stray_count + self.missing_count + self.in_flight + self.inconsistent_count
 
 
-def check_journal(store: Store, journal: Journal, *, trash_prefix: str, show: int = 5) -> JournalCheck:
+def check_journal(
+    store: Store, journal: Journal, *, trash_prefix: str, show: int = 5, progress: ProgressLike = None
+) -> JournalCheck:
     """Compare the journal with the store: strays in the trash, quarantined objects gone, entries in flight.
 
-    Reports only; nothing is moved or deleted. Raises :class:`StoreError` when
-    the store cannot be listed.
+    Reports only; nothing is moved or deleted. The trash listing and the
+    lookup of each quarantined object report to ``progress`` (phases
+    ``check trash`` and ``check quarantined``). Raises :class:`StoreError`
+    when the store cannot be listed.
     """
     report = JournalCheck(store.name)
     try:
-        _check_entries(report, store, journal, trash_prefix, show)
+        _check_entries(report, store, journal, trash_prefix, show, as_progress(progress))
     except CorruptRow as exc:
         # reported, not raised: finding such rows is what check is for
         report.inconsistent_count += 1
@@ -256,13 +275,15 @@ def check_journal(store: Store, journal: Journal, *, trash_prefix: str, show: in
 
 
 def _check_entries(
-    report: JournalCheck, store: Store, journal: Journal, trash_prefix: str, show: int
+    report: JournalCheck, store: Store, journal: Journal, trash_prefix: str, show: int, progress: Progress
 ) -> None:
     in_flight = journal.in_flight(store.name)
     report.in_flight = len(in_flight)
     for flying in in_flight:
         _inconsistent(report, flying, trash_prefix, show)
+    trash = progress.step("check trash", store.name, unit="listed")
     for info in store.list(trash_prefix):
+        trash.advance()
         try:
             entry = journal.active(store.name, info.key[len(trash_prefix) :])
         except CorruptRow as exc:
@@ -274,10 +295,14 @@ def _check_entries(
             report.stray_count += 1
             if len(report.strays) < show:
                 report.strays.append(info.key)
+    trash.done()
+    looked_up = progress.step("check quarantined", store.name, unit="entries")
     after = 0
     while batch := journal.select(store=store.name, states=(State.QUARANTINED,), after_id=after):
         after = batch[-1].id
+        looked_up.batch(len(batch))
         for entry in batch:
+            looked_up.advance()
             if _inconsistent(report, entry, trash_prefix, show):
                 continue  # never touched by reclaim, so not looked up in the store either
             where = entry.trash_key if entry.mode == "move" and entry.trash_key else entry.key
@@ -285,6 +310,7 @@ def _check_entries(
                 report.missing_count += 1
                 if len(report.missing) < show:
                     report.missing.append(entry.key)
+    looked_up.done()
 
 
 def _inconsistent(report: JournalCheck, entry: Entry, trash_prefix: str, show: int) -> bool:

@@ -240,16 +240,21 @@ class Collector:
         due_before: datetime | None = None,
         quarantined_before: datetime | None = None,
         skip_report_only: bool = False,
+        progress: ProgressCallback | None = None,
     ) -> PurgeStep:
         """The entries due for purge in every store (or ``stores``), re-checked when carried out."""
         names = self.session.store_names(stores)
         if skip_report_only:
             names = [name for name in names if self.policy(name).action == "collect"]
-        return PurgeStep.plan(self, names, due_before, quarantined_before)
+        return PurgeStep.plan(self, names, due_before, quarantined_before, progress)
 
-    def plan_rows(self, *, now: datetime, show: int = 0) -> RowsStep:
+    def plan_rows(
+        self, *, now: datetime, show: int = 0, progress: ProgressCallback | None = None
+    ) -> RowsStep:
         """Every collection in dependency order (referencing tables first), reflected and validated."""
-        return RowsStep.plan(self, now, show)
+        step = RowsStep.plan(self, now, show)
+        step.progress = progress
+        return step
 
     def plan_restore(
         self,
@@ -260,9 +265,12 @@ class Collector:
         since: datetime | None = None,
         match: str | None = None,
         purged: bool = False,
+        progress: ProgressCallback | None = None,
     ) -> RestoreStep:
         """The quarantined (or, with ``purged``, purged) entries selected; unknown keys and runs refused."""
-        return RestoreStep.plan(self, keys, store, run_id, since, match, purged)
+        step = RestoreStep.plan(self, keys, store, run_id, since, match, purged)
+        step.progress = progress
+        return step
 
     def plan_row_restore(
         self,
@@ -271,9 +279,12 @@ class Collector:
         pks: Sequence[str] = (),
         run_id: int | None = None,
         since: datetime | None = None,
+        progress: ProgressCallback | None = None,
     ) -> RowRestoreStep:
         """The archived rows selected and the rows they depend on, in order; conflicts refused."""
-        return RowRestoreStep.plan(self, collection, pks, run_id, since)
+        step = RowRestoreStep.plan(self, collection, pks, run_id, since)
+        step.progress = progress
+        return step
 
     def plan_expire(self) -> ExpireStep:
         """Archived rows past their retention and finished journal entries past their store's."""

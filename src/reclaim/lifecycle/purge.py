@@ -42,9 +42,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from reclaim.catalog import Entry, Journal, State
-from reclaim.errors import LeaseLost
+from reclaim.errors import LeaseLost, PlanSpent
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.moves import Delete, Move, batch_deleter, batch_mover
+from reclaim.lifecycle.progress import NULL_STEP, ProgressLike, Step, as_progress
 from reclaim.lifecycle.restore import finish_restores
 from reclaim.lifecycle.scan import Tally
 from reclaim.lifecycle.spool import EntrySpool
@@ -94,6 +95,7 @@ class PurgePlan:
     batch_size: int = BATCH
     """Due entries per batch: each step acts on a whole batch, in a constant number of transactions."""
     _preview: PurgeResult | None = None
+    _step: Step = field(default=NULL_STEP, repr=False)
     _used: bool = False
 
     @property
@@ -114,7 +116,7 @@ class PurgePlan:
         real run re-checks after its claim instead (see the module docstring).
         """
         if self._used:
-            raise RuntimeError("a purge plan that was executed or discarded has nothing to preview")
+            raise PlanSpent("this purge plan was carried out already; plan again")
         if self._preview is None:
             would_purge = Tally()
             would_restore = 0
@@ -142,24 +144,30 @@ class PurgePlan:
         self._used = True
         self.spool.close()
 
-    def execute(self, journal: Journal, *, run_id: int, check_lease: LeaseCheck) -> PurgeResult:
+    def execute(
+        self, journal: Journal, *, run_id: int, check_lease: LeaseCheck, progress: ProgressLike = None
+    ) -> PurgeResult:
         """Purge every planned entry (see the module docstring); a plan runs once.
 
-        Raises ``RuntimeError`` when the plan was executed or discarded
-        already, :class:`~reclaim.errors.LeaseLost` (via ``check_lease``) when
-        the lease is lost, and source or store errors; entries already handled
-        stay in a defined journal state.
+        Reports to ``progress`` (phase ``purge``). Raises
+        :class:`~reclaim.errors.PlanSpent` when the plan was executed or
+        discarded already, :class:`~reclaim.errors.LeaseLost` (via
+        ``check_lease``) when the lease is lost, and source or store errors;
+        entries already handled stay in a defined journal state.
         """
         if self._used:
-            raise RuntimeError("a purge plan is executed once")
+            raise PlanSpent("this purge plan was carried out already; plan again")
         self._used = True
         result = PurgeResult(self.store.name, due=self.due, refused=self.refused)
+        self._step = as_progress(progress).step("purge", self.store.name, self.due)
         try:
             for batch in self.spool.batches(self.batch_size):
                 check_lease()
+                self._step.batch(len(batch))
                 self._batch([entry for entry, _ in batch], journal, run_id, result, check_lease)
         finally:
             self.spool.close()
+        self._step.done()
         return result
 
     def _batch(
@@ -222,6 +230,7 @@ class PurgePlan:
                 check_lease()
                 fault("purge.checked")
                 delete(direct[start : start + step])
+                self._step.advance(len(direct[start : start + step]))
             if not marked:
                 return kept, replaced
             with batch_mover(self.store) as move:
@@ -263,6 +272,7 @@ class PurgePlan:
             with contextlib.suppress(FileNotFoundError, FileExistsError):
                 move(staged, entry.key)
             raise
+        self._step.advance()
         if self._replaced(entry, staged):
             with contextlib.suppress(FileNotFoundError, FileExistsError):
                 move(staged, entry.key)
@@ -306,6 +316,7 @@ def plan_purge(
     quarantined_before: datetime | None = None,
     batch_size: int = BATCH,
     tempdir: str | None = None,
+    progress: ProgressLike = None,
 ) -> PurgePlan:
     """Spool the entries due now (read once, ``batch_size`` at a time); change nothing.
 
@@ -318,8 +329,9 @@ def plan_purge(
     earlier purge passes a later one (``purge --due-before``). With
     ``quarantined_before``, the entries quarantined by then are due whatever
     their due time (``purge --older-than``). Either way every entry is
-    re-checked and journaled like any other. Raises ``ValueError`` when
-    ``batch_size`` is below 1.
+    re-checked and journaled like any other. Reading the due entries reports
+    to ``progress`` (phase ``plan purge``, without a total: they are counted
+    as they are read). Raises ``ValueError`` when ``batch_size`` is below 1.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -328,15 +340,19 @@ def plan_purge(
         moment = _EVERY_DUE_TIME
     refused = Refused()
     spool = EntrySpool(tempdir=tempdir)
+    step = as_progress(progress).step("plan purge", store.name, unit="due")
     try:
         after = 0
         while batch := journal.due(store.name, moment, limit=batch_size, after_id=after):
             after = batch[-1].id
             batch = trusted(batch, trash_prefix=trash_prefix, refused=refused, doing="purge (plan)")
-            spool.add(_selected(batch, quarantined_before))
+            selected = _selected(batch, quarantined_before)
+            spool.add(selected)
+            step.advance(len(selected))
     except BaseException:
         spool.close()
         raise
+    step.done()
     return PurgePlan(store, sources, moment, spool, trash_prefix, refused, quarantined_before, batch_size)
 
 

@@ -40,9 +40,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from reclaim.catalog import Entry, Intent, Journal, State
-from reclaim.errors import LeaseLost, UnsafeToProceed
+from reclaim.errors import LeaseLost, PlanSpent, UnsafeToProceed
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.moves import Move, batch_mover
+from reclaim.lifecycle.progress import NULL_STEP, ProgressLike, Step, as_progress
 from reclaim.lifecycle.scan import StoreScan, Tally, scan_store
 from reclaim.lifecycle.spool import CandidateSpool
 from reclaim.lifecycle.trust import MAX_KEY, Refused, key_problem
@@ -91,18 +92,23 @@ class QuarantinePlan:
     batch_size: int = BATCH
     """Candidates per batch: each step acts on a whole batch, in a constant number of transactions."""
     _used: bool = False
+    _step: Step = field(default=NULL_STEP, repr=False)
 
-    def execute(self, journal: Journal, *, run_id: int, check_lease: LeaseCheck) -> QuarantineResult:
+    def execute(
+        self, journal: Journal, *, run_id: int, check_lease: LeaseCheck, progress: ProgressLike = None
+    ) -> QuarantineResult:
         """Quarantine every spooled candidate (see the module docstring); a plan runs once.
 
-        Raises :class:`~reclaim.errors.LeaseLost` (via ``check_lease``) when the
-        lease is lost, and source or store errors; items already handled stay in
-        a defined journal state.
+        Reports to ``progress`` (phase ``quarantine``: by batch, and by move
+        within one). Raises :class:`~reclaim.errors.LeaseLost` (via
+        ``check_lease``) when the lease is lost, and source or store errors;
+        items already handled stay in a defined journal state.
         """
         if self._used:
-            raise RuntimeError("a quarantine plan is executed once")
+            raise PlanSpent("this quarantine plan was carried out already; plan again")
         self._used = True
         result = QuarantineResult(self.store.name, self.mode)
+        self._step = as_progress(progress).step("quarantine", self.store.name, self.scan.candidates.count)
         try:
             with contextlib.ExitStack() as stack:
                 pool = None
@@ -113,9 +119,11 @@ class QuarantinePlan:
                     )
                 for batch in self.spool.batches(self.batch_size):
                     check_lease()
+                    self._step.batch(len(batch))
                     self._batch(batch, journal, run_id, result, pool, check_lease)
         finally:
             self.spool.close()
+        self._step.done()
         return result
 
     @property
@@ -263,6 +271,7 @@ class QuarantinePlan:
                 move(trash_key, key)
             raise
         fault("quarantine.after-move")
+        self._step.advance()
         return _MOVED
 
 
@@ -279,12 +288,14 @@ def plan_quarantine(
     exclude: Sequence[str] = (),
     show: int = 0,
     tempdir: str | None = None,
-    progress: Callable[[str, int], None] | None = None,
+    progress: ProgressLike = None,
+    expected: int | None = None,
     batch_size: int = BATCH,
 ) -> QuarantinePlan:
     """Scan ``store``, spool its candidates and apply the guards; change nothing.
 
     ``batch_size`` candidates are quarantined at a time (see the module docstring).
+    The scan reports to ``progress``, ``expected`` being the estimated listing.
 
     Raises :class:`UnsafeToProceed` when candidates exceed ``max_fraction`` of
     the store, and whatever the scan raises (fail closed: no plan, no moves).
@@ -302,6 +313,7 @@ def plan_quarantine(
             exclude=exclude,
             show=show,
             progress=progress,
+            expected=expected,
             on_candidate=spool.add if action == "collect" else None,
         )
         if action == "collect" and report.over_max_fraction:

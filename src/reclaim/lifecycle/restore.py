@@ -33,6 +33,7 @@ from reclaim.catalog import Entry, Journal, State
 from reclaim.errors import StoreError
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.moves import batch_mover
+from reclaim.lifecycle.progress import ProgressLike, as_progress, size_of
 from reclaim.lifecycle.trust import Refused, trusted
 from reclaim.stores import Store, VersionedStore
 
@@ -135,15 +136,13 @@ def restore_entries(
     trash_prefix: str,
     match: str | None = None,
     check_lease: LeaseCheck | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressLike = None,
     batch_size: int = BATCH,
 ) -> RestoreResult:
     """Restore each QUARANTINED entry in ``entries`` (optionally only keys matching the ``match`` glob).
 
-    ``batch_size`` entries at a time (see the module docstring); ``progress``,
-    when given, is called as the scan calls it, ``progress(store_name,
-    entries_done)``, after every batch (the total is the number of
-    ``entries`` the caller passed).
+    ``batch_size`` entries at a time (see the module docstring). Reports to
+    ``progress`` (phase ``restore``, one item per entry looked at).
 
     Entries the journal holds inconsistently are refused and counted in
     ``refused`` (see :mod:`reclaim.lifecycle.trust`): a trash key that is not
@@ -152,10 +151,10 @@ def restore_entries(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     result = RestoreResult()
-    done = 0
+    step = as_progress(progress).step("restore", store.name, size_of(entries))
     given = iter(entries)
     while batch := list(itertools.islice(given, batch_size)):
-        done += len(batch)
+        step.advance(len(batch))
         batch = trusted(batch, trash_prefix=trash_prefix, refused=result.refused, doing="restore")
         if match is not None:
             batch = [entry for entry in batch if fnmatch.fnmatchcase(entry.key, match)]
@@ -175,8 +174,7 @@ def restore_entries(
                 result.kept_newer.append(entry.key)
             result.restored += 1
             result.restored_bytes += entry.size or 0
-        if progress is not None:
-            progress(store.name, done)
+    step.done()
     return result
 
 
@@ -189,6 +187,7 @@ def restore_purged(
     trash_prefix: str,
     match: str | None = None,
     check_lease: LeaseCheck | None = None,
+    progress: ProgressLike = None,
 ) -> RestoreResult:
     """Bring PURGED entries back from their noncurrent version (a :class:`~reclaim.stores.VersionedStore`).
 
@@ -199,7 +198,8 @@ def restore_purged(
     stored at the key again (it is never overwritten), or PURGED again (the key
     in ``missing``) when the bucket keeps no version of it. A key that has an
     active entry already counts as ``lost_race``. Entries in other states are
-    skipped. Raises :class:`~reclaim.errors.StoreError` when ``store`` is not a ``VersionedStore``.
+    skipped. Reports to ``progress`` (phase ``restore``, one item per key).
+    Raises :class:`~reclaim.errors.StoreError` when ``store`` is not a ``VersionedStore``.
     """
     if not isinstance(store, VersionedStore):
         raise StoreError(store.name, "keeps no object versions to restore from")
@@ -212,7 +212,9 @@ def restore_purged(
             continue
         if entry.key not in latest or entry.id > latest[entry.key].id:
             latest[entry.key] = entry
+    step = as_progress(progress).step("restore", store.name, len(latest))
     for key, purged in latest.items():
+        step.advance()
         if check_lease is not None:
             check_lease()
         intent = journal.record_intent(
@@ -244,6 +246,7 @@ def restore_purged(
         journal.transition(intent, State.RESTORED, run_id=run_id, note="restored from a noncurrent version")
         result.restored += 1
         result.restored_bytes += purged.size or 0
+    step.done()
     return result
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from reclaim.catalog import ArchivedRow, RowArchive, RowState, pk_text
 from reclaim.errors import CatalogError, CollectionError, RowConflict
 from reclaim.lifecycle.faults import fault
+from reclaim.lifecycle.progress import ProgressLike, as_progress
 from reclaim.lifecycle.rows import row_exists
 from reclaim.rows import CollectionTable, decode_row
 
@@ -68,10 +69,15 @@ class RowRestorePlan:
             result.samples.append(f"{row.collection} {row.pk}")
         return result
 
-    def execute(self, archive: RowArchive, *, run_id: int, check_lease: LeaseCheck) -> RowRestoreResult:
-        """Insert every planned row again (see the module docstring)."""
+    def execute(
+        self, archive: RowArchive, *, run_id: int, check_lease: LeaseCheck, progress: ProgressLike = None
+    ) -> RowRestoreResult:
+        """Insert every planned row again (see the module docstring); reports to ``progress``."""
         result = RowRestoreResult(dependencies=self.dependencies)
+        names = ", ".join(sorted({row.collection for row in self.rows})) or "rows"
+        step = as_progress(progress).step("restore", names, len(self.rows), kind="collection", unit="rows")
         for row in self.rows:
+            step.advance()
             check_lease()
             ct = self.tables[row.collection]
             done = _restore_one(ct, archive, row, run_id=run_id, shared=self.shared[row.collection])
@@ -80,6 +86,7 @@ class RowRestorePlan:
                 continue
             result.restored[row.collection] = result.restored.get(row.collection, 0) + 1
             result.samples.append(f"{row.collection} {row.pk}")
+        step.done()
         return result
 
 

@@ -47,6 +47,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from reclaim.catalog import NewRow, RowArchive, RowState, pk_text
 from reclaim.errors import CatalogError, CollectionError, UnsafeToProceed
 from reclaim.lifecycle.faults import fault
+from reclaim.lifecycle.progress import ProgressLike, as_progress
 from reclaim.rows import CollectionTable, encode_ref, encode_row
 
 __all__ = [
@@ -151,10 +152,19 @@ def held_keys(
 
 
 def scan_collection(
-    ct: CollectionTable, archive: RowArchive | None, *, now: datetime, show: int = 0
+    ct: CollectionTable,
+    archive: RowArchive | None,
+    *,
+    now: datetime,
+    show: int = 0,
+    progress: ProgressLike = None,
 ) -> CollectionScan:
-    """Count the candidates of ``ct`` (and their archived size); change nothing."""
+    """Count the candidates of ``ct`` (and their archived size); change nothing.
+
+    Reports the candidate rows read to ``progress`` (phase ``scan``).
+    """
     scan = CollectionScan(ct.name, ct.qualified, ct.config.action)
+    step = as_progress(progress).step("scan", ct.name, kind="collection", unit="candidate rows")
     query = sa.select(ct.table).where(ct.predicate(now)).order_by(*ct.pk_columns())
     with _errors(ct), ct.engine.connect() as conn:
         scan.rows = int(conn.execute(sa.select(sa.func.count()).select_from(ct.table)).scalar_one())
@@ -162,6 +172,7 @@ def scan_collection(
         try:
             for partition in result.mappings().partitions(_SCAN_CHUNK):
                 chunk = [dict(row) for row in partition]
+                step.advance(len(chunk))
                 held = held_keys(ct, archive, chunk)
                 scan.held += len(held)
                 for row in chunk:
@@ -173,6 +184,7 @@ def scan_collection(
                         scan.samples.append(pk_text(ct.pk_of(row)))
         finally:
             result.close()
+    step.done()
     return scan
 
 
@@ -185,17 +197,26 @@ def collect_collection(
     shared: bool,
     check_lease: LeaseCheck,
     show: int = 0,
+    progress: ProgressLike = None,
 ) -> CollectionResult:
-    """Archive and delete every candidate of ``ct`` in batches (see the module docstring)."""
+    """Archive and delete every candidate of ``ct`` in batches (see the module docstring).
+
+    Reports the candidate rows handled (archived, held or skipped) to
+    ``progress`` (phase ``collect``); their total is known when a
+    ``max_fraction`` guard counted them.
+    """
     result = CollectionResult(ct.name, ct.qualified)
+    total = None
     if ct.config.max_fraction is not None:
-        _guard_fraction(ct, now)
+        total = _guard_fraction(ct, now)
+    step = as_progress(progress).step("collect", ct.name, total, kind="collection", unit="rows")
     batch = _Batch(ct, archive, run_id=run_id, now=now, expires_at=now + ct.config.retention, shared=shared)
     after: tuple[Any, ...] | None = None
     limit = ct.config.batch_size
     failures = singles = 0
     while True:
         check_lease()
+        step.update(result.archived + result.held + result.skipped)
         try:
             last = batch.attempt(after, limit, result)
         except _Retry as retry:
@@ -220,10 +241,13 @@ def collect_collection(
             if singles >= ct.config.batch_size:
                 limit = ct.config.batch_size
     result.samples = batch.deleted_pks[:show]
+    step.update(result.archived + result.held + result.skipped)
+    step.done()
     return result
 
 
-def _guard_fraction(ct: CollectionTable, now: datetime) -> None:
+def _guard_fraction(ct: CollectionTable, now: datetime) -> int:
+    """Refuse (:class:`UnsafeToProceed`) when too large a share of the table are candidates; their count."""
     limit = ct.config.max_fraction
     assert limit is not None
     with _errors(ct), ct.engine.connect() as conn:
@@ -239,6 +263,7 @@ def _guard_fraction(ct: CollectionTable, now: datetime) -> None:
             f"above max_fraction {limit:.0%}; nothing was deleted",
             collection=ct.name,
         )
+    return matching
 
 
 @dataclass

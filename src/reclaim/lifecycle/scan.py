@@ -40,6 +40,7 @@ from enum import StrEnum
 from itertools import filterfalse, islice
 
 from reclaim.errors import StoreError
+from reclaim.lifecycle.progress import ProgressLike, as_progress
 from reclaim.references import PageCoverage, ReferenceSource, upper_bound
 from reclaim.stores import ObjectInfo, Store
 from reclaim.stores._pages import KeyPage, list_pages
@@ -54,8 +55,8 @@ __all__ = [
     "scan_store",
 ]
 
-ProgressCallback = Callable[[str, int], None]
-_PROGRESS_EVERY = 10_000
+#: listed keys between two progress reports (a report per key would cost more than the key)
+_PROGRESS_EVERY = 1000
 
 
 class Status(StrEnum):
@@ -215,7 +216,8 @@ def _classified_pages(
     trash_prefix: str,
     exclude: Sequence[str],
     prefix: str,
-    progress: ProgressCallback | None,
+    progress: ProgressLike,
+    expected: int | None,
 ) -> Iterator[_Page]:
     """List ``store`` a page at a time and split each page into excluded, referenced and unreferenced keys.
 
@@ -228,6 +230,7 @@ def _classified_pages(
     previous: str | None = None
     listed = 0
     reported = 0
+    step = as_progress(progress).step("scan", store.name, expected, unit="listed", estimated=True)
     for page in list_pages(store, prefix, skip=(trash_prefix,)):
         keys = page.keys
         if not keys:
@@ -239,9 +242,9 @@ def _classified_pages(
             _out_of_order(store, previous, keys)
         previous = keys[-1]
         listed += len(keys)
-        if progress is not None and listed - reported >= _PROGRESS_EVERY:
+        if listed - reported >= _PROGRESS_EVERY:
             reported = listed
-            progress(store.name, listed)
+            step.update(listed)
         low = bisect_left(keys, trash_prefix)
         if low < len(keys) and keys[low].startswith(trash_prefix):
             # invariant 8: nothing in the trash is ever a candidate (the listing pruned it already)
@@ -253,8 +256,8 @@ def _classified_pages(
             keys = list(filterfalse(dropped.__contains__, keys))
         yield _Page(page, keys, excluded, coverage.unreferenced(keys))
     coverage.drain()
-    if progress is not None:
-        progress(store.name, listed)
+    step.update(listed)
+    step.done()
 
 
 def _out_of_order(store: Store, previous: str | None, keys: list[str]) -> None:
@@ -274,20 +277,30 @@ def classify(
     trash_prefix: str,
     exclude: Sequence[str] = (),
     prefix: str = "",
-    progress: ProgressCallback | None = None,
+    progress: ProgressLike = None,
+    expected: int | None = None,
 ) -> Iterator[Classified]:
     """Yield every listed object of ``store`` with its :class:`Status`, in key order.
 
     The per-key view of what :func:`scan_store` counts (one object per key:
-    for tests and tools, not for the scan itself). Raises
-    :class:`StoreError` when the listing fails or goes backwards and
+    for tests and tools, not for the scan itself). The listing reports to
+    ``progress`` (phase ``scan``), ``expected`` being the estimated number of
+    objects (the last run's listing).
+
+    Raises :class:`StoreError` when the listing fails or goes backwards and
     :class:`~reclaim.errors.SourceError` when a source fails, goes backwards or
     is empty while its table is not; nothing is yielded as complete after an error.
     """
     threshold = (scan_start - min_age).timestamp()
     coverage = PageCoverage(sources)
     pages = _classified_pages(
-        store, coverage, trash_prefix=trash_prefix, exclude=exclude, prefix=prefix, progress=progress
+        store,
+        coverage,
+        trash_prefix=trash_prefix,
+        exclude=exclude,
+        prefix=prefix,
+        progress=progress,
+        expected=expected,
     )
     for item in pages:
         verdicts: dict[str, Classified] = {}
@@ -321,7 +334,8 @@ def scan_store(
     exclude: Sequence[str] = (),
     show: int = 0,
     scan_start: datetime | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressLike = None,
+    expected: int | None = None,
     on_candidate: Callable[[ObjectInfo], None] | None = None,
     referenced_bytes: bool = False,
 ) -> StoreScan:
@@ -331,7 +345,8 @@ def scan_store(
     every candidate (quarantine spools them). ``referenced_bytes`` measures the
     bytes of referenced objects where the listing does not carry them (a
     ``stat`` per object on a local directory); without it their bytes are
-    reported as not measured there. Raises what :func:`classify` raises.
+    reported as not measured there. ``progress`` and ``expected`` are
+    :func:`classify`'s. Raises what :func:`classify` raises.
     """
     start = scan_start or datetime.now(UTC)
     report = StoreScan(
@@ -354,7 +369,13 @@ def scan_store(
     referenced_size: int | None = 0
     measured = True
     pages = _classified_pages(
-        store, coverage, trash_prefix=trash_prefix, exclude=exclude, prefix="", progress=progress
+        store,
+        coverage,
+        trash_prefix=trash_prefix,
+        exclude=exclude,
+        prefix="",
+        progress=progress,
+        expected=expected,
     )
     for item in pages:
         info_of = item.page.info

@@ -12,7 +12,7 @@ out. Either may be called once; a second call raises
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from reclaim.catalog import ArchivedRow, Entry, Journal, State, pk_text
 from reclaim.config.jsonable import to_jsonable
 from reclaim.errors import ConfigError, PlanSpent, UnknownItem
+from reclaim.lifecycle.progress import ProgressLike, last_listing
 from reclaim.lifecycle.purge import PurgePlan, PurgeResult, plan_purge
 from reclaim.lifecycle.quarantine import QuarantinePlan, QuarantineResult, plan_quarantine
 from reclaim.lifecycle.restore import RestoreResult, restore_entries, restore_purged
@@ -47,7 +48,8 @@ __all__ = [
     "require_row_selection",
 ]
 
-ProgressCallback = Callable[[str, int], None]
+ProgressCallback = ProgressLike
+"""What ``progress`` takes: a :class:`~reclaim.lifecycle.progress.Progress` or ``(store, listed)``."""
 
 
 class _Once:
@@ -55,6 +57,8 @@ class _Once:
 
     _spent = False
     _what = "plan"
+    progress: ProgressLike = None
+    """Where the step reports what it has done (see :mod:`reclaim.lifecycle.progress`)."""
 
     def _spend(self) -> None:
         if self._spent:
@@ -83,9 +87,12 @@ class QuarantineStep(_Once):
 
     _what = "quarantine"
 
-    def __init__(self, collector: Collector, plans: list[QuarantinePlan]) -> None:
+    def __init__(
+        self, collector: Collector, plans: list[QuarantinePlan], progress: ProgressLike = None
+    ) -> None:
         self._collector = collector
         self._plans = plans
+        self._progress = progress
 
     @classmethod
     def plan(
@@ -114,13 +121,15 @@ class QuarantineStep(_Once):
                         exclude=policy.exclude,
                         show=show,
                         progress=progress,
+                        expected=last_listing(c.catalog, name),
                     )
                 )
+                c.record("listed", name, plans[-1].scan.listed.count)  # the next listing's total
         except BaseException:
             for plan in plans:
                 plan.discard()
             raise
-        return cls(c, plans)
+        return cls(c, plans, progress)
 
     @property
     def scans(self) -> list[StoreScan]:
@@ -144,7 +153,9 @@ class QuarantineStep(_Once):
                 if plan.scan.action != "collect":
                     plan.discard()
                     continue
-                result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
+                result = plan.execute(
+                    c.journal, run_id=c.run_id, check_lease=c.check_lease, progress=self._progress
+                )
                 outcome.quarantined.append(result)
                 c.record("quarantined", result.store, result)
         finally:
@@ -165,9 +176,10 @@ class PurgeStep(_Once):
 
     _what = "purge"
 
-    def __init__(self, collector: Collector, plans: list[PurgePlan]) -> None:
+    def __init__(self, collector: Collector, plans: list[PurgePlan], progress: ProgressLike = None) -> None:
         self._collector = collector
         self._plans = plans
+        self._progress = progress
 
     @classmethod
     def plan(
@@ -176,6 +188,7 @@ class PurgeStep(_Once):
         names: Sequence[str],
         due_before: datetime | None,
         quarantined_before: datetime | None,
+        progress: ProgressLike = None,
     ) -> PurgeStep:
         plans = [
             plan_purge(
@@ -185,10 +198,11 @@ class PurgeStep(_Once):
                 now=due_before,
                 trash_prefix=c.policy(name).trash_prefix,
                 quarantined_before=quarantined_before,
+                progress=progress,
             )
             for name in names
         ]
-        return cls(c, plans)
+        return cls(c, plans, progress)
 
     def preview(self) -> list[PurgeResult]:
         """Per store: due, would purge (count and bytes), would restore, refused."""
@@ -202,7 +216,9 @@ class PurgeStep(_Once):
         assert c.run_id is not None
         results = []
         for plan in self._plans:
-            result = plan.execute(c.journal, run_id=c.run_id, check_lease=c.check_lease)
+            result = plan.execute(
+                c.journal, run_id=c.run_id, check_lease=c.check_lease, progress=self._progress
+            )
             results.append(result)
             c.record("purged", result.store, result)
         return results
@@ -289,6 +305,7 @@ class RestoreStep(_Once):
                 trash_prefix=c.policy(name).trash_prefix,
                 match=self._match,
                 check_lease=c.check_lease,
+                progress=self.progress,
             )
             out[name] = result
             c.record("restored", name, result)
@@ -402,6 +419,7 @@ class RowsStep(_Once):
                 shared=c.session.shares_catalog(name),
                 check_lease=c.check_lease,
                 show=self._show,
+                progress=self.progress,
             )
             outcome.collections.append(result)
             c.record("collections", name, result)
@@ -410,7 +428,7 @@ class RowsStep(_Once):
     def _scan(self, name: str) -> CollectionScan:
         c = self._collector
         ct = c.session.collection(name)
-        scan = scan_collection(ct, c.archive, now=self._now, show=self._show)
+        scan = scan_collection(ct, c.archive, now=self._now, show=self._show, progress=self.progress)
         if ct.config.action == "report":
             reported: dict[str, object] = {"rows": scan.candidates, "bytes": scan.bytes}
             if scan.samples:
@@ -478,7 +496,9 @@ class RowRestoreStep(_Once):
         self._spend()
         c = self._collector
         assert c.run_id is not None
-        result = self._plan.execute(c.archive, run_id=c.run_id, check_lease=c.check_lease)
+        result = self._plan.execute(
+            c.archive, run_id=c.run_id, check_lease=c.check_lease, progress=self.progress
+        )
         c.counts["rows_restored"] = to_jsonable(result)
         return RowRestoreOutcome(self._selected, result)
 
