@@ -7,7 +7,9 @@ before the next (journal writes: one transaction per 500 entries):
    ``ensure`` or restore that claimed an entry first wins, and the purge
    skips it);
 2. re-check every reference source *now* (invariant 4): a key referenced
-   again is restored (PURGING -> RESTORING -> RESTORED);
+   again is restored (PURGING -> RESTORING -> RESTORED); a key a writer
+   uploaded again meanwhile keeps the new object, and the superseded trash
+   copy is deleted;
 3. ``mark`` mode: an object whose ETag/mtime changed since quarantine is live
    again (a writer replaced it) and is left alone (``stat_many``: one
    listing of the range on S3);
@@ -123,8 +125,11 @@ class PurgePlan:
         again = [entry for entry in claimed if entry.key in referenced]
         restoring = journal.transition_many(again, State.RESTORING, run_id=run_id, note="referenced at purge")
         for entry in restoring:
-            if entry is not None:
-                finish_restore(self.store, journal, entry, run_id=run_id)
+            if entry is not None and finish_restore(self.store, journal, entry, run_id=run_id) == "kept_newer":
+                # the writer uploaded the key again (a deduplicating writer found it missing):
+                # the row references the new object, so the trash copy is superseded
+                assert entry.trash_key is not None
+                self.store.delete([entry.trash_key])
         result.restored += len(again)
         doomed = [entry for entry in claimed if entry.key not in referenced]
         changed = self._changed([entry for entry in doomed if entry.mode == "mark"])
