@@ -42,7 +42,9 @@ def _integration(imports: list[str] | None) -> ModuleType:
     try:
         module = importlib.import_module("reclaim.datajoint")
     except ImportError as exc:
-        raise ConfigError(f"reclaim datajoint needs the extra: pip install 'reclaim[datajoint]' ({exc})") from None
+        raise ConfigError(
+            f"reclaim datajoint needs the extra: pip install 'reclaim[datajoint]' ({exc})"
+        ) from None
     for name in imports or ():
         try:
             importlib.import_module(name)

@@ -98,8 +98,7 @@ def quarantine(
     grace = timedelta(seconds=grace_seconds) if grace_seconds is not None else None
     before = fingerprint(schemas)
     pipeline = _pipeline(schemas, store_name, dj_config, grace)
-    if not dry_run:
-        ensure_catalog(pipeline.config)
+    ensure_catalog(pipeline.config)  # a dry run records its run too
     options = {"stores": list(pipeline.stores), "max_fraction": max_fraction, "datajoint": True}
     with Collector.open(pipeline.config, command="quarantine", options=options, dry_run=dry_run) as c:
         step = c.plan_quarantine(pipeline.stores, grace=grace, max_fraction=max_fraction, show=show)
@@ -161,7 +160,12 @@ def collect(
         return first
     second = purge(*schemas, store_name=store_name, grace_seconds=0, dry_run=False, dj_config=dj_config)
     return LifecycleReport(
-        "collect", False, second.run_id, scans=first.scans, quarantined=first.quarantined, purged=second.purged
+        "collect",
+        False,
+        second.run_id,
+        scans=first.scans,
+        quarantined=first.quarantined,
+        purged=second.purged,
     )
 
 
@@ -172,7 +176,7 @@ def _bare_config(store_name: str | None, dj_config: Any | None) -> Config:
     url = _connection_url(cfg, backend)
     catalog_schema = str(gc_config["gc.catalog_schema"])
     if backend == "postgresql":
-        catalog = CatalogConfig(url=url, schema=catalog_schema)
+        catalog = CatalogConfig(url=url, db_schema=catalog_schema)
     else:
         catalog = CatalogConfig(url=url.rstrip("/") + "/" + catalog_schema)
     names = sorted(n for n, s in dict(cfg["stores"]).items() if isinstance(s, dict))

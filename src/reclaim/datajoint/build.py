@@ -62,7 +62,7 @@ def _dj_config(schemas: Sequence[Any], dj_config: Any | None) -> Any:
 
 
 def database_url(info: Mapping[str, Any], backend: str) -> str:
-    """The SQLAlchemy URL of a DataJoint connection's ``conn_info`` (the password is in it: never print it)."""
+    """The SQLAlchemy URL of a DataJoint ``conn_info`` (the password is in it: never print it)."""
     if backend == "postgresql":
         url = sa.URL.create(
             "postgresql+psycopg",
@@ -217,7 +217,8 @@ def build_pipeline(
     named = sorted(name for name, spec in stores_spec.items() if isinstance(spec, Mapping))
     if store_name is not None and store_name not in named:
         raise ConfigError(
-            f"no DataJoint store {store_name!r} (configured: {', '.join(named) or 'none'})", field="store_name"
+            f"no DataJoint store {store_name!r} (configured: {', '.join(named) or 'none'})",
+            field="store_name",
         )
     selected = [store_name] if store_name is not None else named
     attributes = discover(schemas)
@@ -225,7 +226,7 @@ def build_pipeline(
     url = database_url(schemas[0].connection.conn_info, backend)
     catalog_schema = str(settings["gc.catalog_schema"])
     if backend == "postgresql":
-        catalog = CatalogConfig(url=url, schema=catalog_schema)
+        catalog = CatalogConfig(url=url, db_schema=catalog_schema)
     else:
         catalog = CatalogConfig(url=url.rstrip("/") + "/" + catalog_schema)
     sql = _Sql(backend)

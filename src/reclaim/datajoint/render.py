@@ -74,7 +74,7 @@ def _key(name: str) -> str:
 def _table(lines: list[str], header: str, data: dict[str, Any]) -> None:
     lines.append(f"[{header}]")
     for name, value in data.items():
-        if value is None or isinstance(value, dict) and not value and name != "storage_options":
+        if value is None or (isinstance(value, dict) and not value and name != "storage_options"):
             continue
         lines.append(f"{_key(name)} = {_value(value)}")
     lines.append("")

@@ -125,7 +125,10 @@ class PurgePlan:
         again = [entry for entry in claimed if entry.key in referenced]
         restoring = journal.transition_many(again, State.RESTORING, run_id=run_id, note="referenced at purge")
         for entry in restoring:
-            if entry is not None and finish_restore(self.store, journal, entry, run_id=run_id) == "kept_newer":
+            if (
+                entry is not None
+                and finish_restore(self.store, journal, entry, run_id=run_id) == "kept_newer"
+            ):
                 # the writer uploaded the key again (a deduplicating writer found it missing):
                 # the row references the new object, so the trash copy is superseded
                 assert entry.trash_key is not None

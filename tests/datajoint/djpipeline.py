@@ -15,18 +15,20 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import datajoint as dj
 import numpy as np
+
+import datajoint as dj
 
 _MANIFEST = ".manifest.json"
 
 
-def connect(backend: str, *, database: str | None, stores: dict[str, Path]) -> Any:
+def connect(backend: str, *, database: str | None, stores: dict[str, Path] | dict[str, str]) -> Any:
     """Point ``dj.config`` at the test server and the store directories; a fresh connection."""
     dj.config["safemode"] = False
     dj.config["database.backend"] = backend
@@ -41,7 +43,8 @@ def connect(backend: str, *, database: str | None, stores: dict[str, Path]) -> A
         dj.config["database.name"] = None
     dj.config["database.password"] = ""
     spec: dict[str, Any] = {"default": "main"}
-    for name, path in stores.items():
+    for name, location in stores.items():
+        path = Path(location)
         path.mkdir(parents=True, exist_ok=True)
         spec[name] = {"protocol": "file", "location": str(path)}
     dj.config["stores"] = spec
@@ -195,7 +198,7 @@ def fetch_everything(built: Built) -> int:
     count = 0
     for table in built.tables.values():
         with dj.config.override(download_path=str(_downloads())):
-            rows = table.fetch(as_dict=True)
+            rows = table.to_dicts()
         for row in rows:
             for value in row.values():
                 if hasattr(value, "load"):  # <npy@>: a lazy array
@@ -213,6 +216,6 @@ def fetch_everything(built: Built) -> int:
 
 
 def _downloads() -> Path:
-    path = Path(os.environ.get("RDJ_DOWNLOADS", "/tmp/rdj-downloads"))  # attachments land here
+    path = Path(os.environ.get("RDJ_DOWNLOADS", tempfile.gettempdir())) / "rdj-downloads"  # attachments
     path.mkdir(parents=True, exist_ok=True)
     return path
