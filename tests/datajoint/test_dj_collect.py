@@ -75,6 +75,7 @@ def test_another_schema_and_files_outside_the_managed_sections_are_never_touched
     for path in stray:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("not this run's")
+    rdj.config["gc.max_fraction"] = 1.0  # the scope alone must keep them, not the fraction guard
     with pytest.warns(DeprecationWarning, match="grace period"):
         rdj.collect(built.ephys, store_name="main", dry_run=False)  # one schema of two
     assert all(path.exists() for path in stray)
@@ -112,6 +113,33 @@ def test_an_unregistered_codec_fails_closed_before_anything_moves(dj_pg: dict[st
     built.imaging.connection.query(comment_sql)
     with pytest.raises(rdj.UnmappedAttribute, match=r"scan\.masks.*nosuchcodec"):
         rdj.quarantine(*built.schemas, store_name="main", dry_run=False)
+    assert pipeline.stored_files(root, tuple(s.database for s in built.schemas)) == before
+
+
+class _AlteredDuringRun:
+    """A real schema that another connection ALTERs right after the run discovered its tables."""
+
+    def __init__(self, schema: Any, table: Any) -> None:
+        self._schema, self._table, self._calls = schema, table, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
+
+    def list_tables(self) -> Any:
+        self._calls += 1
+        tables = self._schema.list_tables()
+        if self._calls == 2:  # 1: the fingerprint before, 2: discovery; the scan follows
+            self._schema.connection.query(f"ALTER TABLE {self._table.full_table_name} ADD COLUMN late text")
+        return tables
+
+
+def test_a_definition_changed_during_the_run_aborts_before_anything_moves(dj_pg: dict[str, Any]) -> None:
+    built, root = dj_pg["built"], dj_pg["root"]
+    before = pipeline.stored_files(root, tuple(s.database for s in built.schemas))
+    altered = _AlteredDuringRun(built.imaging, built.tables["Scan"])
+    with pytest.raises(rdj.UnmappedAttribute, match="definition changed during the run"):
+        rdj.quarantine(built.ephys, altered, store_name="main", dry_run=False)
+    assert altered._calls >= 3  # the definitions were read again after the scan
     assert pipeline.stored_files(root, tuple(s.database for s in built.schemas)) == before
 
 
