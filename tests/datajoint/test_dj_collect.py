@@ -111,7 +111,9 @@ def test_an_unregistered_codec_fails_closed_before_anything_moves(dj_pg: dict[st
     table = built.tables["Scan"]
     comment_sql = f"COMMENT ON COLUMN {table.full_table_name}.\"masks\" IS ':<nosuchcodec@main>:'"
     built.imaging.connection.query(comment_sql)
-    with pytest.raises(rdj.UnmappedAttribute, match=r"scan\.masks.*nosuchcodec.*not registered in this process"):
+    with pytest.raises(
+        rdj.UnmappedAttribute, match=r"scan\.masks.*nosuchcodec.*not registered in this process"
+    ):
         rdj.quarantine(*built.schemas, store_name="main", dry_run=False)
     assert pipeline.stored_files(root, tuple(s.database for s in built.schemas)) == before
 
