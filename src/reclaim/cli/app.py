@@ -781,3 +781,8 @@ def main() -> None:
     """Console entry point."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     app()
+
+
+from reclaim.cli.datajoint_cli import datajoint_app  # noqa: E402  (needs the helpers above)
+
+app.add_typer(datajoint_app, name="datajoint")

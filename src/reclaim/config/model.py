@@ -179,6 +179,15 @@ class ReferenceConfig(_Model):
     ``sort``: reclaim sorts the stream out of core."""
     allow_empty: bool = False
     """Accept a source that yields no keys while its table has rows."""
+    decoder: str | None = None
+    """``"package.module:function"``: computes the keys from each stored value in Python.
+
+    For values only application code can read (DataJoint codecs'
+    ``referenced_paths()``): ``function(value, **decoder_options)`` gets the
+    column's value as text and returns an iterable of keys. The stream is
+    sorted out of core; an error in the function fails the source."""
+    decoder_options: dict[str, str] = Field(default_factory=dict)
+    """Keyword arguments passed to ``decoder`` with every value."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -237,6 +246,13 @@ class ReferenceConfig(_Model):
             raise ValueError("json_filter needs json_path")
         if self.order == "query" and self.query is None:
             raise ValueError("order = 'query' applies to query sources only")
+        if self.decoder is not None:
+            if self.json_path or self.json_filter:
+                raise ValueError("decoder reads the whole value: give no json_path or json_filter")
+            if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", self.decoder):
+                raise ValueError(f"decoder {self.decoder!r} must look like 'package.module:function'")
+        elif self.decoder_options:
+            raise ValueError("decoder_options needs decoder")
         return self
 
     def display_name(self, index: int) -> str:
@@ -246,6 +262,8 @@ class ReferenceConfig(_Model):
         if self.query is not None:
             return f"{self.database}:query{index}"
         label = f"{self.database}.{self.table}.{self.column}"
+        if self.decoder:
+            label += f"->{self.decoder.rsplit(':', 1)[1]}()"
         if self.json_path:
             label += f"->{self.json_path}"
         for field, expected in sorted(self.json_filter.items()):
@@ -271,12 +289,24 @@ class StoreConfig(_Model):
     retention: Duration = timedelta(days=30)
     """How long finished journal entries (purged, restored) are kept as history."""
     references: list[ReferenceConfig] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list)
+    """Key prefixes (each ending with ``/``) the store is limited to: only keys under them are
+    listed, so nothing else is ever a candidate. Empty: the whole store."""
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("the store URL is empty")
+        return value
+
+    @field_validator("include")
+    @classmethod
+    def _include(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            parts = prefix.rstrip("/").split("/")
+            if not prefix.endswith("/") or prefix.startswith("/") or any(p in {"", ".", ".."} for p in parts):
+                raise ValueError(f"{prefix!r} must be a relative prefix ending with '/', like '_hash/ephys/'")
         return value
 
     @field_serializer("storage_options")
@@ -301,6 +331,9 @@ class StoreConfig(_Model):
                     f"references[{index}].add_prefix {ref.add_prefix!r} points into the "
                     f"trash prefix {trash!r}"
                 )
+        for prefix in self.include:
+            if prefix.startswith(trash) or trash.startswith(prefix):
+                raise ValueError(f"include {prefix!r} overlaps the trash prefix {trash!r}")
         names = [ref.display_name(i) for i, ref in enumerate(self.references)]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:

@@ -32,7 +32,9 @@ __all__ = ["check_query", "check_where"]
 _WORD = re.compile(r"[A-Za-z0-9_$\u0080-\U0010ffff]")
 _ALLOWED_SPACE = " \t\r\n"
 _ALLOWED_PUNCT = set("(),.=<>!+-*/%|&~^:'\"`")
-_BACKTICK_NAME = re.compile(r"^[A-Za-z0-9_$ ]+$")
+# '#' starts DataJoint's lookup table names (`#paramset`); inside backticks MySQL reads it as
+# part of the name, and where backticks quote nothing (PostgreSQL) '#' is an operator, no comment
+_BACKTICK_NAME = re.compile(r"^[A-Za-z0-9_$# ]+$")
 
 
 class FragmentError(ValueError):
@@ -77,7 +79,7 @@ def _scan(text: str) -> None:
         if ch in "'\"`":
             end = _literal_end(text, i)
             if ch == "`" and not _BACKTICK_NAME.match(text[i + 1 : end - 1].replace("``", "")):
-                raise FragmentError("a `quoted` name may hold only letters, digits, '_', '$' and spaces")
+                raise FragmentError("a `quoted` name may hold only letters, digits, '_', '$', '#' and spaces")
             i = end
             word_start_alpha = None
             continue

@@ -15,7 +15,8 @@ before the next, with a constant number of catalog transactions per batch:
 2. re-check every reference source *now* (invariant 4), one query per source
    for the batch: a key referenced again is restored (PURGING -> RESTORING
    -> RESTORED). This is the re-check that decides, made after the claim;
-   a real run does not re-check at planning as well;
+   a real run does not re-check at planning as well; a key a writer uploaded
+   again meanwhile keeps the new object, and the superseded trash copy is deleted;
 3. ``mark`` mode: an object whose ETag/mtime changed since quarantine is live
    again (a writer replaced it) and is left alone (``stat_many``: one
    listing of the range on S3);
@@ -183,9 +184,18 @@ class PurgePlan:
         fault("purge.after-recheck")
         again = [entry for entry in claimed if entry.key in referenced]
         restoring = journal.transition_many(again, State.RESTORING, run_id=run_id, note="referenced at purge")
-        finish_restores(
-            self.store, journal, [entry for entry in restoring if entry is not None], run_id=run_id
-        )
+        restored = [entry for entry in restoring if entry is not None]
+        outcomes = finish_restores(self.store, journal, restored, run_id=run_id)
+        # a writer uploaded the key again (a deduplicating writer found it missing): the row
+        # references the new object, so the trash copy is superseded
+        superseded = [
+            entry.trash_key
+            for entry, outcome in zip(restored, outcomes, strict=True)
+            if outcome == "kept_newer" and entry.mode == "move" and entry.trash_key is not None
+        ]
+        if superseded:
+            check_lease()
+            self.store.delete(superseded)
         result.restored += len(again)
         doomed = [entry for entry in claimed if entry.key not in referenced]
         changed = self._changed([entry for entry in doomed if entry.mode == "mark"])

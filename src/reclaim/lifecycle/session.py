@@ -17,6 +17,7 @@ from reclaim.lifecycle.rows import same_database
 from reclaim.references import Databases, ReferenceSource
 from reclaim.rows import CollectionTable, describe
 from reclaim.stores import Store, check_store_url, open_store
+from reclaim.stores.scoped import scoped
 
 __all__ = ["ConfigLike", "Session", "resolve_config"]
 
@@ -70,7 +71,9 @@ class Session:
         """The store called ``name``, opened once per session (clients and sessions are reused)."""
         if name not in self._stores:
             cfg = self.config.stores[name]
-            self._stores[name] = open_store(name, cfg.url, cfg.storage_options)
+            store = open_store(name, cfg.url, cfg.storage_options)
+            # a store limited to some prefixes lists nothing outside them (never a candidate)
+            self._stores[name] = scoped(store, cfg.include) if cfg.include else store
             # the backend's libraries (botocore logs credentials at DEBUG) exist now: filter them too
             install_log_filter()
         return self._stores[name]

@@ -13,8 +13,9 @@ a whole store into candidates).
 
 from __future__ import annotations
 
+import importlib
 import operator
-from collections.abc import Collection, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, cast
@@ -138,6 +139,8 @@ class ReferenceSource:
         referenced, which keeps objects longer and never loses one. Raises
         :class:`SourceError` on any database error.
         """
+        if self.config.decoder is not None:
+            return self._decoded_lookup(keys)
         # keyed by a folded spelling: a case- or pad-insensitive collation returns its
         # own spelling of a match, and counting every near-match as referenced only
         # keeps objects longer
@@ -155,6 +158,50 @@ class ReferenceSource:
                 value = row[0] if isinstance(row[0], str) else str(row[0])
                 found.update(wanted.get(_fold(value), ()))
         return found
+
+    def _decoded_lookup(self, keys: Collection[str]) -> set[str]:
+        """:meth:`lookup` for a decoder source: one pass over the column, in Python."""
+        wanted: dict[str, list[str]] = {}
+        for key in keys:
+            for value in candidate_values(self.config, key):
+                wanted.setdefault(value, []).append(key)
+        found: set[str] = set()
+        for value in self._decoded(self._raw_values()):
+            found.update(wanted.get(value, ()))
+        return found
+
+    def _raw_values(self) -> Iterator[str]:
+        for row in self._execute(self._select(with_rows=False, ordered=False)):
+            if row[0] is not None:
+                yield row[0] if isinstance(row[0], str) else str(row[0])
+
+    def _decoded(self, raw: Iterable[str]) -> Iterator[str]:
+        """The keys ``decoder`` computes from each raw value; any error in it fails the source."""
+        function = self._decoder_function()
+        options = self.config.decoder_options
+        for value in raw:
+            try:
+                keys = list(function(value, **options))
+            except Exception as exc:  # fail closed: a value that cannot be read may hold a key
+                raise SourceError(
+                    self.name, f"decoder {self.config.decoder} failed: {type(exc).__name__}: {exc}"[:800]
+                ) from None
+            for key in keys:
+                if not isinstance(key, str):
+                    raise SourceError(self.name, f"decoder {self.config.decoder} returned {key!r}, not a key")
+                yield key
+
+    def _decoder_function(self) -> Callable[..., Iterable[str]]:
+        spec = self.config.decoder
+        assert spec is not None
+        module_name, _, name = spec.partition(":")
+        try:
+            function = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError) as exc:
+            raise SourceError(self.name, f"decoder {spec} cannot be imported: {exc}") from None
+        if not callable(function):
+            raise SourceError(self.name, f"decoder {spec} is not callable")
+        return function  # type: ignore[no-any-return]
 
     def _lookup_sql(self) -> sa.TextClause:
         """One query for a whole list of values (``:lookup``): which of them the source holds now."""
@@ -305,6 +352,13 @@ class ReferenceSource:
         return "the database returned an order reclaim did not ask for"
 
     def _ordered_rows(self, with_rows: bool) -> Generator[Sequence[Any], None, None]:
+        if self.config.decoder is not None:
+            if with_rows:
+                raise SourceError(self.name, "sample rows are not available for decoder sources")
+            # the decoder's keys come in no order the database knows: sorted out of core
+            for key in sort_externally(self._decoded(self._raw_values()), tempdir=self.tempdir):
+                yield (key,)
+            return
         if self.config.order != "sort":
             yield from self._execute(self._select(with_rows=with_rows, ordered=True))
             return
