@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reclaim.api.session import Session
 
 import reclaim
 from lifecycle.archive import Archive, make_archive
 from reclaim.catalog import Journal, open_catalog
-from reclaim.lifecycle import plan_quarantine
+from reclaim.lifecycle import Session, plan_quarantine
 from reclaim.lifecycle.progress import (
     NO_PROGRESS,
     LogLines,
