@@ -263,7 +263,7 @@ def test_quarantine_purge_and_restore_report_known_totals(tmp_path: Path, sqlite
 
 
 def test_a_cycle_and_a_restore_of_rows_report_every_step(tmp_path: Path) -> None:
-    demo = reclaim.api.build_demo_archive(tmp_path / "demo")
+    demo = reclaim.sample.build_demo_archive(tmp_path / "demo")
     reclaim.init(demo.config_path)
     seen = Recorder()
     cycle = reclaim.api.run(demo.config_path, progress=Reporter([seen], refresh=0))
