@@ -17,6 +17,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -26,13 +27,13 @@ import typer
 
 from reclaim import api
 from reclaim.cli.logs import LogFormat, configure_logging
-from reclaim.config import parse_duration, redact
+from reclaim.config import Config, parse_duration, redact
 from reclaim.errors import ConfigError, ReclaimError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["EXIT_FINDINGS", "app", "main"]
+__all__ = ["EXIT_FINDINGS", "app", "main", "preset_config"]
 
 EXIT_FINDINGS = 5
 
@@ -109,6 +110,24 @@ FailOnFindings = Annotated[
 ]
 
 T = TypeVar("T")
+
+
+_preset: ContextVar[Config | None] = ContextVar("reclaim_cli_preset", default=None)
+
+
+@contextmanager
+def preset_config(config: Config) -> Iterator[None]:
+    """Run commands with ``config`` instead of reading ``--config`` (for ``manage.py reclaim``)."""
+    token = _preset.set(config)
+    try:
+        yield
+    finally:
+        _preset.reset(token)
+
+
+def _config(path: Path) -> Config | Path:
+    preset = _preset.get()
+    return path if preset is None else preset
 
 
 def _emit_json(data: Any) -> None:
@@ -216,7 +235,9 @@ def scan(
     """Read-only: candidates per store (listed, referenced, too young, excluded) and per row collection."""
     with _progress(not as_json) as progress:
         report = _guarded(
-            lambda: api.scan(config, stores=store, collections=collection, show=show, progress=progress),
+            lambda: api.scan(
+                _config(config), stores=store, collections=collection, show=show, progress=progress
+            ),
             as_json=as_json,
         )
     if as_json:
@@ -243,7 +264,7 @@ def check(
     as_json: JsonOption = False,
 ) -> None:
     """Integrity: dangling references (with sample rows), strays in the trash, journal vs storage."""
-    report = _guarded(lambda: api.check(config, stores=store, show=show), as_json=as_json)
+    report = _guarded(lambda: api.check(_config(config), stores=store, show=show), as_json=as_json)
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -326,7 +347,12 @@ def quarantine(
     with _progress(not as_json) as progress:
         report = _guarded(
             lambda: api.quarantine(
-                config, stores=store, dry_run=dry_run, max_fraction=max_fraction, show=show, progress=progress
+                _config(config),
+                stores=store,
+                dry_run=dry_run,
+                max_fraction=max_fraction,
+                show=show,
+                progress=progress,
             ),
             as_json=as_json,
         )
@@ -365,7 +391,7 @@ def purge(
             "claim reused objects; each object is still re-checked against every reference source"
         )
     report = _guarded(
-        lambda: api.purge(config, stores=store, dry_run=dry_run, due_before=due, older_than=age),
+        lambda: api.purge(_config(config), stores=store, dry_run=dry_run, due_before=due, older_than=age),
         as_json=as_json,
     )
     _lifecycle_output(report, as_json)
@@ -411,7 +437,9 @@ def collect(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        report = _guarded(lambda: api.collect(config, stores=store, dry_run=dry_run), as_json=as_json)
+        report = _guarded(
+            lambda: api.collect(_config(config), stores=store, dry_run=dry_run), as_json=as_json
+        )
     _lifecycle_output(report, as_json)
 
 
@@ -428,7 +456,7 @@ def run(
     """One scheduled cycle: recover, purge due, collect rows, quarantine objects, expire the archive."""
     with _progress(not as_json) as progress:
         report = _guarded(
-            lambda: api.run(config, dry_run=dry_run, show=show, progress=progress), as_json=as_json
+            lambda: api.run(_config(config), dry_run=dry_run, show=show, progress=progress), as_json=as_json
         )
     if as_json:
         _emit_json(report.to_dict())
@@ -472,7 +500,12 @@ def restore(
     if collection or rows:
         rows_report = _guarded(
             lambda: api.restore_rows(
-                config, collection=collection, pks=keys or (), run_id=run, since=since_time, dry_run=dry_run
+                _config(config),
+                collection=collection,
+                pks=keys or (),
+                run_id=run,
+                since=since_time,
+                dry_run=dry_run,
             ),
             as_json=as_json,
         )
@@ -485,7 +518,7 @@ def restore(
         return
     report = _guarded(
         lambda: api.restore(
-            config,
+            _config(config),
             keys=keys or (),
             store=store,
             run_id=run,
@@ -508,7 +541,7 @@ def _parse_since(text: str) -> datetime:
 @app.command()
 def recover(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = False) -> None:
     """Finish or roll back whatever a killed run left in flight."""
-    report = _guarded(lambda: api.recover(config), as_json=as_json)
+    report = _guarded(lambda: api.recover(_config(config)), as_json=as_json)
     if not as_json and not report.recovered and not (report.rows_recovered and report.rows_recovered.total):
         out().print("nothing was in flight")
     _lifecycle_output(report, as_json)
@@ -517,7 +550,7 @@ def recover(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = F
 @app.command()
 def status(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = False) -> None:
     """Quarantined count and bytes, oldest item, next purge, items in flight; the lease; the last runs."""
-    report = _guarded(lambda: api.status(config), as_json=as_json)
+    report = _guarded(lambda: api.status(_config(config)), as_json=as_json)
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -539,7 +572,7 @@ def runs(
     as_json: JsonOption = False,
 ) -> None:
     """The audit log: who ran what, when, with which options, and the counts and bytes per store."""
-    records = _guarded(lambda: api.runs(config, run_id=run_id, limit=limit), as_json=as_json)
+    records = _guarded(lambda: api.runs(_config(config), run_id=run_id, limit=limit), as_json=as_json)
     if as_json:
         _emit_json(api.to_jsonable(records))
     else:
@@ -559,7 +592,7 @@ def lock(
     as_json: JsonOption = False,
 ) -> None:
     """Show the collector lease; --break clears a stale one (--force: even a live one)."""
-    info = _guarded(lambda: api.lock(config, break_lease=break_lease, force=force), as_json=as_json)
+    info = _guarded(lambda: api.lock(_config(config), break_lease=break_lease, force=force), as_json=as_json)
     if as_json:
         _emit_json(api.to_jsonable(info))
     else:
