@@ -89,3 +89,8 @@ CELERY_BROKER_URL = _redis
 CELERY_RESULT_BACKEND = _redis
 CELERY_TASK_DEFAULT_QUEUE = env.get("RECLAIM_DJ_QUEUE", "reclaim-test")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+STATIC_URL = "static/"
+
+if env.get("RECLAIM_DJ_BAD_COLLECTION"):  # a test of how a wrong setting is reported
+    RECLAIM["collections"]["bad"] = {"model": env["RECLAIM_DJ_BAD_COLLECTION"], "age_field": "created"}
