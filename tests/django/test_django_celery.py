@@ -8,6 +8,7 @@ its own, so the test decides which worker runs which task.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 
 import psutil
 import pytest
-from django_fixtures import PROJECT, Project, fresh, project  # noqa: F401 - fixtures
+from django_fixtures import PROJECT, Project
 
 
 def _redis_up() -> bool:
@@ -121,7 +122,5 @@ def test_a_worker_killed_mid_cycle_is_recovered_by_the_next_task(fresh: Project)
 
 
 def _wait_a_little(process: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(0.2)
-    except subprocess.TimeoutExpired:
-        pass

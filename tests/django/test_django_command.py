@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from django_fixtures import Project, fresh, project  # noqa: F401 - fixtures
+from django_fixtures import Project
 
 
 def _orphan(project: Project, key: str) -> None:
@@ -41,7 +41,8 @@ def test_manage_py_reclaim_runs_the_cli_with_the_projects_configuration(fresh: P
 def test_manage_py_reclaim_config_prints_the_equivalent_toml(fresh: Project) -> None:
     printed = fresh.manage("reclaim", "config")
     assert printed.returncode == 0, printed.stderr
-    assert "[stores.default]" in printed.stdout and 'table = "archive_assetblob"' in printed.stdout
+    assert "[stores.default]" in printed.stdout
+    assert 'table = "archive_assetblob"' in printed.stdout
     assert "pg-password-only-in-settings" not in printed.stdout
 
 
@@ -50,4 +51,5 @@ def test_a_bad_setting_is_exit_code_2_naming_it(fresh: Project) -> None:
     bad = Project(env, fresh.bucket, fresh.endpoint, fresh.media, fresh.database_url)
     result = bad.manage("reclaim", "scan")
     assert result.returncode == 2
-    assert "archive.Nothing" in result.stderr and "RECLAIM['collections']['bad']" in result.stderr
+    assert "archive.Nothing" in result.stderr
+    assert "RECLAIM['collections']['bad']" in result.stderr

@@ -6,11 +6,10 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django_fixtures import Project
 
 from reclaim import api, parse_config
 from reclaim.errors import ConfigError
-
-from django_fixtures import Project, fresh, project  # noqa: F401 - fixtures
 
 
 def _populate() -> dict[str, set[str]]:
@@ -25,18 +24,21 @@ def _populate() -> dict[str, set[str]]:
     Upload.objects.create(blob=ContentFile(b"upload", name="u.dat"), finished=True, created=datetime.now(UTC))
     Note.objects.create(attachment=ContentFile(b"note", name="n.txt"))
     Note.objects.create()  # a note without a file: blank, never a reference
-    orphans = {
-        "default": {storages["default"].save(f"blobs/orphan{i}.dat", ContentFile(b"x" * i)) for i in range(2)},
+    return {
+        "default": {
+            storages["default"].save(f"blobs/orphan{i}.dat", ContentFile(b"x" * i)) for i in range(2)
+        },
         "local": {storages["local"].save("notes/orphan.txt", ContentFile(b"lost"))},
     }
-    return orphans
 
 
 def _referenced() -> dict[str, set[str]]:
     """What the rows reference, computed with the ORM alone."""
     from archive.models import AssetBlob, Note, Upload
 
-    default = {b.blob.name for b in AssetBlob.objects.all()} | {u.blob.name for u in Upload.objects.all() if u.blob}
+    default = {b.blob.name for b in AssetBlob.objects.all()} | {
+        u.blob.name for u in Upload.objects.all() if u.blob
+    }
     local = {n.attachment.name for n in Note.objects.all() if n.attachment}
     return {"default": default, "local": local}
 
@@ -67,7 +69,6 @@ def test_a_cycle_keeps_every_referenced_file_and_quarantines_exactly_the_orphans
 
     report = api.run(reclaim_config())
 
-    quarantined = {q.store: set(q.sample_keys) if hasattr(q, "sample_keys") else None for q in report.quarantined}
     status = api.status(reclaim_config())
     counts = {s.store: s.summary.quarantined for s in status.stores}
     assert counts == {"default": len(orphans["default"]), "local": len(orphans["local"])}
@@ -75,16 +76,20 @@ def test_a_cycle_keeps_every_referenced_file_and_quarantines_exactly_the_orphans
 
     with open_journal(reclaim_config()) as (_s, _c, journal):
         keys = {store: {e.key for e in journal.select(store=store)} for store in ("default", "local")}
-    assert keys == orphans, quarantined
+    assert keys == orphans, report.to_dict()
     # every referenced file is still there, byte for byte (S3 is in mark mode; local files moved to _trash/)
     s3_after, local_after = fresh.s3_objects(), fresh.local_files()
     assert {k: s3_after[k] for k in referenced["default"]} == {k: s3_before[k] for k in referenced["default"]}
-    assert {k: local_after[k] for k in referenced["local"]} == {k: local_before[k] for k in referenced["local"]}
-    assert "notes/orphan.txt" not in local_after and "_trash/notes/orphan.txt" in local_after
+    assert {k: local_after[k] for k in referenced["local"]} == {
+        k: local_before[k] for k in referenced["local"]
+    }
+    assert "notes/orphan.txt" not in local_after
+    assert "_trash/notes/orphan.txt" in local_after
 
 
 def test_row_collection_lookups_are_compiled_by_the_orm(fresh: Project) -> None:
     from archive.models import Upload
+
     from reclaim.django.conf import reclaim_config
 
     old = datetime.now(UTC) - timedelta(days=3)
@@ -93,7 +98,8 @@ def test_row_collection_lookups_are_compiled_by_the_orm(fresh: Project) -> None:
     young = Upload.objects.create(finished=False, created=datetime.now(UTC))
     config = reclaim_config()
     collection = config.collections["uploads"]
-    assert collection.table == "archive_upload" and collection.age_column == "created"
+    assert collection.table == "archive_upload"
+    assert collection.age_column == "created"
     assert "finished" in (collection.where or "")
 
     api.run(config)
@@ -173,3 +179,31 @@ def test_config_prints_an_equivalent_toml_without_credentials(fresh: Project) ->
     built = reclaim_config()
     assert reparsed.model_dump() == built.model_dump()
     assert reparsed.stores["default"].storage_options == built.stores["default"].storage_options
+
+
+def test_ensure_brings_back_a_quarantined_file_a_new_row_reuses(fresh: Project) -> None:
+    from archive.models import AssetBlob
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import storages
+
+    from reclaim import Ensured
+    from reclaim.django.conf import reclaim_config
+    from reclaim.django.writers import ensure
+
+    key = storages["default"].save("blobs/reused.dat", ContentFile(b"same bytes"))
+    api.run(reclaim_config())
+    assert _quarantined_keys("default") == {key}
+
+    blob = AssetBlob.objects.create(blob=key)  # a writer reuses the stored file, and commits
+    assert ensure(blob, "blob") is Ensured.RESTORED
+    assert _quarantined_keys("default") == set()
+    assert ensure(blob, "blob") is Ensured.PRESENT
+    assert fresh.s3_objects()[key] == b"same bytes"
+
+
+def _quarantined_keys(store: str) -> set[str]:
+    from reclaim.django.conf import reclaim_config
+    from reclaim.lifecycle import open_journal
+
+    with open_journal(reclaim_config()) as (_s, _c, journal):
+        return {e.key for e in journal.select(store=store)}

@@ -102,8 +102,8 @@ def store_spec(storage: Any) -> StoreSpec:
     from django.utils.functional import LazyObject
 
     if isinstance(storage, LazyObject):
-        storage._setup()  # type: ignore[attr-defined]
-        storage = storage._wrapped  # type: ignore[attr-defined]
+        storage._setup()
+        storage = storage._wrapped
     if isinstance(storage, FileSystemStorage):
         return StoreSpec(Path(storage.location).resolve().as_uri())
     s3 = _s3_storage_class()

@@ -100,8 +100,9 @@ def compile_lookups(model: Any, database: str, lookups: Mapping[str, Any], where
     """SQL selecting the rows ``model.objects.filter(**lookups)`` selects, as a condition on its table.
 
     The ORM compiles the lookups (joins included) into a subquery of primary
-    keys (a derived table, so MySQL may delete from the table it reads); the values are written as SQL literals, since a configured ``where``
-    has no parameters. A value of a type with no unambiguous literal raises
+    keys (a derived table, so MySQL may delete from the table it reads); the
+    values are written as SQL literals, since a configured ``where`` has no
+    parameters. A value of a type with no unambiguous literal raises
     ``ValueError`` naming it.
     """
     from django.core.exceptions import FieldError
@@ -117,7 +118,9 @@ def compile_lookups(model: Any, database: str, lookups: Mapping[str, Any], where
         )
         sql, params = query.query.get_compiler(using=database).as_sql()
     except (FieldError, ValueError, TypeError) as exc:
-        raise ValueError(f"{where}: lookups {dict(lookups)!r} do not apply to {model._meta.label}: {exc}") from None
+        raise ValueError(
+            f"{where}: lookups {dict(lookups)!r} do not apply to {model._meta.label}: {exc}"
+        ) from None
     vendor = connections[database].vendor
     literals = tuple(_literal(value, vendor, where) for value in params)
     inner = sql % literals

@@ -37,8 +37,9 @@ def _placeholder_url(url: str, alias: str) -> str:
     parsed = sa.make_url(url.replace("$$", "$"))
     if parsed.password is None:
         return url
-    rendered = parsed.set(password="PASSWORD-PLACEHOLDER").render_as_string(hide_password=False)
-    return rendered.replace("$", "$$").replace("PASSWORD-PLACEHOLDER", _variable(alias, "password"))
+    placeholder = "PASSWORD-PLACEHOLDER"
+    rendered = parsed.set(password=placeholder).render_as_string(hide_password=False)
+    return rendered.replace("$", "$$").replace(placeholder, _variable(alias, "password"))
 
 
 def _placeholder_options(options: Any, store: str, path: str = "") -> Any:

@@ -118,7 +118,9 @@ class _Builder:
             self.field = f"RECLAIM['stores'][{alias!r}]"
             unknown = set(rules) - _STORE_RULES
             if unknown:
-                raise ValueError(f"{self.field}: unknown rules {sorted(unknown)} (known: {sorted(_STORE_RULES)})")
+                raise ValueError(
+                    f"{self.field}: unknown rules {sorted(unknown)} (known: {sorted(_STORE_RULES)})"
+                )
             if alias in self.stores:
                 self.stores[alias].update(_plain(rules))
         raw["databases"] = self.databases
@@ -149,8 +151,8 @@ class _Builder:
         from django.utils.functional import LazyObject
 
         if isinstance(storage, LazyObject):
-            storage._setup()  # type: ignore[attr-defined]
-            storage = storage._wrapped  # type: ignore[attr-defined]
+            storage._setup()
+            storage = storage._wrapped
         name = fallback
         # the storages made so far, by alias (Django's handler caches them): a field's storage from
         # STORAGES is among them; the others are not made, since making one may need settings
@@ -192,7 +194,7 @@ class _Builder:
                 # a store the TOML file declares: its references are added there
                 self.stores[store] = {"references": []}
             self._database(ref.database)
-            source = {
+            source: dict[str, Any] = {
                 "name": ref.label,
                 "database": ref.database,
                 "table": ref.table,
@@ -271,7 +273,9 @@ class _Builder:
             for ref in spec.pop("references", []):
                 ref = dict(ref)
                 if "model" in ref:
-                    _m, ref_table, ref_column = model_column(ref.pop("model"), ref.pop("field", ""), self.field)
+                    _m, ref_table, ref_column = model_column(
+                        ref.pop("model"), ref.pop("field", ""), self.field
+                    )
                     ref.update({"table": ref_table, "column": ref_column})
                 references.append(_plain(ref))
             if references:

@@ -3,7 +3,7 @@
 import os
 
 env = os.environ
-SECRET_KEY = "test-only-not-secret"  # noqa: S105 - a test project
+SECRET_KEY = "test-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 USE_TZ = True
