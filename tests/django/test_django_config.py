@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django_fixtures import Project
@@ -207,3 +208,53 @@ def _quarantined_keys(store: str) -> set[str]:
 
     with open_journal(reclaim_config()) as (_s, _c, journal):
         return {e.key for e in journal.select(store=store)}
+
+
+def test_a_toml_file_adds_references_and_never_drops_the_discovered_ones(
+    fresh: Project, tmp_path: Path
+) -> None:
+    from django.conf import settings
+    from django.test import override_settings
+
+    from reclaim.django.conf import reclaim_config
+
+    toml = tmp_path / "reclaim.toml"
+    toml.write_text(
+        "[stores.default]\n"
+        'grace = "3d"\n'
+        "[[stores.default.references]]\n"
+        'name = "thumbnails"\n'
+        'database = "default"\n'
+        "query = \"SELECT 'blobs/thumb.png'\"\n",
+        encoding="utf-8",
+    )
+    with override_settings(RECLAIM={**settings.RECLAIM, "config": toml}):
+        store = reclaim_config().stores["default"]
+    assert {r.name for r in store.references} == {
+        "archive.AssetBlob.blob",
+        "archive.Upload.blob",
+        "thumbnails",
+    }
+    assert store.grace == timedelta(days=3)
+    assert store.min_age == timedelta(0)  # from settings.RECLAIM, not overridden
+
+
+def test_a_storage_inside_another_stores_location_is_refused(fresh: Project) -> None:
+    from django.apps import apps
+    from django.core.files.storage import FileSystemStorage
+    from django.db import models
+
+    from reclaim.django.conf import reclaim_config
+
+    class Scan(models.Model):
+        page = models.FileField(storage=FileSystemStorage(location=fresh.media / "notes"))
+
+        class Meta:
+            app_label = "archive"
+
+    try:
+        with pytest.raises(ConfigError, match="lies inside storage 'local'"):
+            reclaim_config()
+    finally:
+        del apps.all_models["archive"]["scan"]
+        apps.clear_cache()
