@@ -64,7 +64,12 @@ def run(args: list[str], *, prog_name: str) -> int:
 
     if not args or args[0] in ("--help", "-h", "--version"):
         return _invoke(app, args or ["--help"], prog_name)
-    command = args[0]
+    command = _command(args)
+    if any(arg in ("--config", "-c") or arg.startswith("--config=") for arg in args):
+        sys.stderr.write(
+            "warning: --config is ignored here: the configuration comes from the settings "
+            "(RECLAIM['config'] names a reclaim.toml to add)\n"
+        )
     try:
         if command == "config":
             sys.stdout.write(config_toml())
@@ -76,6 +81,19 @@ def run(args: list[str], *, prog_name: str) -> int:
         return _fail(exc, as_json="--json" in args)
     with preset_config(config):
         return _invoke(app, args, prog_name)
+
+
+def _command(args: list[str]) -> str:
+    """The command word: the first argument that is neither a global option nor its value."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--log-format", "--log-file"):
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return ""
 
 
 def _invoke(app: Any, args: list[str], prog_name: str) -> int:
