@@ -81,7 +81,19 @@ API = [
 ]
 
 #: subpackages and modules, which importing the package makes attributes of it
-MODULES = {"api", "catalog", "cli", "config", "errors", "lifecycle", "references", "rows", "sample", "stores"}
+MODULES = {
+    "api",
+    "catalog",
+    "cli",
+    "config",
+    "django",
+    "errors",
+    "lifecycle",
+    "references",
+    "rows",
+    "sample",
+    "stores",
+}
 
 
 def test_reclaim_exports_exactly_the_pinned_names() -> None:

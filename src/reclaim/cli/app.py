@@ -17,6 +17,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -28,14 +29,14 @@ from typer.core import TyperGroup
 from reclaim import api
 from reclaim.cli.logs import LogFormat, configure_logging
 from reclaim.cli.progress import ProgressSettings, reporting
-from reclaim.config import parse_duration, redact
+from reclaim.config import Config, parse_duration, redact
 from reclaim.errors import ConfigError, ReclaimError
 from reclaim.lifecycle.progress import Reporter
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["EXIT_FINDINGS", "app", "main"]
+__all__ = ["EXIT_FINDINGS", "app", "main", "preset_config"]
 
 EXIT_FINDINGS = 5
 
@@ -220,6 +221,24 @@ FailOnFindings = Annotated[
 T = TypeVar("T")
 
 
+_preset: ContextVar[Config | None] = ContextVar("reclaim_cli_preset", default=None)
+
+
+@contextmanager
+def preset_config(config: Config) -> Iterator[None]:
+    """Run commands with ``config`` instead of reading ``--config`` (for ``manage.py reclaim``)."""
+    token = _preset.set(config)
+    try:
+        yield
+    finally:
+        _preset.reset(token)
+
+
+def _config(path: Path) -> Config | Path:
+    preset = _preset.get()
+    return path if preset is None else preset
+
+
 def _emit_json(data: Any) -> None:
     sys.stdout.write(redact(json.dumps(data, indent=2, default=str)) + "\n")
 
@@ -320,7 +339,7 @@ def scan(
     with _progress() as progress:
         report = _guarded(
             lambda: api.scan(
-                config,
+                _config(config),
                 stores=store,
                 collections=collection,
                 show=show,
@@ -355,7 +374,7 @@ def check(
     """Integrity: dangling references (with sample rows), strays in the trash, journal vs storage."""
     with _progress() as progress:
         report = _guarded(
-            lambda: api.check(config, stores=store, show=show, progress=progress), as_json=as_json
+            lambda: api.check(_config(config), stores=store, show=show, progress=progress), as_json=as_json
         )
     if as_json:
         _emit_json(report.to_dict())
@@ -446,7 +465,12 @@ def quarantine(
     with _progress() as progress:
         report = _guarded(
             lambda: api.quarantine(
-                config, stores=store, dry_run=dry_run, max_fraction=max_fraction, show=show, progress=progress
+                _config(config),
+                stores=store,
+                dry_run=dry_run,
+                max_fraction=max_fraction,
+                show=show,
+                progress=progress,
             ),
             as_json=as_json,
         )
@@ -487,7 +511,12 @@ def purge(
     with _progress() as progress:
         report = _guarded(
             lambda: api.purge(
-                config, stores=store, dry_run=dry_run, due_before=due, older_than=age, progress=progress
+                _config(config),
+                stores=store,
+                dry_run=dry_run,
+                due_before=due,
+                older_than=age,
+                progress=progress,
             ),
             as_json=as_json,
         )
@@ -536,7 +565,8 @@ def collect(
         warnings.simplefilter("ignore", DeprecationWarning)
         with _progress() as progress:
             report = _guarded(
-                lambda: api.collect(config, stores=store, dry_run=dry_run, progress=progress), as_json=as_json
+                lambda: api.collect(_config(config), stores=store, dry_run=dry_run, progress=progress),
+                as_json=as_json,
             )
     _lifecycle_output(report, as_json)
 
@@ -554,7 +584,7 @@ def run(
     """One scheduled cycle: recover, purge due, collect rows, quarantine objects, expire the archive."""
     with _progress() as progress:
         report = _guarded(
-            lambda: api.run(config, dry_run=dry_run, show=show, progress=progress), as_json=as_json
+            lambda: api.run(_config(config), dry_run=dry_run, show=show, progress=progress), as_json=as_json
         )
     if as_json:
         _emit_json(report.to_dict())
@@ -599,7 +629,7 @@ def restore(
         with _progress() as progress:
             rows_report = _guarded(
                 lambda: api.restore_rows(
-                    config,
+                    _config(config),
                     collection=collection,
                     pks=keys or (),
                     run_id=run,
@@ -619,7 +649,7 @@ def restore(
     with _progress() as progress:
         report = _guarded(
             lambda: api.restore(
-                config,
+                _config(config),
                 keys=keys or (),
                 store=store,
                 run_id=run,
@@ -643,7 +673,7 @@ def _parse_since(text: str) -> datetime:
 @app.command()
 def recover(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = False) -> None:
     """Finish or roll back whatever a killed run left in flight."""
-    report = _guarded(lambda: api.recover(config), as_json=as_json)
+    report = _guarded(lambda: api.recover(_config(config)), as_json=as_json)
     if not as_json and not report.recovered and not (report.rows_recovered and report.rows_recovered.total):
         out().print("nothing was in flight")
     _lifecycle_output(report, as_json)
@@ -652,7 +682,7 @@ def recover(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = F
 @app.command()
 def status(config: ConfigOption = Path("reclaim.toml"), as_json: JsonOption = False) -> None:
     """Quarantined count and bytes, oldest item, next purge, items in flight; the lease; the last runs."""
-    report = _guarded(lambda: api.status(config), as_json=as_json)
+    report = _guarded(lambda: api.status(_config(config)), as_json=as_json)
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -674,7 +704,7 @@ def runs(
     as_json: JsonOption = False,
 ) -> None:
     """The audit log: who ran what, when, with which options, and the counts and bytes per store."""
-    records = _guarded(lambda: api.runs(config, run_id=run_id, limit=limit), as_json=as_json)
+    records = _guarded(lambda: api.runs(_config(config), run_id=run_id, limit=limit), as_json=as_json)
     if as_json:
         _emit_json(api.to_jsonable(records))
     else:
@@ -694,7 +724,7 @@ def lock(
     as_json: JsonOption = False,
 ) -> None:
     """Show the collector lease; --break clears a stale one (--force: even a live one)."""
-    info = _guarded(lambda: api.lock(config, break_lease=break_lease, force=force), as_json=as_json)
+    info = _guarded(lambda: api.lock(_config(config), break_lease=break_lease, force=force), as_json=as_json)
     if as_json:
         _emit_json(api.to_jsonable(info))
     else:

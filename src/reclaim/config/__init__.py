@@ -1,7 +1,7 @@
 """Configuration: the TOML file as validated, typed data."""
 
 from reclaim.config.durations import format_duration, parse_duration
-from reclaim.config.loader import load_config, parse_config
+from reclaim.config.loader import load_config, parse_config, validate_config
 from reclaim.config.model import (
     CatalogConfig,
     CollectionConfig,
@@ -32,4 +32,5 @@ __all__ = [
     "parse_duration",
     "redact",
     "register_secret",
+    "validate_config",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import tomllib
@@ -23,7 +24,7 @@ from reclaim.config.secrets import (
 )
 from reclaim.errors import ConfigError
 
-__all__ = ["load_config", "parse_config"]
+__all__ = ["load_config", "parse_config", "validate_config"]
 
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 CATALOG_FILE = "reclaim-catalog.sqlite"
@@ -63,11 +64,29 @@ def parse_config(text: str, *, path: str | None = None) -> Config:
     return result
 
 
+def validate_config(raw: dict[str, Any], *, path: str | None = None) -> Config:
+    """Validate configuration given as data: the tables of a TOML file, or built by an adapter.
+
+    The same steps as :func:`parse_config` after the TOML is read
+    (``${ENV_VAR}`` interpolation, registration of every secret, validation);
+    raises :class:`ConfigError` the same way. ``raw`` is not modified.
+    """
+    install_log_filter()
+    result = _validate(copy.deepcopy(raw), path)
+    if isinstance(result, ConfigError):
+        raise result
+    return result
+
+
 def _parse(text: str, path: str | None) -> Config | ConfigError:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return ConfigError(f"not valid TOML: {exc}", path=path)
+    return _validate(raw, path)
+
+
+def _validate(raw: dict[str, Any], path: str | None) -> Config | ConfigError:
     substituted: list[str] = []
     raw = _interpolate(raw, "", path, substituted)
     _register_secrets(raw)

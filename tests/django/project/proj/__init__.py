@@ -1,0 +1,1 @@
+"""A small Django project for reclaim's tests; everything that differs per run comes from the environment."""

@@ -1,0 +1,9 @@
+"""The admin, with reclaim's pages mounted beside it."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/reclaim/", include("reclaim.django.urls")),
+    path("admin/", admin.site.urls),
+]
