@@ -86,6 +86,8 @@ MODULES = {
     "catalog",
     "cli",
     "config",
+    "dashboard",
+    "datajoint",
     "django",
     "errors",
     "lifecycle",

@@ -117,7 +117,7 @@ def test_restore_shows_its_progress(archive: Archive) -> None:
 
 
 def test_a_cycle_and_a_restore_of_rows_show_every_step(tmp_path: Path) -> None:
-    demo = reclaim.api.build_demo_archive(tmp_path / "demo")
+    demo = reclaim.sample.build_demo_archive(tmp_path / "demo")
     reclaim.init(demo.config_path)
     config = str(demo.config_path)
     run = cli("--progress-interval", "0", "run", "--config", config, "--json", cwd=tmp_path)

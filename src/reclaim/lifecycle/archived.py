@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Generator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,6 +60,17 @@ class ArchivedSource(ReferenceSource):
         assert self.archive is not None
         for value in self.archive.values(self.table_name, self.selector):
             yield (value,)
+
+    def _value_pages(self) -> Generator[list[Any], None, None]:
+        """The archived values in order, a page at a time (what the page scan reads): never the live table."""
+        assert self.archive is not None
+        values = iter(self.archive.values(self.table_name, self.selector))
+        while page := list(islice(values, _PAGE)):
+            yield page
+
+
+#: archived values per page of the scan
+_PAGE = 2_000
 
 
 def archived_sources(
