@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import reclaim
-from reclaim.catalog import State
+from reclaim.catalog import Leases, State
 from reclaim.errors import PlanSpent
 from reclaim.lifecycle import Collector
 
@@ -117,3 +117,16 @@ def test_a_dry_run_records_no_run_and_takes_no_lease(archive: Archive) -> None:
     assert len(reclaim.runs(archive.config_path)) == runs_before
     assert reclaim.lock(archive.config_path).holder is None
     assert reclaim.status(archive.config_path).stores[0].summary.quarantined == 0
+
+
+def test_the_run_in_progress_rides_on_the_lease(archive: Archive) -> None:
+    """What a run is doing reaches the lease row with its heartbeats, where the dashboard reads it."""
+    with Collector.open(archive.config_path, command="test", options={}, dry_run=False) as c:
+        c.carry_out(c.plan_quarantine())
+        c.close_progress()  # the last snapshot, as at the end of every run
+        assert c.lease is not None
+        Leases(c.catalog).heartbeat(c.lease)  # what the heartbeat thread does every ttl/3
+        shown = reclaim.lock(archive.config_path).progress
+    assert shown is not None
+    assert (shown["phase"], shown["store"], shown["done"], shown["total"]) == ("quarantine", "main", 6, 6)
+    assert reclaim.lock(archive.config_path).progress is None  # released with the lease

@@ -37,6 +37,7 @@ from reclaim.catalog.runs import RunStatus
 from reclaim.config import StoreConfig
 from reclaim.config.jsonable import to_jsonable
 from reclaim.errors import ReclaimError
+from reclaim.lifecycle.progress import ProgressLike, Reporter, tee
 from reclaim.lifecycle.recover import RecoverResult, recover_store
 from reclaim.lifecycle.rows import RowRecovery, recover_rows
 from reclaim.lifecycle.session import ConfigLike, Session
@@ -55,6 +56,9 @@ from reclaim.stores import default_mode
 __all__ = ["Collector", "Plan", "close_dead_run", "open_journal"]
 
 log = logging.getLogger(__name__)
+
+#: seconds between two progress snapshots handed to the lease (each heartbeat writes the latest)
+_HEARTBEAT_PROGRESS = 5.0
 
 R_co = TypeVar("R_co", covariant=True)
 
@@ -104,9 +108,15 @@ class Collector:
         self.dry_run = dry_run
         self.run_id = run_id
         self._lease = lease
+        self.lease = lease
+        """The run's lease (``None`` in a dry run)."""
         self.archive = archive if archive is not None else catalog.archive
         """The row archive, its writes fenced by the run's lease (the plain one in a dry run)."""
         self.counts: dict[str, Any] = {}
+        self._heartbeat: Reporter | None = None
+        if lease is not None:
+            # what the run is doing rides on the lease's heartbeats (the dashboard shows it)
+            self._heartbeat = Reporter(sink=lease.report_progress, sink_interval=_HEARTBEAT_PROGRESS)
         self.recovered: list[RecoverResult] = []
         self.rows_recovered = RowRecovery()
 
@@ -147,7 +157,10 @@ class Collector:
                     )
                     if recover:
                         collector._recover()
-                    yield collector
+                    try:
+                        yield collector
+                    finally:
+                        collector.close_progress()
             except ReclaimError as exc:
                 _close(catalog, run_id, "aborted", _tally(collector, journal, run_id), str(exc))
                 raise
@@ -165,6 +178,15 @@ class Collector:
         """Raise :class:`~reclaim.errors.LeaseLost` unless the run's lease holds (no-op in a dry run)."""
         if self._lease is not None:
             self._lease.check()
+
+    def progress(self, progress: ProgressLike) -> ProgressLike:
+        """``progress`` and, under a lease, the heartbeat: every plan reports to both."""
+        return tee(progress, self._heartbeat) if self._heartbeat is not None else progress
+
+    def close_progress(self) -> None:
+        """Hand the heartbeat the last snapshot (releasing the lease then clears it)."""
+        if self._heartbeat is not None:
+            self._heartbeat.close()
 
     def carry_out(self, plan: Plan[Any]) -> Any:
         """The one place a dry run stops: ``plan.preview()`` in a dry run, else ``plan.execute()``."""
@@ -230,7 +252,7 @@ class Collector:
     ) -> QuarantineStep:
         """Scan and guard every store (or ``stores``) now; the step quarantines their candidates."""
         return QuarantineStep.plan(
-            self, self.session.store_names(stores), grace, max_fraction, show, progress
+            self, self.session.store_names(stores), grace, max_fraction, show, self.progress(progress)
         )
 
     def plan_purge(
@@ -246,14 +268,14 @@ class Collector:
         names = self.session.store_names(stores)
         if skip_report_only:
             names = [name for name in names if self.policy(name).action == "collect"]
-        return PurgeStep.plan(self, names, due_before, quarantined_before, progress)
+        return PurgeStep.plan(self, names, due_before, quarantined_before, self.progress(progress))
 
     def plan_rows(
         self, *, now: datetime, show: int = 0, progress: ProgressCallback | None = None
     ) -> RowsStep:
         """Every collection in dependency order (referencing tables first), reflected and validated."""
         step = RowsStep.plan(self, now, show)
-        step.progress = progress
+        step.progress = self.progress(progress)
         return step
 
     def plan_restore(
@@ -269,7 +291,7 @@ class Collector:
     ) -> RestoreStep:
         """The quarantined (or, with ``purged``, purged) entries selected; unknown keys and runs refused."""
         step = RestoreStep.plan(self, keys, store, run_id, since, match, purged)
-        step.progress = progress
+        step.progress = self.progress(progress)
         return step
 
     def plan_row_restore(
@@ -283,7 +305,7 @@ class Collector:
     ) -> RowRestoreStep:
         """The archived rows selected and the rows they depend on, in order; conflicts refused."""
         step = RowRestoreStep.plan(self, collection, pks, run_id, since)
-        step.progress = progress
+        step.progress = self.progress(progress)
         return step
 
     def plan_expire(self) -> ExpireStep:

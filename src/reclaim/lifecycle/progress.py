@@ -59,6 +59,7 @@ __all__ = [
     "as_progress",
     "last_listing",
     "size_of",
+    "tee",
 ]
 
 Clock = Callable[[], float]
@@ -505,6 +506,61 @@ class _Callback:
         if phase not in _LISTINGS or kind != "store":
             return NULL_STEP
         return _CallbackStep(self._callback, subject)
+
+
+class _TeeStep:
+    """One step reported to several progresses."""
+
+    def __init__(self, steps: Sequence[Step]) -> None:
+        self._steps = steps
+
+    def advance(self, n: int = 1) -> None:
+        for step in self._steps:
+            step.advance(n)
+
+    def batch(self, n: int) -> None:
+        for step in self._steps:
+            step.batch(n)
+
+    def update(self, done: int) -> None:
+        for step in self._steps:
+            step.update(done)
+
+    def done(self) -> None:
+        for step in self._steps:
+            step.done()
+
+
+class _Tee:
+    """Reports every step to each of several progresses (the operator's display and the heartbeat)."""
+
+    def __init__(self, progresses: Sequence[Progress]) -> None:
+        self._progresses = progresses
+
+    def step(
+        self,
+        phase: str,
+        subject: str,
+        total: int | None = None,
+        *,
+        kind: str = "store",
+        unit: str = "objects",
+        estimated: bool = False,
+    ) -> Step:
+        return _TeeStep(
+            [
+                p.step(phase, subject, total, kind=kind, unit=unit, estimated=estimated)
+                for p in self._progresses
+            ]
+        )
+
+
+def tee(*progresses: ProgressLike) -> Progress:
+    """One progress that reports to each of ``progresses`` (``None`` ones left out)."""
+    found = [as_progress(p) for p in progresses if p is not None]
+    if not found:
+        return NO_PROGRESS
+    return found[0] if len(found) == 1 else _Tee(found)
 
 
 def as_progress(progress: ProgressLike) -> Progress:
