@@ -44,7 +44,7 @@ from reclaim.catalog.journal import (
     JournalSummary,
     State,
 )
-from reclaim.catalog.lease import DEFAULT_TTL, Lease, LeaseInfo, Leases
+from reclaim.catalog.lease import DEFAULT_TTL, Lease, LeaseCheck, LeaseInfo, Leases
 from reclaim.catalog.observations import Observation, latest_observation, record_check, record_scan
 from reclaim.catalog.runs import RunRecord, RunStatus
 from reclaim.catalog.tables import (
@@ -76,6 +76,7 @@ __all__ = [
     "Journal",
     "JournalSummary",
     "Lease",
+    "LeaseCheck",
     "LeaseInfo",
     "Leases",
     "NewRow",

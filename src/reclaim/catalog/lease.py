@@ -59,7 +59,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,7 +76,10 @@ from reclaim.errors import CatalogError, LeaseLost, LockHeld
 if TYPE_CHECKING:
     from reclaim.catalog.catalog import Catalog
 
-__all__ = ["DEFAULT_TTL", "MARGIN_SHARE", "Lease", "LeaseInfo", "Leases", "margin_of"]
+__all__ = ["DEFAULT_TTL", "MARGIN_SHARE", "Lease", "LeaseCheck", "LeaseInfo", "Leases", "margin_of"]
+
+LeaseCheck = Callable[[], None]
+"""What a step calls before every side effect: raises LeaseLost once the lease is gone (``Lease.check``)."""
 
 log = logging.getLogger(__name__)
 

@@ -38,11 +38,11 @@ those already deleted as PURGED.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from reclaim.catalog import Entry, Journal, State
+from reclaim.catalog import Entry, Journal, LeaseCheck, State
 from reclaim.errors import LeaseLost, PlanSpent
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.moves import Delete, Move, batch_deleter, batch_mover
@@ -56,7 +56,6 @@ from reclaim.stores import Store
 
 __all__ = ["PurgePlan", "PurgeResult", "plan_purge"]
 
-LeaseCheck = Callable[[], None]
 #: due entries per batch, unless the plan is given another size
 BATCH = 1000
 #: keys per delete request where each request is a round trip (S3's DeleteObjects takes 1000)

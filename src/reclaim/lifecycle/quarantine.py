@@ -34,12 +34,12 @@ rolls back by looking at where each object is.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from reclaim.catalog import Entry, Intent, Journal, State
+from reclaim.catalog import Entry, Intent, Journal, LeaseCheck, State
 from reclaim.errors import LeaseLost, PlanSpent, UnsafeToProceed
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.moves import Move, batch_mover
@@ -52,7 +52,6 @@ from reclaim.stores import ObjectInfo, Store
 
 __all__ = ["QuarantinePlan", "QuarantineResult", "plan_quarantine"]
 
-LeaseCheck = Callable[[], None]
 #: candidates per batch, unless the plan is given another size
 BATCH = 500
 _MOVED = "moved"

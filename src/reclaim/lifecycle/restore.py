@@ -29,7 +29,7 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from reclaim.catalog import Entry, Journal, State
+from reclaim.catalog import Entry, Journal, LeaseCheck, State
 from reclaim.errors import StoreError
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.moves import batch_mover
@@ -39,7 +39,6 @@ from reclaim.stores import Store, VersionedStore
 
 __all__ = ["RestoreResult", "finish_restore", "finish_restores", "restore_entries", "restore_purged"]
 
-LeaseCheck = Callable[[], None]
 ProgressCallback = Callable[[str, int], None]
 #: entries restored per batch, unless told otherwise
 BATCH = 500

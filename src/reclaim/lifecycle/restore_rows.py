@@ -16,13 +16,13 @@ settles a run killed in between by looking whether the row is in its table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from reclaim.catalog import ArchivedRow, RowArchive, RowState, pk_text
+from reclaim.catalog import ArchivedRow, LeaseCheck, RowArchive, RowState, pk_text
 from reclaim.errors import CatalogError, CollectionError, RowConflict
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.progress import ProgressLike, as_progress
@@ -30,8 +30,6 @@ from reclaim.lifecycle.rows import row_exists
 from reclaim.rows import CollectionTable, decode_row
 
 __all__ = ["RowRestorePlan", "RowRestoreResult", "plan_row_restore"]
-
-LeaseCheck = Callable[[], None]
 
 
 @dataclass

@@ -34,7 +34,7 @@ predicate has proved no referencing row exists when the row is deleted.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,7 +44,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from reclaim.catalog import NewRow, RowArchive, RowState, pk_text
+from reclaim.catalog import LeaseCheck, NewRow, RowArchive, RowState, pk_text
 from reclaim.errors import CatalogError, CollectionError, UnsafeToProceed
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.progress import ProgressLike, as_progress
@@ -61,7 +61,6 @@ __all__ = [
     "scan_collection",
 ]
 
-LeaseCheck = Callable[[], None]
 _ATTEMPTS: Final = 3
 _SCAN_CHUNK: Final = 500
 
