@@ -21,6 +21,7 @@ from reclaim.catalog import (
     open_catalog,
 )
 from reclaim.config import load_config, register_secret
+from reclaim.sample import build_demo_archive
 
 from .helpers import open_tracked
 
@@ -63,7 +64,7 @@ def test_progress_that_is_not_json_is_refused_when_reported(catalog: Catalog) ->
 
 
 def test_scan_and_check_record_observations_only_into_an_existing_catalog(tmp_path: Path) -> None:
-    archive = api.build_demo_archive(tmp_path / "demo")
+    archive = build_demo_archive(tmp_path / "demo")
     catalog_file = archive.directory / "reclaim-catalog.sqlite"
     assert not catalog_file.exists()
     api.scan(archive.config_path)

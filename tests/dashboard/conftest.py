@@ -24,6 +24,7 @@ from starlette.testclient import TestClient
 
 import reclaim.api as api
 from reclaim.dashboard import create_app
+from reclaim.sample import build_demo_archive
 
 #: a key and a row value an attacker could plant: the pages must show them as text
 EVIL_KEY = "evil/<script>alert('key')</script>"
@@ -54,7 +55,7 @@ class Demo:
 
 def build_demo(directory: Path) -> Demo:
     """The demo archive plus an orphan named like a script and an old upload whose filename is one."""
-    archive = api.build_demo_archive(directory)
+    archive = build_demo_archive(directory)
     month_ago = time.time() - 30 * 86400
     evil = archive.directory / "store" / EVIL_KEY
     evil.parent.mkdir(parents=True, exist_ok=True)
