@@ -71,7 +71,7 @@ from reclaim.catalog.tables import sha256_hex
 
 if TYPE_CHECKING:
     from reclaim.catalog.catalog import Catalog
-    from reclaim.catalog.lease import Lease
+    from reclaim.catalog.fence import Fence
 
 __all__ = [
     "ACTIVE",
@@ -104,7 +104,7 @@ class Journal:
     read-only commands use a journal without one.
     """
 
-    def __init__(self, catalog: Catalog, *, lease: Lease | None = None) -> None:
+    def __init__(self, catalog: Catalog, *, lease: Fence | None = None) -> None:
         self._catalog = catalog
         self._objects = catalog.tables.objects
         self._active_index = f"{catalog.tables.prefix}objects_active"
@@ -114,8 +114,12 @@ class Journal:
         fenced = "" if self._lease is None else f", fenced by {self._lease.describe()}"
         return f"Journal({self._catalog!r}{fenced})"
 
-    def fenced(self, lease: Lease) -> Journal:
-        """This journal, with every write fenced by ``lease`` (see the class docstring)."""
+    def fenced(self, lease: Fence) -> Journal:
+        """This journal, with every write fenced by ``lease`` (see the class docstring).
+
+        ``lease`` is the collector's :class:`~reclaim.catalog.lease.Lease`, or, for a
+        worker of a coordinator that holds it, a :class:`~reclaim.catalog.fence.TokenFence`.
+        """
         return Journal(self._catalog, lease=lease)
 
     # -- changes ------------------------------------------------------------------------
