@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +185,75 @@ def test_unknown_key_is_refused_before_anything_is_restored(purged: Callable[...
     a, _, _ = purged()
     with pytest.raises(api.UnknownItem, match="no purged object"):
         api.restore(a.config_path, keys=[ORPHANS[0], LIVE[0]], store="main", purged=True)
+    assert not a.store().exists(ORPHANS[0])
+
+
+def expire_journal(archive: Archive) -> None:
+    """Drop every finished journal entry, as ``retention`` does once it has passed."""
+    catalog = open_catalog(archive.config.catalog)
+    try:
+        Journal(catalog).expire(datetime.now(UTC) + timedelta(days=1))
+    finally:
+        catalog.dispose()
+
+
+def test_restore_purged_falls_back_to_the_bucket_once_the_entry_expired(
+    purged: Callable[..., PurgedArchive],
+) -> None:
+    """Issue 13: with its journal entry gone, a purged key still comes back from its noncurrent version."""
+    a, data, _ = purged()
+    expire_journal(a)
+    catalog = open_catalog(a.config.catalog)
+    try:
+        assert Journal(catalog).latest("main", ORPHANS[0]) is None
+    finally:
+        catalog.dispose()
+    done = subprocess.run(
+        [sys.executable, "-m", "reclaim", "restore", "--purged", "--store", "main", "--json",
+         "--config", str(a.config_path), ORPHANS[0], ORPHANS[1]],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["restored"]["main"]
+    assert result["restored"] == 2
+    assert result["restored_bytes"] == sum(len(data[k]) for k in ORPHANS[:2])
+    store = a.store()
+    assert [store.read(k) for k in ORPHANS[:2]] == [data[k] for k in ORPHANS[:2]]
+    assert not store.exists(ORPHANS[2])
+    for key in ORPHANS[:2]:
+        entry = latest(a, key)
+        assert entry.state is State.RESTORED
+        assert entry.note == "restored from a noncurrent version"
+
+
+def test_fallback_reports_a_key_the_bucket_never_kept_as_missing(
+    purged: Callable[..., PurgedArchive],
+) -> None:
+    a, _, _ = purged()
+    expire_journal(a)
+    report = api.restore(a.config_path, keys=["blobs/never/stored"], store="main", purged=True)
+    result = report.restored["main"]
+    assert (result.restored, result.missing) == (0, ["blobs/never/stored"])
+    assert not a.store().exists("blobs/never/stored")
+
+
+def test_fallback_never_touches_a_key_that_holds_an_object(purged: Callable[..., PurgedArchive]) -> None:
+    """A live key (a current version) is no purged object: refused before anything is restored."""
+    a, _, _ = purged()
+    expire_journal(a)
+    a.put(ORPHANS[0], b"uploaded again after the purge")
+    with pytest.raises(api.UnknownItem, match="no purged object"):
+        api.restore(a.config_path, keys=[ORPHANS[1], ORPHANS[0]], store="main", purged=True)
+    store = a.store()
+    assert store.read(ORPHANS[0]) == b"uploaded again after the purge"
+    assert not store.exists(ORPHANS[1])
+
+
+def test_fallback_dry_run_restores_nothing(purged: Callable[..., PurgedArchive]) -> None:
+    a, _, _ = purged()
+    expire_journal(a)
+    report = api.restore(a.config_path, keys=ORPHANS[:1], store="main", purged=True, dry_run=True)
+    assert report.restored["main"].restored == 1
     assert not a.store().exists(ORPHANS[0])
 
 
