@@ -405,3 +405,58 @@ def test_adaptive_retries_are_the_default_and_user_values_win(s3_options: dict[s
     assert given["config_kwargs"] == {"retries": {"max_attempts": 3}, "read_timeout": 7}  # not modified
     config = client_config({**s3_options, "config_kwargs": {"retries": {"mode": "standard"}}})
     assert config.retries == {"mode": "standard", "total_max_attempts": 11}
+
+
+def _rule(prefix: str, days: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "ID": f"expire-{prefix or 'all'}-{days}",
+        "Status": "Enabled",
+        "Filter": {"Prefix": prefix},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": days, **extra},
+    }
+
+
+@pytest.mark.parametrize(
+    ("rules", "problem"),
+    [
+        (None, "no lifecycle configuration"),
+        ([_rule("data/", 30)], None),
+        ([_rule("", 30)], None),
+        ([_rule("data/", 3)], "before the grace of 7 days ends"),
+        ([_rule("data/", 30), _rule("data/sub/", 2)], "before the grace of 7 days ends"),
+        ([_rule("other/", 30)], "no enabled rule"),
+        ([_rule("data/sub/", 30)], "no enabled rule"),
+        ([{**_rule("data/", 30), "Status": "Disabled"}], "no enabled rule"),
+    ],
+)
+def test_noncurrent_expiry_must_cover_the_prefix_and_outlast_grace(
+    make_bucket: Callable[..., str],
+    s3_server: str,
+    s3_options: dict[str, Any],
+    rules: list[dict[str, Any]] | None,
+    problem: str | None,
+) -> None:
+    """The check ``purge = "lifecycle"`` will rely on, against the S3 server's own lifecycle configuration."""
+    bucket = make_bucket()
+    if rules is not None:
+        client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+        client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    store = S3Store("blobs", f"s3://{bucket}/data", s3_options)
+    try:
+        found = store.noncurrent_expiry_problem(timedelta(days=6, hours=1))  # rounds up to 7 days
+        if problem is None:
+            assert found is None
+        else:
+            assert found is not None
+            assert problem in found
+    finally:
+        store.close()
+
+
+def test_versioning_status_of_the_bucket(make_bucket: Callable[..., str], s3_options: dict[str, Any]) -> None:
+    stores = [S3Store("blobs", f"s3://{make_bucket(versioned=v)}/data", s3_options) for v in (True, False)]
+    try:
+        assert [store.versioning_status() for store in stores] == ["Enabled", ""]
+    finally:
+        for store in stores:
+            store.close()
