@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +188,75 @@ def test_unknown_key_is_refused_before_anything_is_restored(purged: Callable[...
     assert not a.store().exists(ORPHANS[0])
 
 
+def expire_journal(archive: Archive) -> None:
+    """Drop every finished journal entry, as ``retention`` does once it has passed."""
+    catalog = open_catalog(archive.config.catalog)
+    try:
+        Journal(catalog).expire(datetime.now(UTC) + timedelta(days=1))
+    finally:
+        catalog.dispose()
+
+
+def test_restore_purged_falls_back_to_the_bucket_once_the_entry_expired(
+    purged: Callable[..., PurgedArchive],
+) -> None:
+    """Issue 13: with its journal entry gone, a purged key still comes back from its noncurrent version."""
+    a, data, _ = purged()
+    expire_journal(a)
+    catalog = open_catalog(a.config.catalog)
+    try:
+        assert Journal(catalog).latest("main", ORPHANS[0]) is None
+    finally:
+        catalog.dispose()
+    done = subprocess.run(
+        [sys.executable, "-m", "reclaim", "restore", "--purged", "--store", "main", "--json",
+         "--config", str(a.config_path), ORPHANS[0], ORPHANS[1]],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["restored"]["main"]
+    assert result["restored"] == 2
+    assert result["restored_bytes"] == sum(len(data[k]) for k in ORPHANS[:2])
+    store = a.store()
+    assert [store.read(k) for k in ORPHANS[:2]] == [data[k] for k in ORPHANS[:2]]
+    assert not store.exists(ORPHANS[2])
+    for key in ORPHANS[:2]:
+        entry = latest(a, key)
+        assert entry.state is State.RESTORED
+        assert entry.note == "restored from a noncurrent version"
+
+
+def test_fallback_reports_a_key_the_bucket_never_kept_as_missing(
+    purged: Callable[..., PurgedArchive],
+) -> None:
+    a, _, _ = purged()
+    expire_journal(a)
+    report = api.restore(a.config_path, keys=["blobs/never/stored"], store="main", purged=True)
+    result = report.restored["main"]
+    assert (result.restored, result.missing) == (0, ["blobs/never/stored"])
+    assert not a.store().exists("blobs/never/stored")
+
+
+def test_fallback_never_touches_a_key_that_holds_an_object(purged: Callable[..., PurgedArchive]) -> None:
+    """A live key (a current version) is no purged object: refused before anything is restored."""
+    a, _, _ = purged()
+    expire_journal(a)
+    a.put(ORPHANS[0], b"uploaded again after the purge")
+    with pytest.raises(api.UnknownItem, match="no purged object"):
+        api.restore(a.config_path, keys=[ORPHANS[1], ORPHANS[0]], store="main", purged=True)
+    store = a.store()
+    assert store.read(ORPHANS[0]) == b"uploaded again after the purge"
+    assert not store.exists(ORPHANS[1])
+
+
+def test_fallback_dry_run_restores_nothing(purged: Callable[..., PurgedArchive]) -> None:
+    a, _, _ = purged()
+    expire_journal(a)
+    report = api.restore(a.config_path, keys=ORPHANS[:1], store="main", purged=True, dry_run=True)
+    assert report.restored["main"].restored == 1
+    assert not a.store().exists(ORPHANS[0])
+
+
 def test_local_store_cannot_restore_purged(tmp_path: Path, sqlite_url: str) -> None:
     a = make_archive(tmp_path, sqlite_url)
     try:
@@ -333,3 +405,58 @@ def test_adaptive_retries_are_the_default_and_user_values_win(s3_options: dict[s
     assert given["config_kwargs"] == {"retries": {"max_attempts": 3}, "read_timeout": 7}  # not modified
     config = client_config({**s3_options, "config_kwargs": {"retries": {"mode": "standard"}}})
     assert config.retries == {"mode": "standard", "total_max_attempts": 11}
+
+
+def _rule(prefix: str, days: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "ID": f"expire-{prefix or 'all'}-{days}",
+        "Status": "Enabled",
+        "Filter": {"Prefix": prefix},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": days, **extra},
+    }
+
+
+@pytest.mark.parametrize(
+    ("rules", "problem"),
+    [
+        (None, "no lifecycle configuration"),
+        ([_rule("data/", 30)], None),
+        ([_rule("", 30)], None),
+        ([_rule("data/", 3)], "before the grace of 7 days ends"),
+        ([_rule("data/", 30), _rule("data/sub/", 2)], "before the grace of 7 days ends"),
+        ([_rule("other/", 30)], "no enabled rule"),
+        ([_rule("data/sub/", 30)], "no enabled rule"),
+        ([{**_rule("data/", 30), "Status": "Disabled"}], "no enabled rule"),
+    ],
+)
+def test_noncurrent_expiry_must_cover_the_prefix_and_outlast_grace(
+    make_bucket: Callable[..., str],
+    s3_server: str,
+    s3_options: dict[str, Any],
+    rules: list[dict[str, Any]] | None,
+    problem: str | None,
+) -> None:
+    """The check ``purge = "lifecycle"`` will rely on, against the S3 server's own lifecycle configuration."""
+    bucket = make_bucket()
+    if rules is not None:
+        client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+        client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    store = S3Store("blobs", f"s3://{bucket}/data", s3_options)
+    try:
+        found = store.noncurrent_expiry_problem(timedelta(days=6, hours=1))  # rounds up to 7 days
+        if problem is None:
+            assert found is None
+        else:
+            assert found is not None
+            assert problem in found
+    finally:
+        store.close()
+
+
+def test_versioning_status_of_the_bucket(make_bucket: Callable[..., str], s3_options: dict[str, Any]) -> None:
+    stores = [S3Store("blobs", f"s3://{make_bucket(versioned=v)}/data", s3_options) for v in (True, False)]
+    try:
+        assert [store.versioning_status() for store in stores] == ["Enabled", ""]
+    finally:
+        for store in stores:
+            store.close()

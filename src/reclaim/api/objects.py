@@ -173,12 +173,14 @@ def restore(
     With ``purged``, bring back purged objects instead, selected the same way,
     from the newest noncurrent version a versioned S3 bucket keeps of each (see
     :func:`reclaim.lifecycle.restore_purged`); keys whose version is gone are
-    reported as ``missing``. Raises :class:`ConfigError` for a store that keeps
-    no versions (not S3).
+    reported as ``missing``. A key given by name whose purged entry has expired
+    from the journal (``retention``) is restored from the bucket's versions
+    alone, if no object is stored at it. Raises :class:`ConfigError` for a
+    store that keeps no versions (not S3).
 
     Raises :class:`~reclaim.errors.UnknownItem` (exit 8) for a key that has no
-    quarantined (with ``purged``: purged) entry or a run id that does not
-    exist, before anything is restored.
+    quarantined entry (with ``purged``: no purged entry and an object stored at
+    the key) or a run id that does not exist, before anything is restored.
     """
     require_restore_selection(keys, store, run_id, since, match)
     options = {"keys": list(keys), "store": store, "run": run_id, "since": since, "match": match}

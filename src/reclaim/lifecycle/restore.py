@@ -187,8 +187,16 @@ def restore_purged(
     match: str | None = None,
     check_lease: LeaseCheck | None = None,
     progress: ProgressLike = None,
+    unjournaled: Sequence[str] = (),
 ) -> RestoreResult:
     """Bring PURGED entries back from their noncurrent version (a :class:`~reclaim.stores.VersionedStore`).
+
+    ``unjournaled`` are keys asked for by name whose PURGED entry has expired
+    from the journal (``retention``): the bucket's versions of each key decide
+    alone. The newest version that is no delete marker is copied back when no
+    object is stored at the key (one stored there is never overwritten); a key
+    the bucket keeps no version of counts as ``missing``. Each such restore is
+    journaled as a new episode like any other (size and ETag unknown).
 
     Each key is restored once, whatever number of its PURGED entries
     ``entries`` holds. Each restore is a new episode: a ``mark`` intent with the
@@ -211,19 +219,23 @@ def restore_purged(
             continue
         if entry.key not in latest or entry.id > latest[entry.key].id:
             latest[entry.key] = entry
-    step = as_progress(progress).step("restore", store.name, len(latest))
-    for key, purged in latest.items():
+    wanted: dict[str, Entry | None] = dict(latest)
+    for key in unjournaled:
+        if key not in wanted and (match is None or fnmatch.fnmatchcase(key, match)):
+            wanted[key] = None
+    step = as_progress(progress).step("restore", store.name, len(wanted))
+    for key, purged in wanted.items():
         step.advance()
         if check_lease is not None:
             check_lease()
         intent = journal.record_intent(
-            purged.store,
+            store.name,
             key,
             mode="mark",
             trash_key=None,
-            size=purged.size,
-            mtime=purged.mtime,
-            etag=purged.etag,
+            size=None if purged is None else purged.size,
+            mtime=None if purged is None else purged.mtime,
+            etag=None if purged is None else purged.etag,
             run_id=run_id,
         )
         if intent is None:
@@ -244,9 +256,17 @@ def restore_purged(
             continue
         journal.transition(intent, State.RESTORED, run_id=run_id, note="restored from a noncurrent version")
         result.restored += 1
-        result.restored_bytes += purged.size or 0
+        result.restored_bytes += _size(store, key) if purged is None else purged.size or 0
     step.done()
     return result
+
+
+def _size(store: Store, key: str) -> int:
+    """The size of the object just restored at ``key`` (0 if the store cannot say): for the counts."""
+    try:
+        return store.stat(key).size or 0
+    except (FileNotFoundError, StoreError):
+        return 0  # ignoring this is safe: only the reported byte count is short
 
 
 def _settle_after_error(store: Store, journal: Journal, intent: Entry, *, run_id: int | None) -> None:

@@ -239,6 +239,8 @@ class RestoreStep(_Once):
         self._selected = selected
         self._match = match
         self._purged = purged
+        self._unjournaled: dict[str, list[str]] = {}
+        """With ``purged``: keys asked for by name that have no PURGED entry (expired from the journal)."""
 
     @classmethod
     def plan(
@@ -266,19 +268,27 @@ class RestoreStep(_Once):
                     )
         state, adjective = (State.PURGED, "purged") if purged else (State.QUARANTINED, "quarantined")
         selected: dict[str, list[Entry]] = {}
+        unjournaled: dict[str, list[str]] = {}
         for name in names:
             entries = _select_all(c.journal, name, (state,), keys or None, run_id, since)
             if keys:
                 found = {e.key for e in entries}
                 missing = [k for k in keys if k not in found]
-                if missing:
+                live = [k for k in missing if c.session.store(name).exists(k)] if purged else missing
+                if live:
+                    # a key with an object stored at it is not purged, whatever its versions
                     raise UnknownItem(
-                        f"store {name!r}: no {adjective} object with key {missing[0]!r}",
+                        f"store {name!r}: no {adjective} object with key {live[0]!r}",
                         store=name,
-                        key=missing[0],
+                        key=live[0],
                     )
+                if missing:
+                    # the journal entry expired (retention): the bucket's versions of the key decide
+                    unjournaled[name] = [k for k in dict.fromkeys(missing) if _matches(k, match)]
             selected[name] = [e for e in entries if _matches(e.key, match)]
-        return cls(c, selected, match, purged)
+        step = cls(c, selected, match, purged)
+        step._unjournaled = unjournaled
+        return step
 
     def preview(self) -> dict[str, RestoreResult]:
         """Per store: how many objects (one per key) and bytes would come back."""
@@ -287,6 +297,7 @@ class RestoreStep(_Once):
         for name, entries in self._selected.items():
             # one per key: a purged key may have several episodes
             sizes = {e.key: e.size or 0 for e in entries}
+            sizes |= {key: sizes.get(key, 0) for key in self._unjournaled.get(name, ())}
             out[name] = RestoreResult(restored=len(sizes), restored_bytes=sum(sizes.values()))
         return out
 
@@ -294,19 +305,31 @@ class RestoreStep(_Once):
         """Restore the selected entries of every store, the lease checked before each."""
         self._spend()
         c = self._collector
-        restore_step = restore_purged if self._purged else restore_entries
         out = {}
         for name, entries in self._selected.items():
-            result = restore_step(
-                c.session.store(name),
-                c.journal,
-                entries,
-                run_id=c.run_id,
-                trash_prefix=c.policy(name).trash_prefix,
-                match=self._match,
-                check_lease=c.check_lease,
-                progress=self.progress,
-            )
+            if self._purged:
+                result = restore_purged(
+                    c.session.store(name),
+                    c.journal,
+                    entries,
+                    run_id=c.run_id,
+                    trash_prefix=c.policy(name).trash_prefix,
+                    match=self._match,
+                    check_lease=c.check_lease,
+                    progress=self.progress,
+                    unjournaled=self._unjournaled.get(name, ()),
+                )
+            else:
+                result = restore_entries(
+                    c.session.store(name),
+                    c.journal,
+                    entries,
+                    run_id=c.run_id,
+                    trash_prefix=c.policy(name).trash_prefix,
+                    match=self._match,
+                    check_lease=c.check_lease,
+                    progress=self.progress,
+                )
             out[name] = result
             c.record("restored", name, result)
         return out

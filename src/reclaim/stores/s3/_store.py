@@ -8,7 +8,9 @@ beside this one (see :mod:`reclaim.stores.s3`).
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from reclaim.errors import StoreError
@@ -224,6 +226,21 @@ class S3Store(FsspecStore):
         any other failure.
         """
         return _versions.restore_version(self._client, key)
+
+    def versioning_status(self) -> str:
+        """The bucket's versioning status: ``Enabled``, ``Suspended`` or ``""``; ``StoreError`` on failure."""
+        return _versions.versioning_status(self._client)
+
+    def noncurrent_expiry_problem(self, grace: timedelta) -> str | None:
+        """Why the bucket's lifecycle cannot purge this store's noncurrent versions after ``grace``.
+
+        ``None`` when an enabled rule covering the store's prefix expires every
+        noncurrent version no sooner than ``grace`` (rounded up to whole days,
+        as lifecycle rules count) and no rule over its keys expires them sooner.
+        See :func:`reclaim.stores.s3._versions.noncurrent_expiry_problem`.
+        """
+        days = math.ceil(grace / timedelta(days=1))
+        return _versions.noncurrent_expiry_problem(self._client, days)
 
     def delete(self, keys: Sequence[str]) -> None:
         """Delete ``keys`` with one ``DeleteObjects`` request per 1000 keys; missing keys are ignored.

@@ -6,6 +6,12 @@ In a bucket that keeps versions, a delete only adds a delete marker:
 its ``VersionId``, part by part above 5 GiB) when nothing is stored at the key,
 conditional on that (``IfNoneMatch``): an object stored there is never
 overwritten.
+
+:func:`versioning_status` and :func:`noncurrent_expiry_problem` read what the
+bucket promises about its versions (``GetBucketVersioning``,
+``GetBucketLifecycleConfiguration``): the checks S3-native quarantine
+(``mode = "versioned"``, ``purge = "lifecycle"``) is to make before it relies
+on a delete marker and on the bucket's noncurrent-version expiry.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from reclaim.stores.s3._client import (
     error_code,
 )
 
-__all__ = ["restore_version"]
+__all__ = ["noncurrent_expiry_problem", "restore_version", "versioning_status"]
 
 
 def restore_version(client: BucketClient, key: str) -> bool:
@@ -87,3 +93,69 @@ def _newest_version(client: BucketClient, key: str, full: str) -> tuple[str, int
             request["VersionIdMarker"] = version_marker
         else:
             request.pop("VersionIdMarker", None)
+
+
+def versioning_status(client: BucketClient) -> str:
+    """The bucket's versioning status: ``Enabled``, ``Suspended`` or ``""`` (never enabled).
+
+    For ``mode = "versioned"``, which is safe only where a delete leaves a
+    delete marker over a kept version (``Enabled``). Raises ``StoreError`` when
+    the request fails (fail closed: an unknown status is no ``Enabled``).
+    """
+    try:
+        response = client.call("get_bucket_versioning", Bucket=client.bucket)
+    except Exception as exc:
+        raise client.fail("reading the bucket's versioning status failed", exc) from None
+    return str(response.get("Status") or "")
+
+
+def noncurrent_expiry_problem(client: BucketClient, grace_days: int) -> str | None:
+    """Why the bucket's lifecycle cannot be left to purge the store's noncurrent versions; ``None`` if it can.
+
+    It can when an enabled rule expires noncurrent versions
+    (``NoncurrentVersionExpiration``) of every key under the store's prefix
+    (its filter is a prefix of the store's prefix, with no tag or size
+    condition), keeps no newer noncurrent versions back and waits at least
+    ``grace_days``. A rule over any of the store's keys that expires noncurrent
+    versions sooner is a problem too: it would purge quarantined objects
+    before their grace ends, without the re-check. Raises ``StoreError`` when
+    the request fails.
+    """
+    try:
+        response = client.call("get_bucket_lifecycle_configuration", Bucket=client.bucket)
+    except Exception as exc:
+        if error_code(exc) == "NoSuchLifecycleConfiguration":
+            return "the bucket has no lifecycle configuration"
+        raise client.fail("reading the bucket's lifecycle configuration failed", exc) from None
+    suitable = False
+    for rule in response.get("Rules", ()):
+        expiry = rule.get("NoncurrentVersionExpiration") or {}
+        if rule.get("Status") != "Enabled" or "NoncurrentDays" not in expiry:
+            continue
+        days = int(expiry["NoncurrentDays"])
+        prefix, whole = _rule_prefix(rule)
+        overlaps = prefix.startswith(client.prefix) or client.prefix.startswith(prefix)
+        if overlaps and days < grace_days:
+            name = rule.get("ID") or prefix or "(whole bucket)"
+            return (
+                f"lifecycle rule {name!r} expires noncurrent versions after {days} days, "
+                f"before the grace of {grace_days} days ends"
+            )
+        if whole and client.prefix.startswith(prefix) and not expiry.get("NewerNoncurrentVersions"):
+            suitable = True
+    if not suitable:
+        return f"no enabled rule expires every noncurrent version under {client.prefix or 'the bucket'!r}"
+    return None
+
+
+def _rule_prefix(rule: dict[str, Any]) -> tuple[str, bool]:
+    """A lifecycle rule's key prefix, and whether it covers every key under it (no tag or size filter)."""
+    if "Filter" not in rule:
+        return str(rule.get("Prefix") or ""), True
+    found = rule.get("Filter") or {}
+    if "And" in found:
+        found = found["And"] or {}
+        whole = not (found.get("Tags") or "ObjectSizeGreaterThan" in found or "ObjectSizeLessThan" in found)
+        return str(found.get("Prefix") or ""), whole
+    whole = not ("Tag" in found or "ObjectSizeGreaterThan" in found or "ObjectSizeLessThan" in found)
+    return str(found.get("Prefix") or ""), whole
