@@ -87,3 +87,20 @@ def test_max_fraction_exit_code(tmp_path: Path) -> None:
     result = run("quarantine", "--config", str(archive.config_path), "--max-fraction", "0.05", cwd=tmp_path)
     assert result.returncode == 7
     assert "nothing was moved" in result.stderr
+
+
+def test_a_dry_run_cycle_reports_the_same_purge_counts_as_json_and_as_text(tmp_path: Path) -> None:
+    archive = reclaim.sample.build_demo_archive(tmp_path / "demo")
+    config = archive.config_path
+    config.write_text(config.read_text().replace('grace = "7d"', 'grace = "0s"'))
+    reclaim.init(config)
+    cfg = str(config)
+    assert run("quarantine", "--config", cfg, cwd=tmp_path).returncode == 0
+    text = run("run", "--config", cfg, "--dry-run", cwd=tmp_path)
+    as_json = run("run", "--config", cfg, "--dry-run", "--json", cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert as_json.returncode == 0, as_json.stderr
+    [purged] = json.loads(as_json.stdout)["purged"]
+    assert purged["due"] == 18
+    assert purged["purged"]["count"] == 18
+    assert f"would purge {purged['purged']['count']} objects" in " ".join(text.stdout.split())
