@@ -194,6 +194,25 @@ def check_paths(engine: sa.Engine, attributes: Sequence[ExternalAttribute], back
                 )
 
 
+def refuse_mariadb(connection: Any) -> None:
+    """Fail closed on a MariaDB server: DataJoint 2.3.5 cannot store codec values there.
+
+    MariaDB reports a ``json`` column as ``longtext``; ``datajoint/heading.py``
+    sets ``attr.json`` only for attributes declared ``json``, so a codec's JSON
+    value (``<blob@>``, ``<object@>`` …) reaches pymysql as a dict
+    (``table.py``, ``TypeError: dict can not be used as parameter``). reclaim
+    refuses rather than guess what such a pipeline holds.
+    """
+    version = str(connection.query("SELECT VERSION()").fetchone()[0])
+    if "mariadb" in version.lower():
+        raise ConfigError(
+            f"reclaim.datajoint does not support MariaDB ({version}): DataJoint 2.3.5 stores codec "
+            "attributes as longtext there and cannot write their JSON values; use MySQL or PostgreSQL",
+            field="database.backend",
+            value="mysql",
+        )
+
+
 def build_pipeline(
     schemas: Sequence[Any],
     store_name: str | None = None,
@@ -221,6 +240,8 @@ def build_pipeline(
             field="store_name",
         )
     selected = [store_name] if store_name is not None else named
+    if backend != "postgresql":
+        refuse_mariadb(schemas[0].connection)
     attributes = discover(schemas)
     schema_names = [str(s.database) for s in schemas]
     url = database_url(schemas[0].connection.conn_info, backend)
