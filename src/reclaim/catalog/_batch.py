@@ -38,6 +38,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 import sqlalchemy as sa
 
+from reclaim.catalog import _totals
 from reclaim.catalog._entry import (
     TERMINAL,
     TRANSITIONS,
@@ -52,7 +53,7 @@ from reclaim.catalog._entry import (
 )
 from reclaim.catalog.tables import sha256_hex
 
-__all__ = ["CHUNK", "Intent", "intent_row", "record_intents", "record_one", "transition_many"]
+__all__ = ["CHUNK", "Intent", "intent_row", "moved", "record_intents", "record_one", "transition_many"]
 
 #: rows per statement (and keys per ``IN (...)`` list); a batch is one transaction of many
 CHUNK: Final = 500
@@ -103,6 +104,7 @@ def record_intents(
     *,
     mode: str,
     run_id: int | None,
+    totals: sa.Table,
 ) -> list[Entry | None]:
     """Record a QUARANTINING entry for each intent; ``None`` for keys that had an active entry.
 
@@ -121,7 +123,9 @@ def record_intents(
     if not order:
         return results
     rows = [intent_row(store, intents[index], mode, run_id) for index in order]
-    for index, row in zip(order, _record_batch(write, objects, is_conflict, store, rows), strict=True):
+    for index, row in zip(
+        order, _record_batch(write, objects, is_conflict, store, rows, totals), strict=True
+    ):
         results[index] = None if row is None else entry_written(row)
     return results
 
@@ -150,7 +154,12 @@ def intent_row(store: str, intent: Intent, mode: str, run_id: int | None) -> dic
 
 
 def _record_batch(
-    write: Write, objects: sa.Table, is_conflict: IsConflict, store: str, rows: list[dict[str, Any]]
+    write: Write,
+    objects: sa.Table,
+    is_conflict: IsConflict,
+    store: str,
+    rows: list[dict[str, Any]],
+    totals: sa.Table,
 ) -> list[dict[str, Any] | None]:
     """The rows as written (with ``id``), ``None`` for keys that had an active entry; one transaction."""
     active = objects.c.active_hash
@@ -159,6 +168,7 @@ def _record_batch(
         now = datetime.now(UTC)
         stamps = {"created_at": now, "updated_at": now}
         written: dict[str, dict[str, Any]] = {}
+        deltas: _totals.Deltas = {}
         for chunk in chunks(rows, CHUNK):
             hashes = [row["active_hash"] for row in chunk]
             query = sa.select(active).where(objects.c.store == store, active.in_(hashes))
@@ -166,6 +176,8 @@ def _record_batch(
             free = [row | stamps for row in chunk if row["active_hash"] not in taken]
             if not free:
                 continue
+            for row in free:
+                _totals.add(deltas, store, State.QUARANTINING.value, 1, row["size"])
             returning = connection.dialect.insert_executemany_returning_sort_by_parameter_order
             insert = objects.insert()
             if returning:  # the ids come back with the insert, in the order of the rows
@@ -188,6 +200,7 @@ def _record_batch(
             )
             ids = {key_hash: int(entry_id) for key_hash, entry_id in connection.execute(query)}
             written.update((row["active_hash"], row | {"id": ids[row["active_hash"]]}) for row in free)
+        _totals.bump(connection, totals, _totals.JOURNAL, deltas)
         return [written.get(row["active_hash"]) for row in rows]
 
     for _ in range(CONFLICT_ROUNDS):
@@ -197,11 +210,11 @@ def _record_batch(
             continue  # retrying is safe: the refused transaction wrote nothing
         return result
     # writers keep taking keys of this batch: one key per transaction, as record_intent does
-    return [record_one(write, objects, is_conflict, row) for row in rows]
+    return [record_one(write, objects, is_conflict, row, totals) for row in rows]
 
 
 def record_one(
-    write: Write, objects: sa.Table, is_conflict: IsConflict, row: dict[str, Any]
+    write: Write, objects: sa.Table, is_conflict: IsConflict, row: dict[str, Any], totals: sa.Table
 ) -> dict[str, Any] | None:
     """Insert one intent's ``row`` in a transaction of its own; ``None`` if its key has an active entry."""
     now = datetime.now(UTC)
@@ -217,6 +230,9 @@ def record_one(
         (entry_id,) = result.inserted_primary_key or (None,)
         if entry_id is None:  # pragma: no cover - every supported dialect returns the key
             raise RuntimeError("the database returned no id for the new journal entry")
+        deltas: _totals.Deltas = {}
+        _totals.add(deltas, row["store"], State.QUARANTINING.value, 1, row["size"])
+        _totals.bump(connection, totals, _totals.JOURNAL, deltas)
         return int(entry_id)
 
     try:
@@ -235,6 +251,7 @@ def transition_many(
     run_id: int | None = None,
     due_at: datetime | None = None,
     note: str | None = None,
+    totals: sa.Table,
 ) -> list[Entry | None]:
     """Compare-and-set each entry to ``to``; the new entry for those that won, ``None`` for the others.
 
@@ -264,12 +281,27 @@ def transition_many(
     # rows are taken in id order, so that two batches never wait for each other in a cycle
     ordered = sorted(entries, key=lambda entry: entry.id)
     now = datetime.now(UTC)
-    won = write(lambda connection: _swap(connection, objects, ordered, fixed, now))
+
+    def swap(connection: sa.Connection) -> set[int]:
+        won = _swap(connection, objects, ordered, fixed, now)
+        moved(connection, totals, [entry for entry in ordered if entry.id in won], to)
+        return won
+
+    won = write(swap)
     changes = fixed | {"updated_at": now}
     for entry in ordered:
         if entry.id in won:
             results[positions[entry.id]] = replaced(entry, changes | {"version": entry.version + 1})
     return results
+
+
+def moved(connection: sa.Connection, totals: sa.Table, entries: Sequence[Entry], to: State) -> None:
+    """Count ``entries`` (as they were read) out of their states and into ``to``, in ``connection``."""
+    deltas: _totals.Deltas = {}
+    for entry in entries:
+        _totals.add(deltas, entry.store, entry.state.value, -1, -_totals.size_of(entry.size))
+        _totals.add(deltas, entry.store, to.value, 1, entry.size)
+    _totals.bump(connection, totals, _totals.JOURNAL, deltas)
 
 
 def _swap(

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 
+from reclaim.catalog import _totals
 from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.tables import sha256_hex
 
@@ -147,6 +148,7 @@ class RowArchive:
         self._catalog = catalog
         self._rows = catalog.tables.rows
         self._refs = catalog.tables.row_refs
+        self._totals = catalog.tables.totals
         self._lease = lease
 
     def fenced(self, lease: Lease) -> RowArchive:
@@ -230,6 +232,10 @@ class RowArchive:
             ]
         for start in range(0, len(refs), _BATCH):
             connection.execute(self._refs.insert(), refs[start : start + _BATCH])
+        deltas: _totals.Deltas = {}
+        for row in rows:
+            _totals.add(deltas, row.collection, state.value, 1, len(row.row))
+        _totals.bump(connection, self._totals, _totals.ARCHIVE, deltas)
         return ids
 
     def transition(
@@ -259,6 +265,10 @@ class RowArchive:
         def work(conn: sa.Connection) -> bool:
             if conn.execute(statement).rowcount != 1:
                 return False
+            deltas: _totals.Deltas = {}
+            _totals.add(deltas, row.collection, row.state.value, -1, -len(row.row))
+            _totals.add(deltas, row.collection, state.value, 1, len(row.row))
+            _totals.bump(conn, self._totals, _totals.ARCHIVE, deltas)
             if state is RowState.RESTORED:
                 conn.execute(self._refs.delete().where(self._refs.c.row_id == row.id))
             return True
@@ -284,13 +294,43 @@ class RowArchive:
         for start in range(0, len(ordered), _BATCH):
             batch = ordered[start : start + _BATCH]
             with self._writing() as connection:
+                locked = self._lock(connection, batch, [RowState.ARCHIVING.value])
                 connection.execute(self._refs.delete().where(self._refs.c.row_id.in_(batch)))
                 dropped += connection.execute(
                     self._rows.delete().where(
-                        self._rows.c.id.in_(batch), self._rows.c.state == RowState.ARCHIVING.value
+                        self._rows.c.id.in_(locked), self._rows.c.state == RowState.ARCHIVING.value
                     )
                 ).rowcount
+                self._count_out(connection, locked)
         return dropped
+
+    def _lock(self, connection: sa.Connection, ids: Sequence[int], states: Sequence[str]) -> dict[int, Any]:
+        """Lock the records of ``ids`` in ``states``; their collection, state and size, by id.
+
+        What the totals count out is then exactly what the statement that follows changes.
+        """
+        rows = self._rows
+        query = (
+            sa.select(
+                rows.c.id,
+                rows.c.collection,
+                rows.c.state,
+                _totals.row_length(rows.c.row, connection.dialect.name).label("size"),
+            )
+            .where(rows.c.id.in_(ids), rows.c.state.in_(states))
+            .order_by(rows.c.id)
+            .with_for_update()
+        )
+        return {int(row.id): row for row in connection.execute(query)}
+
+    def _count_out(self, connection: sa.Connection, locked: dict[int, Any], to: str | None = None) -> None:
+        """Move the ``locked`` records' totals out of their states (and into ``to``, when given)."""
+        deltas: _totals.Deltas = {}
+        for row in locked.values():
+            _totals.add(deltas, str(row.collection), str(row.state), -1, -_totals.size_of(row.size))
+            if to is not None:
+                _totals.add(deltas, str(row.collection), to, 1, row.size)
+        _totals.bump(connection, self._totals, _totals.ARCHIVE, deltas)
 
     def confirm(self, ids: Collection[int], *, run_id: int) -> int:
         """ARCHIVING -> ARCHIVED for rows whose delete committed; return how many."""
@@ -300,9 +340,11 @@ class RowArchive:
         for start in range(0, len(ordered), _BATCH):
             batch = ordered[start : start + _BATCH]
             with self._writing() as connection:
+                locked = self._lock(connection, batch, [RowState.ARCHIVING.value])
+                self._count_out(connection, locked, RowState.ARCHIVED.value)
                 done += connection.execute(
                     self._rows.update()
-                    .where(self._rows.c.id.in_(batch), self._rows.c.state == RowState.ARCHIVING.value)
+                    .where(self._rows.c.id.in_(locked), self._rows.c.state == RowState.ARCHIVING.value)
                     .values(
                         state=RowState.ARCHIVED.value,
                         version=self._rows.c.version + 1,
@@ -338,10 +380,12 @@ class RowArchive:
                 ids = list(connection.execute(query.order_by(rows.c.id).limit(_BATCH)).scalars())
                 if not ids:
                     return deleted
-                connection.execute(self._refs.delete().where(self._refs.c.row_id.in_(ids)))
+                locked = self._lock(connection, ids, settled)
+                connection.execute(self._refs.delete().where(self._refs.c.row_id.in_(locked)))
                 deleted += connection.execute(
-                    rows.delete().where(rows.c.id.in_(ids), rows.c.state.in_(settled))
+                    rows.delete().where(rows.c.id.in_(locked), rows.c.state.in_(settled))
                 ).rowcount
+                self._count_out(connection, locked)
 
     # -- queries -------------------------------------------------------------------------
 
@@ -445,30 +489,27 @@ class RowArchive:
     def summary(self, collection: str) -> RowSummary:
         """Counts, bytes, the oldest archived row and the next expiry of ``collection``."""
         rows = self._rows
-        query = (
-            sa.select(
-                rows.c.state,
-                sa.func.count(),
-                sa.func.sum(sa.func.length(rows.c.row)),
-                sa.func.min(rows.c.archived_at),
-                sa.func.min(rows.c.expires_at),
-            )
-            .where(rows.c.collection == collection)
-            .group_by(rows.c.state)
+        archived = sa.select(sa.func.min(rows.c.archived_at), sa.func.min(rows.c.expires_at)).where(
+            rows.c.collection == collection, rows.c.state == RowState.ARCHIVED.value
         )
         summary = RowSummary()
         with self._catalog.begin() as connection:
-            for state, count, size, oldest, expiry in connection.execute(query):
-                summary.by_state[str(state)] = int(count)
-                if state == RowState.ARCHIVED.value:
-                    summary.archived = int(count)
-                    summary.bytes = int(size or 0)
-                    summary.oldest = _aware(oldest)
-                    summary.next_expiry = _aware(expiry)
-                elif state == RowState.RESTORED.value:
-                    summary.restored = int(count)
-                else:
-                    summary.in_flight += int(count)
+            # counts and bytes from the running totals: a few rows, whatever the archive's size
+            totals = _totals.read(connection, self._totals, _totals.ARCHIVE, collection)
+            oldest, expiry = connection.execute(archived).one()
+        for state, (count, size) in sorted(totals.items()):
+            if not count:
+                continue
+            summary.by_state[state] = count
+            if state == RowState.ARCHIVED.value:
+                summary.archived = count
+                summary.bytes = size
+                summary.oldest = _aware(oldest)
+                summary.next_expiry = _aware(expiry)
+            elif state == RowState.RESTORED.value:
+                summary.restored = count
+            else:
+                summary.in_flight += count
         return summary
 
 

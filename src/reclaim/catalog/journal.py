@@ -42,11 +42,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 
-from reclaim.catalog import _batch
+from reclaim.catalog import _batch, _totals
 from reclaim.catalog._batch import Intent
 from reclaim.catalog._entry import (
     ACTIVE,
@@ -94,6 +94,15 @@ _EXPIRE_BATCH: Final = 5000
 _T = TypeVar("_T")
 
 
+class _Counted(NamedTuple):
+    """One state's totals, shaped as :func:`summary_from_rows` reads a row."""
+
+    entries: int
+    bytes: int
+    oldest: datetime | None
+    next_due: datetime | None
+
+
 class Journal:
     """The object journal of one catalog; safe to share between threads.
 
@@ -107,6 +116,7 @@ class Journal:
     def __init__(self, catalog: Catalog, *, lease: Fence | None = None) -> None:
         self._catalog = catalog
         self._objects = catalog.tables.objects
+        self._totals = catalog.tables.totals
         self._active_index = f"{catalog.tables.prefix}objects_active"
         self._lease = lease
 
@@ -150,7 +160,7 @@ class Journal:
         check_intent(key, mode, trash_key)
         intent = Intent(key, size=size, mtime=mtime, etag=etag, trash_key=trash_key, version_id=version_id)
         row = _batch.intent_row(store, intent, mode, run_id)
-        written = _batch.record_one(self._write, self._objects, self._is_active_conflict, row)
+        written = _batch.record_one(self._write, self._objects, self._is_active_conflict, row, self._totals)
         return None if written is None else entry_from_row(written)
 
     def transition(
@@ -207,7 +217,14 @@ class Journal:
             )
             .values(**changes)
         )
-        rowcount = self._write(lambda connection: connection.execute(statement).rowcount)
+
+        def swap(connection: sa.Connection) -> int:
+            rowcount = int(connection.execute(statement).rowcount)
+            if rowcount == 1:  # counted with the change, in its transaction
+                _batch.moved(connection, self._totals, [entry], to)
+            return rowcount
+
+        rowcount = self._write(swap)
         if rowcount != 1:
             return None
         return replaced(entry, changes, mtime)
@@ -229,7 +246,14 @@ class Journal:
         committed before the error stay recorded: in flight, for ``recover``).
         """
         return _batch.record_intents(
-            self._write, self._objects, self._is_active_conflict, store, intents, mode=mode, run_id=run_id
+            self._write,
+            self._objects,
+            self._is_active_conflict,
+            store,
+            intents,
+            mode=mode,
+            run_id=run_id,
+            totals=self._totals,
         )
 
     def transition_many(
@@ -254,7 +278,14 @@ class Journal:
         committed before the error stay applied).
         """
         return _batch.transition_many(
-            self._write, self._objects, entries, to, run_id=run_id, due_at=due_at, note=note
+            self._write,
+            self._objects,
+            entries,
+            to,
+            run_id=run_id,
+            due_at=due_at,
+            note=note,
+            totals=self._totals,
         )
 
     def expirable(self, before: datetime, *, store: str | None = None) -> int:
@@ -282,16 +313,27 @@ class Journal:
         while True:
 
             def batch(connection: sa.Connection) -> int:
-                query = sa.select(objects.c.id).where(
+                query = sa.select(objects.c.id, objects.c.store, objects.c.state, objects.c.size).where(
                     objects.c.state.in_(terminal), objects.c.updated_at < before
                 )
                 if store is not None:
                     query = query.where(objects.c.store == store)
-                ids = connection.execute(query.order_by(objects.c.id).limit(_EXPIRE_BATCH)).scalars().all()
-                if not ids:
+                # locked, so that the entries counted out are exactly the ones deleted (a terminal
+                # entry never changes; a concurrent expire waits, then finds them gone)
+                query = query.order_by(objects.c.id).limit(_EXPIRE_BATCH).with_for_update()
+                found = connection.execute(query).all()
+                if not found:
                     return 0
+                ids = [row.id for row in found]
                 statement = objects.delete().where(objects.c.id.in_(ids), objects.c.state.in_(terminal))
-                return int(connection.execute(statement).rowcount)
+                deleted = int(connection.execute(statement).rowcount)
+                if deleted != len(found):  # pragma: no cover - the rows are locked since they were read
+                    raise RuntimeError(f"{deleted} of {len(found)} locked journal entries were deleted")
+                deltas: _totals.Deltas = {}
+                for row in found:
+                    _totals.add(deltas, str(row.store), str(row.state), -1, -_totals.size_of(row.size))
+                _totals.bump(connection, self._totals, _totals.JOURNAL, deltas)
+                return deleted
 
             count = self._write(batch)
             deleted += count
@@ -425,22 +467,25 @@ class Journal:
         return tally
 
     def summary(self, store: str) -> JournalSummary:
-        """Counts and bytes of ``store``'s entries by state, the oldest quarantined item and the next due."""
-        objects = self._objects
-        query = (
-            sa.select(
-                objects.c.state,
-                sa.func.count().label("entries"),
-                sa.func.sum(objects.c.size).label("bytes"),
-                sa.func.min(objects.c.created_at).label("oldest"),
-                sa.func.min(objects.c.due_at).label("next_due"),
-            )
-            .where(objects.c.store == store)
-            .group_by(objects.c.state)
-        )
-        with self._catalog.begin() as connection:
-            rows = {row.state: row for row in connection.execute(query)}
+        """Counts and bytes of ``store``'s entries by state, the oldest quarantined item and the next due.
 
+        Counts and bytes are the running totals (:mod:`reclaim.catalog._totals`),
+        a few rows whatever the journal's size; the oldest and next due read the
+        QUARANTINED entries only, through the ``objects_due`` and ``objects_summary`` indexes.
+        """
+        objects = self._objects
+        quarantined = sa.select(
+            sa.func.min(objects.c.created_at).label("oldest"),
+            sa.func.min(objects.c.due_at).label("next_due"),
+        ).where(objects.c.store == store, objects.c.state == State.QUARANTINED.value)
+        with self._catalog.begin() as connection:
+            totals = _totals.read(connection, self._totals, _totals.JOURNAL, store)
+            oldest, next_due = connection.execute(quarantined).one()
+        rows = {
+            state: _Counted(entries, size, oldest, next_due)
+            for state, (entries, size) in totals.items()
+            if entries
+        }
         return summary_from_rows(store, rows)
 
     # -- plumbing ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The catalog's tables as SQLAlchemy Core objects, for any schema and table prefix.
 
-Six tables, each named ``<prefix><name>``:
+Seven tables, each named ``<prefix><name>``:
 
 - ``runs``: the audit log, one row per invocation that changes anything;
 - ``objects``: the object journal, one row per lifecycle episode of a key
@@ -13,7 +13,10 @@ Six tables, each named ``<prefix><name>``:
 - ``lease``: the one-collector-at-a-time lease (a single row, ``collector``),
   with the latest progress snapshot of the run that holds it;
 - ``observations``: what read-only ``scan`` and ``check`` runs saw, as JSON
-  reports (the dashboard's standing numbers, never a reason to act).
+  reports (the dashboard's standing numbers, never a reason to act);
+- ``totals``: running counts and bytes of the journal per store and state and
+  of the archive per collection and state, so that ``status`` reads a few rows
+  instead of summing the whole history.
 
 The same definitions must hold on SQLite, PostgreSQL and MariaDB/MySQL, which
 shapes a few choices:
@@ -185,6 +188,7 @@ class CatalogTables:
     row_refs: sa.Table
     lease: sa.Table
     observations: sa.Table
+    totals: sa.Table
     schema: str | None
     prefix: str
 
@@ -289,6 +293,8 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         sa.Index(f"{p}rows_expiry", "state", "expires_at"),
         sa.Index(f"{p}rows_run", "run_id"),
         sa.Index(f"{p}rows_state_id", "state", "id"),
+        # status's archive summary: the oldest archived row and the next expiry, from the index
+        sa.Index(f"{p}rows_summary", "collection", "state", "archived_at", "expires_at"),
         **options,
     )
 
@@ -344,6 +350,19 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         **options,
     )
 
+    # running counts and bytes per store (journal) or collection (archive) and state, kept by
+    # every state-changing write in its own transaction (see reclaim.catalog._totals)
+    totals = sa.Table(
+        f"{p}totals",
+        metadata,
+        sa.Column("kind", sa.String(16), primary_key=True),
+        sa.Column("name", sa.String(255), primary_key=True),
+        sa.Column("state", sa.String(16), primary_key=True),
+        sa.Column("entries", sa.BigInteger(), nullable=False),
+        sa.Column("bytes", sa.BigInteger(), nullable=False),
+        **options,
+    )
+
     return CatalogTables(
         metadata=metadata,
         runs=runs,
@@ -352,6 +371,7 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         row_refs=row_refs,
         lease=lease,
         observations=observations,
+        totals=totals,
         schema=schema,
         prefix=prefix,
     )
