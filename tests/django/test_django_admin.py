@@ -63,6 +63,7 @@ def test_restore_from_the_quarantine_page_asks_first_and_logs_the_admin(
     assert "blobs/keep-me.dat" in entry.change_message
     run = api.runs(reclaim_config(), limit=1)[0]
     assert run.command == "restore"
+    assert run.user == "alice"  # the admin, not the OS user the server runs as
     assert entry.object_id == str(run.id)
 
 

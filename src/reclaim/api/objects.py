@@ -166,6 +166,7 @@ def restore(
     dry_run: bool = False,
     purged: bool = False,
     progress: ProgressCallback | None = None,
+    user: str | None = None,
 ) -> LifecycleReport:
     """Bring quarantined objects back: by key (``store`` required when several stores exist), by the
     run that quarantined them, by store, by quarantine time (``since``) or by key glob (``match``).
@@ -186,7 +187,7 @@ def restore(
     options = {"keys": list(keys), "store": store, "run": run_id, "since": since, "match": match}
     if purged:
         options["purged"] = True
-    with Collector.open(config, command="restore", options=options, dry_run=dry_run) as c:
+    with Collector.open(config, command="restore", options=options, dry_run=dry_run, user=user) as c:
         step = c.plan_restore(
             keys=keys, store=store, run_id=run_id, since=since, match=match, purged=purged, progress=progress
         )

@@ -39,6 +39,7 @@ def restore_rows(
     since: datetime | None = None,
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
+    user: str | None = None,
 ) -> RowsReport:
     """Insert archived rows again: by collection, primary key (with ``collection``), run or archive time.
 
@@ -50,7 +51,7 @@ def restore_rows(
     """
     require_row_selection(collection, pks, run_id, since)
     options = {"collection": collection, "pks": list(pks), "run": run_id, "since": since, "rows": True}
-    with Collector.open(config, command="restore", options=options, dry_run=dry_run) as c:
+    with Collector.open(config, command="restore", options=options, dry_run=dry_run, user=user) as c:
         step = c.plan_row_restore(
             collection=collection, pks=pks, run_id=run_id, since=since, progress=progress
         )

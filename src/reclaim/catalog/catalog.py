@@ -415,14 +415,16 @@ class Catalog:
 
     # -- the audit log ----------------------------------------------------------------
 
-    def start_run(self, command: str, options: Mapping[str, Any], *, dry_run: bool) -> int:
+    def start_run(
+        self, command: str, options: Mapping[str, Any], *, dry_run: bool, user: str | None = None
+    ) -> int:
         """Record that ``command`` started now, by this user, host and process; return its id.
 
         ``options`` are stored as JSON with every string redacted (no secret
         reaches the audit log). Raises :class:`CatalogError` on database errors.
         """
         with self.begin() as connection:
-            return runs.insert_run(connection, self._tables, command, options, dry_run=dry_run)
+            return runs.insert_run(connection, self._tables, command, options, dry_run=dry_run, user=user)
 
     def finish_run(
         self,

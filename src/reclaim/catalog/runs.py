@@ -70,14 +70,15 @@ def insert_run(
     options: Mapping[str, Any],
     *,
     dry_run: bool,
+    user: str | None = None,
 ) -> int:
-    """Insert a ``running`` run started now by this user, host and process; return its id."""
+    """Insert a ``running`` run started now by ``user`` (default: the OS user); return its id."""
     values = {
         "command": command,
         "status": "running",
         "dry_run": dry_run,
         "started_at": datetime.now(UTC),
-        "user": _user(),
+        "user": user if user is not None else _user(),
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "options": _dumps(options),

@@ -112,7 +112,7 @@ def _restore_objects(request: HttpRequest, config: Any) -> HttpResponse:
         return TemplateResponse(request, "reclaim/confirm_objects.html", context)
     for store, keys in picked.items():
         try:
-            report = api.restore(config, keys=keys, store=store)
+            report = api.restore(config, keys=keys, store=store, user=request.user.get_username())
         except ReclaimError as exc:
             messages.error(request, f"store {store}: {exc}")
             continue
@@ -163,7 +163,9 @@ def _restore_rows(request: HttpRequest, config: Any) -> HttpResponse:
         return TemplateResponse(request, "reclaim/confirm_rows.html", context)
     for collection, pks in picked.items():
         try:
-            report = api.restore_rows(config, collection=collection, pks=pks)
+            report = api.restore_rows(
+                config, collection=collection, pks=pks, user=request.user.get_username()
+            )
         except ReclaimError as exc:
             messages.error(request, f"collection {collection}: {exc}")
             continue

@@ -132,13 +132,17 @@ class Collector:
         options: Mapping[str, Any],
         dry_run: bool,
         recover: bool = True,
+        user: str | None = None,
     ) -> Iterator[Collector]:
-        """Run a mutating command inside the frame described in the module docstring."""
+        """Run a mutating command inside the frame described in the module docstring.
+
+        ``user`` is who the run is recorded as (an admin's name); default: the OS user.
+        """
         with open_journal(config) as (session, catalog, journal):
             if dry_run:
                 yield cls(session, catalog, journal, dry_run=True)
                 return
-            run_id = catalog.start_run(command, to_jsonable(dict(options)), dry_run=False)
+            run_id = catalog.start_run(command, to_jsonable(dict(options)), dry_run=False, user=user)
             collector: Collector | None = None
             try:
                 leases = Leases(catalog, ttl=session.config.catalog.lease_ttl)
