@@ -26,13 +26,14 @@ MariaDB/MySQL::
 Read-only ``scan`` and ``check`` leave their reports as observations
 (:func:`record_scan`, :func:`record_check`, :func:`latest_observation`).
 
-``journal``, ``lease`` and ``observations`` are public modules too (listed in ``__all__``).
+``fence``, ``journal``, ``lease`` and ``observations`` are public modules too (listed in ``__all__``).
 """
 
-from reclaim.catalog import archive, browse, journal, lease, observations
+from reclaim.catalog import archive, browse, fence, journal, lease, observations
 from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.archive import RESTORABLE, ArchivedRow, NewRow, RowArchive, RowState, RowSummary, pk_text
 from reclaim.catalog.catalog import MIGRATIONS, Catalog, open_catalog
+from reclaim.catalog.fence import Fence, TokenFence
 from reclaim.catalog.journal import (
     ACTIVE,
     IN_FLIGHT,
@@ -72,6 +73,7 @@ __all__ = [
     "CatalogTables",
     "CorruptRow",
     "Entry",
+    "Fence",
     "Intent",
     "Journal",
     "JournalSummary",
@@ -88,10 +90,12 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "State",
+    "TokenFence",
     "UTCDateTime",
     "archive",
     "browse",
     "catalog_tables",
+    "fence",
     "journal",
     "latest_observation",
     "lease",
