@@ -196,7 +196,11 @@ def main() -> None:
          "djgc": lambda: child_djgc(database, Path(store))}[kind]()  # fmt: skip
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="reclaim-djbench-"))
-    results = [measure(rows, args.server, work) for rows in args.rows]
+    results = []
+    for rows in args.rows:
+        results.append(measure(rows, args.server, work))
+        r = results[-1]
+        print(f"  {rows:,} rows: reclaim {r['reclaim_s']:.1f} s, dj.gc {r['djgc_s']:.1f} s", flush=True)
     print()
     print(
         "| rows per schema | files | orphans | reclaim collect | dj.gc collect | throughput ratio "
