@@ -51,6 +51,16 @@ class KeyPage:
         """
         raise NotImplementedError
 
+    def verify(self, keys: list[str]) -> list[str]:
+        """Check ``keys`` (unreferenced keys of this page) against the store now; those that changed.
+
+        A live listing describes the store as it is, so there is nothing to
+        check (the default: none changed). A snapshot's page (an inventory
+        report) asks the store and from then on answers :meth:`info` for
+        ``keys`` as the store does now; a changed key is never a candidate.
+        """
+        return []
+
     def bytes_of(self, keys: Iterable[str]) -> int | None:
         """The total size of ``keys`` (keys of this page); ``None`` when a size is unknown.
 

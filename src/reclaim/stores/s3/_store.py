@@ -136,6 +136,14 @@ class S3Store(FsspecStore):
         """
         return _listing.first_level(self._client, prefix)
 
+    def bucket_client(self, bucket: str, prefix: str) -> BucketClient:
+        """Requests to ``bucket`` under ``prefix`` with this store's client and credentials.
+
+        For what lives in another bucket on the store's behalf (its S3
+        Inventory reports); errors name this store, with its secrets masked.
+        """
+        return BucketClient(self.name, self.fs, bucket, prefix, max_keys=self.max_keys, secrets=self._secrets)
+
     # -- single objects ---------------------------------------------------
 
     def stat(self, key: str) -> ObjectInfo:
