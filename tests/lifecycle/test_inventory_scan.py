@@ -30,7 +30,6 @@ boto3 = pytest.importorskip("boto3")
 
 from reclaim.stores.inventory import InventoryStore  # noqa: E402  (after the skips above)
 from reclaim.stores.s3 import S3Store  # noqa: E402
-
 from stores.inventory_reports import rows_of, write_report  # noqa: E402  (tests/ is on the path)
 
 LIVE = [f"blobs/live/{i:03d}" for i in range(6)]
@@ -76,7 +75,12 @@ def archive(
         )
         extra = f'listing = "inventory"\ninventory = "{location}"' if listing == "inventory" else ""
         a = make_archive(
-            tmp_path, sqlite_url, store_url=f"s3://{source}/", storage_options=s3_options, min_age="0", extra=extra
+            tmp_path,
+            sqlite_url,
+            store_url=f"s3://{source}/",
+            storage_options=s3_options,
+            min_age="0",
+            extra=extra,
         )
         for key in LIVE:
             a.reference(key)
@@ -102,7 +106,9 @@ def test_a_scan_through_the_inventory_equals_the_list_scan(archive: Callable[...
     assert listed.listed_as_of is None
     for name in ("listed", "referenced", "candidates", "young", "excluded", "vanished", "changed"):
         assert getattr(through, name) == getattr(listed, name), name
-    assert [(i.key, i.size, i.etag) for i in through.samples] == [(i.key, i.size, i.etag) for i in listed.samples]
+    assert [(i.key, i.size, i.etag) for i in through.samples] == [
+        (i.key, i.size, i.etag) for i in listed.samples
+    ]
     assert sorted(i.key for i in through.samples) == ORPHANS
 
 
@@ -123,7 +129,8 @@ def test_objects_deleted_or_overwritten_after_the_report_are_never_quarantined(
     try:
         journal = Journal(catalog)
         # not even an intent was recorded for them: they were never candidates
-        assert journal.active("main", deleted) is None and journal.active("main", overwritten) is None
+        assert journal.active("main", deleted) is None
+        assert journal.active("main", overwritten) is None
         assert not journal.select(store="main", states=tuple(State), keys=[deleted, overwritten])
         quarantined = {e.key for e in journal.select(store="main", states=(State.QUARANTINED,))}
     finally:
@@ -152,12 +159,23 @@ def test_the_report_date_caps_the_age_threshold(
         client.put_object(Bucket=source, Key=key, Body=b"x")
     taken = soon()
     location = write_report(
-        client, dest=dest, prefix="", source=source, config_id="c", rows=rows_of(client, source), fmt="ORC", taken=taken
+        client,
+        dest=dest,
+        prefix="",
+        source=source,
+        config_id="c",
+        rows=rows_of(client, source),
+        fmt="ORC",
+        taken=taken,
     )
     store = InventoryStore(S3Store("main", f"s3://{source}/", s3_options), location)
     try:
         later = taken + timedelta(hours=2)  # the scan runs two hours after the report
-        kwargs: dict[str, Any] = {"trash_prefix": "_trash/", "scan_start": later, "min_age": timedelta(hours=1)}
+        kwargs: dict[str, Any] = {
+            "trash_prefix": "_trash/",
+            "scan_start": later,
+            "min_age": timedelta(hours=1),
+        }
         statuses = {c.status for c in classify(store, [], **kwargs)}
         # an hour old now, but minutes old when the report was taken: too young
         assert statuses == {Status.YOUNG}

@@ -216,7 +216,7 @@ def write_report(
         part = shuffled[index::files]
         body = encode_file(part, fmt, columns, source)
         key = f"{base}data/{uuid.UUID(int=random.Random(seed * 100 + index).getrandbits(128))}.{extension}"
-        md5 = hashlib.md5(body).hexdigest()
+        md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
         if corrupt_file and index == 0:
             body = body[:-1] + bytes([body[-1] ^ 1])
         client.put_object(Bucket=dest, Key=key, Body=body)
@@ -234,7 +234,7 @@ def write_report(
     folder = f"{base}{folder_of(taken)}/"
     client.put_object(Bucket=dest, Key=f"{folder}manifest.json", Body=body)
     if with_checksum:
-        checksum = hashlib.md5(body + (b"x" if corrupt_checksum else b"")).hexdigest()
+        checksum = hashlib.md5(body + (b"x" if corrupt_checksum else b""), usedforsecurity=False).hexdigest()
         client.put_object(Bucket=dest, Key=f"{folder}manifest.checksum", Body=checksum.encode())
     return f"s3://{dest}/{base}"
 

@@ -10,6 +10,7 @@ points cut the report into ranges of about equal size.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import secrets
@@ -112,7 +113,8 @@ def test_the_listing_equals_a_list_of_the_bucket(
     assert "other/outside" not in {i.key for i in listed}
     for got, want in zip(listed, live, strict=True):
         assert (got.size, got.etag) == (want.size, want.etag)
-        assert got.mtime is not None and want.mtime is not None
+        assert got.mtime is not None
+        assert want.mtime is not None
         assert abs(got.mtime - want.mtime) < 1
     # the same through pages, with the trash skipped as the scan asks
     pages = [key for page in store.list_pages("", skip=("_trash/",)) for key in page.keys]
@@ -199,12 +201,16 @@ def test_a_report_of_another_bucket_is_refused(
         list(store.list())
 
 
-def test_a_location_of_another_bucket_is_refused(world: dict[str, Any], make: Callable[..., InventoryStore]) -> None:
+def test_a_location_of_another_bucket_is_refused(
+    world: dict[str, Any], make: Callable[..., InventoryStore]
+) -> None:
     with pytest.raises(StoreError, match="is not of bucket"):
         make(f"s3://{world['dest']}/inventories/another-bucket/daily/")
 
 
-def test_a_stale_report_is_refused(client: Any, world: dict[str, Any], make: Callable[..., InventoryStore]) -> None:
+def test_a_stale_report_is_refused(
+    client: Any, world: dict[str, Any], make: Callable[..., InventoryStore]
+) -> None:
     taken = (datetime.now(UTC) - timedelta(hours=50)).replace(second=0, microsecond=0)
     store = make(report(client, world, "Parquet", taken=taken))
     with pytest.raises(StoreError, match=r"report s3://.*manifest\.json was taken 5\d\.\d h ago"):
@@ -214,7 +220,9 @@ def test_a_stale_report_is_refused(client: Any, world: dict[str, Any], make: Cal
     assert len(list(patient.list())) == len(list(patient.live.list()))
 
 
-def test_a_schema_without_key_is_refused(client: Any, world: dict[str, Any], make: Callable[..., InventoryStore]) -> None:
+def test_a_schema_without_key_is_refused(
+    client: Any, world: dict[str, Any], make: Callable[..., InventoryStore]
+) -> None:
     store = make(report(client, world, "CSV", schema=["Bucket", "Size", "LastModifiedDate", "ETag"]))
     with pytest.raises(StoreError, match=r"manifest\.json: its fileSchema has no Key column"):
         list(store.list())
@@ -246,11 +254,12 @@ def test_split_points_cut_the_report_into_even_ranges(
     store = make(report(client, world, "Parquet"))
     keys = [i.key for i in store.list()]
     points = store.split_points(4)
-    assert points == sorted(set(points)) and len(points) == 3
+    assert points == sorted(set(points))
+    assert len(points) == 3
     bounds = [None, *points, None]
     sizes = [
         sum(1 for k in keys if (low is None or k >= low) and (high is None or k < high))
-        for low, high in zip(bounds, bounds[1:], strict=False)
+        for low, high in itertools.pairwise(bounds)
     ]
     assert sum(sizes) == len(keys)
     assert max(sizes) - min(sizes) <= 2

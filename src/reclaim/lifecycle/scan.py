@@ -16,8 +16,11 @@ the page, no object per key). Each listed key is classified exactly once:
 
 A store that lists from a snapshot (:class:`~reclaim.stores.base.SnapshotStore`:
 an S3 Inventory report) is handled with two more rules. Every page's
-unreferenced keys are verified against the store now (``KeyPage.verify``:
-one batched ``stat_many``) before they are classified: a key gone since the
+unreferenced keys are verified against the store now before they are
+classified (:func:`~reclaim.stores._pages.verify_pages`: the pages are held
+until about :data:`VERIFY_KEYS` unreferenced keys or :data:`VERIFY_PAGES`
+pages are pending, then verified with one ``stat_many``, so sparse candidates
+cost a request each, many in flight, not a round trip per page): a key gone since the
 snapshot is ``vanished``, one modified since (size, ETag or mtime differ, or
 modified after the snapshot was taken) is ``changed``, and the others are
 judged by what the store says now. And the age threshold is counted from the
@@ -57,7 +60,7 @@ from reclaim.errors import StoreError
 from reclaim.lifecycle.progress import ProgressLike, as_progress
 from reclaim.references import PageCoverage, ReferenceSource, upper_bound
 from reclaim.stores import ObjectInfo, Store
-from reclaim.stores._pages import KeyPage, list_pages
+from reclaim.stores._pages import KeyPage, list_pages, verify_pages
 from reclaim.stores.base import SnapshotStore
 
 __all__ = [
@@ -72,6 +75,10 @@ __all__ = [
 
 #: listed keys between two progress reports (a report per key would cost more than the key)
 _PROGRESS_EVERY = 1000
+#: a snapshot listing's unreferenced keys verified in one batch (pages are held until then)
+VERIFY_KEYS = 2000
+#: the most pages of a snapshot listing held for one verification batch (bounds the memory held)
+VERIFY_PAGES = 100
 
 
 class Status(StrEnum):
@@ -263,6 +270,8 @@ def _classified_pages(
     previous: str | None = None
     listed = 0
     reported = 0
+    held: list[_Page] = []  # pages of a snapshot listing waiting for their verification batch
+    pending = 0
     step = as_progress(progress).step("scan", store.name, expected, unit="listed", estimated=True)
     for page in list_pages(store, prefix, skip=(trash_prefix,)):
         keys = page.keys
@@ -288,15 +297,34 @@ def _classified_pages(
             dropped = set(excluded)
             keys = list(filterfalse(dropped.__contains__, keys))
         unreferenced = coverage.unreferenced(keys)
-        # a snapshot's page asks the store now; a live listing's has nothing to check
-        changed = page.verify(unreferenced) if unreferenced else []
-        if changed:
-            moved_on = set(changed)
-            unreferenced = list(filterfalse(moved_on.__contains__, unreferenced))
-        yield _Page(page, keys, excluded, unreferenced, changed)
+        if not page.snapshot:
+            yield _Page(page, keys, excluded, unreferenced, [])  # a live listing: nothing to verify
+            continue
+        held.append(_Page(page, keys, excluded, unreferenced, []))
+        pending += len(unreferenced)
+        if pending >= VERIFY_KEYS or len(held) >= VERIFY_PAGES:
+            yield from _verified(held)
+            held, pending = [], 0
+    yield from _verified(held)
     coverage.drain()
     step.update(listed)
     step.done()
+
+
+def _verified(held: list[_Page]) -> Iterator[_Page]:
+    """The held pages of a snapshot listing, their unreferenced keys checked against the store now."""
+    changed_of = verify_pages([(item.page, item.unreferenced) for item in held if item.unreferenced])
+    changes = iter(changed_of)
+    for item in held:
+        if not item.unreferenced:
+            yield item
+            continue
+        changed = next(changes)
+        if changed:
+            moved_on = set(changed)
+            item.unreferenced = list(filterfalse(moved_on.__contains__, item.unreferenced))
+            item.changed = changed
+        yield item
 
 
 def _out_of_order(store: Store, previous: str | None, keys: list[str]) -> None:

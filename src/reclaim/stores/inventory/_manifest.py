@@ -149,7 +149,9 @@ def _dated_folders(client: BucketClient) -> list[tuple[datetime, str]]:
         try:
             page = client.call("list_objects_v2", **request)
         except Exception as exc:
-            raise client.fail(f"listing the inventory reports under s3://{client.bucket}/{client.prefix} failed", exc) from None
+            raise client.fail(
+                f"listing the inventory reports under s3://{client.bucket}/{client.prefix} failed", exc
+            ) from None
         for common in page.get("CommonPrefixes", ()):
             folder = str(common.get("Prefix", ""))[len(client.prefix) :]
             match = _FOLDER.match(folder)

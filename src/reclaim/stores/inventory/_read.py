@@ -95,7 +95,9 @@ def read_report(
             except StoreError:
                 raise
             except (pa.ArrowException, ValueError, OSError) as exc:
-                raise _refused(client, report, data_file, f"it cannot be read as {report.file_format}: {exc}") from None
+                raise _refused(
+                    client, report, data_file, f"it cannot be read as {report.file_format}: {exc}"
+                ) from None
 
 
 def _refused(client: BucketClient, report: Report, data_file: DataFile, why: str) -> StoreError:
@@ -109,16 +111,19 @@ def _download(client: BucketClient, report: Report, data_file: DataFile, path: s
     """Copy the data file to ``path``, computing its MD5 on the way; a mismatch fails closed."""
     digest = hashlib.md5(usedforsecurity=False)
     try:
-        with client.fs.open(f"{report.bucket}/{data_file.key}", "rb", block_size=_COPY_CHUNK) as source, open(
-            path, "wb"
-        ) as target:
+        with (
+            client.fs.open(f"{report.bucket}/{data_file.key}", "rb", block_size=_COPY_CHUNK) as source,
+            open(path, "wb") as target,
+        ):
             while chunk := source.read(_COPY_CHUNK):
                 digest.update(chunk)
                 target.write(chunk)
     except FileNotFoundError:
         raise _refused(client, report, data_file, "it is missing") from None
     except Exception as exc:
-        raise client.fail(f"reading inventory data file s3://{report.bucket}/{data_file.key} failed", exc) from None
+        raise client.fail(
+            f"reading inventory data file s3://{report.bucket}/{data_file.key} failed", exc
+        ) from None
     if digest.hexdigest() != data_file.md5:
         raise _refused(
             client, report, data_file, f"its MD5 is {digest.hexdigest()}, the manifest says {data_file.md5}"
@@ -158,7 +163,9 @@ def _parse(report: Report, path: str) -> Iterator[pa.RecordBatch]:
             yield _decoded_keys(batch)
 
 
-_WANTED: Final = frozenset({"bucket", "key", "is_latest", "is_delete_marker", "size", "last_modified_date", "e_tag"})
+_WANTED: Final = frozenset(
+    {"bucket", "key", "is_latest", "is_delete_marker", "size", "last_modified_date", "e_tag"}
+)
 _CSV_TYPES: Final = {
     "is_latest": pa.bool_(),
     "is_delete_marker": pa.bool_(),
@@ -174,7 +181,10 @@ def _decoded_keys(batch: pa.RecordBatch) -> pa.RecordBatch:
     if not pc.any(encoded).as_py():
         return batch
     decoded = pa.array(
-        [unquote_plus(k, errors="strict") if e else k for k, e in zip(keys.to_pylist(), encoded.to_pylist(), strict=True)],
+        [
+            unquote_plus(k, errors="strict") if e else k
+            for k, e in zip(keys.to_pylist(), encoded.to_pylist(), strict=True)
+        ],
         pa.string(),
     )
     return batch.set_column(batch.schema.get_field_index("key"), "key", decoded)
@@ -186,12 +196,19 @@ def _normalized(
     names = batch.schema.names
     missing = [c for c in report.columns if c in _WANTED and c not in names]
     if missing:
-        raise _refused(client, report, data_file, f"it has no column {missing[0]!r} though fileSchema names it")
+        raise _refused(
+            client, report, data_file, f"it has no column {missing[0]!r} though fileSchema names it"
+        )
     if "bucket" in names:
         other = pc.invert(pc.fill_null(pc.equal(batch.column("bucket"), report.source_bucket), False))
         if pc.any(other).as_py():
             first = pc.filter(batch.column("bucket"), other)[0].as_py()
-            raise _refused(client, report, data_file, f"it lists objects of bucket {first!r}, not {report.source_bucket!r}")
+            raise _refused(
+                client,
+                report,
+                data_file,
+                f"it lists objects of bucket {first!r}, not {report.source_bucket!r}",
+            )
     key = batch.column("key")
     if key.null_count:
         raise _refused(client, report, data_file, "a row has no key")
@@ -203,7 +220,11 @@ def _normalized(
     batch = batch.filter(keep)
     if not batch.num_rows:
         return pa.RecordBatch.from_pylist([], schema=SCHEMA)
-    key = pc.utf8_slice_codeunits(batch.column("key"), len(keys.store_prefix)) if keys.store_prefix else batch.column("key")
+    key = (
+        pc.utf8_slice_codeunits(batch.column("key"), len(keys.store_prefix))
+        if keys.store_prefix
+        else batch.column("key")
+    )
     keep = _key_filter(key, keys)
     columns = [
         key,
@@ -247,4 +268,3 @@ def _seconds(batch: pa.RecordBatch) -> Any:
         return pa.nulls(batch.num_rows, pa.float64())
     stamps = pc.cast(batch.column("last_modified_date"), pa.timestamp("ms", tz="UTC"), safe=False)
     return pc.divide(pc.cast(pc.cast(stamps, pa.int64()), pa.float64()), 1000.0)
-

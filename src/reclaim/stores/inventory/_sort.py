@@ -49,7 +49,11 @@ class DuplicateKey(ValueError):
 
 
 def sorted_rows(
-    batches: Iterable[pa.RecordBatch], *, chunk_rows: int, run_rows: int = RUN_ROWS, tempdir: str | None = None
+    batches: Iterable[pa.RecordBatch],
+    *,
+    chunk_rows: int,
+    run_rows: int = RUN_ROWS,
+    tempdir: str | None = None,
 ) -> Iterator[Chunk]:
     """Yield the rows of ``batches`` sorted by key, ``chunk_rows`` at a time (see the module docstring).
 

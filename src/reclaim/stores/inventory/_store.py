@@ -27,6 +27,7 @@ numbers of keys, from the report's own key distribution (for partitioned runs).
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -40,7 +41,7 @@ from reclaim.stores._walk import check_listing_args
 from reclaim.stores.base import ObjectInfo, Store
 from reclaim.stores.inventory._manifest import Report, find_report, parse_location
 from reclaim.stores.inventory._read import KeyFilter, read_report
-from reclaim.stores.inventory._sort import RUN_ROWS, DuplicateKey, sorted_rows
+from reclaim.stores.inventory._sort import RUN_ROWS, Chunk, DuplicateKey, sorted_rows
 from reclaim.stores.s3 import S3Store
 
 if TYPE_CHECKING:
@@ -86,27 +87,35 @@ class InventoryPage(KeyPage):
         i = self._index[key]
         return ObjectInfo(key, self._sizes[i], self._mtimes[i], self._etags[i])
 
-    def verify(self, keys: list[str]) -> list[str]:
-        """Look ``keys`` up in the bucket now (one ``stat_many``); the keys that changed since the report.
+    snapshot = True
 
-        After this, :meth:`info` of each of ``keys`` answers from the bucket:
-        ``None`` for a key gone since the report. A key changed when its live
-        size, ETag or mtime (to the second: a report and a HEAD round
-        differently) differ from the report's, or it was modified at or after
-        the instant the report was taken. Raises :class:`StoreError` when the
-        bucket cannot be asked.
+    def verify_together(self, items: Sequence[tuple[KeyPage, list[str]]]) -> list[list[str]]:
+        """Look the keys of these pages up in the bucket now (one ``stat_many``); the changed keys of each.
+
+        After this, :meth:`info` of each key answers from the bucket: ``None``
+        for a key gone since the report. A key changed when its live size,
+        ETag or mtime (to the second: a report and a HEAD round differently)
+        differ from the report's, or it was modified at or after the instant
+        the report was taken. Raises :class:`StoreError` when the bucket
+        cannot be asked.
         """
-        if not keys:
-            return []
-        live = self._store.live.stat_many(keys)
+        pages = [page for page, _ in items]
+        if not all(isinstance(page, InventoryPage) and page._store is self._store for page in pages):
+            raise TypeError("pages of different listings cannot be verified together")
+        wanted = [key for _, keys in items for key in keys]
+        live = self._store.live.stat_many(wanted) if wanted else {}
         taken = self._store.listed_as_of().timestamp()
-        changed = []
-        for key in keys:
-            now = live.get(key)
-            self._live[key] = now
-            if now is not None and _differs(self.listed(key), now, taken):
-                changed.append(key)
-        return changed
+        out: list[list[str]] = []
+        for page, keys in items:
+            assert isinstance(page, InventoryPage)
+            changed = []
+            for key in keys:
+                now = live.get(key)
+                page._live[key] = now
+                if now is not None and _differs(page.listed(key), now, taken):
+                    changed.append(key)
+            out.append(changed)
+        return out
 
     def info(self, key: str) -> ObjectInfo | None:
         """The bucket's answer for a verified key; else the report's (the bucket's where it has no mtime)."""
@@ -139,7 +148,9 @@ def _differs(listed: ObjectInfo, live: ObjectInfo, taken: float) -> bool:
     if listed.etag is not None and live.etag is not None and listed.etag.strip('"') != live.etag.strip('"'):
         return True
     return (
-        listed.mtime is not None and live.mtime is not None and math.floor(listed.mtime) != math.floor(live.mtime)
+        listed.mtime is not None
+        and live.mtime is not None
+        and math.floor(listed.mtime) != math.floor(live.mtime)
     )
 
 
@@ -233,31 +244,33 @@ class InventoryStore:
         data file fails its checks.
         """
         check_listing_args(prefix, skip, start_after, end_before)
-        return self._objects(KeyFilter(self._store.prefix, prefix, tuple(skip), self.include, start_after, end_before))
+        return self._objects(
+            KeyFilter(self._store.prefix, prefix, tuple(skip), self.include, start_after, end_before)
+        )
 
     def _objects(self, keys: KeyFilter) -> Iterator[ObjectInfo]:
         for chunk in self._chunks(keys, PAGE_SIZE):
             yield from map(ObjectInfo, *chunk)
 
     def list_pages(self, prefix: str = "", *, skip: Sequence[str] = ()) -> Iterator[KeyPage]:
-        """The pages of ``list(prefix, skip=skip)``: :class:`InventoryPage` objects, ``PAGE_SIZE`` keys each."""
+        """The pages of ``list(prefix, skip=skip)``: :class:`InventoryPage` objects of ``PAGE_SIZE`` keys."""
         check_listing_args(prefix, skip, None, None)
         keys = KeyFilter(self._store.prefix, prefix, tuple(skip), self.include)
         return (InventoryPage(self, *chunk) for chunk in self._chunks(keys, PAGE_SIZE))
 
-    def _chunks(
-        self, keys: KeyFilter, rows: int
-    ) -> Iterator[tuple[list[str], list[int | None], list[float | None], list[str | None]]]:
+    def _chunks(self, keys: KeyFilter, rows: int) -> Iterator[Chunk]:
         report = self.report()
         batches = read_report(self._client, report, keys, tempdir=self.tempdir)
         try:
             yield from sorted_rows(batches, chunk_rows=rows, run_rows=self.run_rows, tempdir=self.tempdir)
         except DuplicateKey as exc:
-            raise StoreError(self.name, f"inventory report {report.url}: {exc}; refusing to list from it") from None
+            raise StoreError(
+                self.name, f"inventory report {report.url}: {exc}; refusing to list from it"
+            ) from None
         except (pa.ArrowException, OSError) as exc:
             raise StoreError(self.name, f"sorting inventory report {report.url} failed: {exc}") from None
 
-    def split_points(self, n: int, prefix: str = "") -> list[str]:
+    def split_points(self, n: int, prefix: str = "") -> builtins.list[str]:
         """At most ``n - 1`` increasing keys cutting the report's keys under ``prefix`` into ``n`` ranges.
 
         The ranges ``k < b1``, ``b1 <= k < b2``, ..., ``bm <= k`` hold about
@@ -272,7 +285,7 @@ class InventoryStore:
         if n == 1:
             return []
         keys = KeyFilter(self._store.prefix, prefix, (), self.include)
-        sample: list[str] = []
+        sample: builtins.list[str] = []
         stride = 1
         seen = 0
         for batch in read_report(self._client, self.report(), keys, tempdir=self.tempdir):
@@ -284,7 +297,7 @@ class InventoryStore:
                 sample = sample[::2]  # an even sample at twice the stride
                 stride *= 2
         sample.sort()
-        points: list[str] = []
+        points: builtins.list[str] = []
         for i in range(1, n):
             if not sample:
                 break
