@@ -105,8 +105,13 @@ def _lists(batch: pa.RecordBatch) -> Chunk:
 
 
 def _run(path: str) -> Iterator[tuple[str, int | None, float | None, str | None]]:
-    """The rows of one run, a batch at a time (memory: one batch)."""
-    with pa.memory_map(path, "r") as source:
+    """The rows of one run, a batch at a time (memory: one batch).
+
+    Read with plain reads, never memory-mapped: the pages of a mapped run stay
+    resident once touched, so a merge over mapped runs would hold the whole
+    report in memory after all.
+    """
+    with pa.OSFile(path, "rb") as source:
         reader = ipc.open_file(source)
         for index in range(reader.num_record_batches):
             yield from zip(*_lists(reader.get_batch(index)), strict=True)
