@@ -86,7 +86,13 @@ def write_report(endpoint: str, n: int, orphans: float, mtime: float, taken: flo
             body = sink.read()
         key = f"{base}data/{uuid.uuid4()}.parquet"
         client.put_object(Bucket=DEST, Key=key, Body=body)
-        files.append({"key": key, "size": len(body), "MD5checksum": hashlib.md5(body, usedforsecurity=False).hexdigest()})
+        files.append(
+            {
+                "key": key,
+                "size": len(body),
+                "MD5checksum": hashlib.md5(body, usedforsecurity=False).hexdigest(),
+            }
+        )
         del table, body, part
     schema = (
         "message s3.inventory {  required binary bucket (STRING);  required binary key (STRING);  "
@@ -134,7 +140,9 @@ def _child(*args: str) -> list[str]:
 
 def bench_read(server: MotoServer, n: int) -> None:
     now = time.time()
-    seconds, _, _ = run_child(_child("--child-write", server.endpoint, str(n), "0", str(now - 86400), str(now)))
+    seconds, _, _ = run_child(
+        _child("--child-write", server.endpoint, str(n), "0", str(now - 86400), str(now))
+    )
     print(f"wrote a Parquet report of {n:,} keys in {seconds:.1f} s", flush=True)
     server.reset_counts()
     wall, rss, output = run_child(_child("--child-read", server.endpoint))
@@ -151,7 +159,9 @@ def _settings(endpoint: str, listing: str) -> str:
     lines = []
     if listing == "inventory":
         lines += ['listing = "inventory"', f'inventory = "{LOCATION}"', 'max_inventory_age = "30d"']
-    key, secret, region = (CREDENTIALS[k] for k in ("aws_access_key_id", "aws_secret_access_key", "region_name"))
+    key, secret, region = (
+        CREDENTIALS[k] for k in ("aws_access_key_id", "aws_secret_access_key", "region_name")
+    )
     lines += [
         "",
         "[stores.bench.storage_options]",

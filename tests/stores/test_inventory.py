@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reclaim.errors import StoreError
+from reclaim.stores import validate_key
 
 pytest.importorskip("moto.server", reason="moto[server] is not installed")
 pytest.importorskip("s3fs", reason="s3fs is not installed: pip install -e '.[dev]'")
@@ -29,7 +32,7 @@ pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed: pip instal
 boto3 = pytest.importorskip("boto3")
 
 from reclaim.stores.inventory import InventoryStore  # noqa: E402  (after the skips above)
-from reclaim.stores.inventory._read import SCHEMA  # noqa: E402
+from reclaim.stores.inventory._read import SCHEMA, KeyFilter, _key_filter  # noqa: E402
 from reclaim.stores.inventory._sort import DuplicateKey, sorted_rows  # noqa: E402
 from reclaim.stores.s3 import S3Store  # noqa: E402
 
@@ -264,3 +267,17 @@ def test_split_points_cut_the_report_into_even_ranges(
     assert sum(sizes) == len(keys)
     assert max(sizes) - min(sizes) <= 2
     assert store.split_points(1) == []
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet="ab./\x00é", max_size=8))
+def test_the_report_s_key_filter_agrees_with_validate_key(key: str) -> None:
+    """Invariant 8 in Arrow compute: a report key is listed exactly when it is a valid store key."""
+    listed = _key_filter(pa.array([key]), KeyFilter("")).to_pylist() == [True]
+    try:
+        validate_key(key)
+    except ValueError:
+        valid = False
+    else:
+        valid = True
+    assert listed == valid
