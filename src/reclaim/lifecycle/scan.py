@@ -313,13 +313,12 @@ def _classified_pages(
 
 def _verified(held: list[_Page]) -> Iterator[_Page]:
     """The held pages of a snapshot listing, their unreferenced keys checked against the store now."""
-    changed_of = verify_pages([(item.page, item.unreferenced) for item in held if item.unreferenced])
-    changes = iter(changed_of)
-    for item in held:
-        if not item.unreferenced:
-            yield item
-            continue
-        changed = next(changes)
+    if not any(item.unreferenced for item in held):
+        yield from held
+        return
+    # every held page, those without unreferenced keys too: together they say how dense the keys are
+    changed_of = verify_pages([(item.page, item.unreferenced) for item in held])
+    for item, changed in zip(held, changed_of, strict=True):
         if changed:
             moved_on = set(changed)
             item.unreferenced = list(filterfalse(moved_on.__contains__, item.unreferenced))

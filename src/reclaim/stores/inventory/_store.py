@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import builtins
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
@@ -103,7 +104,7 @@ class InventoryPage(KeyPage):
         if not all(isinstance(page, InventoryPage) and page._store is self._store for page in pages):
             raise TypeError("pages of different listings cannot be verified together")
         wanted = [key for _, keys in items for key in keys]
-        live = self._store.live.stat_many(wanted) if wanted else {}
+        live = self._store.live.stat_many(wanted, span=_span(items)) if wanted else {}
         taken = self._store.listed_as_of().timestamp()
         out: list[list[str]] = []
         for page, keys in items:
@@ -138,6 +139,20 @@ class InventoryPage(KeyPage):
                 return None
             total += size
         return total
+
+
+def _span(items: Sequence[tuple[KeyPage, list[str]]]) -> int:
+    """How many report keys lie from the first key asked for to the last (the pages are consecutive)."""
+    first: int | None = None
+    last = 0
+    offset = 0
+    for page, keys in items:
+        if keys:
+            if first is None:
+                first = offset + bisect_left(page.keys, keys[0])
+            last = offset + bisect_left(page.keys, keys[-1])
+        offset += len(page.keys)
+    return 0 if first is None else last - first + 1
 
 
 def _differs(listed: ObjectInfo, live: ObjectInfo, taken: float) -> bool:

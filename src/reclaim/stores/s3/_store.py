@@ -150,15 +150,18 @@ class S3Store(FsspecStore):
         """Size, mtime and ETag of ``key`` (``HeadObject``); ``FileNotFoundError`` if missing."""
         return self._client.head(key)
 
-    def stat_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo]:
+    def stat_many(self, keys: Sequence[str], *, span: int | None = None) -> dict[str, ObjectInfo]:
         """Size, mtime and ETag of each of ``keys`` that exists, by key; missing keys are left out.
 
         Keys dense in their range are read from one ``ListObjectsV2`` of it (a
         page per 1000 keys), the others with ``HeadObject``, several at a time
-        (see :mod:`reclaim.stores.s3._stat`). Raises ``ValueError`` for an
-        invalid key and ``StoreError`` when a request fails.
+        (see :mod:`reclaim.stores.s3._stat`). ``span``: how many objects lie
+        from the first key to the last, where the caller knows (an inventory
+        report); no listing is tried where it would cost more round trips
+        than the ``HeadObject`` requests. Raises ``ValueError`` for an invalid
+        key and ``StoreError`` when a request fails.
         """
-        return _stat.stat_many(self._client, keys)
+        return _stat.stat_many(self._client, keys, span=span)
 
     def read(self, key: str) -> bytes:
         """The content of ``key`` (``GetObject``); ``FileNotFoundError`` if missing."""
