@@ -200,3 +200,26 @@ def test_check_through_the_inventory_asks_the_bucket_before_calling_a_reference_
     report = api.check(a.config_path)
     assert report.stores[0].dangling == 1
     assert [d.key for d in report.stores[0].sources[0].samples] == ["blobs/live/never-uploaded"]
+
+
+def test_an_object_modified_after_the_report_was_taken_is_never_a_candidate(
+    s3_options: dict[str, Any], client: Any, buckets: tuple[str, str]
+) -> None:
+    """Rows AWS wrote for objects modified after the report began (a rolling snapshot) are not trusted."""
+    source, dest = buckets
+    taken = (datetime.now(UTC) - timedelta(minutes=1)).replace(second=0, microsecond=0)
+    for key in ORPHANS:
+        client.put_object(Bucket=source, Key=key, Body=b"x")
+    # the rows match the bucket exactly (size, ETag, mtime): only their dates are after `taken`
+    rows = rows_of(client, source)
+    location = write_report(
+        client, dest=dest, prefix="", source=source, config_id="c", rows=rows, fmt="Parquet", taken=taken
+    )
+    store = InventoryStore(S3Store("main", f"s3://{source}/", s3_options), location)
+    try:
+        report = scan_store(
+            store, [], action="collect", max_fraction=1.0, trash_prefix="_trash/", min_age=timedelta(0)
+        )
+    finally:
+        store.close()
+    assert (report.candidates.count, report.changed.count) == (0, len(ORPHANS))
