@@ -196,11 +196,15 @@ def bench_scan(
         store = json.loads(output)["stores"][0]
         results[listing] = (seconds, rss, counts, store["candidates"]["count"], store["listed"]["count"])
     expected = sum(1 for _, orphan in object_keys(n, orphans) if orphan)
-    seconds_list = results["list"][0] if "list" in results else float("nan")
+    seconds_list = results["list"][0] if "list" in results else None
+
+    def speedup(seconds: float) -> str:
+        return "-" if seconds_list is None else f"{seconds_list / seconds:.1f}x"
+
     for listing, (seconds, rss, counts, candidates, listed) in results.items():
         requests = ", ".join(f"{op} {count:,}" for op, count in sorted(counts.items()))
         print(
-            f"| {n:,} | {listing} | {seconds:.1f} | {seconds_list / seconds:.1f}x | {sum(counts.values()):,} "
+            f"| {n:,} | {listing} | {seconds:.1f} | {speedup(seconds)} | {sum(counts.values()):,} "
             f"({requests}) | {mb(rss)} | {candidates:,} of {listed:,} |",
             flush=True,
         )
