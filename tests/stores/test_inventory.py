@@ -281,3 +281,12 @@ def test_the_report_s_key_filter_agrees_with_validate_key(key: str) -> None:
     else:
         valid = True
     assert listed == valid
+
+
+def test_include_limits_the_listing_to_its_prefixes(
+    client: Any, world: dict[str, Any], make: Callable[..., InventoryStore]
+) -> None:
+    store = make(report(client, world, "CSV"), include=["dir/", "shard/00"])
+    listed = [i.key for i in store.list()]
+    assert listed == [i.key for i in store.live.list() if i.key.startswith(("dir/", "shard/00"))]
+    assert listed
