@@ -1,0 +1,238 @@
+"""One range of one store, worked by a worker: the body of the Celery task, free of Celery.
+
+A :class:`RangeTask` is what the coordinator sends (JSON only: the config by
+path, or its TOML text, never resolved secrets); :func:`run_range` is what a
+worker does with it, in one of three phases:
+
+- ``purge``: settle the range's in-flight entries (a retried task finishes
+  what its killed first attempt left), then purge the range's due entries,
+  re-checked against every reference source (the purge of the lifecycle);
+- ``scan``: scan the range read-only (the store's ``max_fraction`` is the
+  coordinator's to check, over the whole store);
+- ``quarantine``: settle the range's in-flight entries, scan the range with
+  the coordinator's ``scan_start`` (one age threshold for the whole store),
+  refuse if its candidates exceed the range's share of the store's
+  ``max_fraction`` budget, then quarantine them.
+
+Every journal write goes through a :class:`~reclaim.catalog.fence.TokenFence`
+holding the coordinator's lease token and fence, and every side effect on the
+store is preceded by ``fence.check()`` (the lifecycle's lease checks): once
+the coordinator's lease changed hands or expired, the worker changes nothing
+more and raises :class:`~reclaim.errors.LeaseLost`.
+
+Idempotent on retry: a range is only ever worked by its own task (ranges are
+disjoint, and a redelivered task never runs beside its first attempt, see
+:mod:`reclaim.distributed.app`), so the in-flight entries of the range are the
+first attempt's, and settling them first is what ``recover`` does at the start
+of any run. Work the first attempt finished stays done: quarantined objects
+are moved (or journaled) already, purged ones gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from reclaim.catalog.fence import TokenFence
+from reclaim.config import Config, load_config, parse_config
+from reclaim.config.jsonable import to_jsonable
+from reclaim.errors import ConfigError, UnsafeToProceed
+from reclaim.lifecycle import open_journal, plan_purge, plan_quarantine, recover_store, scan_store
+from reclaim.stores import default_mode
+from reclaim.stores.partitioned import KeyRange
+
+__all__ = ["PHASES", "ConfigSpec", "Phase", "RangeTask", "run_range"]
+
+Phase = Literal["purge", "scan", "quarantine"]
+PHASES: Final = ("purge", "scan", "quarantine")
+
+
+@dataclass(frozen=True)
+class ConfigSpec:
+    """How a worker finds the run's config: a path every worker can read, or the TOML text itself.
+
+    The text is sent as written, ``${VAR}`` placeholders and all: secrets are
+    resolved by each worker from its own environment, never put on the broker.
+    """
+
+    path: str | None = None
+    toml: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.path is None and self.toml is None:
+            raise ConfigError("a distributed run needs the config's path or its text")
+
+    @classmethod
+    def of(cls, config: Config | str | Path, *, inline: bool = False) -> ConfigSpec:
+        """The spec of ``config`` (a path, or a config loaded from one); ``inline``: send the text."""
+        path = config.source_path if isinstance(config, Config) else str(config)
+        if path is None:
+            raise ConfigError(
+                "a distributed run sends its workers the config's path (or text): load it from a file"
+            )
+        absolute = str(Path(path).resolve())
+        if inline:
+            return cls(path=absolute, toml=Path(absolute).read_text(encoding="utf-8"))
+        return cls(path=absolute)
+
+    def load(self) -> Config:
+        """The config, validated here (on the worker)."""
+        if self.toml is not None:
+            return parse_config(self.toml, path=self.path)
+        assert self.path is not None
+        return load_config(self.path)
+
+
+@dataclass(frozen=True)
+class RangeTask:
+    """One phase of one key range of one store, for the run ``run_id`` whose lease is ``token``/``fence``."""
+
+    phase: Phase
+    store: str
+    first: str | None
+    end_before: str | None
+    config: ConfigSpec
+    run_id: int | None = None
+    token: str | None = None
+    fence: int = 0
+    index: int = 0
+    """The range's position in the store (ranges are in key order)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """``scan_start`` (ISO time), ``budget`` (most candidates allowed), ``show``, ``due_before``,
+    ``quarantined_before``, ``grace`` (seconds): what the phase needs of the run's options."""
+
+    @property
+    def key_range(self) -> KeyRange:
+        """The keys of this task."""
+        return KeyRange(self.first, self.end_before)
+
+    def describe(self) -> str:
+        """``store 'blobs', range 2 ['m', end)``."""
+        return f"store {self.store!r}, range {self.index} {self.key_range.describe()}"
+
+    def to_message(self) -> dict[str, Any]:
+        """JSON for the broker."""
+        return asdict(self)
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> RangeTask:
+        """The task a message describes; a message that is not one is a :class:`ConfigError`."""
+        try:
+            body = dict(message)
+            body["config"] = ConfigSpec(**body["config"])
+            task = cls(**body)
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"not a reclaim range task: {exc}") from None
+        if task.phase not in PHASES:
+            raise ConfigError(f"unknown phase {task.phase!r} of a range task (expected one of {PHASES})")
+        return task
+
+
+def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any]:
+    """Work one range (see the module docstring); return its results as JSON.
+
+    ``config`` skips loading it again (an in-process call). Raises
+    :class:`~reclaim.errors.LeaseLost` once the coordinator's lease is not the
+    task's any more, :class:`~reclaim.errors.UnsafeToProceed` when the range's
+    candidates exceed its budget (nothing of the range moved), and whatever the
+    scan, the purge or the quarantine raise.
+    """
+    loaded = config if config is not None else task.config.load()
+    key_range = task.key_range
+    with open_journal(loaded) as (session, catalog, plain):
+        if loaded.stores.get(task.store) is None:
+            raise ConfigError(
+                f"the workers' config has no store {task.store!r}", field=f"stores.{task.store}"
+            )
+        policy = loaded.stores[task.store]
+        store = session.store(task.store)
+        sources = session.sources(task.store)
+        out: dict[str, Any] = {"store": task.store, "index": task.index, "phase": task.phase}
+        if task.phase == "scan":
+            scan = scan_store(
+                store,
+                sources,
+                action=policy.action,
+                min_age=policy.min_age,
+                max_fraction=policy.max_fraction,
+                trash_prefix=policy.trash_prefix,
+                exclude=policy.exclude,
+                show=int(task.options.get("show", 0)),
+                scan_start=_moment(task.options.get("scan_start")),
+                key_range=key_range,
+            )
+            out["scan"] = to_jsonable(scan)
+            return out
+        if task.run_id is None or not task.token:
+            raise ConfigError(f"{task.describe()}: a {task.phase} task needs the run and its lease token")
+        fence = TokenFence(
+            catalog, token=task.token, fence=task.fence, holder=f"run {task.run_id}'s coordinator"
+        )
+        fence.check()  # a task delivered after its coordinator lost the lease does nothing at all
+        journal = plain.fenced(fence)
+        grace = policy.grace if "grace" not in task.options else _seconds(task.options["grace"])
+        recovered = recover_store(
+            store,
+            journal,
+            grace=grace,
+            run_id=task.run_id,
+            check_lease=fence.check,
+            trash_prefix=policy.trash_prefix,
+            key_range=key_range,
+        )
+        if recovered.total or recovered.refused.count:
+            out["recovered"] = to_jsonable(recovered)
+        if task.phase == "purge":
+            plan = plan_purge(
+                store,
+                sources,
+                journal,
+                trash_prefix=policy.trash_prefix,
+                now=_moment(task.options.get("due_before")),
+                quarantined_before=_moment(task.options.get("quarantined_before")),
+                key_range=key_range,
+            )
+            out["purged"] = to_jsonable(plan.execute(journal, run_id=task.run_id, check_lease=fence.check))
+            return out
+        mode = policy.mode or default_mode(store)
+        plan_q = plan_quarantine(
+            store,
+            sources,
+            action=policy.action,
+            mode=mode,
+            min_age=policy.min_age,
+            grace=grace,
+            max_fraction=1.0,  # the store's max_fraction is the coordinator's guard (see budget)
+            trash_prefix=policy.trash_prefix,
+            exclude=policy.exclude,
+            show=int(task.options.get("show", 0)),
+            key_range=key_range,
+            scan_start=_moment(task.options.get("scan_start")),
+        )
+        out["scan"] = to_jsonable(plan_q.scan)
+        budget = task.options.get("budget")
+        if policy.action != "collect":
+            plan_q.discard()
+            return out
+        if budget is not None and plan_q.scan.candidates.count > int(budget):
+            plan_q.discard()
+            raise UnsafeToProceed(
+                f"{task.describe()}: {plan_q.scan.candidates.count:,} candidates, more than the "
+                f"{int(budget):,} this range may take of the store's max_fraction "
+                f"{policy.max_fraction:.1%} (candidates appeared since the store was counted); "
+                "nothing of this range was moved",
+                store=task.store,
+            )
+        result = plan_q.execute(journal, run_id=task.run_id, check_lease=fence.check)
+        out["quarantined"] = to_jsonable(result)
+        return out
+
+
+def _moment(value: object) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+def _seconds(value: object) -> timedelta:
+    return timedelta(seconds=float(str(value)))
