@@ -97,6 +97,15 @@ class CeleryDispatcher:
         self.celery = celery if celery is not None else app
         self.timeout = timeout
 
+    def close(self) -> None:
+        """Close the app's connections to the broker and the result backend."""
+        backend = self.celery.backend
+        client = getattr(backend, "client", None)
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            pool.disconnect()
+        self.celery.close()
+
     def describe(self) -> str:
         """``celery (redis://127.0.0.1:6379/0)``, without credentials."""
         from reclaim.config import redact

@@ -243,12 +243,13 @@ def run(
 def _purge(
     c: Collector, dispatcher: Dispatcher, ranges: _Ranges, names: Sequence[str], spec: ConfigSpec
 ) -> list[PurgeResult]:
-    tasks = ranges.tasks("purge", names, spec, c, lambda _name, _index: {})
+    phase_start = datetime.now(UTC).isoformat()
+    tasks = ranges.tasks("purge", names, spec, c, lambda _name, _index: {"phase_start": phase_start})
     grouped = _grouped(tasks, dispatcher.map(tasks, check=c.check_lease))
     out = []
     for name in names:
         parts = grouped.get(name, [])
-        _note_recovered(c, name, parts)
+        _note_retried(c, name, parts)
         result = sum_purges(name, [read_purge(part["purged"]) for part in parts])
         out.append(result)
         c.record("purged", name, result)
@@ -270,6 +271,7 @@ def _quarantine(
         budget = budgets.get(name)
         return {
             "scan_start": scan_start,
+            "phase_start": scan_start,
             "show": show,
             **({"budget": budget[index]} if budget is not None else {}),
         }
@@ -281,7 +283,7 @@ def _quarantine(
     quarantined: list[QuarantineResult] = []
     for name in names:
         parts = grouped.get(name, [])
-        _note_recovered(c, name, parts)
+        _note_retried(c, name, parts)
         scan_ = sum_scans([read_scan(part["scan"]) for part in parts], show=show)
         scans.append(scan_)
         c.record("listed", name, scan_.listed.count)
@@ -324,15 +326,20 @@ def _refuse(whole: StoreScan) -> None:
     )
 
 
-def _note_recovered(c: Collector, name: str, parts: Sequence[Mapping[str, Any]]) -> None:
-    """Add what retried ranges recovered to the run's ``recovered`` counts for ``name``."""
-    found = [read_recover(part["recovered"]) for part in parts if part.get("recovered")]
+def _note_retried(c: Collector, name: str, parts: Sequence[Mapping[str, Any]]) -> None:
+    """Record under ``retried`` what the retried ranges of ``name`` settled of their killed first attempts.
+
+    Their purge and quarantine counts include those attempts' work already
+    (the workers read it from the journal); this says that it happened.
+    """
+    found = [read_recover(part["retried"]) for part in parts if part.get("retried")]
     if not found:
         return
-    earlier = [r for r in c.recovered if r.store == name]
-    total = sum_recovers(name, [*earlier, *found])
-    c.recovered[:] = [r for r in c.recovered if r.store != name] + [total]
-    c.record("recovered", name, total)
+    earlier = c.counts.get("retried", {}).get(name)
+    total = sum_recovers(name, found)
+    if earlier:
+        total = sum_recovers(name, [read_recover(earlier), total])
+    c.record("retried", name, total)
 
 
 def scan(

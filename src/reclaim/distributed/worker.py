@@ -25,21 +25,36 @@ disjoint, and a redelivered task never runs beside its first attempt, see
 :mod:`reclaim.distributed.app`), so the in-flight entries of the range are the
 first attempt's, and settling them first is what ``recover`` does at the start
 of any run. Work the first attempt finished stays done: quarantined objects
-are moved (or journaled) already, purged ones gone.
+are moved (or journaled) already, purged ones gone. The first attempt's
+report died with it, so the retry reads what it did from the journal (the
+range's entries this run changed since the phase began) and reports it with
+its own: the run record's counts are those of a run nobody killed. What the
+retry's recovery settled is reported apart (``retried``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from reclaim.catalog import Entry, Journal, State
 from reclaim.catalog.fence import TokenFence
 from reclaim.config import Config, load_config, parse_config
 from reclaim.config.jsonable import to_jsonable
+from reclaim.distributed.results import sum_purges
 from reclaim.errors import ConfigError, UnsafeToProceed
-from reclaim.lifecycle import open_journal, plan_purge, plan_quarantine, recover_store, scan_store
+from reclaim.lifecycle import (
+    PurgeResult,
+    Tally,
+    open_journal,
+    plan_purge,
+    plan_quarantine,
+    recover_store,
+    scan_store,
+)
 from reclaim.stores import default_mode
 from reclaim.stores.partitioned import KeyRange
 
@@ -100,8 +115,8 @@ class RangeTask:
     index: int = 0
     """The range's position in the store (ranges are in key order)."""
     options: dict[str, Any] = field(default_factory=dict)
-    """``scan_start`` (ISO time), ``budget`` (most candidates allowed), ``show``, ``due_before``,
-    ``quarantined_before``, ``grace`` (seconds): what the phase needs of the run's options."""
+    """``scan_start`` and ``phase_start`` (ISO times), ``budget`` (most candidates allowed), ``show``,
+    ``due_before``, ``quarantined_before``, ``grace`` (seconds): what the phase needs of the run."""
 
     @property
     def key_range(self) -> KeyRange:
@@ -183,7 +198,8 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
             key_range=key_range,
         )
         if recovered.total or recovered.refused.count:
-            out["recovered"] = to_jsonable(recovered)
+            out["retried"] = to_jsonable(recovered)
+        since = _moment(task.options.get("phase_start"))
         if task.phase == "purge":
             plan = plan_purge(
                 store,
@@ -194,7 +210,10 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
                 quarantined_before=_moment(task.options.get("quarantined_before")),
                 key_range=key_range,
             )
-            out["purged"] = to_jsonable(plan.execute(journal, run_id=task.run_id, check_lease=fence.check))
+            # what a killed first attempt did in this range (its report died with it), recovery included
+            purged = _purged_before(plain, task, since) if since is not None else PurgeResult(task.store)
+            result = plan.execute(journal, run_id=task.run_id, check_lease=fence.check)
+            out["purged"] = to_jsonable(sum_purges(task.store, [purged, result]))
             return out
         mode = policy.mode or default_mode(store)
         plan_q = plan_quarantine(
@@ -211,6 +230,11 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
             key_range=key_range,
             scan_start=_moment(task.options.get("scan_start")),
         )
+        earlier = _quarantined_before(plain, task, since) if since is not None else Tally()
+        if earlier.count and mode == "move":
+            # moved to the trash by the first attempt: listed and found candidates then, not now
+            _add(plan_q.scan.listed, earlier)
+            _add(plan_q.scan.candidates, earlier)
         out["scan"] = to_jsonable(plan_q.scan)
         budget = task.options.get("budget")
         if policy.action != "collect":
@@ -225,9 +249,53 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
                 "nothing of this range was moved",
                 store=task.store,
             )
-        result = plan_q.execute(journal, run_id=task.run_id, check_lease=fence.check)
-        out["quarantined"] = to_jsonable(result)
+        done = plan_q.execute(journal, run_id=task.run_id, check_lease=fence.check)
+        if earlier.count:
+            _add(done.quarantined, earlier)
+            if mode != "move":
+                # a marked object stays listed: the first attempt's entries are found active again
+                done.already_active -= min(done.already_active, earlier.count)
+        out["quarantined"] = to_jsonable(done)
         return out
+
+
+def _changed(
+    journal: Journal, task: RangeTask, states: tuple[State, ...], since: datetime
+) -> Iterator[Entry]:
+    """The range's entries in ``states`` that this run's phase changed last (since ``since``), by id."""
+    assert task.run_id is not None
+    key_range = task.key_range
+    after = 0
+    while batch := journal.changed_by(task.store, task.run_id, states, since=since, after_id=after):
+        after = batch[-1].id
+        yield from (entry for entry in batch if entry.key in key_range)
+
+
+def _purged_before(journal: Journal, task: RangeTask, since: datetime) -> PurgeResult:
+    """A first attempt's purge of this range, as the journal shows it: what the retry adds to its own."""
+    done = PurgeResult(task.store)
+    for entry in _changed(journal, task, (State.PURGED, State.RESTORED), since):
+        done.due += 1
+        if entry.state is State.PURGED:
+            done.purged.add(entry.size)
+        elif entry.note == "referenced at purge":
+            done.restored += 1
+        else:
+            done.changed += 1
+    return done
+
+
+def _quarantined_before(journal: Journal, task: RangeTask, since: datetime) -> Tally:
+    """A first attempt's quarantine of this range (confirmed by it, or by the retry's recovery)."""
+    done = Tally()
+    for entry in _changed(journal, task, (State.QUARANTINED,), since):
+        done.add(entry.size)
+    return done
+
+
+def _add(total: Tally, part: Tally) -> None:
+    total.count += part.count
+    total.bytes = None if total.bytes is None or part.bytes is None else total.bytes + part.bytes
 
 
 def _moment(value: object) -> datetime | None:
