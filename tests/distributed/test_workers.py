@@ -152,3 +152,38 @@ def _wait_for(condition: Any, pool: Workers) -> None:
             return
         time.sleep(0.05)
     pytest.fail(f"the workers never said so; their log:\n{pool.text()}")
+
+
+def test_reclaim_run_with_celery_workers_on_the_command_line(tmp_path: Path, queue: str) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import SRC
+
+    single = build(tmp_path / "single", KEYS, mode="mark", grace="0")
+    spread = build(tmp_path / "spread", KEYS, mode="mark", grace="0")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECLAIM_")}
+    env |= {"PYTHONPATH": str(SRC), "RECLAIM_QUEUE": queue}
+    command = [sys.executable, "-m", "reclaim", "run", "--workers", "celery"]
+    command += ["--split", "c/", "--split", "e/04", "--json", "--config", str(spread.config_path)]
+    with workers(queue, tmp_path / "workers.log", count=2):
+        expected = api.run(single.config_path)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert counts(spread, report["run_id"]) == counts(single, expected.run_id)
+    assert state(spread) == state(single)
+    options = _options(spread, report["run_id"])
+    assert options["workers"].startswith("celery (redis://127.0.0.1:6379")
+
+
+def _options(archive: Any, run_id: int) -> dict[str, Any]:
+    catalog = open_catalog(archive.config.catalog)
+    try:
+        record = catalog.get_run(run_id)
+        assert record is not None
+        return dict(record.options)
+    finally:
+        catalog.dispose()
