@@ -17,6 +17,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,3 +67,34 @@ def test_any_partitioning_equals_the_single_process_run(
     finally:
         single.dispose()
         spread.dispose()
+
+
+def test_a_dry_run_previews_what_the_single_process_dry_run_does_and_changes_nothing(tmp_path: Path) -> None:
+    keys = {f"{letter}/{i}": i % 2 == 0 for letter in "abc" for i in range(5)}
+    single = build(tmp_path / "single", keys, mode="move", grace="0")
+    spread = build(tmp_path / "spread", keys, mode="move", grace="0")
+    before = state(spread)
+    expected = api.run(single.config_path, dry_run=True)
+    got = run(spread.config_path, dispatcher=InProcess(), boundaries={"main": ["b", "c/2"]}, dry_run=True)
+    assert got.run_id is None
+    assert [(s.listed.count, s.candidates.count) for s in got.scans] == [
+        (s.listed.count, s.candidates.count) for s in expected.scans
+    ]
+    assert got.scans[0].candidates.count == 6
+    assert state(spread) == before
+
+
+def test_the_max_fraction_guard_counts_the_whole_store_before_anything_moves(tmp_path: Path) -> None:
+    from reclaim.errors import UnsafeToProceed
+
+    # range [start, "b") holds only orphans, the store as a whole is under max_fraction
+    keys = {"a/1": False, "a/2": False, **{f"b/{i}": True for i in range(6)}}
+    spread = build(tmp_path / "spread", keys, mode="move", grace="0", max_fraction=0.3)
+    split = {"main": ["b"]}
+    got = run(spread.config_path, dispatcher=InProcess(), boundaries=split)
+    assert got.quarantined[0].quarantined.count == 2
+    over = build(tmp_path / "over", {**keys, "b/9": False}, mode="move", grace="0", max_fraction=0.3)
+    before = state(over)
+    with pytest.raises(UnsafeToProceed, match="above max_fraction"):  # 3 candidates of 9 objects
+        run(over.config_path, dispatcher=InProcess(), boundaries=split)
+    assert state(over) == before
