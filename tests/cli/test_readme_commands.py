@@ -26,6 +26,8 @@ LANGUAGES = {"sh", "bash", "console", "cron", "ini"}  # unlabelled blocks are pr
 NEEDS_SERVICES = ("s3://", "postgresql", "mysql", "gs://", "az://")
 #: commands that run until stopped (a server): tests/dashboard starts ``reclaim serve`` for real
 SERVERS = ("serve",)
+#: commands that need Celery workers on a broker: tests/distributed runs them against real ones
+NEEDS_WORKERS = ("distributed",)
 #: documented exit codes other than 0, per command as written in the README
 EXPECTED = {
     "restore --collection assets 4711": {8},  # no archived row with that primary key: exit 8
@@ -43,7 +45,7 @@ def readme_commands() -> list[str]:
             if found is None or line.lstrip().startswith("#") or "Description=" in line:
                 continue
             command = re.split(r"\s#|\s>|\s\|\|?|\s&&", found.group(2))[0].strip()
-            if command.split(" ", 1)[0] in SERVERS:
+            if command.split(" ", 1)[0] in SERVERS + NEEDS_WORKERS or "--workers celery" in command:
                 continue
             if command and not any(service in line for service in NEEDS_SERVICES):
                 commands.append((found.group(1) + command).strip())

@@ -437,6 +437,40 @@ class Journal:
             found += self._all(query.where(objects.c.key_hash.in_(hashes), objects.c.key.in_(chunk)))
         return sorted(found, key=lambda entry: entry.id)[:limit]
 
+    def changed_by(
+        self,
+        store: str,
+        run_id: int,
+        states: Collection[State],
+        *,
+        since: datetime,
+        limit: int = 1000,
+        after_id: int = 0,
+    ) -> list[Entry]:
+        """Entries of ``store`` in ``states`` whose last change was run ``run_id``'s, at or after ``since``.
+
+        By id, at most ``limit`` after ``after_id``. A distributed worker retried
+        after its first attempt was killed counts with it what that attempt did
+        in its range (the attempt's own report was lost with it).
+        """
+        check_limit(limit)
+        if not states:
+            return []
+        objects = self._objects
+        query = (
+            sa.select(objects)
+            .where(
+                objects.c.store == store,
+                objects.c.state.in_([State(state).value for state in states]),
+                objects.c.updated_at >= utc(since, "since"),
+                objects.c.updated_run_id == run_id,
+                objects.c.id > after_id,
+            )
+            .order_by(objects.c.id)
+            .limit(limit)
+        )
+        return self._all(query)
+
     def run_tally(self, run_id: int) -> dict[str, dict[str, dict[str, int]]]:
         """What run ``run_id`` left in the journal: entries it changed last, by store and state.
 

@@ -580,8 +580,39 @@ def run(
     ] = 0,
     fail_on_findings: FailOnFindings = False,
     as_json: JsonOption = False,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            "--workers",
+            help="Work each store's key ranges on an engine's workers: 'celery' (the distributed extra).",
+        ),
+    ] = None,
+    partitions: Annotated[
+        int, typer.Option("--partitions", min=1, help="With --workers: key ranges per store.")
+    ] = 4,
+    split: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--split", help="With --workers: a split point of every store's key space (repeatable)."
+        ),
+    ] = None,
 ) -> None:
     """One scheduled cycle: recover, purge due, collect rows, quarantine objects, expire the archive."""
+    if workers is not None:
+        from reclaim.cli.distributed_cli import distributed_run
+
+        distributed_run(
+            config,
+            workers=workers,
+            partitions=partitions,
+            splits=split,
+            timeout=None,
+            dry_run=dry_run,
+            show=show,
+            fail_on_findings=fail_on_findings,
+            as_json=as_json,
+        )
+        return
     with _progress() as progress:
         report = _guarded(
             lambda: api.run(_config(config), dry_run=dry_run, show=show, progress=progress), as_json=as_json
@@ -816,3 +847,7 @@ def main() -> None:
 from reclaim.cli.datajoint_cli import datajoint_app  # noqa: E402  (needs the helpers above)
 
 app.add_typer(datajoint_app, name="datajoint")
+
+from reclaim.cli.distributed_cli import distributed_app  # noqa: E402  (needs the helpers above)
+
+app.add_typer(distributed_app, name="distributed")

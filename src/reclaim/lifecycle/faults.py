@@ -5,6 +5,11 @@ A test starts a real reclaim process with ``RECLAIM_FAULT=<point>`` (optionally
 point it sends itself SIGKILL, exactly as an OOM kill or a power cut would end
 it. Outside tests the variable is unset and a fault point costs one comparison.
 
+``RECLAIM_FAULT_ONCE=<file>`` makes the kill fire in one process only, the
+first to create ``<file>``: a Celery worker's pool process killed mid-range is
+replaced by one that inherits the same environment, and the retried range
+must run to its end.
+
 ``RECLAIM_PAUSE=<point>[:<n>]`` instead stops the process there with SIGSTOP,
 as a debugger, a VM migration or a long pause of the machine would: the
 lease-fencing tests resume it (SIGCONT) after another collector took over.
@@ -63,12 +68,24 @@ _kill_point, _kill_left = _parse("RECLAIM_FAULT")
 _pause_point, _pause_left = _parse("RECLAIM_PAUSE")
 
 
+def _first_to_fire() -> bool:
+    """Whether this process may fire the kill: always, unless ``RECLAIM_FAULT_ONCE`` names a file."""
+    marker = os.environ.get("RECLAIM_FAULT_ONCE")
+    if not marker:
+        return True
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return False  # another process fired it already
+    return True
+
+
 def fault(point: str) -> None:
     """SIGKILL (``RECLAIM_FAULT``) or SIGSTOP (``RECLAIM_PAUSE``) this process at ``point``'s n-th visit."""
     global _kill_left, _pause_left
     if point == _kill_point:
         _kill_left -= 1
-        if _kill_left <= 0:
+        if _kill_left <= 0 and _first_to_fire():
             os.kill(os.getpid(), signal.SIGKILL)
     if point == _pause_point:
         _pause_left -= 1

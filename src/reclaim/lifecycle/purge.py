@@ -53,6 +53,7 @@ from reclaim.lifecycle.spool import EntrySpool
 from reclaim.lifecycle.trust import Refused, trusted
 from reclaim.references import ReferenceSource, referenced_now
 from reclaim.stores import Store
+from reclaim.stores.partitioned import KeyRange
 
 __all__ = ["PurgePlan", "PurgeResult", "plan_purge"]
 
@@ -326,6 +327,7 @@ def plan_purge(
     batch_size: int = BATCH,
     tempdir: str | None = None,
     progress: ProgressLike = None,
+    key_range: KeyRange | None = None,
 ) -> PurgePlan:
     """Spool the entries due now (read once, ``batch_size`` at a time); change nothing.
 
@@ -340,7 +342,9 @@ def plan_purge(
     their due time (``purge --older-than``). Either way every entry is
     re-checked and journaled like any other. Reading the due entries reports
     to ``progress`` (phase ``plan purge``, without a total: they are counted
-    as they are read). Raises ``ValueError`` when ``batch_size`` is below 1.
+    as they are read). With ``key_range`` only the due entries whose key is in
+    that range are planned (one worker's part of a distributed run). Raises
+    ``ValueError`` when ``batch_size`` is below 1.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -354,6 +358,8 @@ def plan_purge(
         after = 0
         while batch := journal.due(store.name, moment, limit=batch_size, after_id=after):
             after = batch[-1].id
+            if key_range is not None and not key_range.whole:
+                batch = [entry for entry in batch if entry.key in key_range]
             batch = trusted(batch, trash_prefix=trash_prefix, refused=refused, doing="purge (plan)")
             selected = _selected(batch, quarantined_before)
             spool.add(selected)

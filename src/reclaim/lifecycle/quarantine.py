@@ -49,6 +49,7 @@ from reclaim.lifecycle.spool import CandidateSpool
 from reclaim.lifecycle.trust import MAX_KEY, Refused, key_problem
 from reclaim.references import ReferenceSource, referenced_now
 from reclaim.stores import ObjectInfo, Store
+from reclaim.stores.partitioned import KeyRange
 
 __all__ = ["QuarantinePlan", "QuarantineResult", "plan_quarantine"]
 
@@ -290,11 +291,16 @@ def plan_quarantine(
     progress: ProgressLike = None,
     expected: int | None = None,
     batch_size: int = BATCH,
+    key_range: KeyRange | None = None,
+    scan_start: datetime | None = None,
 ) -> QuarantinePlan:
     """Scan ``store``, spool its candidates and apply the guards; change nothing.
 
     ``batch_size`` candidates are quarantined at a time (see the module docstring).
     The scan reports to ``progress``, ``expected`` being the estimated listing.
+    ``key_range`` and ``scan_start`` are a distributed run's: one range of
+    keys, and the instant the coordinator started the store's scan (every
+    range then shares one age threshold).
 
     Raises :class:`UnsafeToProceed` when candidates exceed ``max_fraction`` of
     the store, and whatever the scan raises (fail closed: no plan, no moves).
@@ -314,6 +320,8 @@ def plan_quarantine(
             progress=progress,
             expected=expected,
             on_candidate=spool.add if action == "collect" else None,
+            key_range=key_range,
+            scan_start=scan_start,
         )
         if action == "collect" and report.over_max_fraction:
             raise UnsafeToProceed(

@@ -30,6 +30,7 @@ from reclaim.catalog import Entry, Journal, State
 from reclaim.lifecycle.restore import finish_restore
 from reclaim.lifecycle.trust import Refused, trusted
 from reclaim.stores import Store
+from reclaim.stores.partitioned import KeyRange
 
 __all__ = ["RecoverResult", "recover_entry", "recover_store"]
 
@@ -110,14 +111,20 @@ def recover_store(
     run_id: int | None,
     check_lease: Callable[[], None] | None = None,
     trash_prefix: str,
+    key_range: KeyRange | None = None,
 ) -> RecoverResult:
-    """Settle every in-flight entry of ``store``.
+    """Settle every in-flight entry of ``store`` (with ``key_range``: of the keys in that range).
+
+    A distributed worker retried after its first attempt was killed settles
+    its own range's entries this way before it scans the range again.
 
     Entries the journal holds inconsistently are left in flight and counted in
     ``refused`` (see :mod:`reclaim.lifecycle.trust`); ``reclaim check`` shows them.
     """
     result = RecoverResult(store.name)
     entries = journal.in_flight(store.name)
+    if key_range is not None and not key_range.whole:
+        entries = [entry for entry in entries if entry.key in key_range]
     for entry in trusted(entries, trash_prefix=trash_prefix, refused=result.refused, doing="recover"):
         if check_lease is not None:
             check_lease()

@@ -62,6 +62,7 @@ from reclaim.references import PageCoverage, ReferenceSource, upper_bound
 from reclaim.stores import ObjectInfo, Store
 from reclaim.stores._pages import KeyPage, list_pages, verify_pages
 from reclaim.stores.base import SnapshotStore
+from reclaim.stores.partitioned import KeyRange
 
 __all__ = [
     "Classified",
@@ -258,8 +259,13 @@ def _classified_pages(
     prefix: str,
     progress: ProgressLike,
     expected: int | None,
+    key_range: KeyRange | None = None,
 ) -> Iterator[_Page]:
     """List ``store`` a page at a time and split each page into excluded, referenced and unreferenced keys.
+
+    With ``key_range`` only the keys of that range are listed (a worker's part
+    of a distributed run); the sources are read whole all the same, so their
+    ordering and emptiness checks run in every range.
 
     Raises :class:`StoreError` when the listing fails or goes backwards (also
     across pages), and what the sources raise; after the last page every
@@ -273,8 +279,13 @@ def _classified_pages(
     held: list[_Page] = []  # pages of a snapshot listing waiting for their verification batch
     pending = 0
     step = as_progress(progress).step("scan", store.name, expected, unit="listed", estimated=True)
-    for page in list_pages(store, prefix, skip=(trash_prefix,)):
+    ranged = key_range is not None and not key_range.whole
+    bounds = (key_range.start_after, key_range.end_before) if key_range is not None else (None, None)
+    for page in list_pages(store, prefix, skip=(trash_prefix,), start_after=bounds[0], end_before=bounds[1]):
         keys = page.keys
+        if ranged and keys:
+            assert key_range is not None
+            keys = _within(keys, key_range)
         if not keys:
             continue
         # one C-level pass: strictly increasing within the page and after the page before
@@ -324,6 +335,13 @@ def _verified(held: list[_Page]) -> Iterator[_Page]:
             item.unreferenced = list(filterfalse(moved_on.__contains__, item.unreferenced))
             item.changed = changed
         yield item
+
+
+def _within(keys: list[str], key_range: KeyRange) -> list[str]:
+    """The keys of a sorted page inside ``key_range``: a range listing may start just below its first key."""
+    low = bisect_left(keys, key_range.first) if key_range.first is not None else 0
+    high = bisect_left(keys, key_range.end_before) if key_range.end_before is not None else len(keys)
+    return keys if low == 0 and high == len(keys) else keys[low:high]
 
 
 def _out_of_order(store: Store, previous: str | None, keys: list[str]) -> None:
@@ -406,6 +424,7 @@ def scan_store(
     expected: int | None = None,
     on_candidate: Callable[[ObjectInfo], None] | None = None,
     referenced_bytes: bool = False,
+    key_range: KeyRange | None = None,
 ) -> StoreScan:
     """Scan one store read-only and count, a page at a time, what :func:`classify` decides.
 
@@ -414,7 +433,9 @@ def scan_store(
     bytes of referenced objects where the listing does not carry them (a
     ``stat`` per object on a local directory); without it their bytes are
     reported as not measured there. ``progress`` and ``expected`` are
-    :func:`classify`'s. Raises what :func:`classify` raises.
+    :func:`classify`'s. With ``key_range`` only that range of keys is listed
+    and counted (one worker's part of a distributed run; every reference
+    source is still read whole). Raises what :func:`classify` raises.
     """
     start = scan_start or datetime.now(UTC)
     as_of = _listed_as_of(store)  # a snapshot listing: chosen (and refused if unusable) before anything
@@ -447,6 +468,7 @@ def scan_store(
         prefix="",
         progress=progress,
         expected=expected,
+        key_range=key_range,
     )
     for item in pages:
         info_of = item.page.info

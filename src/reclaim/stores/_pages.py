@@ -140,15 +140,26 @@ class PagedStore(Protocol):
         ...
 
 
-def list_pages(store: Store, prefix: str = "", *, skip: Sequence[str] = ()) -> Iterator[KeyPage]:
+def list_pages(
+    store: Store,
+    prefix: str = "",
+    *,
+    skip: Sequence[str] = (),
+    start_after: str | None = None,
+    end_before: str | None = None,
+) -> Iterator[KeyPage]:
     """The listing of ``store`` under ``prefix`` as pages of keys in byte order (errors as ``Store.list``).
 
     A page is only valid until the next one is asked for (a local page reads
-    sizes through its directory's open descriptor).
+    sizes through its directory's open descriptor). ``start_after`` and
+    ``end_before`` (exclusive) restrict it to a key range, listed with the
+    store's own range listing (a worker of a distributed run scans one range).
     """
-    if isinstance(store, PagedStore):
+    if start_after is None and end_before is None and isinstance(store, PagedStore):
         return store.list_pages(prefix, skip=skip)
-    return _batched(store, store.list(prefix, skip=skip))
+    if start_after is None and end_before is None:
+        return _batched(store, store.list(prefix, skip=skip))
+    return _batched(store, store.list(prefix, skip=skip, start_after=start_after, end_before=end_before))
 
 
 def verify_pages(items: Sequence[tuple[KeyPage, list[str]]]) -> list[list[str]]:

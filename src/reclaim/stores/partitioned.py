@@ -34,13 +34,22 @@ import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Protocol
 
 from reclaim.errors import StoreError
 from reclaim.stores._walk import check_listing_args
 from reclaim.stores.base import ObjectInfo, PartitionableStore
 
-__all__ = ["RangeLister", "choose_boundaries", "just_below", "list_partitioned", "range_bounds"]
+__all__ = [
+    "KeyRange",
+    "RangeLister",
+    "choose_boundaries",
+    "default_boundaries",
+    "just_below",
+    "list_partitioned",
+    "range_bounds",
+]
 
 #: the most producer threads one partitioned listing runs at a time
 MAX_WORKERS = 32
@@ -68,6 +77,55 @@ class _RangeListed(Protocol):
         start_after: str | None = None,
         end_before: str | None = None,
     ) -> Iterator[ObjectInfo]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRange:
+    """The keys ``k`` with ``first <= k < end_before`` (``None``: unbounded on that side).
+
+    A store's key space cut at boundaries ``b1 < ... < bm`` is the ranges of
+    :func:`range_bounds`: every key falls in exactly one of them.
+    """
+
+    first: str | None = None
+    end_before: str | None = None
+
+    def __post_init__(self) -> None:
+        for bound in (self.first, self.end_before):
+            if bound is not None:
+                check_listing_args("", (), bound, None)
+                if not bound:
+                    raise ValueError("an empty bound would make an empty range; use None (unbounded)")
+        if self.first is not None and self.end_before is not None and self.first >= self.end_before:
+            raise ValueError(f"an empty key range: {self.first!r} is not below {self.end_before!r}")
+
+    @property
+    def whole(self) -> bool:
+        """Whether the range is the whole key space."""
+        return self.first is None and self.end_before is None
+
+    @property
+    def start_after(self) -> str | None:
+        """The exclusive ``start_after`` a store lists the range with (keys below ``first`` are dropped)."""
+        return just_below(self.first) if self.first is not None else None
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        if self.first is not None and key < self.first:
+            return False
+        return self.end_before is None or key < self.end_before
+
+    def describe(self) -> str:
+        """``[a, m)``, ``[start, m)``, ``[m, end)``: the range as an operator reads it."""
+        low = repr(self.first) if self.first is not None else "start"
+        high = repr(self.end_before) if self.end_before is not None else "end"
+        return f"[{low}, {high})"
+
+    @classmethod
+    def split(cls, boundaries: Sequence[str]) -> list[KeyRange]:
+        """The ranges that ``boundaries`` (sorted or not, duplicates ignored) cut the key space into."""
+        return [cls(first, end) for first, end in range_bounds(sorted(set(boundaries)))]
 
 
 class _Done:
@@ -111,7 +169,7 @@ def list_partitioned(
         raise ValueError(f"page_size must be at least 1, not {page_size}")
     list_range: RangeLister = lister if lister is not None else store.list
     if boundaries is None:
-        bounds = _default_boundaries(store, prefix, partitions)
+        bounds = default_boundaries(store, prefix, partitions)
     else:
         bounds = sorted(set(boundaries))
         for bound in bounds:
@@ -143,7 +201,12 @@ def choose_boundaries(entries: Sequence[str], partitions: int) -> list[str]:
     return sorted({entries[(i * len(entries)) // groups] for i in range(1, groups)})
 
 
-def _default_boundaries(store: _RangeListed, prefix: str, partitions: int) -> list[str]:
+def default_boundaries(store: object, prefix: str, partitions: int) -> list[str]:
+    """Boundaries for ``partitions`` ranges from one delimiter listing (see the module docstring).
+
+    ``[]`` (one range) for a store that is not a
+    :class:`~reclaim.stores.base.PartitionableStore` or with fewer than two first-level entries.
+    """
     if partitions < 2 or not isinstance(store, PartitionableStore):
         return []
     entries = store.first_level(prefix)

@@ -1,0 +1,183 @@
+"""Scan throughput of a distributed run: 1, 2 and 4 Celery workers against one process, on S3.
+
+Starts moto's S3 server in a separate process (``bench/moto_server.py``) with
+N objects ``s3://bench/blobs/<hh>/<hh>/<uuid>`` (put straight into moto's
+backend, every third one an orphan) and an emulated round trip of
+``--latency-ms`` added to every S3 request by the server's middleware (a real
+S3 LIST page takes tens of milliseconds; this is what makes a listing
+latency-bound, as it is against S3). The references to the others are loaded
+into PostgreSQL (database ``reclaim_distbench_<N>``, table ``assets``).
+
+Then, ``--repeat`` times each (best kept):
+
+- one process: ``reclaim scan --json`` (one LIST stream);
+- W workers for W in ``--workers`` (default 1, 2, 4): W Celery worker
+  processes (``celery -A reclaim.distributed.app worker --concurrency 1``, on
+  the Redis broker at 127.0.0.1:6379, started before the clock starts and
+  warmed up with one scan) and ``reclaim distributed scan --partitions W
+  --json`` (the coordinator, cutting the store into W key ranges from its
+  first-level listing, one range per worker).
+
+Each run's listing must equal the one process's (objects listed, candidates).
+The table gives seconds, keys listed per second, the ratio to one process and
+to one worker, and the LIST requests the server answered. The workers and the
+server share this machine's cores, so a ratio below W says where CPU, not
+latency, was the limit.
+
+    .venv/bin/python bench/distributed_bench.py --objects 100000 --latency-ms 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import load_references, object_keys, run_child, write_config
+from moto_server import CREDENTIALS, MotoServer
+
+BUCKET = "bench"
+ROOT = Path(__file__).resolve().parents[1]
+RECLAIM = [sys.executable, "-m", "reclaim"]
+
+
+@dataclass
+class Measured:
+    """One way of scanning: best seconds, what it listed, LIST requests."""
+
+    name: str
+    seconds: float
+    listed: int
+    candidates: int
+    lists: int
+
+
+def store_settings(endpoint: str) -> str:
+    key, secret, region = (
+        CREDENTIALS[name] for name in ("aws_access_key_id", "aws_secret_access_key", "region_name")
+    )
+    return f"""
+[stores.bench.storage_options]
+key = "{key}"
+secret = "{secret}"
+client_kwargs = {{ endpoint_url = "{endpoint}", region_name = "{region}" }}
+"""
+
+
+def environment(queue: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECLAIM_")}
+    src = str(ROOT / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env["PYTHONPATH"]]) if env.get("PYTHONPATH") else src
+    env["RECLAIM_QUEUE"] = queue
+    return env
+
+
+def start_workers(count: int, queue: str, log: Path) -> list[subprocess.Popen[bytes]]:
+    processes = []
+    with log.open("ab") as sink:
+        for index in range(count):
+            command = [sys.executable, "-m", "celery", "-A", "reclaim.distributed.app", "worker"]
+            command += ["--pool=prefork", "--concurrency=1", "-Q", queue, "-n", f"{queue}-{index}@%h"]
+            command += ["--without-mingle", "--without-gossip", "--loglevel=WARNING"]
+            processes.append(subprocess.Popen(command, env=environment(queue), stdout=sink, stderr=sink))
+    return processes
+
+
+def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def measure(name: str, command: list[str], server: MotoServer, repeat: int, env: dict[str, str]) -> Measured:
+    best: Measured | None = None
+    for _ in range(repeat):
+        server.reset_counts()
+        seconds, _, output = run_child(command, env=env)
+        report = json.loads(output)
+        [scan] = report["stores"]
+        lists = int(server.counts()["requests"].get("ListObjectsV2", 0))
+        run = Measured(name, seconds, scan["listed"]["count"], scan["candidates"]["count"], lists)
+        if best is None or run.seconds < best.seconds:
+            best = run
+    assert best is not None
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    orphans = 1 / 3
+    load_references(
+        f"reclaim_distbench_{args.objects}",
+        [key for key, orphan in object_keys(args.objects, orphans) if not orphan],
+    )
+    work = Path(tempfile.mkdtemp(prefix="reclaim-distbench-"))
+    queue = f"reclaim-bench-{secrets.token_hex(4)}"
+    try:
+        with MotoServer() as server:
+            server.populate(BUCKET, args.objects, orphans)
+            config = work / "reclaim.toml"
+            database = f"reclaim_distbench_{args.objects}"
+            write_config(config, database, f"s3://{BUCKET}", store_settings(server.endpoint))
+            env = environment(queue)
+            subprocess.run(
+                [*RECLAIM, "init", "--config", str(config)], check=True, capture_output=True, env=env
+            )
+            server.set_latency(args.latency_ms)
+            single = measure(
+                "one process", [*RECLAIM, "scan", "--json", "--config", str(config)], server, args.repeat, env
+            )
+            rows = [single]
+            for count in (int(w) for w in args.workers.split(",")):
+                processes = start_workers(count, queue, work / "workers.log")
+                try:
+                    command = [*RECLAIM, "distributed", "scan", "--partitions", str(count), "--json"]
+                    command += ["--timeout", "3600", "--config", str(config)]
+                    run_child(command, env=env)  # warm-up: the workers have started and imported reclaim
+                    rows.append(measure(f"{count} worker(s)", command, server, args.repeat, env))
+                finally:
+                    stop_workers(processes)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    one_worker = next((row for row in rows if row.name.startswith("1 worker")), None)
+    print(
+        f"{args.objects:,} objects, {args.latency_ms:g} ms added to every S3 request, best of {args.repeat}"
+    )
+    print("| scan | seconds | keys/s | vs one process | vs one worker | LIST requests |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        if (row.listed, row.candidates) != (single.listed, single.candidates):
+            raise SystemExit(
+                f"{row.name} listed {row.listed} ({row.candidates} candidates), expected "
+                f"{single.listed} ({single.candidates})"
+            )
+        versus = f"{one_worker.seconds / row.seconds:.2f}x" if one_worker and row is not single else ""
+        print(
+            f"| {row.name} | {row.seconds:.2f} | {row.listed / row.seconds:,.0f} "
+            f"| {single.seconds / row.seconds:.2f}x | {versus} | {row.lists} |"
+        )
+    command = ["python", "bench/distributed_bench.py", *sys.argv[1:]]
+    print(f"\nreproduce: {shlex.join(command)}")
+
+
+if __name__ == "__main__":
+    main()
