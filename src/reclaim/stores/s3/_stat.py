@@ -32,7 +32,7 @@ from reclaim.stores.base import ObjectInfo, validate_key
 from reclaim.stores.partitioned import just_below
 from reclaim.stores.s3._client import MAX_KEY_BYTES, NOT_FOUND, BucketClient, error_code, etag_of, info_of
 
-__all__ = ["HEAD_CONCURRENCY", "stat_many"]
+__all__ = ["HEAD_CONCURRENCY", "common_prefix", "stat_many"]
 
 #: pages a range listing may spend beyond one per ``max_keys`` keys asked for
 EXTRA_PAGES: Final = 2
@@ -69,7 +69,7 @@ def _list_range(client: BucketClient, wanted: list[str], found: dict[str, Object
     asked = set(wanted)
     request: dict[str, Any] = {
         "Bucket": client.bucket,
-        "Prefix": client.prefix + _common_prefix(first, last),
+        "Prefix": client.prefix + common_prefix(first, last),
         "MaxKeys": client.max_keys,
     }
     after = _start_after(client.prefix, first)
@@ -100,7 +100,7 @@ def _list_range(client: BucketClient, wanted: list[str], found: dict[str, Object
     return reached
 
 
-def _common_prefix(first: str, last: str) -> str:
+def common_prefix(first: str, last: str) -> str:
     """The longest string both keys start with (character by character, not by path segment)."""
     size = 0
     for a, b in zip(first, last, strict=False):
