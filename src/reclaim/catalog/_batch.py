@@ -349,7 +349,7 @@ def _swap(
 
 
 def _marker_values(objects: sa.Table, ids: Sequence[int], markers: Mapping[int, str]) -> dict[str, Any]:
-    """``{"marker_id": CASE id WHEN ... END}`` for the ids of ``ids`` that ``markers`` names; ``{}`` if none."""
+    """``{"marker_id": CASE id WHEN ... END}`` for the ids ``markers`` names; ``{}`` if none."""
     mine = {entry_id: markers[entry_id] for entry_id in ids if entry_id in markers}
     if not mine:
         return {}

@@ -180,7 +180,8 @@ class Journal:
         A compare-and-set on (id, state, version): returns ``None`` when the
         entry changed in between (another actor won; re-read it with
         :meth:`get`). ``due_at``, ``note``, ``etag``, ``mtime`` and
-        ``marker_id`` (``versioned`` mode's delete marker) are changed only when given. Reaching PURGED or RESTORED releases the key, so a new
+        ``marker_id`` (``versioned`` mode's delete marker) are changed only
+        when given. Reaching PURGED or RESTORED releases the key, so a new
         episode may start for it.
 
         Raises ``ValueError`` for a transition the lifecycle does not allow, and

@@ -190,7 +190,7 @@ class VersionedStore(Store, Protocol):
         ...
 
     def noncurrent_expiry_problem(self, grace: timedelta, *, required: bool = True) -> str | None:
-        """Why the bucket's noncurrent-version expiry does not suit a quarantine of ``grace``; ``None`` if it does.
+        """Why the bucket's noncurrent-version expiry does not suit a ``grace``; ``None`` if it does.
 
         A rule that expires the store's noncurrent versions sooner than
         ``grace`` is always a problem (it would purge quarantined objects
@@ -200,7 +200,7 @@ class VersionedStore(Store, Protocol):
         ...
 
     def hide(self, keys: Sequence[str]) -> dict[str, str]:
-        """Delete the current version of each of ``keys`` without a version id; the delete markers' ids by key.
+        """Delete each key's current version without a version id; the delete markers' ids by key.
 
         The bucket keeps the version under the marker (when it keeps
         versions). One request per 1000 keys; ``ValueError`` for an invalid
@@ -226,7 +226,7 @@ class VersionedStore(Store, Protocol):
         ...
 
     def versions(self, key: str) -> builtins.list[Version]:
-        """Every version and delete marker of exactly ``key`` (none: an empty list); ``StoreError`` on failure."""
+        """Every version and delete marker of exactly ``key`` (none: ``[]``); ``StoreError`` on failure."""
         ...
 
 

@@ -66,7 +66,9 @@ def hide(client: BucketClient, keys: Sequence[str]) -> dict[str, str]:
                 made += 1
         if not made:
             first = batch[0][len(client.prefix) :]
-            raise client.fail("the delete made no delete marker: the bucket does not keep versions", key=first)
+            raise client.fail(
+                "the delete made no delete marker: the bucket does not keep versions", key=first
+            )
     return markers
 
 
@@ -85,7 +87,9 @@ def delete_versions(client: BucketClient, versions: Sequence[tuple[str, str]]) -
 def _delete(client: BucketClient, objects: list[dict[str, str]], *, quiet: bool) -> Any:
     first = objects[0]["Key"][len(client.prefix) :]
     try:
-        response = client.call("delete_objects", Bucket=client.bucket, Delete={"Objects": objects, "Quiet": quiet})
+        response = client.call(
+            "delete_objects", Bucket=client.bucket, Delete={"Objects": objects, "Quiet": quiet}
+        )
     except Exception as exc:
         raise client.fail(f"deleting a batch of {len(objects)} failed", exc, key=first) from None
     errors = [e for e in response.get("Errors", ()) if e.get("Code") not in _GONE]
@@ -118,7 +122,7 @@ def current_versions(client: BucketClient, keys: Sequence[str]) -> dict[str, Ver
 
 
 def versions(client: BucketClient, key: str) -> list[Version]:
-    """Every version and delete marker of exactly ``key``, as the bucket lists them; ``StoreError`` on failure."""
+    """Every version and delete marker of exactly ``key``; ``StoreError`` on failure."""
     full = client.full_key(key)
     out: list[Version] = []
     for page in _pages(client, {"Prefix": full}, key=key):
@@ -140,7 +144,7 @@ def _current(client: BucketClient, key: str) -> Version | None:
 
 
 def _list_range(client: BucketClient, wanted: list[str], found: dict[str, Version]) -> str | None:
-    """List the versions from ``wanted[0]`` towards ``wanted[-1]`` within the page budget, adding the current ones.
+    """List versions from ``wanted[0]`` towards ``wanted[-1]`` within the budget, adding the current ones.
 
     Returns the key up to which every key of ``wanted`` is settled (``None``:
     not even the first one). A key's current version is the first item of
@@ -212,7 +216,10 @@ def _items(client: BucketClient, page: Mapping[str, Any]) -> Iterator[Version]:
         if not str(listed.get("Key", "")).startswith(client.prefix):
             continue
         yield Version(
-            client.key_of(listed), str(listed["VersionId"]), delete_marker=True, latest=bool(listed.get("IsLatest"))
+            client.key_of(listed),
+            str(listed["VersionId"]),
+            delete_marker=True,
+            latest=bool(listed.get("IsLatest")),
         )
 
 

@@ -255,7 +255,7 @@ class S3Store(FsspecStore):
         return _markers.hide(self._client, keys)
 
     def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
-        """Delete ``(key, version_id)`` versions or markers for good (1000 a request); missing ones ignored."""
+        """Delete ``(key, version_id)`` versions or markers (1000 a request); missing ones ignored."""
         _markers.delete_versions(self._client, versions)
 
     def current_versions(self, keys: Sequence[str]) -> dict[str, Version]:
