@@ -276,12 +276,8 @@ class QuarantinePlan:
 
     def _current(self, batch: list[ObjectInfo]) -> dict[str, tuple[ObjectInfo, str]]:
         """``versioned``: each served key's current object and version id (keys hidden or gone left out)."""
-        current = versioned_store(self.store).current_versions([info.key for info in batch])
-        return {
-            key: (ObjectInfo(key, v.size, v.mtime, v.etag), v.version_id)
-            for key, v in current.items()
-            if not v.delete_marker
-        }
+        served = versioned_store(self.store).served_versions([info.key for info in batch])
+        return {key: (ObjectInfo(key, v.size, v.mtime, v.etag), v.version_id) for key, v in served.items()}
 
     def _hide_all(
         self, todo: list[tuple[ObjectInfo, Entry]], check_lease: LeaseCheck, markers: dict[int, str]

@@ -110,12 +110,12 @@ def unhide(store: Store, entries: Sequence[Entry]) -> list[str]:
     for start in range(0, len(markers), REQUEST):
         versioned.delete_versions(markers[start : start + REQUEST])
         fault("restore.after-unhide")
-    now = versioned.current_versions([e.key for e in entries])
+    now = versioned.served_versions([e.key for e in entries])
     return [_outcome(entry, now.get(entry.key)) for entry in entries]
 
 
 def _outcome(entry: Entry, current: Version | None) -> str:
-    if current is None or current.delete_marker:
+    if current is None:
         return "missing"
     return "restored" if current.version_id == entry.version_id else "kept_newer"
 
@@ -128,13 +128,8 @@ def hidden(store: Store, entries: Sequence[Entry]) -> set[int]:
     """
     if not entries:
         return set()
-    now = versioned_store(store).current_versions([e.key for e in entries])
-    out: set[int] = set()
-    for entry in entries:
-        current = now.get(entry.key)
-        if current is None or current.delete_marker:
-            out.add(entry.id)
-    return out
+    served = versioned_store(store).served_versions([e.key for e in entries])
+    return {entry.id for entry in entries if entry.key not in served}
 
 
 def recover_versioned(

@@ -216,12 +216,13 @@ class VersionedStore(Store, Protocol):
         """
         ...
 
-    def current_versions(self, keys: Sequence[str]) -> dict[str, Version]:
-        """The current version (possibly a delete marker) of each of ``keys`` that has one, by key.
+    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
+        """The version each of ``keys`` serves (its current version, no delete marker), by key.
 
-        Keys with no version at all are left out. Answered in as few listing
-        requests as the keys allow; ``ValueError`` for an invalid key,
-        ``StoreError`` when a request fails (an answer is complete or an error).
+        Keys that serve nothing (no version, or a delete marker over them)
+        are left out. Answered in as few requests as the keys allow;
+        ``ValueError`` for an invalid key, ``StoreError`` when a request fails
+        (an answer is complete or an error).
         """
         ...
 

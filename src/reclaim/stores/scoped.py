@@ -191,9 +191,9 @@ class VersionedScopedStore(ScopedStore):
         """As the wrapped store."""
         self._versioned.delete_versions(versions)
 
-    def current_versions(self, keys: Sequence[str]) -> dict[str, Version]:
+    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
         """As the wrapped store."""
-        return self._versioned.current_versions(keys)
+        return self._versioned.served_versions(keys)
 
     def versions(self, key: str) -> builtins.list[Version]:
         """As the wrapped store."""
@@ -251,9 +251,9 @@ class VersionedPartitionableScopedStore(PartitionableScopedStore):
         """As the wrapped store."""
         self._versioned.delete_versions(versions)
 
-    def current_versions(self, keys: Sequence[str]) -> dict[str, Version]:
+    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
         """As the wrapped store."""
-        return self._versioned.current_versions(keys)
+        return self._versioned.served_versions(keys)
 
     def versions(self, key: str) -> builtins.list[Version]:
         """As the wrapped store."""

@@ -11,11 +11,15 @@ id. Deleting the version itself (with its ``VersionId``) is the purge.
   off, so that each key's ``DeleteMarkerVersionId`` comes back);
 - :func:`delete_versions` the second (one request per 1000 versions; a
   version already gone counts as deleted: deletes are idempotent);
-- :func:`current_versions` reads the current version of many keys from one
-  ``ListObjectVersions`` of their key range where they are dense (as
-  :mod:`~reclaim.stores.s3._stat` does for objects), one small listing per key
-  otherwise: a page holds the versions and the delete markers as two lists,
-  and ``IsLatest`` tells which one is served;
+- :func:`served_versions` reads the version each of many keys serves from
+  one ``ListObjectVersions`` of their common prefix where they are dense (a
+  page holds the versions and the delete markers as two lists, and
+  ``IsLatest`` tells which one is current; a page budget bounds the
+  listing), and from ``HeadObject`` (its ``VersionId``), several at a time,
+  for the keys the listing did not reach, as
+  :mod:`~reclaim.stores.s3._stat` does for objects. No ``KeyMarker`` starts
+  the listing: moto drops the first version after a ``KeyMarker`` given
+  without a ``VersionIdMarker``;
 - :func:`versions` lists every version of exactly one key (recovery looks for
   its delete marker above the version it recorded).
 
@@ -29,15 +33,14 @@ from typing import Any, Final
 
 from reclaim.stores.base import Version, validate_key
 from reclaim.stores.fsspec_store import DELETE_BATCH
-from reclaim.stores.partitioned import just_below
-from reclaim.stores.s3._client import MAX_KEY_BYTES, NOT_FOUND, BucketClient, etag_of
-from reclaim.stores.s3._stat import common_prefix
+from reclaim.stores.s3._client import NOT_FOUND, BucketClient, etag_of
+from reclaim.stores.s3._stat import common_prefix, head_each
 
-__all__ = ["current_versions", "delete_versions", "hide", "versions"]
+__all__ = ["delete_versions", "hide", "served_versions", "versions"]
 
 #: listing pages a range may spend beyond two per ``max_keys`` keys asked for (a hidden key has two)
 EXTRA_PAGES: Final = 2
-#: below this many keys one small listing each is never dearer than listing their range
+#: below this many keys a ``HeadObject`` each is never dearer than listing their range
 MIN_KEYS_TO_LIST: Final = 3
 #: per-key errors of a delete that mean the version is gone already
 _GONE: Final = NOT_FOUND | {"NoSuchVersion"}
@@ -101,11 +104,11 @@ def _delete(client: BucketClient, objects: list[dict[str, str]], *, quiet: bool)
     return response
 
 
-def current_versions(client: BucketClient, keys: Sequence[str]) -> dict[str, Version]:
-    """The current version (or delete marker) of each of ``keys`` that has any version, by key.
+def served_versions(client: BucketClient, keys: Sequence[str]) -> dict[str, Version]:
+    """The version served at each of ``keys`` that serves one (no delete marker over it), by key.
 
     Raises ``ValueError`` for an invalid key (before any request) and
-    ``StoreError`` when a listing fails.
+    ``StoreError`` when a request fails.
     """
     wanted = sorted({validate_key(key) for key in keys})
     found: dict[str, Version] = {}
@@ -114,10 +117,17 @@ def current_versions(client: BucketClient, keys: Sequence[str]) -> dict[str, Ver
         reached = _list_range(client, wanted, found)
         if reached is not None:
             rest = [key for key in wanted if key > reached]
-    for key in rest:
-        current = _current(client, key)
-        if current is not None:
-            found[key] = current
+    for key, head in head_each(client, rest).items():
+        version = head.get("VersionId")
+        found[key] = Version(
+            key,
+            str(version or "null"),
+            delete_marker=False,
+            latest=True,
+            size=int(head["ContentLength"]),
+            mtime=head["LastModified"].timestamp(),
+            etag=etag_of(head),
+        )
     return found
 
 
@@ -133,18 +143,8 @@ def versions(client: BucketClient, key: str) -> list[Version]:
     return out
 
 
-def _current(client: BucketClient, key: str) -> Version | None:
-    """The current version of exactly ``key``: the first item its own listing shows (``None``: no version)."""
-    request = {"Prefix": client.full_key(key), "MaxKeys": 1}
-    for page in _pages(client, request, key=key):
-        for item in _items(client, page):
-            return item if item.key == key and item.latest else None
-        return None
-    return None  # pragma: no cover - _pages yields at least one page
-
-
 def _list_range(client: BucketClient, wanted: list[str], found: dict[str, Version]) -> str | None:
-    """List versions from ``wanted[0]`` towards ``wanted[-1]`` within the budget, adding the current ones.
+    """List versions from ``wanted[0]`` towards ``wanted[-1]`` within the budget, adding the served ones.
 
     Returns the key up to which every key of ``wanted`` is settled (``None``:
     not even the first one). A key's current version is the first item of
@@ -153,16 +153,15 @@ def _list_range(client: BucketClient, wanted: list[str], found: dict[str, Versio
     """
     first, last = wanted[0], wanted[-1]
     asked = set(wanted)
+    # no KeyMarker to start just below the first key: moto drops the first version after a
+    # KeyMarker given without a VersionIdMarker; the common prefix bounds the listing instead
     request: dict[str, Any] = {"Prefix": client.prefix + common_prefix(first, last)}
-    marker = _key_marker(client.prefix, first)
-    if marker is not None:
-        request["KeyMarker"] = marker
     reached: str | None = None
     budget = 2 * len(wanted) // client.max_keys + EXTRA_PAGES
     for spent, page in enumerate(_pages(client, request, key=first), start=1):
         items = list(_items(client, page))
         for item in items:
-            if item.key in asked and item.latest:
+            if item.key in asked and item.latest and not item.delete_marker:
                 found[item.key] = item
         if items:
             top = max(item.key for item in items)
@@ -221,16 +220,3 @@ def _items(client: BucketClient, page: Mapping[str, Any]) -> Iterator[Version]:
             delete_marker=True,
             latest=bool(listed.get("IsLatest")),
         )
-
-
-def _key_marker(prefix: str, first: str) -> str | None:
-    """A ``KeyMarker`` just below ``prefix + first`` that no real key equals (``None``: from the prefix).
-
-    Strictly below the first key asked for, and not that key itself, so that
-    a server treating the marker as inclusive (moto) and S3 (exclusive)
-    list the same.
-    """
-    candidate = just_below(first)
-    if candidate is None or len((prefix + candidate).encode()) > MAX_KEY_BYTES:
-        return None
-    return prefix + candidate

@@ -258,9 +258,9 @@ class S3Store(FsspecStore):
         """Delete ``(key, version_id)`` versions or markers (1000 a request); missing ones ignored."""
         _markers.delete_versions(self._client, versions)
 
-    def current_versions(self, keys: Sequence[str]) -> dict[str, Version]:
-        """The current version or delete marker of each key that has one (``ListObjectVersions``)."""
-        return _markers.current_versions(self._client, keys)
+    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
+        """The version each key serves (``ListObjectVersions`` of a dense range, else ``HeadObject``)."""
+        return _markers.served_versions(self._client, keys)
 
     def versions(self, key: str) -> builtins.list[Version]:
         """Every version and delete marker of exactly ``key``."""
