@@ -311,9 +311,9 @@ def test_a_bucket_without_versioning_is_refused(world: Callable[..., World], ver
     """
     a, bucket, data, _ = world(versioning=versioning)
     done = cli(a, "quarantine")
+    assert all(bucket.get(key)[0] == data[key] for key in LIVE + ORPHANS)  # every object, as it was
     assert done.returncode == ConfigError.exit_code, done.stderr
     assert "versioning is Enabled" in done.stderr and "stores.main.mode" in done.stderr
-    assert all(bucket.get(key)[0] == data[key] for key in LIVE + ORPHANS)
     assert all(latest(a, key) is None for key in ORPHANS)
 
 
