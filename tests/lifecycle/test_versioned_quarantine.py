@@ -50,7 +50,9 @@ class Bucket:
         self.client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
         self.client.create_bucket(Bucket=self.name)
         if versioning is not None:
-            self.client.put_bucket_versioning(Bucket=self.name, VersioningConfiguration={"Status": versioning})
+            self.client.put_bucket_versioning(
+                Bucket=self.name, VersioningConfiguration={"Status": versioning}
+            )
 
     def versions(self, key: str) -> list[dict[str, Any]]:
         """Every version and delete marker of exactly ``key`` (``Marker`` tells which)."""
@@ -73,7 +75,9 @@ class Bucket:
         return response["Body"].read(), str(response.get("VersionId", "null"))
 
     def put(self, key: str, data: bytes) -> str:
-        return str(self.client.put_object(Bucket=self.name, Key=PREFIX + key, Body=data).get("VersionId", "null"))
+        return str(
+            self.client.put_object(Bucket=self.name, Key=PREFIX + key, Body=data).get("VersionId", "null")
+        )
 
     def lifecycle(self, days: int, prefix: str = PREFIX) -> None:
         rule = {
@@ -160,9 +164,12 @@ def test_quarantine_hides_at_once_and_restore_brings_back_the_same_version(
         with pytest.raises(bucket.client.exceptions.NoSuchKey):
             bucket.get(key)  # not served from this moment on
         current = bucket.current(key)
-        assert current is not None and current["Marker"]
+        assert current is not None
+        assert current["Marker"]
         entry = latest(a, key)
-        assert entry is not None and entry.state is State.QUARANTINED and entry.mode == "versioned"
+        assert entry is not None
+        assert entry.state is State.QUARANTINED
+        assert entry.mode == "versioned"
         assert entry.version_id == ids[key]  # the version it hid
         assert entry.marker_id == current["VersionId"]  # the marker that hides it
         assert entry.trash_key is None
@@ -175,7 +182,8 @@ def test_quarantine_hides_at_once_and_restore_brings_back_the_same_version(
         assert bucket.get(key) == (data[key], ids[key])  # byte-identical, the very same version
         assert [v["Marker"] for v in bucket.versions(key)] == [False]  # the marker is gone
         entry = latest(a, key)
-        assert entry is not None and entry.state is State.RESTORED
+        assert entry is not None
+        assert entry.state is State.RESTORED
     assert not bucket.served(ORPHANS[2])
 
 
@@ -188,7 +196,8 @@ def test_purge_deletes_the_version_and_its_marker(world: Callable[..., World]) -
     for key in ORPHANS:
         assert bucket.versions(key) == []  # the version and the marker: nothing left of the key
         entry = latest(a, key)
-        assert entry is not None and entry.state is State.PURGED
+        assert entry is not None
+        assert entry.state is State.PURGED
     assert all(bucket.get(key) == (data[key], ids[key]) for key in LIVE)
 
 
@@ -203,7 +212,7 @@ def test_purge_restores_a_key_referenced_again(world: Callable[..., World]) -> N
 
 def test_a_key_uploaded_again_while_quarantined_stays_live(world: Callable[..., World]) -> None:
     """The current version is not our marker any more: the key is live; purge and restore leave it."""
-    a, bucket, data, _ = world()
+    a, bucket, _data, _ = world()
     api.quarantine(a.config_path)
     newer = bucket.put(ORPHANS[0], b"uploaded again")
     restored = api.restore(a.config_path, store="main", keys=[ORPHANS[0]]).restored["main"]
@@ -214,7 +223,9 @@ def test_a_key_uploaded_again_while_quarantined_stays_live(world: Callable[..., 
     assert (purged.changed, purged.purged.count) == (1, len(ORPHANS) - 2)
     assert bucket.get(ORPHANS[1]) == (b"uploaded again too", newer)
     entry = latest(a, ORPHANS[1])
-    assert entry is not None and entry.state is State.RESTORED and entry.note == "changed since quarantine"
+    assert entry is not None
+    assert entry.state is State.RESTORED
+    assert entry.note == "changed since quarantine"
 
 
 def test_purge_never_deletes_a_version_served_again(world: Callable[..., World]) -> None:
@@ -226,13 +237,15 @@ def test_purge_never_deletes_a_version_served_again(world: Callable[..., World])
     a, bucket, data, ids = world()
     api.quarantine(a.config_path)
     entry = latest(a, ORPHANS[0])
-    assert entry is not None and entry.marker_id is not None
+    assert entry is not None
+    assert entry.marker_id is not None
     bucket.client.delete_object(Bucket=bucket.name, Key=PREFIX + ORPHANS[0], VersionId=entry.marker_id)
     assert bucket.get(ORPHANS[0]) == (data[ORPHANS[0]], ids[ORPHANS[0]])
     api.purge(a.config_path)
     assert bucket.get(ORPHANS[0]) == (data[ORPHANS[0]], ids[ORPHANS[0]])
     after = latest(a, ORPHANS[0])
-    assert after is not None and after.state is State.RESTORED
+    assert after is not None
+    assert after.state is State.RESTORED
 
 
 def test_restore_purged_brings_a_lifecycle_purged_version_back(world: Callable[..., World]) -> None:
@@ -258,7 +271,8 @@ def test_lifecycle_purge_leaves_the_version_to_the_bucket(world: Callable[..., W
     assert json.loads(done.stdout)["purged"][0]["purged"]["count"] == len(ORPHANS)
     for key in ORPHANS:
         entry = latest(a, key)
-        assert entry is not None and entry.state is State.PURGED
+        assert entry is not None
+        assert entry.state is State.PURGED
         assert entry.note == "purged by the bucket's noncurrent-version expiry (purge = lifecycle)"
         versions = bucket.versions(key)  # the bucket expires the version, not reclaim
         assert {v["VersionId"] for v in versions if not v["Marker"]} == {ids[key]}
@@ -277,7 +291,8 @@ def test_lifecycle_purge_is_refused_without_a_rule_that_outlasts_grace(
         bucket.lifecycle(days)
     done = cli(a, "quarantine")
     assert done.returncode == ConfigError.exit_code, done.stderr
-    assert problem in done.stderr and "stores.main.purge" in done.stderr
+    assert problem in done.stderr
+    assert "stores.main.purge" in done.stderr
     assert all(bucket.served(key) for key in ORPHANS)
     assert all(latest(a, key) is None for key in ORPHANS)
     bucket.lifecycle(30)
@@ -287,7 +302,8 @@ def test_lifecycle_purge_is_refused_without_a_rule_that_outlasts_grace(
     assert done.returncode == ConfigError.exit_code, done.stderr
     assert "no lifecycle configuration" in done.stderr
     entry = latest(a, ORPHANS[0])
-    assert entry is not None and entry.state is State.QUARANTINED  # nothing recorded as purged
+    assert entry is not None
+    assert entry.state is State.QUARANTINED
 
 
 def test_a_rule_shorter_than_grace_refuses_versioned_quarantine_too(world: Callable[..., World]) -> None:
@@ -313,7 +329,8 @@ def test_a_bucket_without_versioning_is_refused(world: Callable[..., World], ver
     done = cli(a, "quarantine")
     assert all(bucket.get(key)[0] == data[key] for key in LIVE + ORPHANS)  # every object, as it was
     assert done.returncode == ConfigError.exit_code, done.stderr
-    assert "versioning is Enabled" in done.stderr and "stores.main.mode" in done.stderr
+    assert "versioning is Enabled" in done.stderr
+    assert "stores.main.mode" in done.stderr
     assert all(latest(a, key) is None for key in ORPHANS)
 
 
@@ -452,7 +469,8 @@ def test_a_hide_after_the_lease_was_lost_is_undone(world: Callable[..., World]) 
                 plan.execute(Journal(catalog), run_id=run_id, check_lease=check_lease)
         finally:
             catalog.dispose()
-    assert hidden and set(hidden[0]) == set(ORPHANS)
+    assert hidden
+    assert set(hidden[0]) == set(ORPHANS)
     assert all(bucket.get(key) == (data[key], ids[key]) for key in ORPHANS)  # served again at once
     api.recover(a.config_path)
     assert in_flight(a) == []
@@ -472,19 +490,25 @@ def assert_consistent(archive: Archive, bucket: Bucket, *, lifecycle: bool = Fal
         versions = bucket.versions(key)
         current = next((v for v in versions if v["IsLatest"]), None)
         served = current is not None and not current["Marker"]
-        kept = entry is not None and any(v["VersionId"] == entry.version_id and not v["Marker"] for v in versions)
+        kept = entry is not None and any(
+            v["VersionId"] == entry.version_id and not v["Marker"] for v in versions
+        )
         if key in referenced:
             assert served or (entry is not None and entry.state is State.QUARANTINED and kept), key
         if entry is None or entry.state is State.RESTORED:
             assert served, f"{key} should be served"
         elif entry.state is State.QUARANTINED:
-            assert not served and kept, f"{key} is QUARANTINED but not hidden over its version"
-            assert current is not None and current["VersionId"] == entry.marker_id
+            assert not served, f"{key} is QUARANTINED but served"
+            assert kept, f"{key} is QUARANTINED but its version is gone"
+            assert current is not None
+            assert current["VersionId"] == entry.marker_id
         elif entry.state is State.PURGED:
-            assert not served and key not in referenced
+            assert not served
+            assert key not in referenced
             assert kept is lifecycle, f"{key} is PURGED: its version must be gone (or the bucket's)"
         if not served and current is not None:
-            assert entry is not None and entry.state in {State.QUARANTINED, State.PURGED}, f"{key} hidden untracked"
+            assert entry is not None, f"{key} hidden untracked"
+            assert entry.state in {State.QUARANTINED, State.PURGED}, f"{key} hidden untracked"
 
 
 QUARANTINE_KILLS = [
