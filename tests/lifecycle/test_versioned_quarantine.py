@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from reclaim import api
 from reclaim.catalog import Entry, Journal, State, open_catalog
@@ -358,6 +359,34 @@ def test_ensure_brings_a_quarantined_key_back(world: Callable[..., World]) -> No
     api.purge(a.config_path)
     assert api.ensure(a.config_path, "main", ORPHANS[2]) is Ensured.GONE
     assert bucket.versions(ORPHANS[2]) == []
+
+
+# -- the journal is checked, not trusted --------------------------------------------------
+
+
+def test_an_entry_whose_marker_is_its_own_version_is_refused(world: Callable[..., World]) -> None:
+    """Safety: restore deletes the marker by its id; a hand-edited entry naming the version there
+    would delete the object for good. Refused (counted), the version kept; fails without the check
+    of ``marker_id`` in ``entry_problem``."""
+    a, bucket, data, ids = world()
+    api.quarantine(a.config_path)
+    url = a.config.catalog.url
+    assert url is not None
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE reclaim_objects SET marker_id = version_id WHERE key = :k"), {"k": ORPHANS[0]}
+            )
+    finally:
+        engine.dispose()
+    report = api.restore(a.config_path, store="main", keys=[ORPHANS[0]])
+    assert report.restored["main"].refused.count == 1
+    kept = {v["VersionId"] for v in bucket.versions(ORPHANS[0]) if not v["Marker"]}
+    assert ids[ORPHANS[0]] in kept
+    purged = api.purge(a.config_path).purged[0]
+    assert purged.refused.count == 1
+    assert ids[ORPHANS[0]] in {v["VersionId"] for v in bucket.versions(ORPHANS[0]) if not v["Marker"]}
 
 
 # -- requests: batched both ways ----------------------------------------------------------

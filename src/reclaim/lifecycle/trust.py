@@ -12,9 +12,9 @@ the entries they read, and ``reclaim check`` reports what it refuses:
 - a ``move`` entry's trash key must be exactly ``trash_prefix + key``: purge
   deletes the trash key, so a trash key naming a live object would delete it;
 - a ``mark`` entry has no trash key (its object never moved);
-- a ``versioned`` entry has no trash key, names the version it hid and,
-  while hidden (QUARANTINED, PURGING, RESTORING), the delete marker that hides it: restore and purge
-  delete versions by these ids, and nothing else.
+- a ``versioned`` entry has no trash key and, while hidden (QUARANTINED,
+  PURGING, RESTORING), names the version it hid and the delete marker that
+  hides it: restore and purge delete versions by these ids, and nothing else.
 
 A refused entry is left exactly as it is, object and journal row: it is
 counted, sampled in the command's report and logged as a warning, never
@@ -86,8 +86,8 @@ def entry_problem(entry: Entry, trash_prefix: str) -> str | None:
     if entry.mode == "versioned":
         if entry.trash_key is not None:
             return f"versioned entry with a trash key {entry.trash_key!r} (a hidden object never moves)"
-        if not entry.version_id:
-            return "versioned entry without the version id it hid"
+        if not entry.version_id and entry.state in _HIDDEN:
+            return f"{entry.state.value} versioned entry without the version id it hid"
         if entry.marker_id is None and entry.state in _HIDDEN:
             return f"{entry.state.value} versioned entry without its delete marker id"
         if entry.marker_id is not None and entry.marker_id == entry.version_id:
