@@ -368,7 +368,7 @@ def test_an_entry_whose_marker_is_its_own_version_is_refused(world: Callable[...
     """Safety: restore deletes the marker by its id; a hand-edited entry naming the version there
     would delete the object for good. Refused (counted), the version kept; fails without the check
     of ``marker_id`` in ``entry_problem``."""
-    a, bucket, data, ids = world()
+    a, bucket, _, ids = world()
     api.quarantine(a.config_path)
     url = a.config.catalog.url
     assert url is not None
@@ -387,6 +387,18 @@ def test_an_entry_whose_marker_is_its_own_version_is_refused(world: Callable[...
     purged = api.purge(a.config_path).purged[0]
     assert purged.refused.count == 1
     assert ids[ORPHANS[0]] in {v["VersionId"] for v in bucket.versions(ORPHANS[0]) if not v["Marker"]}
+
+
+def test_check_reports_a_quarantined_version_the_bucket_lost(world: Callable[..., World]) -> None:
+    a, bucket, _, ids = world()
+    api.quarantine(a.config_path)
+    journal = api.check(a.config_path).stores[0].journal
+    assert journal is not None
+    assert (journal.missing_count, journal.stray_count, journal.inconsistent_count) == (0, 0, 0)
+    bucket.client.delete_object(Bucket=bucket.name, Key=PREFIX + ORPHANS[0], VersionId=ids[ORPHANS[0]])
+    journal = api.check(a.config_path).stores[0].journal
+    assert journal is not None
+    assert (journal.missing_count, journal.missing) == (1, [ORPHANS[0]])
 
 
 # -- requests: batched both ways ----------------------------------------------------------
