@@ -106,11 +106,14 @@ def world(
     """An archive on a bucket (versioned unless told otherwise): live keys referenced, orphans not."""
     made: list[Archive] = []
 
-    def make(*, versioning: str | None = "Enabled", grace: str = "0", extra: str = "") -> World:
+    def make(
+        *, versioning: str | None = "Enabled", grace: str = "0", extra: str = "", db_url: str | None = None
+    ) -> World:
         bucket = Bucket(s3_server, versioning=versioning)
         a = make_archive(
             tmp_path,
-            sqlite_url,
+            db_url or sqlite_url,
+            catalog_url=db_url,
             store_url=f"s3://{bucket.name}/{PREFIX}",
             storage_options=s3_options,
             mode="versioned",
@@ -186,6 +189,30 @@ def test_quarantine_hides_at_once_and_restore_brings_back_the_same_version(
         assert entry is not None
         assert entry.state is State.RESTORED
     assert not bucket.served(ORPHANS[2])
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+def test_the_journal_records_the_markers_on_a_server_catalog(
+    world: Callable[..., World], request: pytest.FixtureRequest, dialect: str
+) -> None:
+    """The markers are written in the confirm's compare-and-set (``RETURNING`` on PostgreSQL, locked
+    rows on MariaDB), the references and the catalog in that database."""
+    url = request.getfixturevalue("pg_url" if dialect == "postgresql" else "mysql_url")
+    a, bucket, data, ids = world(db_url=url)
+    api.quarantine(a.config_path)
+    for key in ORPHANS:
+        entry = latest(a, key)
+        current = bucket.current(key)
+        assert entry is not None and current is not None
+        assert (entry.state, entry.version_id, entry.marker_id) == (
+            State.QUARANTINED,
+            ids[key],
+            current["VersionId"],
+        )
+    api.restore(a.config_path, store="main", keys=[ORPHANS[0]])
+    assert bucket.get(ORPHANS[0]) == (data[ORPHANS[0]], ids[ORPHANS[0]])
+    api.purge(a.config_path)
+    assert all(bucket.versions(key) == [] for key in ORPHANS[1:])
 
 
 def test_purge_deletes_the_version_and_its_marker(world: Callable[..., World]) -> None:
