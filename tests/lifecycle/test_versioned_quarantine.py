@@ -203,7 +203,8 @@ def test_the_journal_records_the_markers_on_a_server_catalog(
     for key in ORPHANS:
         entry = latest(a, key)
         current = bucket.current(key)
-        assert entry is not None and current is not None
+        assert entry is not None
+        assert current is not None
         assert (entry.state, entry.version_id, entry.marker_id) == (
             State.QUARANTINED,
             ids[key],
