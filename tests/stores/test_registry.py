@@ -24,6 +24,7 @@ def test_public_api_is_exactly_all() -> None:
         "ObjectInfo",
         "PartitionableStore",
         "Store",
+        "Version",
         "VersionedStore",
         "check_store_url",
         "default_mode",

@@ -31,7 +31,9 @@ url = "file:///srv/blobs"            # or s3://bucket/prefix/ (pip install 'recl
 # storage_options = { anon = false } # passed to fsspec
 min_age = "7d"       # only objects older than this (at scan start) can be candidates
 grace = "7d"         # how long quarantined objects wait before purge
-# mode = "move"      # move: to trash_prefix (default for local dirs); mark: journal only (object stores)
+# mode = "move"      # move: to trash_prefix (default for local dirs); mark: journal only (object stores);
+#                    # versioned: S3 delete markers, on a bucket whose versioning is Enabled
+# purge = "delete"   # versioned mode: or "lifecycle" (the bucket's noncurrent-version expiry purges)
 trash_prefix = "_trash/"
 exclude = []         # globs of keys never collected, e.g. ["uploads/tmp/*"]
 max_fraction = 0.5   # refuse to quarantine when candidates exceed this share of the store

@@ -31,7 +31,7 @@ Both return one result per input, in input order: the new entry, or ``None``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, TypeVar
@@ -80,7 +80,8 @@ class Intent:
     """One object about to be quarantined, as :meth:`Journal.record_intents` records it.
 
     ``size``, ``mtime`` and ``etag`` are what the scan saw (``mtime`` exactly as
-    the store reported it); ``trash_key`` is where ``move`` mode puts the object.
+    the store reported it); ``trash_key`` is where ``move`` mode puts the object,
+    ``version_id`` the version ``versioned`` mode hides.
     """
 
     key: str
@@ -146,6 +147,7 @@ def intent_row(store: str, intent: Intent, mode: str, run_id: int | None) -> dic
         **mtime_columns(intent.mtime),
         "etag": intent.etag,
         "version_id": intent.version_id,
+        "marker_id": None,
         "run_id": run_id,
         "updated_run_id": run_id,
         "due_at": None,
@@ -251,11 +253,13 @@ def transition_many(
     run_id: int | None = None,
     due_at: datetime | None = None,
     note: str | None = None,
+    markers: Mapping[int, str] | None = None,
     totals: sa.Table,
 ) -> list[Entry | None]:
     """Compare-and-set each entry to ``to``; the new entry for those that won, ``None`` for the others.
 
-    See :meth:`reclaim.catalog.journal.Journal.transition_many`.
+    ``markers`` sets the ``marker_id`` of the entries it names (by id), in the
+    same statement. See :meth:`reclaim.catalog.journal.Journal.transition_many`.
     """
     to = State(to)
     for entry in entries:
@@ -283,7 +287,7 @@ def transition_many(
     now = datetime.now(UTC)
 
     def swap(connection: sa.Connection) -> set[int]:
-        won = _swap(connection, objects, ordered, fixed, now)
+        won = _swap(connection, objects, ordered, fixed, now, markers or {})
         moved(connection, totals, [entry for entry in ordered if entry.id in won], to)
         return won
 
@@ -291,7 +295,10 @@ def transition_many(
     changes = fixed | {"updated_at": now}
     for entry in ordered:
         if entry.id in won:
-            results[positions[entry.id]] = replaced(entry, changes | {"version": entry.version + 1})
+            change = changes | {"version": entry.version + 1}
+            if markers and entry.id in markers:
+                change["marker_id"] = markers[entry.id]
+            results[positions[entry.id]] = replaced(entry, change)
     return results
 
 
@@ -310,8 +317,13 @@ def _swap(
     entries: Sequence[Entry],
     fixed: dict[str, Any],
     now: datetime,
+    markers: Mapping[int, str],
 ) -> set[int]:
-    """Move the entries still as read (state and version) to ``fixed``; return their ids."""
+    """Move the entries still as read (state and version) to ``fixed``; return their ids.
+
+    ``markers`` (by entry id) become the ``marker_id`` of their rows, through one
+    ``CASE`` on the id per statement.
+    """
     values = fixed | {"version": objects.c.version + 1, "updated_at": now}
     won: set[int] = set()
     # a version no 64-bit column holds (a hand-edited row) can match no row: that entry loses
@@ -325,14 +337,23 @@ def _swap(
                 statement = (
                     objects.update()
                     .where(objects.c.id.in_(chunk), objects.c.state == state, objects.c.version == version)
-                    .values(values)
+                    .values(values | _marker_values(objects, chunk, markers))
                     .returning(objects.c.id)
                 )
                 won.update(int(entry_id) for entry_id in connection.execute(statement).scalars())
         return won
     for part in chunks(entries, CHUNK):
-        won |= _lock_and_swap(connection, objects, part, values)
+        marked = values | _marker_values(objects, [entry.id for entry in part], markers)
+        won |= _lock_and_swap(connection, objects, part, marked)
     return won
+
+
+def _marker_values(objects: sa.Table, ids: Sequence[int], markers: Mapping[int, str]) -> dict[str, Any]:
+    """``{"marker_id": CASE id WHEN ... END}`` for the ids ``markers`` names; ``{}`` if none."""
+    mine = {entry_id: markers[entry_id] for entry_id in ids if entry_id in markers}
+    if not mine:
+        return {}
+    return {"marker_id": sa.case(mine, value=objects.c.id, else_=objects.c.marker_id)}
 
 
 def _lock_and_swap(

@@ -72,8 +72,8 @@ TRANSITIONS: Final[dict[State, frozenset[State]]] = {
     State.RESTORED: frozenset(),
 }
 
-Mode = Literal["move", "mark"]
-_MODES: Final = frozenset({"move", "mark"})
+Mode = Literal["move", "mark", "versioned"]
+_MODES: Final = frozenset({"move", "mark", "versioned"})
 
 _T = TypeVar("_T")
 
@@ -104,6 +104,9 @@ class Entry:
     due_at: datetime | None
     note: str | None
     version_id: str | None = None
+    """``versioned`` mode: the version of the object its quarantine hid (recorded with the intent)."""
+    marker_id: str | None = None
+    """``versioned`` mode: the delete marker that hides it (recorded when it is QUARANTINED)."""
 
     @property
     def active(self) -> bool:
@@ -144,12 +147,14 @@ def check_key(key: str) -> None:
 def check_intent(key: str, mode: str, trash_key: str | None) -> None:
     """``ValueError`` for an intent the journal refuses: unknown mode, bad key, move without a trash key."""
     if mode not in _MODES:
-        raise ValueError(f"mode must be 'move' or 'mark', not {mode!r}")
+        raise ValueError(f"mode must be 'move', 'mark' or 'versioned', not {mode!r}")
     check_key(key)
     if trash_key is not None:
         check_key(trash_key)
     if mode == "move" and trash_key is None:
         raise ValueError(f"key {key!r}: mode 'move' needs a trash key")
+    if mode == "versioned" and trash_key is not None:
+        raise ValueError(f"key {key!r}: mode 'versioned' moves nothing, so it has no trash key")
 
 
 def utc(moment: datetime, name: str) -> datetime:
@@ -193,7 +198,7 @@ def entry_from_row(row: Mapping[Any, Any]) -> Entry:
     for name in ("store", "key", "mode"):
         if not isinstance(getattr(entry, name), str):
             raise _corrupt(row, ValueError(f"{name} is {getattr(entry, name)!r}, not text"))
-    for name in ("trash_key", "etag", "note", "version_id"):
+    for name in ("trash_key", "etag", "note", "version_id", "marker_id"):
         if getattr(entry, name) is not None and not isinstance(getattr(entry, name), str):
             raise _corrupt(row, ValueError(f"{name} is {getattr(entry, name)!r}, not text"))
     for name in ("created_at", "updated_at", "due_at"):
@@ -250,6 +255,7 @@ def _entry(row: Mapping[Any, Any]) -> Entry:
         due_at=row["due_at"],
         note=row["note"],
         version_id=row["version_id"],
+        marker_id=row["marker_id"],
     )
 
 
@@ -279,6 +285,7 @@ def entry_written(row: Mapping[str, Any]) -> Entry:
             "due_at": row["due_at"],
             "note": row["note"],
             "version_id": row["version_id"],
+            "marker_id": row["marker_id"],
         }
     )
 
@@ -294,7 +301,7 @@ def replaced(entry: Entry, changes: Mapping[str, Any], mtime: float | None = Non
     fields["updated_at"] = changes["updated_at"]
     if mtime is not None:
         fields["mtime"] = float(mtime)
-    for name in ("etag", "due_at", "note"):
+    for name in ("etag", "due_at", "note", "marker_id"):
         if name in changes:
             fields[name] = changes[name]
     return new

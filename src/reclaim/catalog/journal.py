@@ -40,7 +40,7 @@ is retried a few times first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
@@ -173,13 +173,15 @@ class Journal:
         note: str | None = None,
         etag: str | None = None,
         mtime: float | None = None,
+        marker_id: str | None = None,
     ) -> Entry | None:
         """Move ``entry`` to state ``to`` if nobody moved it since it was read; return the new entry.
 
         A compare-and-set on (id, state, version): returns ``None`` when the
         entry changed in between (another actor won; re-read it with
-        :meth:`get`). ``due_at``, ``note``, ``etag`` and ``mtime`` are changed
-        only when given. Reaching PURGED or RESTORED releases the key, so a new
+        :meth:`get`). ``due_at``, ``note``, ``etag``, ``mtime`` and
+        ``marker_id`` (``versioned`` mode's delete marker) are changed only
+        when given. Reaching PURGED or RESTORED releases the key, so a new
         episode may start for it.
 
         Raises ``ValueError`` for a transition the lifecycle does not allow, and
@@ -204,6 +206,8 @@ class Journal:
             changes["note"] = note
         if etag is not None:
             changes["etag"] = etag
+        if marker_id is not None:
+            changes["marker_id"] = marker_id
         if mtime is not None:
             changes |= mtime_columns(mtime)
         if to in TERMINAL:
@@ -264,13 +268,15 @@ class Journal:
         run_id: int | None = None,
         due_at: datetime | None = None,
         note: str | None = None,
+        markers: Mapping[int, str] | None = None,
     ) -> list[Entry | None]:
         """Compare-and-set each of ``entries`` to state ``to``, up to 500 per transaction.
 
         Returns one result per entry, in order: the new entry where it won, and
         ``None`` where the entry changed since it was read (exactly as
         :meth:`transition` returns ``None``). ``run_id``, ``due_at`` and
-        ``note`` apply to every entry that moves.
+        ``note`` apply to every entry that moves; ``markers`` gives some of
+        them (by id) their ``marker_id`` (``versioned`` mode's delete markers).
 
         Raises ``ValueError`` for a transition the lifecycle does not allow or
         an entry given twice (before anything is written), and
@@ -285,6 +291,7 @@ class Journal:
             run_id=run_id,
             due_at=due_at,
             note=note,
+            markers=markers,
             totals=self._totals,
         )
 

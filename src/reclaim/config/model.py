@@ -53,6 +53,8 @@ _DIALECTS = {"postgresql", "mysql", "mariadb", "sqlite"}
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+#: URL schemes whose stores can quarantine S3-natively (``mode = "versioned"``)
+_VERSIONED_SCHEMES = frozenset({"s3", "s3a"})
 
 
 def _identifier(value: str | None, what: str) -> str | None:
@@ -279,8 +281,12 @@ class StoreConfig(_Model):
     """Passed to fsspec; credential values are masked in repr and dumps."""
     min_age: Duration = timedelta(days=7)
     grace: Duration = timedelta(days=7)
-    mode: Literal["move", "mark"] | None = None
-    """``None`` picks ``move`` where the backend renames atomically, else ``mark``."""
+    mode: Literal["move", "mark", "versioned"] | None = None
+    """``None`` picks ``move`` where the backend renames atomically, else ``mark``; ``versioned``: S3-native
+    quarantine on a bucket whose versioning is enabled (a delete marker hides the object)."""
+    purge: Literal["delete", "lifecycle"] = "delete"
+    """``versioned`` mode: ``delete`` deletes the quarantined version after grace; ``lifecycle`` leaves it
+    to the bucket's noncurrent-version expiry (checked to exist and to outlast grace)."""
     trash_prefix: str = "_trash/"
     exclude: list[str] = Field(default_factory=list)
     """Glob patterns (``fnmatch``, ``*`` crosses ``/``) of keys that are never candidates."""
@@ -362,6 +368,21 @@ class StoreConfig(_Model):
         if not value.endswith("/") or value.startswith("/") or any(p in {"", ".", ".."} for p in parts):
             raise ValueError(f"{value!r} must be a relative prefix ending with '/', like '_trash/'")
         return value
+
+    @model_validator(mode="after")
+    def _versioned(self) -> StoreConfig:
+        if self.purge == "lifecycle" and self.mode != "versioned":
+            raise ValueError(
+                "purge = 'lifecycle' leaves purging to a versioned bucket's noncurrent-version expiry; "
+                "it needs mode = 'versioned'"
+            )
+        scheme = str(self.url).partition("://")[0].lower() if "://" in str(self.url) else ""
+        if self.mode == "versioned" and scheme not in _VERSIONED_SCHEMES:
+            raise ValueError(
+                f"mode = 'versioned' hides objects behind S3 delete markers; it needs an s3:// store, "
+                f"not {scheme + '://' if scheme else 'a local path'}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _never_the_trash(self) -> StoreConfig:

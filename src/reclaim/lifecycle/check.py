@@ -28,6 +28,7 @@ from reclaim.catalog import CorruptRow, Entry, Journal, State
 from reclaim.errors import StoreError
 from reclaim.lifecycle.progress import Progress, ProgressLike, as_progress
 from reclaim.lifecycle.trust import entry_problem
+from reclaim.lifecycle.versioned import versioned_store
 from reclaim.references import Reference, ReferenceSource
 from reclaim.stores import Store
 from reclaim.stores.base import SnapshotStore
@@ -331,12 +332,24 @@ def _check_entries(
             looked_up.advance()
             if _inconsistent(report, entry, trash_prefix, show):
                 continue  # never touched by reclaim, so not looked up in the store either
-            where = entry.trash_key if entry.mode == "move" and entry.trash_key else entry.key
-            if not store.exists(where):
+            if not _kept(store, entry):
                 report.missing_count += 1
                 if len(report.missing) < show:
                     report.missing.append(entry.key)
     looked_up.done()
+
+
+def _kept(store: Store, entry: Entry) -> bool:
+    """Whether the object of a QUARANTINED entry is where its mode keeps it.
+
+    ``move``: its trash key; ``mark``: its key; ``versioned``: the recorded
+    version, kept by the bucket (noncurrent, under the delete marker).
+    """
+    if entry.mode == "versioned":
+        versions = versioned_store(store).versions(entry.key)
+        return any(v.version_id == entry.version_id and not v.delete_marker for v in versions)
+    where = entry.trash_key if entry.mode == "move" and entry.trash_key else entry.key
+    return store.exists(where)
 
 
 def _inconsistent(report: JournalCheck, entry: Entry, trash_prefix: str, show: int) -> bool:

@@ -11,8 +11,10 @@ and then calls ``ensure(store, key)``:
   against the store, never taken from the journal alone: in ``move`` mode the
   object must be back at its key; in ``mark`` mode it must still be at its key
   and be the object that was quarantined (same ETag, else same size and
-  mtime). An object that is missing is recorded PURGED, one that was replaced
-  RESTORED with a note, and both answer ``gone``: the writer uploads again;
+  mtime); in ``versioned`` mode its delete marker is deleted and the version
+  quarantined must be current again. An object that is missing is recorded
+  PURGED, one that was replaced RESTORED with a note, and both answer
+  ``gone``: the writer uploads again;
 - in flight (QUARANTINING, PURGING, RESTORING): a collector is acting on it
   right now; wait until the entry settles, then decide as above. The
   collector re-checks references after recording its intent, so it sees the
@@ -72,11 +74,13 @@ def ensure_key(
         if entry.state is State.QUARANTINED:
             claimed = journal.transition(entry, State.RESTORING, note="claimed by ensure")
             if claimed is not None:
-                if claimed.mode != "move":
+                if claimed.mode == "mark":
                     return _claim_marked(store, journal, claimed)
                 outcome = finish_restore(store, journal, claimed, run_id=None)
                 if outcome == "missing":
                     return Ensured.GONE
+                if outcome == "kept_newer" and claimed.mode == "versioned":
+                    return Ensured.GONE  # another version is served: not the writer's to vouch for
                 return Ensured.RESTORED
             continue  # lost the compare-and-set: look again
         if entry.state in _IN_FLIGHT:

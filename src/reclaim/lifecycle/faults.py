@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["POINTS", "ROW_POINTS", "WINDOW_POINTS", "fault"]
+__all__ = ["POINTS", "ROW_POINTS", "VERSIONED_POINTS", "WINDOW_POINTS", "fault"]
 
 #: every fault point, in the order a run meets them; quarantine, purge and restore work a batch
 #: at a time, so their points are met once per batch, except ``quarantine.after-move``: once per
@@ -40,6 +40,16 @@ POINTS = (
     "restore.after-claim",
     "restore.after-move",
     "restore.after-confirm",
+)
+
+#: fault points of ``versioned`` mode only (S3-native quarantine), beside the points above that it
+#: meets too: ``quarantine.after-hide`` once per ``DeleteObjects`` request that hid objects,
+#: ``purge.after-versions`` once per batch, between deleting the versions and their delete
+#: markers, ``restore.after-unhide`` once per ``DeleteObjects`` request that deleted markers
+VERSIONED_POINTS = (
+    "quarantine.after-hide",
+    "purge.after-versions",
+    "restore.after-unhide",
 )
 
 #: fault points of row collections and row restores

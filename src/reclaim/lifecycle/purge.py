@@ -29,6 +29,15 @@ before the next, with a constant number of catalog transactions per batch:
    deletes nothing live when it resumes: the side effect it may still make
    after its last check is a rename that it undoes (see "The lease" in the
    README for the one window left on stores without a rename).
+   ``versioned`` mode: a key that serves an object again (uploaded again, or
+   its marker deleted by hand) is live and left alone (one
+   ``ListObjectVersions`` of the range); for the others the recorded version
+   is deleted, then the delete marker (``DeleteObjects`` with version ids,
+   1000 a request, the lease checked before each), so a crash in between
+   leaves the key hidden, never served half-purged. With ``purge =
+   "lifecycle"`` nothing is deleted: the entries are recorded PURGED with a
+   note, and the bucket's noncurrent-version expiry (checked when the purge
+   is planned, see :mod:`reclaim.lifecycle.versioned`) deletes the versions.
 
 A crash after step 1 leaves PURGING entries: ``recover`` returns those whose
 object still exists to QUARANTINED (the re-check will be redone) and marks
@@ -51,6 +60,7 @@ from reclaim.lifecycle.restore import finish_restores
 from reclaim.lifecycle.scan import Tally
 from reclaim.lifecycle.spool import EntrySpool
 from reclaim.lifecycle.trust import Refused, trusted
+from reclaim.lifecycle.versioned import LIFECYCLE_NOTE, REQUEST, hidden, versioned_store
 from reclaim.references import ReferenceSource, referenced_now
 from reclaim.stores import Store
 from reclaim.stores.partitioned import KeyRange
@@ -95,6 +105,8 @@ class PurgePlan:
     """Only entries quarantined at or before this time (``purge --older-than``), whatever their due time."""
     batch_size: int = BATCH
     """Due entries per batch: each step acts on a whole batch, in a constant number of transactions."""
+    lifecycle: bool = False
+    """``purge = "lifecycle"``: ``versioned`` entries are left to the bucket's noncurrent-version expiry."""
     _preview: PurgeResult | None = None
     _step: Step = field(default=NULL_STEP, repr=False)
     _used: bool = False
@@ -199,12 +211,17 @@ class PurgePlan:
         result.restored += len(again)
         doomed = [entry for entry in claimed if entry.key not in referenced]
         changed = self._changed([entry for entry in doomed if entry.mode == "mark"])
+        changed |= self._served([entry for entry in doomed if entry.mode == "versioned"])
         if changed:
             left = [entry for entry in doomed if entry.id in changed]
             journal.transition_many(left, State.RESTORED, run_id=run_id, note="changed since quarantine")
             result.changed += len(left)
             doomed = [entry for entry in doomed if entry.id not in changed]
-        kept, replaced = self._delete(doomed, check_lease)
+        expiring = [entry for entry in doomed if entry.mode == "versioned" and self.lifecycle]
+        if expiring:  # the bucket's noncurrent-version expiry deletes them (checked at planning)
+            doomed = [entry for entry in doomed if not (entry.mode == "versioned" and self.lifecycle)]
+        self._delete_versions([entry for entry in doomed if entry.mode == "versioned"], check_lease)
+        kept, replaced = self._delete([entry for entry in doomed if entry.mode != "versioned"], check_lease)
         if kept:  # left in place: purged by a later purge, after a new re-check
             back = [entry for entry in doomed if entry.id in kept]
             journal.transition_many(back, State.QUARANTINED, run_id=run_id, note="staging key occupied")
@@ -215,7 +232,8 @@ class PurgePlan:
         doomed = [entry for entry in doomed if entry.id not in kept and entry.id not in replaced]
         fault("purge.after-delete")
         journal.transition_many(doomed, State.PURGED, run_id=run_id)
-        for entry in doomed:
+        journal.transition_many(expiring, State.PURGED, run_id=run_id, note=LIFECYCLE_NOTE)
+        for entry in doomed + expiring:
             result.purged.add(entry.size)
         fault("purge.after-confirm")
 
@@ -300,6 +318,33 @@ class PurgePlan:
             return info.etag != entry.etag
         return info.mtime != entry.mtime
 
+    def _served(self, hidden_entries: list[Entry]) -> set[int]:
+        """The ids of ``versioned`` entries whose key serves an object again (uploaded again): live."""
+        still = hidden(self.store, hidden_entries)
+        return {entry.id for entry in hidden_entries if entry.id not in still}
+
+    def _delete_versions(self, entries: list[Entry], check_lease: LeaseCheck) -> None:
+        """Delete the recorded versions, then the delete markers, 1000 a request, each after a lease check.
+
+        Versions first: a crash (or a failed request) between the two leaves
+        keys hidden by their marker, never an old version served again.
+        """
+        if not entries:
+            return
+        store = versioned_store(self.store)
+        versions = [(entry.key, entry.version_id) for entry in entries if entry.version_id is not None]
+        markers = [(entry.key, entry.marker_id) for entry in entries if entry.marker_id is not None]
+        for start in range(0, len(versions), REQUEST):
+            check_lease()
+            fault("purge.checked")
+            store.delete_versions(versions[start : start + REQUEST])
+            self._step.advance(len(versions[start : start + REQUEST]))
+        fault("purge.after-versions")
+        for start in range(0, len(markers), REQUEST):
+            check_lease()
+            fault("purge.checked")
+            store.delete_versions(markers[start : start + REQUEST])
+
     def _changed(self, marked: list[Entry]) -> set[int]:
         """The ids of ``mark`` entries whose object a writer replaced since quarantine (ETag, else mtime)."""
         now = self.store.stat_many([entry.key for entry in marked])
@@ -328,6 +373,7 @@ def plan_purge(
     tempdir: str | None = None,
     progress: ProgressLike = None,
     key_range: KeyRange | None = None,
+    lifecycle: bool = False,
 ) -> PurgePlan:
     """Spool the entries due now (read once, ``batch_size`` at a time); change nothing.
 
@@ -343,7 +389,10 @@ def plan_purge(
     re-checked and journaled like any other. Reading the due entries reports
     to ``progress`` (phase ``plan purge``, without a total: they are counted
     as they are read). With ``key_range`` only the due entries whose key is in
-    that range are planned (one worker's part of a distributed run). Raises
+    that range are planned (one worker's part of a distributed run). With
+    ``lifecycle`` (``purge = "lifecycle"``), the ``versioned`` entries are left
+    to the bucket's noncurrent-version expiry; the caller checks that the
+    bucket has one first (:func:`~reclaim.lifecycle.versioned.require_versioning`). Raises
     ``ValueError`` when ``batch_size`` is below 1.
     """
     if batch_size < 1:
@@ -368,7 +417,9 @@ def plan_purge(
         spool.close()
         raise
     step.done()
-    return PurgePlan(store, sources, moment, spool, trash_prefix, refused, quarantined_before, batch_size)
+    return PurgePlan(
+        store, sources, moment, spool, trash_prefix, refused, quarantined_before, batch_size, lifecycle
+    )
 
 
 #: a due time later than any entry's: with ``quarantined_before`` the quarantine time decides

@@ -18,9 +18,23 @@ before the next, with a constant number of catalog transactions per batch:
    object), several at a time where the store gains from it
    (``parallel_io``), through the store's batch mover where it has one (a
    local directory opens each directory, and creates each trash directory,
-   once per batch); ``mark`` mode: nothing moves;
+   once per batch); ``mark`` mode: nothing moves; ``versioned`` mode: put a
+   delete marker over each object's current version (``DeleteObjects``
+   without a version id, 1000 keys a request, the lease checked before and
+   after each: a request made after the lease was lost has its markers
+   deleted again before the run stops);
 5. confirm: compare-and-set QUARANTINING -> QUARANTINED with ``due_at = now +
-   grace``, one transaction for the batch.
+   grace``, one transaction for the batch (``versioned``: with each entry's
+   delete marker id).
+
+In ``versioned`` mode the current versions of the batch are read
+(``ListObjectVersions`` of the range) before step 1 instead of the stat of
+step 3, so that each intent records the version its quarantine will hide:
+recovery recognises the hide by a delete marker over that version. An object
+replaced between that reading and the hide is hidden with its new version
+above the recorded one; restoring deletes the marker and purging deletes only
+the recorded version and the marker, so the newer one is served again either
+way.
 
 A candidate's key is checked once (:func:`~reclaim.lifecycle.trust.key_problem`),
 and its trash key follows from it and from the trash prefix, checked once per
@@ -40,13 +54,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from reclaim.catalog import Entry, Intent, Journal, LeaseCheck, State
-from reclaim.errors import LeaseLost, PlanSpent, UnsafeToProceed
+from reclaim.errors import LeaseLost, PlanSpent, StoreError, UnsafeToProceed
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.moves import Move, batch_mover
 from reclaim.lifecycle.progress import NULL_STEP, ProgressLike, Step, as_progress
 from reclaim.lifecycle.scan import StoreScan, Tally, scan_store
 from reclaim.lifecycle.spool import CandidateSpool
 from reclaim.lifecycle.trust import MAX_KEY, Refused, key_problem
+from reclaim.lifecycle.versioned import REQUEST, versioned_store
 from reclaim.references import ReferenceSource, referenced_now
 from reclaim.stores import ObjectInfo, Store
 from reclaim.stores.partitioned import KeyRange
@@ -146,9 +161,18 @@ class QuarantinePlan:
         check_lease: LeaseCheck,
     ) -> None:
         move = self.mode == "move"
+        versioned = self.mode == "versioned"
         batch = self._usable(batch, result)
+        now = self._current(batch) if versioned else None
         intents = [
-            Intent(info.key, info.size, info.mtime, info.etag, self.trash_prefix + info.key if move else None)
+            Intent(
+                info.key,
+                info.size,
+                info.mtime,
+                info.etag,
+                self.trash_prefix + info.key if move else None,
+                version_id=now[info.key][1] if now is not None and info.key in now else None,
+            )
             for info in batch
         ]
         recorded = journal.record_intents(self.store.name, intents, mode=self.mode, run_id=run_id)
@@ -164,9 +188,13 @@ class QuarantinePlan:
         result.referenced_again += len(again)
         check_lease()
         pending = [(info, entry) for info, entry in pending if info.key not in referenced]
-        todo = self._unchanged(pending, journal, run_id, result)
+        seen = None if now is None else {key: info for key, (info, _) in now.items()}
+        todo = self._unchanged(pending, journal, run_id, result, seen)
+        markers: dict[int, str] = {}
         if move:
             outcomes = self._move_all(todo, pool, check_lease)
+        elif versioned:
+            outcomes = self._hide_all(todo, check_lease, markers)
         else:
             outcomes = [_MOVED] * len(todo)  # mark: nothing moves
             fault("quarantine.after-move")
@@ -174,7 +202,10 @@ class QuarantinePlan:
         self._roll_back([(entry, why) for entry, why in settled if why != _MOVED], journal, run_id, result)
         confirm = [entry for entry, outcome in settled if outcome == _MOVED]
         due = datetime.now(UTC) + self.grace
-        for entry in journal.transition_many(confirm, State.QUARANTINED, run_id=run_id, due_at=due):
+        confirmed = journal.transition_many(
+            confirm, State.QUARANTINED, run_id=run_id, due_at=due, markers=markers
+        )
+        for entry in confirmed:
             if entry is not None:
                 result.quarantined.add(entry.size)
         fault("quarantine.after-confirm")
@@ -209,10 +240,16 @@ class QuarantinePlan:
         return usable
 
     def _unchanged(
-        self, pending: list[tuple[ObjectInfo, Entry]], journal: Journal, run_id: int, result: QuarantineResult
+        self,
+        pending: list[tuple[ObjectInfo, Entry]],
+        journal: Journal,
+        run_id: int,
+        result: QuarantineResult,
+        seen: dict[str, ObjectInfo] | None = None,
     ) -> list[tuple[ObjectInfo, Entry]]:
-        """Stat the objects again; roll back those removed or replaced since the scan, return the others."""
-        now = self.store.stat_many([info.key for info, _ in pending])
+        """Stat the objects again (or take ``seen``, read already); roll back those removed or replaced
+        since the scan, return the others."""
+        now = self.store.stat_many([info.key for info, _ in pending]) if seen is None else seen
         unchanged: list[tuple[ObjectInfo, Entry]] = []
         rolled_back: list[tuple[Entry, str]] = []
         for info, entry in pending:
@@ -237,6 +274,50 @@ class QuarantinePlan:
                 result.vanished += len(closing)
             else:
                 result.changed += len(closing)
+
+    def _current(self, batch: list[ObjectInfo]) -> dict[str, tuple[ObjectInfo, str]]:
+        """``versioned``: each served key's current object and version id (keys hidden or gone left out)."""
+        served = versioned_store(self.store).served_versions([info.key for info in batch])
+        return {key: (ObjectInfo(key, v.size, v.mtime, v.etag), v.version_id) for key, v in served.items()}
+
+    def _hide_all(
+        self, todo: list[tuple[ObjectInfo, Entry]], check_lease: LeaseCheck, markers: dict[int, str]
+    ) -> list[str]:
+        """``versioned``: a delete marker over each object, 1000 a request; each one's outcome.
+
+        Fills ``markers`` (entry id -> delete marker id). A key the bucket made
+        no marker for had no current version any more: vanished. The lease is
+        checked before each request and after it; lost after it, the
+        request's markers are deleted again (its objects served as before)
+        and the run stops: a collector paused in between must not leave
+        hidden an object another collector has rolled back meanwhile.
+        """
+        store = versioned_store(self.store)
+        by_key = {entry.key: entry for _, entry in todo}
+        outcomes: dict[str, str] = {}
+        keys = list(by_key)
+        for start in range(0, len(keys), REQUEST):
+            chunk = keys[start : start + REQUEST]
+            check_lease()  # a run that lost its lease stops before its next side effect
+            fault("quarantine.checked")
+            made = store.hide(chunk)
+            try:
+                check_lease()
+            except LeaseLost:
+                # ignoring a failure here is safe: a marker left over hides a version that
+                # restore or recover brings back; nothing is deleted
+                with contextlib.suppress(StoreError):
+                    store.delete_versions(list(made.items()))
+                raise
+            fault("quarantine.after-hide")
+            for key in chunk:
+                if key in made:
+                    markers[by_key[key].id] = made[key]
+                    outcomes[key] = _MOVED
+                else:
+                    outcomes[key] = _VANISHED
+            self._step.advance(len(chunk))
+        return [outcomes[entry.key] for _, entry in todo]
 
     def _move_all(
         self, todo: list[tuple[ObjectInfo, Entry]], pool: ThreadPoolExecutor | None, check_lease: LeaseCheck

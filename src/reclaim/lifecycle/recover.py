@@ -13,6 +13,9 @@ outcomes keep every byte:
   purge was moving it aside) is moved back to its key first. If it is gone,
   the delete had happened after a clean re-check: PURGED.
 - RESTORING: move the object back if it is still in the trash: RESTORED.
+- ``versioned`` mode: the versions of the key decide (a delete marker over
+  the recorded version means the hide happened); see
+  :func:`reclaim.lifecycle.versioned.recover_versioned`.
 
 Recover runs at the start of every mutating command, under the lease, and so
 only once the previous holder can no longer act (the lease is taken over only
@@ -29,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from reclaim.catalog import Entry, Journal, State
 from reclaim.lifecycle.restore import finish_restore
 from reclaim.lifecycle.trust import Refused, trusted
+from reclaim.lifecycle.versioned import recover_versioned
 from reclaim.stores import Store
 from reclaim.stores.partitioned import KeyRange
 
@@ -67,6 +71,8 @@ def recover_entry(
 
     Returns ``lost_race`` when another process settled it first (compare-and-set).
     """
+    if entry.mode == "versioned" and entry.state is not State.RESTORING:
+        return recover_versioned(store, journal, entry, grace=grace, run_id=run_id)
     in_trash = entry.mode == "move" and entry.trash_key is not None and store.exists(entry.trash_key)
     if entry.state is State.QUARANTINING:
         if in_trash and not store.exists(entry.key):

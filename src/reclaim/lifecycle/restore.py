@@ -11,7 +11,10 @@ time, like quarantine: one compare-and-set transaction claims the batch, the
 objects move back (through the store's batch mover, see
 :mod:`reclaim.lifecycle.moves`), and one transaction per outcome confirms
 them (:func:`finish_restores`, which purge uses for what its re-check found
-referenced). A crash in between leaves RESTORING entries that ``recover``
+referenced). A ``versioned`` entry's object comes back by deleting its delete
+marker (:func:`~reclaim.lifecycle.versioned.unhide`, 1000 a request): the
+same version is current again, no copy; a key uploaded again since keeps the
+new version. A crash in between leaves RESTORING entries that ``recover``
 finishes with :func:`finish_restore`, one at a time.
 
 Purged objects of a bucket that keeps versions come back with
@@ -35,6 +38,7 @@ from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.moves import batch_mover
 from reclaim.lifecycle.progress import ProgressLike, as_progress, size_of
 from reclaim.lifecycle.trust import Refused, trusted
+from reclaim.lifecycle.versioned import unhide
 from reclaim.stores import Store, VersionedStore
 
 __all__ = ["RestoreResult", "finish_restore", "finish_restores", "restore_entries", "restore_purged"]
@@ -44,6 +48,17 @@ ProgressCallback = Callable[[str, int], None]
 BATCH = 500
 _KEPT_NEWER_NOTE = "key re-uploaded; trash copy left in place"
 _MISSING_NOTE = "trash copy missing at restore"
+#: the notes of a ``versioned`` entry's outcomes, by outcome
+_VERSIONED_NOTES = {
+    "kept_newer": "key re-uploaded; the quarantined version stays noncurrent",
+    "missing": "no version served at restore (the version is gone, or the key deleted again)",
+}
+
+
+def _note(entry: Entry, outcome: str) -> str | None:
+    if entry.mode == "versioned":
+        return _VERSIONED_NOTES.get(outcome)
+    return {"kept_newer": _KEPT_NEWER_NOTE, "missing": _MISSING_NOTE}.get(outcome)
 
 
 @dataclass
@@ -71,8 +86,16 @@ def finish_restore(store: Store, journal: Journal, entry: Entry, *, run_id: int 
     Returns ``restored``, ``kept_newer`` (the key was occupied: the newer object
     stays) or ``missing`` (neither copy exists: recorded as PURGED with a note).
     Idempotent: running it again after a crash finds the object at its key.
+    A ``versioned`` entry's marker is deleted instead (see :func:`unhide`).
     """
     outcome = "restored"
+    if entry.mode == "versioned":
+        outcome = unhide(store, [entry])[0]
+        fault("restore.after-move")
+        to = State.PURGED if outcome == "missing" else State.RESTORED
+        journal.transition(entry, to, run_id=run_id, note=_note(entry, outcome))
+        fault("restore.after-confirm")
+        return outcome
     if entry.mode == "move" and entry.trash_key is not None:
         try:
             store.move(entry.trash_key, entry.key)
@@ -84,8 +107,7 @@ def finish_restore(store: Store, journal: Journal, entry: Entry, *, run_id: int 
                 journal.transition(entry, State.PURGED, run_id=run_id, note=_MISSING_NOTE)
                 return "missing"
     fault("restore.after-move")
-    note = _KEPT_NEWER_NOTE if outcome == "kept_newer" else None
-    journal.transition(entry, State.RESTORED, run_id=run_id, note=note)
+    journal.transition(entry, State.RESTORED, run_id=run_id, note=_note(entry, outcome))
     fault("restore.after-confirm")
     return outcome
 
@@ -100,9 +122,14 @@ def finish_restores(
     per batch). A crash in between leaves RESTORING entries, which
     :func:`finish_restore` settles later (it finds each object at its key).
     """
+    hidden = [entry for entry in entries if entry.mode == "versioned"]
+    unhidden = dict(zip((e.id for e in hidden), unhide(store, hidden), strict=True))
     outcomes: list[str] = []
     with batch_mover(store) as move:
         for entry in entries:
+            if entry.id in unhidden:
+                outcomes.append(unhidden[entry.id])
+                continue
             outcome = "restored"
             if entry.mode == "move" and entry.trash_key is not None:
                 try:
@@ -115,12 +142,17 @@ def finish_restores(
             fault("restore.after-move")
             outcomes.append(outcome)
     done = list(zip(entries, outcomes, strict=True))
-    journal.transition_many(
-        [e for e, o in done if o == "missing"], State.PURGED, run_id=run_id, note=_MISSING_NOTE
-    )
-    journal.transition_many([e for e, o in done if o == "restored"], State.RESTORED, run_id=run_id)
-    kept = [e for e, o in done if o == "kept_newer"]
-    journal.transition_many(kept, State.RESTORED, run_id=run_id, note=_KEPT_NEWER_NOTE)
+    # one transaction per outcome (and mode: the notes differ)
+    for versioned in (False, True):
+        mine = [(e, o) for e, o in done if (e.mode == "versioned") is versioned]
+        for outcome, to in (
+            ("missing", State.PURGED),
+            ("restored", State.RESTORED),
+            ("kept_newer", State.RESTORED),
+        ):
+            group = [e for e, o in mine if o == outcome]
+            if group:
+                journal.transition_many(group, to, run_id=run_id, note=_note(group[0], outcome))
     if entries:
         fault("restore.after-confirm")
     return outcomes

@@ -87,7 +87,7 @@ class CandidateSpool:
 
 _ENTRY_COLUMNS = (
     "id, store, key, state, version, mode, trash_key, size, mtime, etag, run_id, updated_run_id, "
-    "created_at, updated_at, due_at, note, version_id"
+    "created_at, updated_at, due_at, note, version_id, marker_id"
 )
 
 
@@ -111,7 +111,7 @@ class EntrySpool:
             "CREATE TABLE entry (id INTEGER PRIMARY KEY, store TEXT, key TEXT, state TEXT, version TEXT, "
             "mode TEXT, trash_key TEXT, size TEXT, mtime REAL, etag TEXT, run_id TEXT, "
             "updated_run_id TEXT, created_at TEXT, updated_at TEXT, due_at TEXT, note TEXT, "
-            "version_id TEXT, referenced INTEGER)"
+            "version_id TEXT, marker_id TEXT, referenced INTEGER)"
         )
         self.count = 0
 
@@ -122,11 +122,11 @@ class EntrySpool:
                 e.id, e.store, e.key, e.state.value, str(e.version), e.mode, e.trash_key, _text(e.size),
                 e.mtime, e.etag, _text(e.run_id), _text(e.updated_run_id), e.created_at.isoformat(),
                 e.updated_at.isoformat(), None if e.due_at is None else e.due_at.isoformat(), e.note,
-                e.version_id,
+                e.version_id, e.marker_id,
             )
             for e in entries
         ]  # fmt: skip
-        self._conn.executemany(f"INSERT INTO entry ({_ENTRY_COLUMNS}) VALUES ({', '.join('?' * 17)})", rows)
+        self._conn.executemany(f"INSERT INTO entry ({_ENTRY_COLUMNS}) VALUES ({', '.join('?' * 18)})", rows)
         self._conn.commit()
         self.count += len(rows)
 
@@ -141,7 +141,7 @@ class EntrySpool:
             if not rows:
                 return
             last = rows[-1][0]
-            yield [(_entry(row), None if row[17] is None else bool(row[17])) for row in rows]
+            yield [(_entry(row), None if row[18] is None else bool(row[18])) for row in rows]
 
     def mark_referenced(self, ids: Iterable[int], referenced: bool) -> None:
         """Record a re-check's result for the entries ``ids``."""
@@ -156,7 +156,7 @@ class EntrySpool:
 
 def _entry(row: tuple[Any, ...]) -> Entry:
     (id_, store, key, state, version, mode, trash_key, size, mtime, etag, run_id, updated_run_id,
-     created_at, updated_at, due_at, note, version_id) = row[:17]  # fmt: skip
+     created_at, updated_at, due_at, note, version_id, marker_id) = row[:18]  # fmt: skip
     return Entry(
         id=int(id_),
         store=str(store),
@@ -175,6 +175,7 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         due_at=None if due_at is None else datetime.fromisoformat(str(due_at)),
         note=note,
         version_id=version_id,
+        marker_id=marker_id,
     )
 
 

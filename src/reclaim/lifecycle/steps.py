@@ -27,6 +27,7 @@ from reclaim.lifecycle.restore import RestoreResult, restore_entries, restore_pu
 from reclaim.lifecycle.restore_rows import RowRestorePlan, RowRestoreResult, plan_row_restore
 from reclaim.lifecycle.rows import CollectionResult, CollectionScan, collect_collection, scan_collection
 from reclaim.lifecycle.scan import StoreScan
+from reclaim.lifecycle.versioned import require_versioning
 from reclaim.stores import is_versioned
 
 if TYPE_CHECKING:
@@ -108,6 +109,11 @@ class QuarantineStep(_Once):
         try:
             for name in names:
                 policy = c.policy(name)
+                if c.mode(name) == "versioned" and policy.action == "collect":
+                    # refused before the scan: a bucket that keeps no versions would lose the objects
+                    lifecycle = policy.purge == "lifecycle"
+                    effective = policy.grace if grace is None else grace
+                    require_versioning(c.session.store(name), grace=effective, lifecycle=lifecycle)
                 plans.append(
                     plan_quarantine(
                         c.session.store(name),
@@ -190,6 +196,11 @@ class PurgeStep(_Once):
         quarantined_before: datetime | None,
         progress: ProgressLike = None,
     ) -> PurgeStep:
+        for name in names:
+            policy = c.policy(name)
+            if policy.purge == "lifecycle":
+                # the bucket must still expire what the purge leaves to it, and no sooner than grace
+                require_versioning(c.session.store(name), grace=policy.grace, lifecycle=True)
         plans = [
             plan_purge(
                 c.session.store(name),
@@ -199,6 +210,7 @@ class PurgeStep(_Once):
                 trash_prefix=c.policy(name).trash_prefix,
                 quarantined_before=quarantined_before,
                 progress=progress,
+                lifecycle=c.policy(name).purge == "lifecycle",
             )
             for name in names
         ]

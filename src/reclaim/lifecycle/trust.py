@@ -11,7 +11,10 @@ the entries they read, and ``reclaim check`` reports what it refuses:
   journal's key column holds as many characters);
 - a ``move`` entry's trash key must be exactly ``trash_prefix + key``: purge
   deletes the trash key, so a trash key naming a live object would delete it;
-- a ``mark`` entry has no trash key (its object never moved).
+- a ``mark`` entry has no trash key (its object never moved);
+- a ``versioned`` entry has no trash key and, while hidden (QUARANTINED,
+  PURGING, RESTORING), names the version it hid and the delete marker that
+  hides it: restore and purge delete versions by these ids, and nothing else.
 
 A refused entry is left exactly as it is, object and journal row: it is
 counted, sampled in the command's report and logged as a warning, never
@@ -30,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from reclaim.catalog import KEY_LENGTH, Entry
+from reclaim.catalog import KEY_LENGTH, Entry, State
 from reclaim.stores import validate_key
 
 __all__ = ["MAX_KEY", "Refused", "entry_problem", "key_problem", "trusted"]
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: the longest key (characters, and UTF-8 bytes) reclaim acts on: S3's limit and the journal's column
 MAX_KEY: Final = min(KEY_LENGTH, 1024)
+#: states in which a ``versioned`` entry's object is hidden by a delete marker the entry names
+_HIDDEN: Final = frozenset({State.QUARANTINED, State.PURGING, State.RESTORING})
 #: samples kept per report
 SAMPLES: Final = 10
 
@@ -77,6 +82,16 @@ def entry_problem(entry: Entry, trash_prefix: str) -> str | None:
     if entry.mode == "mark":
         if entry.trash_key is not None:
             return f"mark entry with a trash key {entry.trash_key!r} (a marked object never moves)"
+        return None
+    if entry.mode == "versioned":
+        if entry.trash_key is not None:
+            return f"versioned entry with a trash key {entry.trash_key!r} (a hidden object never moves)"
+        if not entry.version_id and entry.state in _HIDDEN:
+            return f"{entry.state.value} versioned entry without the version id it hid"
+        if entry.marker_id is None and entry.state in _HIDDEN:
+            return f"{entry.state.value} versioned entry without its delete marker id"
+        if entry.marker_id is not None and entry.marker_id == entry.version_id:
+            return "versioned entry whose delete marker is its own version"
         return None
     return f"unknown mode {entry.mode!r}"
 

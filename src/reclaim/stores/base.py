@@ -25,7 +25,9 @@ Optional capabilities are protocols of their own, tested with ``isinstance``
 (never by probing for a method):
 
 - :class:`VersionedStore`: brings a purged object back from a version the
-  bucket kept (``restore --purged``); S3.
+  bucket kept (``restore --purged``), and quarantines S3-natively
+  (``mode = "versioned"``): hides the current version of keys behind delete
+  markers, deletes given versions, and reads the versions of keys; S3.
 - :class:`PartitionableStore`: lists the first level under a prefix in one
   request, so a listing can be split into key ranges listed concurrently
   (:mod:`reclaim.stores.partitioned`); S3.
@@ -41,7 +43,7 @@ import builtins
 import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "PartitionableStore",
     "SnapshotStore",
     "Store",
+    "Version",
     "VersionedStore",
     "is_versioned",
     "stat_each",
@@ -65,6 +68,24 @@ class ObjectInfo:
     """
 
     key: str
+    size: int | None = None
+    mtime: float | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of a key in a bucket that keeps versions: an object's version or a delete marker.
+
+    ``latest`` tells the current version of the key (what a read is served,
+    or, for a delete marker, that nothing is). ``size``, ``mtime`` and
+    ``etag`` are ``None`` for a delete marker.
+    """
+
+    key: str
+    version_id: str
+    delete_marker: bool
+    latest: bool
     size: int | None = None
     mtime: float | None = None
     etag: str | None = None
@@ -167,6 +188,51 @@ class VersionedStore(Store, Protocol):
         ``key`` (it is never overwritten), ``ValueError`` for an invalid key and
         ``StoreError`` on any other failure.
         """
+        ...
+
+    def versioning_status(self) -> str:
+        """The bucket's versioning status: ``Enabled``, ``Suspended`` or ``""``; ``StoreError`` on failure."""
+        ...
+
+    def noncurrent_expiry_problem(self, grace: timedelta, *, required: bool = True) -> str | None:
+        """Why the bucket's noncurrent-version expiry does not suit a ``grace``; ``None`` if it does.
+
+        A rule that expires the store's noncurrent versions sooner than
+        ``grace`` is always a problem (it would purge quarantined objects
+        without the re-check); with ``required``, so is the lack of a rule that
+        expires every one of them. ``StoreError`` when the request fails.
+        """
+        ...
+
+    def hide(self, keys: Sequence[str]) -> dict[str, str]:
+        """Delete each key's current version without a version id; the delete markers' ids by key.
+
+        The bucket keeps the version under the marker (when it keeps
+        versions). One request per 1000 keys; ``ValueError`` for an invalid
+        key (before any request), ``StoreError`` when a request or a key fails.
+        """
+        ...
+
+    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
+        """Delete the given ``(key, version_id)`` versions (or delete markers) for good; missing ones ignored.
+
+        One request per 1000 versions; ``ValueError`` for an invalid key,
+        ``StoreError`` when a request or a version fails.
+        """
+        ...
+
+    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
+        """The version each of ``keys`` serves (its current version, no delete marker), by key.
+
+        Keys that serve nothing (no version, or a delete marker over them)
+        are left out. Answered in as few requests as the keys allow;
+        ``ValueError`` for an invalid key, ``StoreError`` when a request fails
+        (an answer is complete or an error).
+        """
+        ...
+
+    def versions(self, key: str) -> builtins.list[Version]:
+        """Every version and delete marker of exactly ``key`` (none: ``[]``); ``StoreError`` on failure."""
         ...
 
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 
 from reclaim.stores._walk import check_listing_args
-from reclaim.stores.base import ObjectInfo, PartitionableStore, Store, VersionedStore
+from reclaim.stores.base import ObjectInfo, PartitionableStore, Store, Version, VersionedStore
 
 __all__ = [
     "PartitionableScopedStore",
@@ -174,6 +175,30 @@ class VersionedScopedStore(ScopedStore):
         """As the wrapped store: the scope limits listings, not which journaled key comes back."""
         return self._versioned.restore_version(key)
 
+    def versioning_status(self) -> str:
+        """As the wrapped store."""
+        return self._versioned.versioning_status()
+
+    def noncurrent_expiry_problem(self, grace: timedelta, *, required: bool = True) -> str | None:
+        """As the wrapped store."""
+        return self._versioned.noncurrent_expiry_problem(grace, required=required)
+
+    def hide(self, keys: Sequence[str]) -> dict[str, str]:
+        """As the wrapped store: the scope limits listings, not which journaled key is acted on."""
+        return self._versioned.hide(keys)
+
+    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
+        """As the wrapped store."""
+        self._versioned.delete_versions(versions)
+
+    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
+        """As the wrapped store."""
+        return self._versioned.served_versions(keys)
+
+    def versions(self, key: str) -> builtins.list[Version]:
+        """As the wrapped store."""
+        return self._versioned.versions(key)
+
 
 class PartitionableScopedStore(ScopedStore):
     """A scoped view of a :class:`~reclaim.stores.PartitionableStore`.
@@ -209,3 +234,27 @@ class VersionedPartitionableScopedStore(PartitionableScopedStore):
     def restore_version(self, key: str) -> bool:
         """As the wrapped store: the scope limits listings, not which journaled key comes back."""
         return self._versioned.restore_version(key)
+
+    def versioning_status(self) -> str:
+        """As the wrapped store."""
+        return self._versioned.versioning_status()
+
+    def noncurrent_expiry_problem(self, grace: timedelta, *, required: bool = True) -> str | None:
+        """As the wrapped store."""
+        return self._versioned.noncurrent_expiry_problem(grace, required=required)
+
+    def hide(self, keys: Sequence[str]) -> dict[str, str]:
+        """As the wrapped store: the scope limits listings, not which journaled key is acted on."""
+        return self._versioned.hide(keys)
+
+    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
+        """As the wrapped store."""
+        self._versioned.delete_versions(versions)
+
+    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
+        """As the wrapped store."""
+        return self._versioned.served_versions(keys)
+
+    def versions(self, key: str) -> builtins.list[Version]:
+        """As the wrapped store."""
+        return self._versioned.versions(key)

@@ -32,7 +32,7 @@ from reclaim.stores.base import ObjectInfo, validate_key
 from reclaim.stores.partitioned import just_below
 from reclaim.stores.s3._client import MAX_KEY_BYTES, NOT_FOUND, BucketClient, error_code, etag_of, info_of
 
-__all__ = ["HEAD_CONCURRENCY", "stat_many"]
+__all__ = ["HEAD_CONCURRENCY", "common_prefix", "head_each", "stat_many"]
 
 #: pages a range listing may spend beyond one per ``max_keys`` keys asked for
 EXTRA_PAGES: Final = 2
@@ -74,7 +74,7 @@ def _list_range(client: BucketClient, wanted: list[str], found: dict[str, Object
     asked = set(wanted)
     request: dict[str, Any] = {
         "Bucket": client.bucket,
-        "Prefix": client.prefix + _common_prefix(first, last),
+        "Prefix": client.prefix + common_prefix(first, last),
         "MaxKeys": client.max_keys,
     }
     after = _start_after(client.prefix, first)
@@ -105,7 +105,7 @@ def _list_range(client: BucketClient, wanted: list[str], found: dict[str, Object
     return reached
 
 
-def _common_prefix(first: str, last: str) -> str:
+def common_prefix(first: str, last: str) -> str:
     """The longest string both keys start with (character by character, not by path segment)."""
     size = 0
     for a, b in zip(first, last, strict=False):
@@ -127,19 +127,32 @@ def _start_after(prefix: str, first: str) -> str | None:
 
 def _head_each(client: BucketClient, keys: list[str]) -> dict[str, ObjectInfo]:
     """``HeadObject`` for each of ``keys``, :data:`HEAD_CONCURRENCY` at a time; missing keys left out."""
-    if not keys:
-        return {}
     if len(keys) == 1:
         try:
             return {keys[0]: client.head(keys[0])}
         except FileNotFoundError:
             return {}
+    found: dict[str, ObjectInfo] = {}
+    for key, answer in head_each(client, keys).items():
+        size, modified = int(answer["ContentLength"]), answer["LastModified"].timestamp()
+        found[key] = ObjectInfo(key, size, modified, etag_of(answer))
+    return found
+
+
+def head_each(client: BucketClient, keys: list[str]) -> dict[str, Any]:
+    """The ``HeadObject`` response of each of ``keys`` that is served, :data:`HEAD_CONCURRENCY` at a time.
+
+    Keys not served (missing, or hidden by a delete marker) are left out;
+    any other failure raises ``StoreError``.
+    """
+    if not keys:
+        return {}
     try:
         client.open_session()  # one client, before the requests share it
     except Exception as exc:
         raise client.fail("stat failed", exc, key=keys[0]) from None
     answers = sync(client.fs.loop, _heads, client, keys)
-    found: dict[str, ObjectInfo] = {}
+    found: dict[str, Any] = {}
     for key, answer in zip(keys, answers, strict=True):
         if isinstance(answer, BaseException):
             if error_code(answer) in NOT_FOUND:
@@ -147,8 +160,7 @@ def _head_each(client: BucketClient, keys: list[str]) -> dict[str, ObjectInfo]:
             if not isinstance(answer, Exception):
                 raise answer
             raise client.fail("stat failed", answer, key=key) from None
-        size, modified = int(answer["ContentLength"]), answer["LastModified"].timestamp()
-        found[key] = ObjectInfo(key, size, modified, etag_of(answer))
+        found[key] = answer
     return found
 
 

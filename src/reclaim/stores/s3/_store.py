@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from reclaim.errors import StoreError
 from reclaim.stores import _walk
-from reclaim.stores.base import ObjectInfo, validate_key
+from reclaim.stores.base import ObjectInfo, Version, validate_key
 from reclaim.stores.fsspec_store import DELETE_BATCH, FsspecStore, secret_values, store_error
 from reclaim.stores.partitioned import list_partitioned
-from reclaim.stores.s3 import _listing, _stat, _versions
+from reclaim.stores.s3 import _listing, _markers, _stat, _versions
 from reclaim.stores.s3._client import (
     DEFAULT_CONFIG_KWARGS,
     MANAGED_COPY_THRESHOLD,
@@ -242,16 +242,40 @@ class S3Store(FsspecStore):
         """The bucket's versioning status: ``Enabled``, ``Suspended`` or ``""``; ``StoreError`` on failure."""
         return _versions.versioning_status(self._client)
 
-    def noncurrent_expiry_problem(self, grace: timedelta) -> str | None:
+    def noncurrent_expiry_problem(self, grace: timedelta, *, required: bool = True) -> str | None:
         """Why the bucket's lifecycle cannot purge this store's noncurrent versions after ``grace``.
 
         ``None`` when an enabled rule covering the store's prefix expires every
         noncurrent version no sooner than ``grace`` (rounded up to whole days,
-        as lifecycle rules count) and no rule over its keys expires them sooner.
+        as lifecycle rules count) and no rule over its keys expires them sooner;
+        without ``required``, when no rule expires them sooner.
         See :func:`reclaim.stores.s3._versions.noncurrent_expiry_problem`.
         """
         days = math.ceil(grace / timedelta(days=1))
-        return _versions.noncurrent_expiry_problem(self._client, days)
+        return _versions.noncurrent_expiry_problem(self._client, days, required=required)
+
+    # -- S3-native quarantine (see reclaim.stores.s3._markers) --------------
+
+    def hide(self, keys: Sequence[str]) -> dict[str, str]:
+        """A delete marker over the current version of each key (``DeleteObjects``, 1000 keys a request).
+
+        Returns each key's delete marker version id (a key the server made
+        none for is left out). ``ValueError`` for an invalid key, ``StoreError``
+        when a request or a key fails, or when a request made no marker at all.
+        """
+        return _markers.hide(self._client, keys)
+
+    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
+        """Delete ``(key, version_id)`` versions or markers (1000 a request); missing ones ignored."""
+        _markers.delete_versions(self._client, versions)
+
+    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
+        """The version each key serves (``ListObjectVersions`` of a dense range, else ``HeadObject``)."""
+        return _markers.served_versions(self._client, keys)
+
+    def versions(self, key: str) -> builtins.list[Version]:
+        """Every version and delete marker of exactly ``key``."""
+        return _markers.versions(self._client, key)
 
     def delete(self, keys: Sequence[str]) -> None:
         """Delete ``keys`` with one ``DeleteObjects`` request per 1000 keys; missing keys are ignored.

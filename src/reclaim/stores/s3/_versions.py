@@ -109,7 +109,7 @@ def versioning_status(client: BucketClient) -> str:
     return str(response.get("Status") or "")
 
 
-def noncurrent_expiry_problem(client: BucketClient, grace_days: int) -> str | None:
+def noncurrent_expiry_problem(client: BucketClient, grace_days: int, *, required: bool = True) -> str | None:
     """Why the bucket's lifecycle cannot be left to purge the store's noncurrent versions; ``None`` if it can.
 
     It can when an enabled rule expires noncurrent versions
@@ -118,14 +118,15 @@ def noncurrent_expiry_problem(client: BucketClient, grace_days: int) -> str | No
     condition), keeps no newer noncurrent versions back and waits at least
     ``grace_days``. A rule over any of the store's keys that expires noncurrent
     versions sooner is a problem too: it would purge quarantined objects
-    before their grace ends, without the re-check. Raises ``StoreError`` when
-    the request fails.
+    before their grace ends, without the re-check. Without ``required`` only
+    such a rule is a problem (purge deletes the versions itself). Raises
+    ``StoreError`` when the request fails.
     """
     try:
         response = client.call("get_bucket_lifecycle_configuration", Bucket=client.bucket)
     except Exception as exc:
         if error_code(exc) == "NoSuchLifecycleConfiguration":
-            return "the bucket has no lifecycle configuration"
+            return "the bucket has no lifecycle configuration" if required else None
         raise client.fail("reading the bucket's lifecycle configuration failed", exc) from None
     suitable = False
     for rule in response.get("Rules", ()):
@@ -143,7 +144,7 @@ def noncurrent_expiry_problem(client: BucketClient, grace_days: int) -> str | No
             )
         if whole and client.prefix.startswith(prefix) and not expiry.get("NewerNoncurrentVersions"):
             suitable = True
-    if not suitable:
+    if not suitable and required:
         return f"no enabled rule expires every noncurrent version under {client.prefix or 'the bucket'!r}"
     return None
 
