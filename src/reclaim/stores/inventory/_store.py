@@ -39,7 +39,7 @@ import pyarrow as pa
 from reclaim.errors import StoreError
 from reclaim.stores._pages import PAGE_SIZE, KeyPage
 from reclaim.stores._walk import check_listing_args
-from reclaim.stores.base import ObjectInfo, Store
+from reclaim.stores.base import ObjectInfo, Store, Version
 from reclaim.stores.inventory._manifest import Report, find_report, parse_location
 from reclaim.stores.inventory._read import KeyFilter, read_report
 from reclaim.stores.inventory._sort import RUN_ROWS, Chunk, DuplicateKey, sorted_rows
@@ -354,6 +354,30 @@ class InventoryStore:
     def restore_version(self, key: str) -> bool:
         """As the live store: purged objects come back from the bucket's kept versions."""
         return self._store.restore_version(key)
+
+    def versioning_status(self) -> str:
+        """As the live store."""
+        return self._store.versioning_status()
+
+    def noncurrent_expiry_problem(self, grace: timedelta, *, required: bool = True) -> str | None:
+        """As the live store."""
+        return self._store.noncurrent_expiry_problem(grace, required=required)
+
+    def hide(self, keys: Sequence[str]) -> dict[str, str]:
+        """As the live store: quarantine acts on the bucket, never on the report."""
+        return self._store.hide(keys)
+
+    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
+        """As the live store."""
+        self._store.delete_versions(versions)
+
+    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
+        """As the live store (asked now, never the report)."""
+        return self._store.served_versions(keys)
+
+    def versions(self, key: str) -> builtins.list[Version]:
+        """As the live store."""
+        return self._store.versions(key)
 
     def close(self) -> None:
         """Close the live store and forget the report (a store used again picks the newest anew)."""
