@@ -34,7 +34,7 @@ rolls back by looking at where each object is.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -94,9 +94,18 @@ class QuarantinePlan:
     _step: Step = field(default=NULL_STEP, repr=False)
 
     def execute(
-        self, journal: Journal, *, run_id: int, check_lease: LeaseCheck, progress: ProgressLike = None
+        self,
+        journal: Journal,
+        *,
+        run_id: int,
+        check_lease: LeaseCheck,
+        progress: ProgressLike = None,
+        on_quarantined: Callable[[list[str]], object] | None = None,
     ) -> QuarantineResult:
         """Quarantine every spooled candidate (see the module docstring); a plan runs once.
+
+        ``on_quarantined`` is called with the keys of each batch once they are
+        QUARANTINED (the collector forgets their releases then).
 
         Reports to ``progress`` (phase ``quarantine``: by batch, and by move
         within one). Raises :class:`~reclaim.errors.LeaseLost` (via
@@ -119,7 +128,9 @@ class QuarantinePlan:
                 for batch in self.spool.batches(self.batch_size):
                     check_lease()
                     self._step.batch(len(batch))
-                    self._batch(batch, journal, run_id, result, pool, check_lease)
+                    done = self._batch(batch, journal, run_id, result, pool, check_lease)
+                    if done and on_quarantined is not None:
+                        on_quarantined(done)
         finally:
             self.spool.close()
         self._step.done()
@@ -143,7 +154,8 @@ class QuarantinePlan:
         result: QuarantineResult,
         pool: ThreadPoolExecutor | None,
         check_lease: LeaseCheck,
-    ) -> None:
+    ) -> list[str]:
+        """Quarantine one batch; the keys now QUARANTINED."""
         move = self.mode == "move"
         batch = self._usable(batch, result)
         intents = [
@@ -173,10 +185,13 @@ class QuarantinePlan:
         self._roll_back([(entry, why) for entry, why in settled if why != _MOVED], journal, run_id, result)
         confirm = [entry for entry, outcome in settled if outcome == _MOVED]
         due = datetime.now(UTC) + self.grace
+        done: list[str] = []
         for entry in journal.transition_many(confirm, State.QUARANTINED, run_id=run_id, due_at=due):
             if entry is not None:
                 result.quarantined.add(entry.size)
+                done.append(entry.key)
         fault("quarantine.after-confirm")
+        return done
 
     def _usable(self, batch: list[ObjectInfo], result: QuarantineResult) -> list[ObjectInfo]:
         """The candidates whose key, and trash key in ``move`` mode, reclaim can act on; others reported.
@@ -290,11 +305,14 @@ def plan_quarantine(
     progress: ProgressLike = None,
     expected: int | None = None,
     batch_size: int = BATCH,
+    released: Callable[[list[str]], set[str]] | None = None,
 ) -> QuarantinePlan:
     """Scan ``store``, spool its candidates and apply the guards; change nothing.
 
     ``batch_size`` candidates are quarantined at a time (see the module docstring).
     The scan reports to ``progress``, ``expected`` being the estimated listing.
+    With ``released`` (``strays = "report"``) strays are counted apart and never
+    spooled: nothing ever quarantines them (see :func:`~reclaim.lifecycle.scan.scan_store`).
 
     Raises :class:`UnsafeToProceed` when candidates exceed ``max_fraction`` of
     the store, and whatever the scan raises (fail closed: no plan, no moves).
@@ -314,6 +332,7 @@ def plan_quarantine(
             progress=progress,
             expected=expected,
             on_candidate=spool.add if action == "collect" else None,
+            released=released,
         )
         if action == "collect" and report.over_max_fraction:
             raise UnsafeToProceed(

@@ -10,7 +10,10 @@ the page, no object per key). Each listed key is classified exactly once:
 - ``referenced``: covered by a reference (exact, prefix or sidecar);
 - ``young``: unreferenced but modified at or after ``scan_start - min_age``
   (invariant 1: objects written during the scan are never candidates);
-- ``candidate``: unreferenced and old enough.
+- ``candidate``: unreferenced and old enough;
+- ``stray`` (only for a store with ``strays = "report"``): a candidate that no
+  row collection released (:mod:`reclaim.catalog.released`), asked per page of
+  candidates in one set-based lookup; reported, never spooled nor touched.
 
 Size and mtime are read only for the keys that need them: unreferenced and
 excluded keys (candidates, too young, samples, their bytes). A local listing
@@ -125,6 +128,11 @@ class StoreScan:
     young: Tally = field(default_factory=Tally)
     excluded: Tally = field(default_factory=Tally)
     vanished: Tally = field(default_factory=Tally)
+    strays: Tally = field(default_factory=Tally)
+    """With ``strays = "report"``: unreferenced, old enough, released by no row; never touched."""
+    stray_policy: str = "collect"
+    """The store's ``strays`` setting: ``report`` splits strays from the candidates."""
+    stray_samples: list[ObjectInfo] = field(default_factory=list)
     references: int = 0
     sources: list[SourceReport] = field(default_factory=list)
     samples: list[ObjectInfo] = field(default_factory=list)
@@ -338,6 +346,7 @@ def scan_store(
     expected: int | None = None,
     on_candidate: Callable[[ObjectInfo], None] | None = None,
     referenced_bytes: bool = False,
+    released: Callable[[list[str]], set[str]] | None = None,
 ) -> StoreScan:
     """Scan one store read-only and count, a page at a time, what :func:`classify` decides.
 
@@ -346,7 +355,10 @@ def scan_store(
     bytes of referenced objects where the listing does not carry them (a
     ``stat`` per object on a local directory); without it their bytes are
     reported as not measured there. ``progress`` and ``expected`` are
-    :func:`classify`'s. Raises what :func:`classify` raises.
+    :func:`classify`'s. With ``released`` (a store with ``strays = "report"``),
+    each page's old-enough unreferenced keys are given to it at once, and those
+    it does not return are strays: counted in ``strays``, never candidates, never
+    given to ``on_candidate``. Raises what :func:`classify` raises.
     """
     start = scan_start or datetime.now(UTC)
     report = StoreScan(
@@ -357,12 +369,16 @@ def scan_store(
         min_age=min_age,
         max_fraction=max_fraction,
         sources=[SourceReport(s.name, s.database) for s in sources],
+        stray_policy="report" if released is not None else "collect",
     )
     threshold = (start - min_age).timestamp()
     coverage = PageCoverage(sources)
     # counted in locals, not with Tally.add: this loop runs for every unreferenced key
     samples = report.samples
     candidates = young = excluded = vanished = referenced = 0
+    strays = report.strays
+    stray_samples = report.stray_samples
+    old: list[ObjectInfo] = []
     candidate_size: int | None = 0
     young_size: int | None = 0
     excluded_size: int | None = 0
@@ -395,6 +411,18 @@ def scan_store(
                 if young_size is not None:
                     young_size = None if size is None else young_size + size
                 continue
+            old.append(info)
+        if old and released is not None:
+            # one lookup for the page's candidates: those no row released are strays
+            freed = released([info.key for info in old])
+            for info in old:
+                if info.key not in freed:
+                    strays.add(info.size)
+                    if len(stray_samples) < show:
+                        stray_samples.append(info)
+            old = [info for info in old if info.key in freed]
+        for info in old:
+            size = info.size
             candidates += 1
             if candidate_size is not None:
                 candidate_size = None if size is None else candidate_size + size
@@ -402,6 +430,7 @@ def scan_store(
                 samples.append(info)
             if on_candidate is not None:
                 on_candidate(info)
+        old.clear()
         count = len(item.kept) - len(item.unreferenced)
         referenced += count
         if count and referenced_size is not None:
@@ -419,7 +448,7 @@ def scan_store(
     report.referenced.count = referenced
     report.referenced.bytes = referenced_size
     report.referenced_bytes_measured = measured
-    parts = (report.referenced, report.candidates, report.young, report.excluded, report.vanished)
+    parts = (report.referenced, report.candidates, report.young, report.excluded, report.vanished, strays)
     report.listed.count = sum(t.count for t in parts)
     sizes = [t.bytes for t in parts]
     report.listed.bytes = None if None in sizes else sum(b for b in sizes if b is not None)
