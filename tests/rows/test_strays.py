@@ -63,6 +63,7 @@ def _world(world: World, *, strays: str) -> None:
 def test_strays_are_reported_never_touched_while_released_objects_are_collected(world: World) -> None:
     _world(world, strays="report")
     first = reclaim.run(world.config_path)
+    assert "stray/1" in world.objects()  # the guard: a stray is never quarantined
     # the blob row is archived (its object held by the archive), then expires at once: released
     assert [c.archived for c in first.collections] == [1]
     assert first.expired_rows == 1
