@@ -16,12 +16,14 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 import reclaim
 from reclaim.catalog import ReleasedKey, open_catalog
 from reclaim.catalog.released import add_released, consume_released, released_among
 from reclaim.config import CatalogConfig, ReferenceConfig
+from reclaim.errors import ConfigError
 from reclaim.lifecycle.strays import released_keys
 
 from .world import DAY, World, build_schema, naive
@@ -200,3 +202,10 @@ def test_a_release_is_recorded_with_the_expiry_that_deletes_the_row(world: World
         assert released_at <= datetime.now(UTC)
     finally:
         catalog.dispose()
+
+
+def test_a_malformed_strays_setting_is_a_config_error(world: World) -> None:
+    world.store_options = 'strays = "delete"'
+    with pytest.raises(ConfigError) as caught:
+        world.write_config()
+    assert caught.value.field == "stores.blobs.strays"
