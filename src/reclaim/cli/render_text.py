@@ -30,7 +30,13 @@ def objects(count: int, size: str | None = None) -> str:
 
 def would(verb: str, dry_run: bool) -> str:
     """``would quarantine`` on a dry run, ``quarantined`` otherwise (verb given as ``quarantine``)."""
-    past = {"quarantine": "quarantined", "purge": "purged", "restore": "restored", "archive": "archived"}
+    past = {
+        "quarantine": "quarantined",
+        "purge": "purged",
+        "restore": "restored",
+        "archive": "archived",
+        "leave": "left",
+    }
     return f"would {verb}" if dry_run else past.get(verb, verb + "ed")
 
 
