@@ -87,7 +87,8 @@ age_column = "modified"
 """
     with pytest.raises(ConfigError, match=message) as caught:
         world.write_config()
-    assert caught.value.field is not None and caught.value.field.startswith("collections.assets")
+    assert caught.value.field is not None
+    assert caught.value.field.startswith("collections.assets")
 
 
 def test_collecting_never_runs_a_rule_that_ignores_references(world: World) -> None:

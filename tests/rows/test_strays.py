@@ -28,6 +28,7 @@ from reclaim.lifecycle.strays import released_keys
 
 from .world import DAY, World, build_schema, naive
 
+
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """A real ``reclaim`` process."""
     return subprocess.run(
@@ -71,7 +72,8 @@ def test_strays_are_reported_never_touched_while_released_objects_are_collected(
     assert first.expired_rows == 1
     [scan] = first.scans
     assert (scan.strays.count, scan.candidates.count) == (1, 0)
-    assert first.strays == 1 and first.findings == 1
+    assert first.strays == 1
+    assert first.findings == 1
     record = reclaim.runs(world.config_path, run_id=first.run_id)[0]
     assert record.counts["strays"] == {"blobs": {"objects": 1, "bytes": len(b"stray/1")}}
     assert record.counts["findings"] == 1
@@ -127,7 +129,8 @@ def test_strays_on_the_command_line(tmp_path: Path, sqlite_url: str) -> None:
     scan = cli("scan", "-c", config, "--json", "--show", "3", cwd=tmp_path)
     assert scan.returncode == 0, scan.stderr
     [store] = json.loads(scan.stdout)["stores"]
-    assert store["strays"]["count"] == 1 and store["stray_policy"] == "report"
+    assert store["strays"]["count"] == 1
+    assert store["stray_policy"] == "report"
     assert [s["key"] for s in store["stray_samples"]] == ["stray/1"]
     assert cli("scan", "-c", config, "--fail-on-findings", cwd=tmp_path).returncode == 5
     ran = cli("run", "-c", config, "--fail-on-findings", cwd=tmp_path)

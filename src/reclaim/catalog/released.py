@@ -117,7 +117,9 @@ def consume_released(connection: sa.Connection, table: sa.Table, store: str, key
     ids = sorted({row_id for row_id, _kind, _released, _key in _matching(connection, table, store, keys)})
     deleted = 0
     for start in range(0, len(ids), _BATCH):
-        deleted += connection.execute(table.delete().where(table.c.id.in_(ids[start : start + _BATCH]))).rowcount
+        deleted += connection.execute(
+            table.delete().where(table.c.id.in_(ids[start : start + _BATCH]))
+        ).rowcount
     return deleted
 
 

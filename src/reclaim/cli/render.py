@@ -147,7 +147,7 @@ def render_check(report: CheckReport, console: Console) -> None:
             if src.dangling_policy == "ignore":
                 console.print(
                     f"  {src.name}: {plural(src.expected_missing, 'missing object')} expected "
-                    "(dangling = \"ignore\"), not reported as dangling",
+                    '(dangling = "ignore"), not reported as dangling',
                     markup=False,
                 )
             for d in src.samples:
