@@ -140,6 +140,8 @@ def test_strays_on_the_command_line(tmp_path: Path, sqlite_url: str) -> None:
     assert json.loads(dry.stdout)["strays"] == 1
     status = cli("status", "-c", config, cwd=tmp_path)
     assert "1 stray in the last cycle" in " ".join(status.stdout.split())
+    audit = cli("runs", "-c", config, cwd=tmp_path)
+    assert "reported 1 stray" in " ".join(audit.stdout.split())
     assert (tmp_path / "store" / "stray" / "1").exists()
     engine.dispose()
 

@@ -78,6 +78,9 @@ def run_summary(record: RunRecord) -> str:
         parts.append(f"restored {objects(restored)}")
     if rows:
         parts.append(f"archived {plural(rows, 'row')}")
+    strays = sum(_count(s, "objects") for s in (counts.get("strays") or {}).values())
+    if strays:
+        parts.append(f"reported {plural(strays, 'stray')}")
     if record.status not in ("succeeded", "running") and record.error:
         parts.append(record.error.splitlines()[0][:60])
     if not parts:
