@@ -141,3 +141,35 @@ def s3_options(s3_server: str) -> dict[str, object]:
         "secret": "testing",
         "client_kwargs": {"endpoint_url": s3_server, "region_name": "us-east-1"},
     }
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's headless Chromium driven by Selenium; skipped without it, failed in CI (which installs it)."""
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium is missing: pip install -e '.[dev]'"
+    )
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        message = (
+            f"headless Chromium is not installed ({CHROMIUM}, {CHROMEDRIVER}): "
+            "apt-get install -y chromium chromium-driver"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI installs them in .ci/run)")
+        pytest.skip(message)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(argument)
+    options.add_argument("--window-size=1280,900")
+    from selenium.webdriver.chrome.service import Service
+
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

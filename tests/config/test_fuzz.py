@@ -330,6 +330,10 @@ def command_lines(draw: st.DrawFn) -> list[str]:
 @settings(FUZZ, max_examples=80)
 @given(argv=command_lines())
 def test_mutated_command_lines_never_end_in_a_traceback(world: dict[str, Any], argv: list[str]) -> None:
+    if argv[0] == "serve" and not {"--help", "--bogus", "-x"} & set(argv):
+        # serve runs until it is stopped, on a fixed port: whether this run hangs or fails to bind
+        # would depend on what else listens on 127.0.0.1:8750 (tests/dashboard start it for real)
+        return
     before = sorted(p.relative_to(world["root"] / "blobs") for p in (world["root"] / "blobs").rglob("*"))
     _check_cli([*argv, "--config", str(world["path"])], world["root"])
     after = sorted(p.relative_to(world["root"] / "blobs") for p in (world["root"] / "blobs").rglob("*"))

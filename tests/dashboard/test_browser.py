@@ -26,35 +26,8 @@ import reclaim
 
 from .conftest import EVIL_KEY, Demo, Server, cli_json, start_server, stop_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is missing: pip install -e '.[dev]'")
 from selenium.webdriver.common.by import By  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        message = (
-            f"headless Chromium is not installed ({CHROMIUM}, {CHROMEDRIVER}): "
-            "apt-get install -y chromium chromium-driver"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI installs them in .ci/run)")
-        pytest.skip(message)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(argument)
-    options.add_argument("--window-size=1280,900")
-    from selenium.webdriver.chrome.service import Service
-
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _screenshot(driver: Any, directory: Path, name: str) -> Path:

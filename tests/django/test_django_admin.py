@@ -110,3 +110,54 @@ def test_the_pages_need_a_staff_user_and_restore_a_superuser(fresh: Project) -> 
     assert client.get("/admin/reclaim/quarantine/").status_code == 200
     refused = client.post("/admin/reclaim/quarantine/", {"selected": ["default:x"], "confirm": "yes"})
     assert refused.status_code == 403
+
+
+def test_the_quarantine_and_archive_pages_search_in_sql_and_page(
+    fresh: Project, admin_client: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from archive.models import Upload
+
+    from reclaim.django import admin_views
+    from reclaim.django.conf import reclaim_config
+
+    client = admin_client
+    s3 = fresh.s3()
+    keys = ("blobs/a-1.dat", "blobs/b-2.dat", "blobs/c-3.dat", "other/d-4.dat")
+    for key in keys:
+        s3.put_object(Bucket=fresh.bucket, Key=f"media/{key}", Body=b"o")  # type: ignore[attr-defined]
+    stale = [
+        Upload.objects.create(finished=False, created=datetime.now(UTC) - timedelta(days=3)) for _ in range(3)
+    ]
+    api.run(reclaim_config())
+    monkeypatch.setattr(admin_views, "PAGE", 2)
+
+    def listed(content: bytes) -> set[str]:
+        return {key for key in keys if key.encode() in content}
+
+    first = client.get("/admin/reclaim/quarantine/", {"q": "blobs/*"})  # type: ignore[attr-defined]
+    assert len(listed(first.content)) == 2
+    assert b"older entries" in first.content
+    link = (
+        first.content.split(b'class="paginator"><a href="?', 1)[1]
+        .split(b'"', 1)[0]
+        .decode()
+        .replace("&amp;", "&")
+    )
+    second = client.get(f"/admin/reclaim/quarantine/?{link}")  # type: ignore[attr-defined]
+    assert listed(first.content) | listed(second.content) == {
+        "blobs/a-1.dat",
+        "blobs/b-2.dat",
+        "blobs/c-3.dat",
+    }
+    assert listed(first.content).isdisjoint(listed(second.content))
+    assert b"older entries" not in second.content
+
+    contains = client.get("/admin/reclaim/quarantine/", {"q": "d-4"})  # type: ignore[attr-defined]
+    assert listed(contains.content) == {"other/d-4.dat"}
+    assert b"older entries" not in contains.content
+
+    wanted = f'["{stale[1].pk}"]'
+    rows = client.get("/admin/reclaim/archive/", {"q": wanted})  # type: ignore[attr-defined]
+    shown = rows.content.replace(b"&quot;", b'"')
+    assert wanted.encode() in shown
+    assert all(f'["{row.pk}"]'.encode() not in shown for row in (stale[0], stale[2]))

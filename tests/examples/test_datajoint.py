@@ -1,218 +1,191 @@
-"""``examples/datajoint``, end to end on PostgreSQL and a real local store.
+"""``examples/datajoint`` end to end: the ``datajoint`` package builds it, ``reclaim datajoint`` collects.
 
-The example's own files are used as an operator would use them: ``schema.sql``
-through ``populate.py``, and ``reclaim.toml`` with ``DJ_DATABASE_URL`` and
-``DJ_STORE`` set. Every assertion is exact: the set of objects collected is
-compared with the set of orphans ``populate`` wrote, byte for byte what stays.
+Everything runs as an operator runs it, each step a process of its own, and
+everything is configured by DataJoint's own ``DJ_*`` variables (no
+``reclaim.toml``): ``pipeline.py`` declares and fills the two schemas and
+deletes a third of the rows; ``reclaim datajoint scan|quarantine|restore|
+purge|status|config`` does the rest. What must be collected is computed here
+independently of reclaim and of DataJoint: every ``jsonb`` column of the two
+schemas is read with plain SQL, and a stored file is kept when a document's
+``path`` names it, a directory above it, or it is that directory's
+``.manifest.json``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
+import secrets
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-import reclaim
+pytest.importorskip("datajoint")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "datajoint"
-CONFIG = EXAMPLE / "reclaim.toml"
-TRASH = "_trash/"
+MANIFEST = ".manifest.json"
 
 
-def _load_populate() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("datajoint_example_populate", EXAMPLE / "populate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
+class Example:
+    def __init__(self, url: str, store: Path, prefix: str, env: dict[str, str]) -> None:
+        self.url, self.store, self.prefix, self.env = url, store, prefix, env
+        self.schemas = (f"{prefix}ephys", f"{prefix}imaging")
 
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=300, check=False)
 
-populate_mod = _load_populate()
+    def reclaim(self, *args: str, schemas: bool = True) -> Any:
+        """``reclaim datajoint <args> [--schema …] --json``: its JSON report (the command must succeed)."""
+        scope = [arg for schema in self.schemas for arg in ("--schema", schema)] if schemas else []
+        done = self.run(sys.executable, "-m", "reclaim", "datajoint", *args, *scope, "--json")
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+    def files(self, *, trash: bool = False) -> dict[str, bytes]:
+        """The files of the schemas' managed subtrees (or of the trash, keyed as before quarantine)."""
+        root = self.store / "_trash" if trash else self.store
+        out = {}
+        for section in ("_hash", "_schema"):
+            for schema in self.schemas:
+                base = root / section / schema
+                for path in base.rglob("*") if base.exists() else ():
+                    if path.is_file():
+                        out[path.relative_to(root).as_posix()] = path.read_bytes()
+        return out
+
+    def referenced(self) -> set[str]:
+        """Every ``path`` of a ``jsonb`` document in store ``main``, read with plain SQL."""
+        engine = sa.create_engine(self.url)
+        paths = set()
+        try:
+            with engine.connect() as conn:
+                columns = conn.execute(
+                    sa.text(
+                        "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+                        "WHERE table_schema IN :schemas AND data_type = 'jsonb'"
+                    ).bindparams(sa.bindparam("schemas", expanding=True)),
+                    {"schemas": list(self.schemas)},
+                ).all()
+                assert len(columns) == 6, columns  # raw, params, trace, report; movie, masks
+                for schema, table, column in columns:
+                    table_name = f'"{schema}"."{table}"'
+                    document = f'{table_name}."{column}"'
+                    query = f"SELECT {document} ->> 'path' FROM {table_name} WHERE {document} ->> 'store' = "
+                    query += "'main'"
+                    paths.update(path for (path,) in conn.exec_driver_sql(query) if path)
+        finally:
+            engine.dispose()
+        return paths
+
+    def orphans(self) -> set[str]:
+        referenced = self.referenced()
+
+        def covered(path: str) -> bool:
+            parts = path.removesuffix(MANIFEST).split("/")
+            return any("/".join(parts[:i]) in referenced for i in range(1, len(parts) + 1))
+
+        return {path for path in self.files() if not covered(path)}
 
 
 @pytest.fixture
-def example(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The example built in a fresh database and store, with its catalog created."""
+def example(pg_url: str, tmp_path: Path) -> Example:
+    url = sa.make_url(pg_url)
     store = tmp_path / "store"
-    monkeypatch.setenv("DJ_DATABASE_URL", pg_url)
-    monkeypatch.setenv("DJ_STORE", str(store))
-    built = populate_mod.populate(pg_url, store)
-    reclaim.init(CONFIG)
-    return built
+    prefix = f"x{secrets.token_hex(3)}_"
+    env = {
+        **os.environ,
+        "DJ_BACKEND": "postgresql",
+        "DJ_HOST": url.host or "127.0.0.1",
+        "DJ_PORT": str(url.port or 5432),
+        "DJ_USER": url.username or "postgres",
+        "DJ_PASS": url.password or "",
+        "DJ_DATABASE_NAME": str(url.database),
+        "DJ_STORES": json.dumps({"default": "main", "main": {"protocol": "file", "location": str(store)}}),
+        "DJ_GC_MIN_AGE_SECONDS": "0",  # the files were written a moment ago
+    }
+    example = Example(pg_url, store, prefix, env)
+    built = example.run(sys.executable, str(EXAMPLE / "pipeline.py"), "--rows", "15", "--prefix", prefix)
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert json.loads(built.stdout.splitlines()[-1]) == {"recordings": 10, "scans": 10}
+    return example
 
 
-def files(root: Path, *, trash: bool = False) -> dict[str, bytes]:
-    """Every file in the store (outside the trash, or in it, keyed as before quarantine)."""
-    out = {}
-    for path in root.rglob("*"):
-        if path.is_file():
-            key = path.relative_to(root).as_posix()
-            if key.startswith(TRASH) == trash:
-                out[key.removeprefix(TRASH)] = path.read_bytes()
-    return out
+def test_the_example_collects_exactly_its_orphans_and_every_row_still_reads(example: Example) -> None:
+    before = example.files()
+    orphans = example.orphans()
+    kinds = {path.split("/")[0] for path in orphans}
+    assert kinds == {"_hash", "_schema"}  # blobs of deleted rows, and their objects and directories
+    assert any(path.endswith(MANIFEST) for path in orphans)
+    assert len(orphans) >= 30
+
+    scan = example.reclaim("scan", "--store", "main", "--show", "1000")
+    [main] = scan["stores"]
+    assert {sample["key"] for sample in main["samples"]} == orphans
+    assert main["candidates"]["count"] == len(orphans)
+    assert example.files() == before  # a scan changes nothing
+
+    example.reclaim("quarantine", "--store", "main")
+    assert example.files() == {k: v for k, v in before.items() if k not in orphans}
+    assert example.files(trash=True) == {k: before[k] for k in orphans}  # byte for byte
+
+    status = example.reclaim("status", schemas=False)
+    assert status["stores"][0]["summary"]["quarantined"] == len(orphans)
+
+    back = sorted(orphans)[0]
+    example.reclaim("restore", back, schemas=False)
+    assert example.files()[back] == before[back]
+
+    example.reclaim("purge", "--store", "main", "--grace-seconds", "0")
+    assert example.files() == {k: v for k, v in before.items() if k not in orphans or k == back}
+    assert example.files(trash=True) == {}
+
+    # every row left fetches through DataJoint, each file it names read back
+    read = example.run(sys.executable, "-c", _FETCH_ALL, example.prefix)
+    assert read.returncode == 0, read.stderr[-3000:]
+    assert json.loads(read.stdout.splitlines()[-1]) == {"recordings": 10, "scans": 10}
 
 
-def expected(ex: Any, keys: set[str]) -> dict[str, bytes]:
-    return {key: ex.objects[key] for key in keys}
-
-
-def cycle(example: Any) -> tuple[reclaim.LifecycleReport, reclaim.LifecycleReport, dict[str, bytes]]:
-    """Quarantine with grace 0, note what went to the trash, purge."""
-    quarantined = reclaim.quarantine(CONFIG, grace=timedelta(0))
-    in_trash = files(example.store, trash=True)
-    purged = reclaim.purge(CONFIG)
-    return quarantined, purged, in_trash
-
-
-def delete(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                assert conn.execute(sa.text(statement)).rowcount > 0, statement
-    finally:
-        engine.dispose()
-
-
-def test_the_layout_covers_every_kind_of_object(example: Any) -> None:
-    # guards the other tests: populate must really build what they rely on
-    ex = example
-    referenced = ex.referenced
-    assert not referenced & ex.orphans
-    assert not referenced & ex.young
-    assert not ex.orphans & ex.young
-    assert set(ex.objects) == referenced | ex.orphans | ex.young
-    assert files(ex.store) == ex.objects
-    assert {k.split("/")[1] for k in referenced if k.startswith("_hash/")} == {"ephys", "imaging"}
-    assert sum(k.endswith(".manifest.json") for k in referenced) == 4
-    assert sum(k.endswith(".manifest.json") for k in ex.orphans) == 2
-    assert any("/scan_id=8/movie.zarr/" in k for k in ex.orphans)
-    shared = ex.rows["ephys.recording subject=subA session_id=1 recording_id=2"]
-    assert shared == ex.rows["ephys.recording subject=subA session_id=2 recording_id=1"]
-
-
-def test_a_cycle_keeps_every_referenced_object_and_collects_every_orphan(example: Any) -> None:
-    ex = example
-    scan = subprocess.run(
-        [sys.executable, "-m", "reclaim", "scan", "--config", str(CONFIG), "--show", "1000", "--json"],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-        check=False,
+def test_the_equivalent_reclaim_toml_finds_the_same_candidates(example: Example, tmp_path: Path) -> None:
+    scope = [arg for schema in example.schemas for arg in ("--schema", schema)]
+    printed = example.run(sys.executable, "-m", "reclaim", "datajoint", "config", *scope, "--store", "main")
+    assert printed.returncode == 0, printed.stderr[-3000:]
+    config = tmp_path / "reclaim.toml"
+    config.write_text(printed.stdout)
+    assert example.run(sys.executable, "-m", "reclaim", "init", "--config", str(config)).returncode == 0
+    done = example.run(
+        sys.executable, "-m", "reclaim", "scan", "--config", str(config), "--show", "1000", "--json"
     )
-    assert scan.returncode == 0, scan.stderr
-    report = json.loads(scan.stdout)["stores"][0]
-    assert report["listed"]["count"] == len(ex.objects)
-    assert report["referenced"]["count"] == len(ex.referenced)
-    assert report["young"]["count"] == len(ex.young)
-    assert {s["key"] for s in report["samples"]} == ex.orphans
-    assert {s["name"]: s["covers"] for s in report["sources"]} == {
-        "ephys.recording.raw": 3,  # four rows of "main", two of them share one hash
-        "ephys.spike_sorting.params_file": 2,
-        "ephys.spike_sorting.report": 7,
-        "imaging.scan.movie(dir)": 40,  # four directories: nine files and a manifest each
-        "imaging.scan.movie(file)": 1,
-        "imaging.segmentation.masks": 6,
-        "imaging.segmentation.summary": 5,
-    }
-
-    quarantined, purged, in_trash = cycle(ex)
-
-    assert quarantined.quarantined[0].quarantined.count == len(ex.orphans)
-    assert in_trash == expected(ex, ex.orphans)  # moved, byte-identical, and nothing else
-    assert purged.purged[0].purged.count == len(ex.orphans)
-    assert purged.purged[0].restored == 0
-    assert files(ex.store, trash=True) == {}
-    assert files(ex.store) == expected(ex, ex.referenced | ex.young)
-    assert reclaim.check(CONFIG).dangling == 0
-    again = reclaim.scan(CONFIG)
-    assert again.candidates == 0
-    assert again.stores[0].young.count == len(ex.young)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [main] = json.loads(done.stdout)["stores"]
+    assert {sample["key"] for sample in main["samples"]} == example.orphans()
 
 
-def test_deleting_rows_collects_exactly_their_objects(example: Any, pg_url: str) -> None:
-    ex = example
-    cycle(ex)
-    # a DataJoint delete of scan 3 cascades to its segmentations; deleting recording
-    # subA/1/2 cascades to its sorting, but its raw data is shared with subA/2/1
-    delete(
-        pg_url,
-        "DELETE FROM imaging.segmentation WHERE scan_id = 3",
-        "DELETE FROM imaging.scan WHERE scan_id = 3",
-        "DELETE FROM ephys.spike_sorting WHERE subject = 'subA' AND session_id = 1 AND recording_id = 2",
-        "DELETE FROM ephys.recording WHERE subject = 'subA' AND session_id = 1 AND recording_id = 2",
-    )
-    deleted = {
-        "imaging.scan scan_id=3",
-        "imaging.segmentation scan_id=3 method=suite2p",
-        "ephys.spike_sorting subject=subA session_id=1 recording_id=2 paramset_id=0",
-        "ephys.recording subject=subA session_id=1 recording_id=2",
-    }
-    garbage = ex.kept_by(deleted)
-    movie = "_schema/imaging/scan/scan_id=3/movie.zarr"
-    assert {k for k in garbage if k.startswith(movie)} == {
-        *(f"{movie}/{name}" for name in populate_mod.ZARR_FILES),
-        f"{movie}.manifest.json",
-    }
-    shared_raw = ex.rows["ephys.recording subject=subA session_id=1 recording_id=2"][0]
-    assert shared_raw not in garbage
-    assert len(garbage) == 10 + 2 + 1  # the directory and its manifest, masks and summary, a report
-
-    quarantined, purged, in_trash = cycle(ex)
-
-    assert in_trash == expected(ex, garbage)
-    assert quarantined.quarantined[0].quarantined.count == len(garbage)
-    assert purged.purged[0].purged.count == len(garbage)
-    assert files(ex.store, trash=True) == {}
-    assert files(ex.store) == expected(ex, (ex.referenced - garbage) | ex.young)
-    assert reclaim.check(CONFIG).dangling == 0
-
-
-def test_purge_restores_a_directory_whose_row_came_back(example: Any, pg_url: str) -> None:
-    ex = example
-    cycle(ex)
-    engine = sa.create_engine(pg_url)
-    try:
-        with engine.connect() as conn:
-            row = conn.execute(
-                sa.text("SELECT subject, movie::text FROM imaging.scan WHERE scan_id = 4")
-            ).one()
-        delete(
-            pg_url,
-            "DELETE FROM imaging.segmentation WHERE scan_id = 4",
-            "DELETE FROM imaging.scan WHERE scan_id = 4",
-        )
-        quarantined = reclaim.quarantine(CONFIG, grace=timedelta(0))
-        garbage = ex.kept_by({"imaging.scan scan_id=4", "imaging.segmentation scan_id=4 method=suite2p"})
-        assert quarantined.quarantined[0].quarantined.count == len(garbage) == 12
-        assert files(ex.store, trash=True) == expected(ex, garbage)
-        # the scan is inserted again, the same object metadata, before the purge
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO imaging.scan (scan_id, subject, movie) VALUES (4, :s, CAST(:m AS jsonb))"
-                ),
-                {"s": row.subject, "m": row.movie},
-            )
-    finally:
-        engine.dispose()
-
-    purged = reclaim.purge(CONFIG)
-
-    movie = set(ex.rows["imaging.scan scan_id=4"])
-    assert purged.purged[0].restored == len(movie) == 10  # nine files and the manifest, by the re-check
-    assert purged.purged[0].purged.count == 2  # the segmentation's masks and summary
-    assert files(ex.store, trash=True) == {}
-    assert files(ex.store) == expected(ex, (ex.referenced - (garbage - movie)) | ex.young)
+_FETCH_ALL = """  # run as ``python -c _FETCH_ALL <prefix>``
+import json, sys, tempfile, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+import datajoint as dj
+sys.path.insert(0, EXAMPLE_DIRECTORY)
+import pipeline
+tables = pipeline.declare(sys.argv[1])
+counts = {}
+with tempfile.TemporaryDirectory() as downloads, dj.config.override(download_path=downloads):
+    for name, table in (("recordings", tables["Recording"]), ("scans", tables["Scan"])):
+        rows = table.to_dicts()
+        for row in rows:
+            for value in row.values():
+                if hasattr(value, "load"):  # <npy@>: a lazy array
+                    value.load()
+                elif hasattr(value, "walk"):  # <object@>: a file or a directory
+                    assert value.verify(), value.path
+                    if value.is_dir:
+                        assert sum(len(files) for _root, _dirs, files in value.walk()) == 3
+                    else:
+                        assert value.read()
+        counts[name] = len(rows)
+print(json.dumps(counts))
+""".replace("EXAMPLE_DIRECTORY", repr(str(EXAMPLE)))

@@ -10,6 +10,9 @@ without DataJoint installed.
 from __future__ import annotations
 
 import importlib
+import logging
+import os
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -38,7 +41,16 @@ Imports = Annotated[
 ]
 
 
+def _logs_to_stderr() -> None:
+    """DataJoint logs to stdout by default (``DJ_LOG_STREAM``); stdout is the reports' (``--json``)."""
+    os.environ.setdefault("DJ_LOG_STREAM", "stderr")
+    for handler in logging.getLogger("datajoint").handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stdout, sys.__stdout__):
+            handler.setStream(sys.stderr)
+
+
 def _integration(imports: list[str] | None) -> ModuleType:
+    _logs_to_stderr()
     try:
         module = importlib.import_module("reclaim.datajoint")
     except ImportError as exc:
@@ -50,6 +62,7 @@ def _integration(imports: list[str] | None) -> ModuleType:
             importlib.import_module(name)
         except ImportError as exc:
             raise ConfigError(f"cannot import {name!r}: {exc}", field="--import") from None
+    _logs_to_stderr()  # also when the datajoint package was imported before
     return module
 
 

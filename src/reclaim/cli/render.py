@@ -59,6 +59,8 @@ def _store_table(s: StoreScan) -> Table:
         rows.append(("strays (reported)", s.strays))
     if s.vanished.count:
         rows.append(("vanished during scan", s.vanished))
+    if s.changed.count:
+        rows.append(("changed since the inventory", s.changed))
     for label, tally in rows:
         count, size = _tally(tally)
         if not s.referenced_bytes_measured and (tally is s.listed or tally is s.referenced):

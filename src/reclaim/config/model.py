@@ -299,6 +299,13 @@ class StoreConfig(_Model):
     include: list[str] = Field(default_factory=list)
     """Key prefixes (each ending with ``/``) the store is limited to: only keys under them are
     listed, so nothing else is ever a candidate. Empty: the whole store."""
+    listing: Literal["list", "inventory"] = "list"
+    """Where the listing comes from: the store itself (``list``) or, for an S3 store, its newest
+    S3 Inventory report (``inventory``, extra ``reclaim[inventory]``)."""
+    inventory: str | None = None
+    """The inventory report's folder, ``s3://<dest-bucket>/<prefix>/<source-bucket>/<config-id>/``."""
+    max_inventory_age: Duration = timedelta(hours=48)
+    """A report taken longer ago than this is refused (fail closed)."""
 
     @field_validator("url")
     @classmethod
@@ -306,6 +313,41 @@ class StoreConfig(_Model):
         if not value.strip():
             raise ValueError("the store URL is empty")
         return value
+
+    @field_validator("max_inventory_age")
+    @classmethod
+    def _max_inventory_age(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("max_inventory_age must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _inventory(self) -> StoreConfig:
+        if self.listing != "inventory":
+            if self.inventory is not None:
+                raise ValueError('inventory is set but listing is not "inventory"')
+            return self
+        url = str(self.url)
+        if not url.startswith(("s3://", "s3a://")):
+            raise ValueError('listing = "inventory" needs an s3:// store (S3 Inventory reports S3 buckets)')
+        if self.inventory is None:
+            raise ValueError(
+                'listing = "inventory" needs inventory = "s3://<dest-bucket>/<prefix>/<source-bucket>/<config-id>/"'
+            )
+        bucket = url.split("://", 1)[1].partition("/")[0]
+        location = self.inventory
+        path = location.split("://", 1)[1].partition("/")[2] if "://" in location else ""
+        parts = path.strip("/").split("/")
+        if not location.startswith(("s3://", "s3a://")) or len(parts) < 2 or "" in parts:
+            raise ValueError(
+                f"inventory {location!r} must be s3://<dest-bucket>/<prefix>/<source-bucket>/<config-id>/"
+            )
+        if parts[-2] != bucket:
+            raise ValueError(
+                f"inventory {location!r} is not a report of bucket {bucket!r}: "
+                f"its path must end in /{bucket}/<config-id>/"
+            )
+        return self
 
     @field_validator("include")
     @classmethod

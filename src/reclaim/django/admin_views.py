@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from reclaim import api
+from reclaim.catalog import browse
 from reclaim.catalog.archive import RowState
 from reclaim.catalog.journal import State
 from reclaim.django.conf import reclaim_config
@@ -31,8 +32,25 @@ from reclaim.lifecycle import open_journal
 
 __all__ = ["archive", "overview", "quarantine"]
 
-#: how many entries a page lists (and searches, newest catalog ids last)
-PAGE = 500
+#: how many entries or rows a page lists, newest first; the next page starts below the last one's id
+PAGE = 100
+
+
+def _search(request: HttpRequest) -> tuple[str, str | None, int | None]:
+    """The search box as a glob (plain text matches anywhere in the key), and the page's ``before`` id."""
+    q = request.GET.get("q", "").strip()
+    glob = (q if any(c in q for c in "*?[") else f"*{q}*") if q else None
+    before = request.GET.get("before", "")
+    return q, glob, int(before) if before.isdigit() else None
+
+
+def _next_page(request: HttpRequest, items: list[Any]) -> str | None:
+    """The query string of the next page, when this one is full."""
+    if len(items) < PAGE:
+        return None
+    query = request.GET.copy()
+    query["before"] = str(items[-1].id)
+    return query.urlencode()
 
 
 def _context(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
@@ -73,20 +91,21 @@ def overview(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 @require_http_methods(["GET", "POST"])
 def quarantine(request: HttpRequest) -> HttpResponse:
-    """Quarantined objects, searchable by key and store; restore the selected ones after confirmation."""
+    """Quarantined objects by key (a glob, or text it contains) and store, paged; restore on confirmation."""
     config = reclaim_config()
     if request.method == "POST":
         return _restore_objects(request, config)
-    q = request.GET.get("q", "")
+    q, glob, before = _search(request)
     store = request.GET.get("store") or None
-    with open_journal(config) as (_session, _catalog, journal):
-        entries = journal.select(store=store, states=(State.QUARANTINED,), limit=PAGE)
-    if q:
-        entries = [e for e in entries if q in e.key]
+    with open_journal(config) as (_session, catalog, _journal):
+        entries = browse.page_entries(
+            catalog, store=store, states=(State.QUARANTINED,), key_glob=glob, before=before, limit=PAGE
+        )
     context = _context(
         request,
         "Quarantined objects",
         entries=entries,
+        next_page=_next_page(request, entries),
         q=q,
         store=store or "",
         stores=sorted(config.stores),
@@ -124,20 +143,26 @@ def _restore_objects(request: HttpRequest, config: Any) -> HttpResponse:
 @staff_member_required
 @require_http_methods(["GET", "POST"])
 def archive(request: HttpRequest) -> HttpResponse:
-    """Archived rows, searchable by primary key and content; restore the selected ones after confirmation."""
+    """Archived rows by primary key (a glob, or text it contains) and collection, paged; restore on OK."""
     config = reclaim_config()
     if request.method == "POST":
         return _restore_rows(request, config)
-    q = request.GET.get("q", "")
+    q, glob, before = _search(request)
     collection = request.GET.get("collection") or None
     with open_journal(config) as (_session, catalog, _journal):
-        rows = catalog.archive.select(collection=collection, states=(RowState.ARCHIVED,), limit=PAGE)
-    if q:
-        rows = [r for r in rows if q in r.pk or q in r.row]
+        rows = browse.page_rows(
+            catalog,
+            collection=collection,
+            states=(RowState.ARCHIVED,),
+            pk_glob=glob,
+            before=before,
+            limit=PAGE,
+        )
     context = _context(
         request,
         "Archived rows",
         rows=rows,
+        next_page=_next_page(request, rows),
         q=q,
         collection=collection or "",
         collections=sorted(config.collections),

@@ -8,6 +8,12 @@ past keys smaller than the current probe, which no later probe can need.
 References whose objects are missing (dangling) are reported per source with
 sample rows; a reference whose object sits in quarantine is reported apart, as
 restorable, with the command that restores it. Nothing is ever "fixed".
+
+A store listed from a snapshot (an S3 Inventory report,
+:class:`~reclaim.stores.base.SnapshotStore`) is merged the same way, and a
+reference the snapshot does not hold is then looked up in the store itself
+before it is called dangling (its object may have been written since the
+report); the trash is always listed live.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from reclaim.lifecycle.progress import Progress, ProgressLike, as_progress
 from reclaim.lifecycle.trust import entry_problem
 from reclaim.references import Reference, ReferenceSource
 from reclaim.stores import Store
+from reclaim.stores.base import SnapshotStore
 
 #: listed keys between two progress reports
 _PROGRESS_EVERY = 1000
@@ -206,6 +213,7 @@ def check_store(
                 step.update(report.listed)
         return current
 
+    live = store.live if isinstance(store, SnapshotStore) else None
     for position, startswith, outcome in _probes(sources):
         if not outcome.found:
             key = advance_to(position)
@@ -215,6 +223,9 @@ def check_store(
         if outcome.pending == 0:
             source_report = report.sources[outcome.source]
             source_report.references += 1
+            if not outcome.found and live is not None:
+                # the snapshot may predate the object: ask the store itself before calling it dangling
+                outcome.found = _present(live, outcome.ref.key, sources[outcome.source].is_prefix)
             if not outcome.found and _quarantined(journal, store.name, outcome.ref.key):
                 source_report.quarantined += 1
                 if len(source_report.quarantined_samples) < show:
@@ -237,6 +248,19 @@ def check_store(
     step.done()
     report.finished_at = datetime.now(UTC)
     return report
+
+
+def _present(store: Store, key: str, is_prefix: bool) -> bool:
+    """Whether ``store`` holds ``key`` now (or, for a prefix reference, any key under ``key/``)."""
+    try:
+        if store.exists(key):
+            return True
+        if not is_prefix:
+            return False
+        under = key if key.endswith("/") else key + "/"
+        return next(iter(store.list(under)), None) is not None
+    except ValueError:
+        return False  # a reference no valid key can name is dangling
 
 
 def _quarantined(journal: Journal | None, store: str, key: str) -> bool:
@@ -295,7 +319,9 @@ def _check_entries(
     for flying in in_flight:
         _inconsistent(report, flying, trash_prefix, show)
     trash = progress.step("check trash", store.name, unit="listed")
-    for info in store.list(trash_prefix):
+    # the trash as it is now: a snapshot of it would show what was moved since as strays
+    lister = store.live if isinstance(store, SnapshotStore) else store
+    for info in lister.list(trash_prefix):
         trash.advance()
         try:
             entry = journal.active(store.name, info.key[len(trash_prefix) :])

@@ -13,7 +13,24 @@ the page, no object per key). Each listed key is classified exactly once:
 - ``candidate``: unreferenced and old enough;
 - ``stray`` (only for a store with ``strays = "report"``): a candidate that no
   row collection released (:mod:`reclaim.catalog.released`), asked per page of
-  candidates in one set-based lookup; reported, never spooled nor touched.
+  candidates in one set-based lookup; reported, never spooled nor touched;
+- ``changed`` (a snapshot listing only): unreferenced, but the live object is
+  not the one the snapshot describes (see below): never a candidate.
+
+A store that lists from a snapshot (:class:`~reclaim.stores.base.SnapshotStore`:
+an S3 Inventory report) is handled with two more rules. Every page's
+unreferenced keys are verified against the store now before they are
+classified (:func:`~reclaim.stores._pages.verify_pages`: the pages are held
+until about :data:`VERIFY_KEYS` unreferenced keys or :data:`VERIFY_PAGES`
+pages are pending, then verified with one ``stat_many``, so sparse candidates
+cost a request each, many in flight, not a round trip per page): a key gone since the
+snapshot is ``vanished``, one modified since (size, ETag or mtime differ, or
+modified after the snapshot was taken) is ``changed``, and the others are
+judged by what the store says now. And the age threshold is counted from the
+snapshot's instant, not from the scan's start (``now`` is the earlier of the
+two): an object the snapshot saw when it was younger than ``min_age`` is too
+young, whatever its age now. An object the snapshot does not hold is never
+listed, so never a candidate.
 
 Size and mtime are read only for the keys that need them: unreferenced and
 excluded keys (candidates, too young, samples, their bytes). A local listing
@@ -46,7 +63,8 @@ from reclaim.errors import StoreError
 from reclaim.lifecycle.progress import ProgressLike, as_progress
 from reclaim.references import PageCoverage, ReferenceSource, upper_bound
 from reclaim.stores import ObjectInfo, Store
-from reclaim.stores._pages import KeyPage, list_pages
+from reclaim.stores._pages import KeyPage, list_pages, verify_pages
+from reclaim.stores.base import SnapshotStore
 
 __all__ = [
     "Classified",
@@ -60,6 +78,10 @@ __all__ = [
 
 #: listed keys between two progress reports (a report per key would cost more than the key)
 _PROGRESS_EVERY = 1000
+#: a snapshot listing's unreferenced keys verified in one batch (pages are held until then)
+VERIFY_KEYS = 2000
+#: the most pages of a snapshot listing held for one verification batch (bounds the memory held)
+VERIFY_PAGES = 100
 
 
 class Status(StrEnum):
@@ -71,6 +93,8 @@ class Status(StrEnum):
     EXCLUDED = "excluded"
     VANISHED = "vanished"
     """Listed, then gone before its size and mtime could be read (not a candidate)."""
+    CHANGED = "changed"
+    """In a snapshot listing, but modified since the snapshot (not a candidate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +157,10 @@ class StoreScan:
     stray_policy: str = "collect"
     """The store's ``strays`` setting: ``report`` splits strays from the candidates."""
     stray_samples: list[ObjectInfo] = field(default_factory=list)
+    changed: Tally = field(default_factory=Tally)
+    """Unreferenced objects of a snapshot listing that changed since the snapshot (never candidates)."""
+    listed_as_of: datetime | None = None
+    """When the listing's snapshot was taken (an S3 Inventory report); ``None``: a live listing."""
     references: int = 0
     sources: list[SourceReport] = field(default_factory=list)
     samples: list[ObjectInfo] = field(default_factory=list)
@@ -143,8 +171,8 @@ class StoreScan:
 
     @property
     def threshold(self) -> datetime:
-        """Objects modified before this instant may be candidates."""
-        return self.scan_start - self.min_age
+        """Objects modified before this instant may be candidates (counted from a snapshot's date)."""
+        return _now_of(self.scan_start, self.listed_as_of) - self.min_age
 
     @property
     def fraction(self) -> float:
@@ -206,6 +234,15 @@ def _exclusion_filter(patterns: Sequence[str]) -> Callable[[list[str]], list[str
     return excluded
 
 
+def _now_of(scan_start: datetime, listed_as_of: datetime | None) -> datetime:
+    """The ``now`` ages are counted from: the scan's start, or the snapshot's date if earlier."""
+    return scan_start if listed_as_of is None else min(scan_start, listed_as_of)
+
+
+def _listed_as_of(store: Store) -> datetime | None:
+    return store.listed_as_of() if isinstance(store, SnapshotStore) else None
+
+
 @dataclass(slots=True)
 class _Page:
     """One page of the listing, classified: what :func:`_classified_pages` yields."""
@@ -215,6 +252,9 @@ class _Page:
     """The page's keys outside the trash and not excluded (referenced or not)."""
     excluded: list[str]
     unreferenced: list[str]
+    """Unreferenced keys (those a snapshot listing verified unchanged, or gone)."""
+    changed: list[str]
+    """Unreferenced keys a snapshot listing found changed since the snapshot (never candidates)."""
 
 
 def _classified_pages(
@@ -238,6 +278,8 @@ def _classified_pages(
     previous: str | None = None
     listed = 0
     reported = 0
+    held: list[_Page] = []  # pages of a snapshot listing waiting for their verification batch
+    pending = 0
     step = as_progress(progress).step("scan", store.name, expected, unit="listed", estimated=True)
     for page in list_pages(store, prefix, skip=(trash_prefix,)):
         keys = page.keys
@@ -262,10 +304,34 @@ def _classified_pages(
         if excluded:
             dropped = set(excluded)
             keys = list(filterfalse(dropped.__contains__, keys))
-        yield _Page(page, keys, excluded, coverage.unreferenced(keys))
+        unreferenced = coverage.unreferenced(keys)
+        if not page.snapshot:
+            yield _Page(page, keys, excluded, unreferenced, [])  # a live listing: nothing to verify
+            continue
+        held.append(_Page(page, keys, excluded, unreferenced, []))
+        pending += len(unreferenced)
+        if pending >= VERIFY_KEYS or len(held) >= VERIFY_PAGES:
+            yield from _verified(held)
+            held, pending = [], 0
+    yield from _verified(held)
     coverage.drain()
     step.update(listed)
     step.done()
+
+
+def _verified(held: list[_Page]) -> Iterator[_Page]:
+    """The held pages of a snapshot listing, their unreferenced keys checked against the store now."""
+    if not any(item.unreferenced for item in held):
+        yield from held
+        return
+    # every held page, those without unreferenced keys too: together they say how dense the keys are
+    changed_of = verify_pages([(item.page, item.unreferenced) for item in held])
+    for item, changed in zip(held, changed_of, strict=True):
+        if changed:
+            moved_on = set(changed)
+            item.unreferenced = list(filterfalse(moved_on.__contains__, item.unreferenced))
+            item.changed = changed
+        yield item
 
 
 def _out_of_order(store: Store, previous: str | None, keys: list[str]) -> None:
@@ -299,7 +365,7 @@ def classify(
     :class:`~reclaim.errors.SourceError` when a source fails, goes backwards or
     is empty while its table is not; nothing is yielded as complete after an error.
     """
-    threshold = (scan_start - min_age).timestamp()
+    threshold = (_now_of(scan_start, _listed_as_of(store)) - min_age).timestamp()
     coverage = PageCoverage(sources)
     pages = _classified_pages(
         store,
@@ -314,6 +380,8 @@ def classify(
         verdicts: dict[str, Classified] = {}
         for key in item.excluded:
             verdicts[key] = Classified(item.page.info(key) or ObjectInfo(key), Status.EXCLUDED)
+        for key in item.changed:
+            verdicts[key] = Classified(item.page.info(key) or ObjectInfo(key), Status.CHANGED)
         for key in item.unreferenced:
             info = item.page.info(key)
             if info is None:
@@ -361,6 +429,7 @@ def scan_store(
     given to ``on_candidate``. Raises what :func:`classify` raises.
     """
     start = scan_start or datetime.now(UTC)
+    as_of = _listed_as_of(store)  # a snapshot listing: chosen (and refused if unusable) before anything
     report = StoreScan(
         store=store.name,
         url=store.url,
@@ -370,12 +439,14 @@ def scan_store(
         max_fraction=max_fraction,
         sources=[SourceReport(s.name, s.database) for s in sources],
         stray_policy="report" if released is not None else "collect",
+        listed_as_of=as_of,
     )
-    threshold = (start - min_age).timestamp()
+    threshold = report.threshold.timestamp()
     coverage = PageCoverage(sources)
     # counted in locals, not with Tally.add: this loop runs for every unreferenced key
     samples = report.samples
-    candidates = young = excluded = vanished = referenced = 0
+    candidates = young = excluded = vanished = referenced = changed = 0
+    changed_size: int | None = 0
     strays = report.strays
     stray_samples = report.stray_samples
     old: list[ObjectInfo] = []
@@ -400,6 +471,11 @@ def scan_store(
             info = info_of(key)
             if info is not None and excluded_size is not None:  # gone since listed: no bytes left
                 excluded_size = None if info.size is None else excluded_size + info.size
+        for key in item.changed:
+            changed += 1  # a snapshot listing: modified since the snapshot, never a candidate
+            info = info_of(key)
+            if info is not None and changed_size is not None:
+                changed_size = None if info.size is None else changed_size + info.size
         for info in map(info_of, item.unreferenced):
             if info is None:
                 vanished += 1  # listed, gone before its size and mtime could be read
@@ -431,11 +507,11 @@ def scan_store(
             if on_candidate is not None:
                 on_candidate(info)
         old.clear()
-        count = len(item.kept) - len(item.unreferenced)
+        count = len(item.kept) - len(item.unreferenced) - len(item.changed)
         referenced += count
         if count and referenced_size is not None:
             if item.page.sizes_listed or referenced_bytes:
-                unreferenced = set(item.unreferenced)
+                unreferenced = set(item.unreferenced).union(item.changed)
                 size = item.page.bytes_of(filterfalse(unreferenced.__contains__, item.kept))
                 referenced_size = None if size is None else referenced_size + size
             else:
@@ -445,10 +521,19 @@ def scan_store(
     report.young = Tally(young, young_size)
     report.excluded = Tally(excluded, excluded_size)
     report.vanished = Tally(vanished, 0)
+    report.changed = Tally(changed, changed_size)
     report.referenced.count = referenced
     report.referenced.bytes = referenced_size
     report.referenced_bytes_measured = measured
-    parts = (report.referenced, report.candidates, report.young, report.excluded, report.vanished, strays)
+    parts = (
+        report.referenced,
+        report.candidates,
+        report.young,
+        report.excluded,
+        report.vanished,
+        report.changed,
+        strays,
+    )
     report.listed.count = sum(t.count for t in parts)
     sizes = [t.bytes for t in parts]
     report.listed.bytes = None if None in sizes else sum(b for b in sizes if b is not None)

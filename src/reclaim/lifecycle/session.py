@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -10,7 +11,7 @@ from types import TracebackType
 import sqlalchemy as sa
 
 from reclaim.catalog import RowArchive
-from reclaim.config import Config, install_log_filter, load_config
+from reclaim.config import Config, StoreConfig, install_log_filter, load_config
 from reclaim.errors import ConfigError, StoreError
 from reclaim.lifecycle.archived import archived_sources
 from reclaim.lifecycle.rows import same_database
@@ -37,6 +38,22 @@ def _check_store_urls(config: Config) -> None:
         except StoreError as exc:
             message = str(exc).removeprefix(f"store {name!r}: ")
             raise ConfigError(message, field=f"stores.{name}.url", path=config.source_path) from None
+        if store.listing == "inventory" and importlib.util.find_spec("pyarrow") is None:
+            raise ConfigError(
+                "reading S3 Inventory reports needs pyarrow: pip install 'reclaim[inventory]'",
+                field=f"stores.{name}.listing",
+                path=config.source_path,
+            )
+
+
+def _inventory_store(store: Store, cfg: StoreConfig) -> Store:
+    """``store`` listed from its S3 Inventory reports (``listing = "inventory"``)."""
+    from reclaim.stores.inventory import InventoryStore  # pyarrow: only for stores that use it
+    from reclaim.stores.s3 import S3Store
+
+    if not isinstance(store, S3Store) or cfg.inventory is None:
+        raise StoreError(store.name, 'listing = "inventory" needs an s3:// store and its inventory location')
+    return InventoryStore(store, cfg.inventory, max_age=cfg.max_inventory_age, include=cfg.include)
 
 
 class Session:
@@ -72,8 +89,12 @@ class Session:
         if name not in self._stores:
             cfg = self.config.stores[name]
             store = open_store(name, cfg.url, cfg.storage_options)
-            # a store limited to some prefixes lists nothing outside them (never a candidate)
-            self._stores[name] = scoped(store, cfg.include) if cfg.include else store
+            if cfg.listing == "inventory":
+                # the listing comes from the newest S3 Inventory report (include applied to it)
+                self._stores[name] = _inventory_store(store, cfg)
+            else:
+                # a store limited to some prefixes lists nothing outside them (never a candidate)
+                self._stores[name] = scoped(store, cfg.include) if cfg.include else store
             # the backend's libraries (botocore logs credentials at DEBUG) exist now: filter them too
             install_log_filter()
         return self._stores[name]

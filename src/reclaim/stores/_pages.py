@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 
 from reclaim.stores.base import ObjectInfo, Store
 
-__all__ = ["PAGE_SIZE", "InfoPage", "KeyPage", "PagedStore", "list_pages"]
+__all__ = ["PAGE_SIZE", "InfoPage", "KeyPage", "PagedStore", "list_pages", "verify_pages"]
 
 PAGE_SIZE = 1000
 """Keys per page where the store does not choose (an S3 ``ListObjectsV2`` page holds 1,000)."""
@@ -50,6 +50,25 @@ class KeyPage:
         Raises :class:`~reclaim.errors.StoreError` when it cannot be read.
         """
         raise NotImplementedError
+
+    snapshot = False
+    """Whether the page comes from a snapshot (an inventory report) whose keys :func:`verify_pages`
+    checks against the store now; such pages stay valid while later ones are read, so the scan
+    may hold several and verify them together."""
+
+    def verify(self, keys: list[str]) -> list[str]:
+        """Check ``keys`` (unreferenced keys of this page) against the store now; those that changed.
+
+        A live listing describes the store as it is, so there is nothing to
+        check (the default: none changed). A snapshot's page (an inventory
+        report) asks the store and from then on answers :meth:`info` for
+        ``keys`` as the store does now; a changed key is never a candidate.
+        """
+        return verify_pages([(self, keys)])[0]
+
+    def verify_together(self, items: Sequence[tuple[KeyPage, list[str]]]) -> list[list[str]]:
+        """:meth:`verify` of several pages of the same listing (this one among them) in one batch."""
+        return [[] for _ in items]
 
     def bytes_of(self, keys: Iterable[str]) -> int | None:
         """The total size of ``keys`` (keys of this page); ``None`` when a size is unknown.
@@ -130,6 +149,20 @@ def list_pages(store: Store, prefix: str = "", *, skip: Sequence[str] = ()) -> I
     if isinstance(store, PagedStore):
         return store.list_pages(prefix, skip=skip)
     return _batched(store, store.list(prefix, skip=skip))
+
+
+def verify_pages(items: Sequence[tuple[KeyPage, list[str]]]) -> list[list[str]]:
+    """Verify the unreferenced keys of several pages of one listing at once; the changed keys of each.
+
+    One batch of requests for all of them (a snapshot store asks ``stat_many``
+    once), so sparse candidates spread over many pages cost a request each,
+    many in flight, rather than a round trip per page. Pages of a live
+    listing have nothing to verify. Raises ``StoreError`` when the store
+    cannot be asked.
+    """
+    if not items:
+        return []
+    return items[0][0].verify_together(items)
 
 
 def _batched(store: Store, listing: Iterator[ObjectInfo]) -> Iterator[KeyPage]:

@@ -29,6 +29,10 @@ Optional capabilities are protocols of their own, tested with ``isinstance``
 - :class:`PartitionableStore`: lists the first level under a prefix in one
   request, so a listing can be split into key ranges listed concurrently
   (:mod:`reclaim.stores.partitioned`); S3.
+- :class:`SnapshotStore`: lists from a snapshot taken earlier (an S3
+  Inventory report), not from the storage now; the scan then verifies every
+  unreferenced key against the live store and counts age from the snapshot's
+  instant (:mod:`reclaim.stores.inventory`).
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ import builtins
 import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 __all__ = [
     "ObjectInfo",
     "PartitionableStore",
+    "SnapshotStore",
     "Store",
     "VersionedStore",
     "is_versioned",
@@ -177,6 +183,30 @@ class PartitionableStore(Store, Protocol):
         Need not be complete (one request's worth is enough to choose
         boundaries). Raises ``ValueError`` for an invalid prefix and
         ``StoreError`` when the request fails.
+        """
+        ...
+
+
+@runtime_checkable
+class SnapshotStore(Store, Protocol):
+    """A store whose listing is a snapshot taken earlier (an S3 Inventory report), not the storage now.
+
+    Its listing's pages verify the keys the scan found unreferenced against
+    the storage now (``KeyPage.verify``); every other call (``stat``,
+    ``move``...) goes to the storage itself.
+    """
+
+    @property
+    def live(self) -> Store:
+        """The store as it is now, for what a snapshot cannot say (the trash, a dangling reference)."""
+        ...
+
+    def listed_as_of(self) -> datetime:
+        """The instant the listing describes (when the snapshot was taken).
+
+        The scan counts ages from it: an object is a candidate only if it was
+        ``min_age`` old at this instant. Raises ``StoreError`` when no usable
+        snapshot exists.
         """
         ...
 

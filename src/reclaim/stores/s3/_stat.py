@@ -42,16 +42,21 @@ MIN_KEYS_TO_LIST: Final = 3
 HEAD_CONCURRENCY: Final = 16
 
 
-def stat_many(client: BucketClient, keys: Sequence[str]) -> dict[str, ObjectInfo]:
+def stat_many(client: BucketClient, keys: Sequence[str], *, span: int | None = None) -> dict[str, ObjectInfo]:
     """What ``HeadObject`` says of each of ``keys`` that exists, by key; missing keys are left out.
 
-    Raises ``ValueError`` for an invalid key (before any request) and
-    ``StoreError`` when a listing page or a ``HeadObject`` fails.
+    ``span``, where the caller knows it (an inventory report does), is how
+    many objects lie from the first key to the last: when listing them would
+    take more round trips (a page per ``max_keys``) than ``HeadObject`` for
+    each key, :data:`HEAD_CONCURRENCY` at a time, no listing is tried. Raises
+    ``ValueError`` for an invalid key (before any request) and ``StoreError``
+    when a listing page or a ``HeadObject`` fails.
     """
     wanted = sorted({validate_key(key) for key in keys})
     found: dict[str, ObjectInfo] = {}
     rest = wanted
-    if len(wanted) >= MIN_KEYS_TO_LIST:
+    sparse = span is not None and -(-span // client.max_keys) > -(-len(wanted) // HEAD_CONCURRENCY)
+    if len(wanted) >= MIN_KEYS_TO_LIST and not sparse:
         reached = _list_range(client, wanted, found)
         if reached is not None:
             rest = [key for key in wanted if key > reached]

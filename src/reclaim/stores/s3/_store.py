@@ -136,21 +136,32 @@ class S3Store(FsspecStore):
         """
         return _listing.first_level(self._client, prefix)
 
+    def bucket_client(self, bucket: str, prefix: str) -> BucketClient:
+        """Requests to ``bucket`` under ``prefix`` with this store's client and credentials.
+
+        For what lives in another bucket on the store's behalf (its S3
+        Inventory reports); errors name this store, with its secrets masked.
+        """
+        return BucketClient(self.name, self.fs, bucket, prefix, max_keys=self.max_keys, secrets=self._secrets)
+
     # -- single objects ---------------------------------------------------
 
     def stat(self, key: str) -> ObjectInfo:
         """Size, mtime and ETag of ``key`` (``HeadObject``); ``FileNotFoundError`` if missing."""
         return self._client.head(key)
 
-    def stat_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo]:
+    def stat_many(self, keys: Sequence[str], *, span: int | None = None) -> dict[str, ObjectInfo]:
         """Size, mtime and ETag of each of ``keys`` that exists, by key; missing keys are left out.
 
         Keys dense in their range are read from one ``ListObjectsV2`` of it (a
         page per 1000 keys), the others with ``HeadObject``, several at a time
-        (see :mod:`reclaim.stores.s3._stat`). Raises ``ValueError`` for an
-        invalid key and ``StoreError`` when a request fails.
+        (see :mod:`reclaim.stores.s3._stat`). ``span``: how many objects lie
+        from the first key to the last, where the caller knows (an inventory
+        report); no listing is tried where it would cost more round trips
+        than the ``HeadObject`` requests. Raises ``ValueError`` for an invalid
+        key and ``StoreError`` when a request fails.
         """
-        return _stat.stat_many(self._client, keys)
+        return _stat.stat_many(self._client, keys, span=span)
 
     def read(self, key: str) -> bytes:
         """The content of ``key`` (``GetObject``); ``FileNotFoundError`` if missing."""
