@@ -95,6 +95,10 @@ class World:
     shared_catalog: bool = False
     collections: str = ""
     extra: str = ""
+    store_options: str = ""
+    """Extra lines of ``[stores.blobs]`` (e.g. ``strays = "report"``)."""
+    upload_options: str = ""
+    """Extra lines of the store's ``uploads`` reference source (e.g. ``dangling = "ignore"``)."""
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -124,6 +128,7 @@ class World:
             min_age = "1d"
             grace = "0s"
             max_fraction = 1.0
+            {self.store_options}
 
             [[stores.blobs.references]]
             database = "app"
@@ -135,6 +140,7 @@ class World:
             table = "uploads"
             column = "blob"
             allow_empty = true
+            {self.upload_options}
             """
         )
         self.config_path.write_text(text + textwrap.dedent(self.collections) + textwrap.dedent(self.extra))

@@ -38,6 +38,7 @@ trash_prefix = "_trash/"
 exclude = []         # globs of keys never collected, e.g. ["uploads/tmp/*"]
 max_fraction = 0.5   # refuse to quarantine when candidates exceed this share of the store
 action = "collect"   # or "report": list candidates, never touch them
+# strays = "report"  # objects no row collection released: report them, never touch them
 
 # Each reference source yields keys this store must keep.
 [[stores.blobs.references]]
@@ -49,6 +50,7 @@ column = "blob_key"
 # strip_prefix = "s3://bucket/"   # map a stored value to a key
 # add_prefix = "blobs/"
 # where = "deleted_at IS NULL"
+# dangling = "ignore"             # check: this source's missing objects are expected
 
 # A field inside a JSON column (DataJoint-style {"path": ..., "store": ...}):
 # [[stores.blobs.references]]
@@ -76,6 +78,7 @@ column = "blob_key"
 # retention = "30d"
 # where = "finished = false"
 # action = "collect"                 # or "report": list candidates, never touch them
+# references = "ignore"              # with action = "report": report rows in use too
 #
 # More references beside the foreign keys (a column, or SQL returning values):
 # [[collections.uploads.references]]

@@ -70,12 +70,18 @@ class CycleReport:
         """Candidates of report-only collections and stores: what an operator should look at."""
         rows = sum(s.candidates for s in self.collection_scans if s.action == "report")
         objects = sum(s.candidates.count for s in self.scans if s.action == "report")
-        return rows + objects
+        return rows + objects + self.strays
+
+    @property
+    def strays(self) -> int:
+        """Objects no row collection released, in stores with ``strays = "report"``: never touched."""
+        return sum(s.strays.count for s in self.scans)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data."""
         out = dict(to_jsonable(self))
         out["findings"] = self.findings
+        out["strays"] = self.strays
         return out
 
 
@@ -99,6 +105,8 @@ def run(
                     f"store:{scan.store}",
                     {"objects": scan.candidates.count, "bytes": scan.candidates.bytes},
                 )
+            if scan.stray_policy == "report":
+                c.record("strays", scan.store, _strays(scan))
         expired = c.carry_out(c.plan_expire())
         report.expired_rows, report.expired_entries = expired.rows, expired.entries
         c.counts["findings"] = report.findings
@@ -109,3 +117,11 @@ def run(
             )
             observe(record_scan, c.catalog, {**seen.to_dict(), "run_id": c.run_id}, partial=False)
         return report
+
+
+def _strays(scan: StoreScan) -> dict[str, object]:
+    """A store's strays as the run record keeps them: count, bytes and the samples shown."""
+    out: dict[str, object] = {"objects": scan.strays.count, "bytes": scan.strays.bytes}
+    if scan.stray_samples:
+        out["samples"] = [info.key for info in scan.stray_samples]
+    return out

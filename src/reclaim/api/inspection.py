@@ -79,7 +79,8 @@ class ScanReport:
     def reported(self) -> int:
         """Candidates of report-only stores and collections (findings for ``--fail-on-findings``)."""
         objects = sum(s.candidates.count for s in self.stores if s.action == "report")
-        return objects + sum(c.candidates for c in self.collections if c.action == "report")
+        strays = sum(s.strays.count for s in self.stores)
+        return objects + strays + sum(c.candidates for c in self.collections if c.action == "report")
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
@@ -117,7 +118,9 @@ class CheckReport:
         for store_dict, store in zip(out["stores"], self.stores, strict=True):
             store_dict["dangling"] = store.dangling
             store_dict["quarantined"] = store.quarantined
+            store_dict["expected_missing"] = store.expected_missing
         out["quarantined"] = sum(store.quarantined for store in self.stores)
+        out["expected_missing"] = sum(store.expected_missing for store in self.stores)
         return out
 
 
@@ -129,6 +132,10 @@ class StoreStatus:
     mode: str
     grace: timedelta
     summary: JournalSummary
+    strays: int | None = None
+    """With ``strays = "report"``: the strays the last ``reclaim run`` reported (``None``: not run yet)."""
+    released: int = 0
+    """Keys released by expired archived rows that wait to be quarantined."""
 
 
 @dataclass
@@ -235,6 +242,7 @@ def _scan(
                     progress=progress,
                     expected=last_listing(catalog, name),
                     referenced_bytes=referenced_bytes,
+                    released=session.released(name),
                 )
             )
     return ScanReport(started_at=started, finished_at=datetime.now(UTC), stores=results, collections=rows)
@@ -310,14 +318,19 @@ def _catalog_if_initialised(session: Session) -> Catalog | None:
 def status(config: ConfigLike, *, last_runs: int = 5) -> StatusReport:
     """Quarantined count and bytes, oldest item, next purge, items in flight; the lease; the last runs."""
     with open_journal(config) as (session, catalog, journal):
-        stores = []
-        for name, cfg in session.config.stores.items():
-            mode = cfg.mode or "default"
-            stores.append(StoreStatus(name, mode, cfg.grace, journal.summary(name)))
-        lease = Leases(catalog).show()
         last_cycle = next(
             (r for r in catalog.list_runs(50) if r.command == "run" and r.status == "succeeded"), None
         )
+        strays = last_cycle.counts.get("strays", {}) if last_cycle else {}
+        stores = []
+        for name, cfg in session.config.stores.items():
+            mode = cfg.mode or "default"
+            found = None
+            if last_cycle is not None and cfg.strays == "report":
+                found = int(strays.get(name, {}).get("objects", 0))
+            released = catalog.archive.released_count(name)
+            stores.append(StoreStatus(name, mode, cfg.grace, journal.summary(name), found, released))
+        lease = Leases(catalog).show()
         reported = last_cycle.counts.get("reported", {}) if last_cycle else {}
         collections = [
             CollectionStatus(

@@ -29,9 +29,18 @@ Read-only ``scan`` and ``check`` leave their reports as observations
 ``fence``, ``journal``, ``lease`` and ``observations`` are public modules too (listed in ``__all__``).
 """
 
-from reclaim.catalog import archive, browse, fence, journal, lease, observations
+from reclaim.catalog import archive, browse, fence, journal, lease, observations, released
 from reclaim.catalog._entry import CorruptRow
-from reclaim.catalog.archive import RESTORABLE, ArchivedRow, NewRow, RowArchive, RowState, RowSummary, pk_text
+from reclaim.catalog.archive import (
+    RESTORABLE,
+    ArchivedRow,
+    NewRow,
+    Releaser,
+    RowArchive,
+    RowState,
+    RowSummary,
+    pk_text,
+)
 from reclaim.catalog.catalog import MIGRATIONS, Catalog, open_catalog
 from reclaim.catalog.fence import Fence, TokenFence
 from reclaim.catalog.journal import (
@@ -47,6 +56,7 @@ from reclaim.catalog.journal import (
 )
 from reclaim.catalog.lease import DEFAULT_TTL, Lease, LeaseCheck, LeaseInfo, Leases
 from reclaim.catalog.observations import Observation, latest_observation, record_check, record_scan
+from reclaim.catalog.released import ReleasedKey
 from reclaim.catalog.runs import RunRecord, RunStatus
 from reclaim.catalog.tables import (
     KEY_LENGTH,
@@ -84,6 +94,8 @@ __all__ = [
     "NewRow",
     "ObjectKey",
     "Observation",
+    "ReleasedKey",
+    "Releaser",
     "RowArchive",
     "RowState",
     "RowSummary",
@@ -104,5 +116,6 @@ __all__ = [
     "pk_text",
     "record_check",
     "record_scan",
+    "released",
     "sha256_hex",
 ]

@@ -26,7 +26,7 @@ Database errors surface as :class:`~reclaim.errors.CatalogError`.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +37,13 @@ import sqlalchemy as sa
 
 from reclaim.catalog import _totals
 from reclaim.catalog._entry import CorruptRow
+from reclaim.catalog.released import (
+    ReleasedKey,
+    add_released,
+    consume_released,
+    count_released,
+    released_among,
+)
 from reclaim.catalog.tables import sha256_hex
 
 if TYPE_CHECKING:
@@ -47,6 +54,7 @@ __all__ = [
     "RESTORABLE",
     "ArchivedRow",
     "NewRow",
+    "Releaser",
     "RowArchive",
     "RowState",
     "RowSummary",
@@ -68,6 +76,10 @@ class RowState(StrEnum):
 
 #: states in which an archived row may still come back, so its references count
 RESTORABLE: Final = (RowState.ARCHIVING, RowState.ARCHIVED, RowState.RESTORING)
+
+Releaser = Callable[[str, str, str, str], Iterable[ReleasedKey]]
+"""``(collection, table_name, selector, value)`` of an expiring row's reference -> the store keys
+it released (see :mod:`reclaim.catalog.released`)."""
 
 
 def pk_text(values: Sequence[Any]) -> str:
@@ -149,6 +161,7 @@ class RowArchive:
         self._rows = catalog.tables.rows
         self._refs = catalog.tables.row_refs
         self._totals = catalog.tables.totals
+        self._released = catalog.tables.released
         self._lease = lease
 
     def fenced(self, lease: Lease) -> RowArchive:
@@ -364,10 +377,14 @@ class RowArchive:
         with self._catalog.begin() as connection:
             return int(connection.execute(query).scalar_one())
 
-    def expire(self, now: datetime, *, collection: str | None = None) -> int:
+    def expire(self, now: datetime, *, collection: str | None = None, release: Releaser | None = None) -> int:
         """Delete records (and their references) whose ``expires_at`` has passed; return how many.
 
         Records in flight (ARCHIVING, RESTORING) are left to recovery, whatever their age.
+        With ``release``, the store keys an expiring row's references map to are
+        recorded as released (:mod:`reclaim.catalog.released`) in the transaction
+        that deletes the row, so a release is never lost nor recorded for a row
+        that stays.
         """
         rows = self._rows
         settled = [RowState.ARCHIVED.value, RowState.RESTORED.value]
@@ -381,11 +398,44 @@ class RowArchive:
                 if not ids:
                     return deleted
                 locked = self._lock(connection, ids, settled)
+                if release is not None and locked:
+                    self._release(connection, locked, release)
                 connection.execute(self._refs.delete().where(self._refs.c.row_id.in_(locked)))
                 deleted += connection.execute(
                     rows.delete().where(rows.c.id.in_(locked), rows.c.state.in_(settled))
                 ).rowcount
                 self._count_out(connection, locked)
+
+    def _release(self, connection: sa.Connection, locked: dict[int, Any], release: Releaser) -> None:
+        """Record what the ``locked`` rows' references release in the stores, in this transaction."""
+        refs = self._refs
+        query = sa.select(refs.c.row_id, refs.c.table_name, refs.c.selector, refs.c.value).where(
+            refs.c.row_id.in_(list(locked))
+        )
+        keys: list[ReleasedKey] = []
+        for row_id, table_name, selector, value in connection.execute(query):
+            collection = str(locked[int(row_id)].collection)
+            keys += release(collection, str(table_name), str(selector), str(value))
+        add_released(connection, self._released, keys)
+
+    def released(self, store: str, keys: Collection[str]) -> set[str]:
+        """The subset of ``keys`` of ``store`` that expired archived rows released (one query per batch)."""
+        if not keys:
+            return set()
+        with self._catalog.begin() as connection:
+            return released_among(connection, self._released, store, keys)
+
+    def consume_released(self, store: str, keys: Collection[str]) -> int:
+        """Forget the releases of ``keys`` of ``store`` once they are quarantined; how many went."""
+        if not keys:
+            return 0
+        with self._writing() as connection:
+            return consume_released(connection, self._released, store, keys)
+
+    def released_count(self, store: str) -> int:
+        """Releases of ``store`` whose key was not quarantined yet."""
+        with self._catalog.begin() as connection:
+            return count_released(connection, self._released, store)
 
     # -- queries -------------------------------------------------------------------------
 

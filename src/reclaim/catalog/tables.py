@@ -1,6 +1,6 @@
 """The catalog's tables as SQLAlchemy Core objects, for any schema and table prefix.
 
-Seven tables, each named ``<prefix><name>``:
+Eight tables, each named ``<prefix><name>``:
 
 - ``runs``: the audit log, one row per invocation that changes anything;
 - ``objects``: the object journal, one row per lifecycle episode of a key
@@ -16,7 +16,11 @@ Seven tables, each named ``<prefix><name>``:
   reports (the dashboard's standing numbers, never a reason to act);
 - ``totals``: running counts and bytes of the journal per store and state and
   of the archive per collection and state, so that ``status`` reads a few rows
-  instead of summing the whole history.
+  instead of summing the whole history;
+- ``released``: the keys (or directory prefixes) that archived rows held in a
+  store when their archive expired: released by a row collection, so that a
+  store with ``strays = "report"`` can tell them from strays (objects no row
+  ever released); consumed when the key is quarantined.
 
 The same definitions must hold on SQLite, PostgreSQL and MariaDB/MySQL, which
 shapes a few choices:
@@ -189,6 +193,7 @@ class CatalogTables:
     lease: sa.Table
     observations: sa.Table
     totals: sa.Table
+    released: sa.Table
     schema: str | None
     prefix: str
 
@@ -364,6 +369,21 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         **options,
     )
 
+    # what archived rows held in a store when their archive expired (see reclaim.catalog.released)
+    released = sa.Table(
+        f"{p}released",
+        metadata,
+        sa.Column("id", _id(), primary_key=True, autoincrement=True),
+        sa.Column("store", sa.String(255), nullable=False),
+        sa.Column("key", ObjectKey(), nullable=False),
+        sa.Column("key_hash", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("collection", sa.String(255), nullable=False),
+        sa.Column("released_at", UTCDateTime(), nullable=False),
+        sa.Index(f"{p}released_key", "store", "key_hash"),
+        **options,
+    )
+
     return CatalogTables(
         metadata=metadata,
         runs=runs,
@@ -373,6 +393,7 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         lease=lease,
         observations=observations,
         totals=totals,
+        released=released,
         schema=schema,
         prefix=prefix,
     )

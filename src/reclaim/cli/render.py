@@ -55,6 +55,8 @@ def _store_table(s: StoreScan) -> Table:
         ("too young", s.young),
         ("excluded", s.excluded),
     ]
+    if s.stray_policy == "report":
+        rows.append(("strays (reported)", s.strays))
     if s.vanished.count:
         rows.append(("vanished during scan", s.vanished))
     if s.changed.count:
@@ -108,6 +110,13 @@ def render_scan_stores(stores: list[StoreScan], console: Console) -> None:
                     else "?"
                 )
                 console.print(f"  {info.key}  {human_bytes(info.size)}  modified {when}", markup=False)
+        if s.strays.count:
+            console.print(
+                f"[yellow]{plural(s.strays.count, 'stray')}: unreferenced objects no row collection "
+                "released (no row held them, live or archived); reported, never touched[/]"
+            )
+            for info in s.stray_samples:
+                console.print(f"  stray: {info.key}  {human_bytes(info.size)}", markup=False)
         if s.over_max_fraction:
             console.print(
                 f"[bold red]candidates are {s.fraction:.0%} of the store, above max_fraction "
@@ -137,6 +146,12 @@ def render_check(report: CheckReport, console: Console) -> None:
             table.add_row(src.name, f"{src.references:,}", dangling, restorable)
         console.print(table)
         for src in s.sources:
+            if src.dangling_policy == "ignore":
+                console.print(
+                    f"  {src.name}: {plural(src.expected_missing, 'missing object')} expected "
+                    '(dangling = "ignore"), not reported as dangling',
+                    markup=False,
+                )
             for d in src.samples:
                 row = f" row {d.row}" if d.row else ""
                 console.print(

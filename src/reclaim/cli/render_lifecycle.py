@@ -111,6 +111,12 @@ def render_status(report: StatusReport, console: Console) -> None:
             f"{m.restored:,}",
         )
     console.print(table)
+    for s in report.stores:
+        if s.strays:
+            console.print(
+                f"[yellow]store {s.store}: {plural(s.strays, 'stray')} in the last cycle "
+                "(no row released them; reported, never touched)[/]"
+            )
     if any(s.summary.quarantined for s in report.stores):
         console.print(
             "grace counts from quarantine: an item's due time was fixed when it was quarantined, "

@@ -60,6 +60,11 @@ def render_cycle(report: CycleReport, console: Console) -> None:
             f"{prefix}store [bold]{p.store}[/]: {plural(p.due, 'object')} due, "
             f"{would('purge', report.dry_run)} {objects(p.purged.count, human_bytes(p.purged.bytes))}, "
             f"{would('restore', report.dry_run)} {p.restored:,} referenced again"
+            + (
+                f", {would('leave', report.dry_run)} {p.changed:,} changed since quarantine"
+                if p.changed
+                else ""
+            )
         )
         render_refused(console, p.store, "inconsistent journal entries", p.refused.count, p.refused.samples)
     render_collection_scans(report.collection_scans, console)

@@ -30,7 +30,13 @@ def objects(count: int, size: str | None = None) -> str:
 
 def would(verb: str, dry_run: bool) -> str:
     """``would quarantine`` on a dry run, ``quarantined`` otherwise (verb given as ``quarantine``)."""
-    past = {"quarantine": "quarantined", "purge": "purged", "restore": "restored", "archive": "archived"}
+    past = {
+        "quarantine": "quarantined",
+        "purge": "purged",
+        "restore": "restored",
+        "archive": "archived",
+        "leave": "left",
+    }
     return f"would {verb}" if dry_run else past.get(verb, verb + "ed")
 
 
@@ -72,6 +78,9 @@ def run_summary(record: RunRecord) -> str:
         parts.append(f"restored {objects(restored)}")
     if rows:
         parts.append(f"archived {plural(rows, 'row')}")
+    strays = sum(_count(s, "objects") for s in (counts.get("strays") or {}).values())
+    if strays:
+        parts.append(f"reported {plural(strays, 'stray')}")
     if record.status not in ("succeeded", "running") and record.error:
         parts.append(record.error.splitlines()[0][:60])
     if not parts:

@@ -190,6 +190,10 @@ class ReferenceConfig(_Model):
     sorted out of core; an error in the function fails the source."""
     decoder_options: dict[str, str] = Field(default_factory=dict)
     """Keyword arguments passed to ``decoder`` with every value."""
+    dangling: Literal["report", "ignore"] = "report"
+    """What ``reclaim check`` does with this source's references whose objects are missing:
+    ``report`` them as dangling, or ``ignore`` them (counted as expected: an upload row whose
+    object was never uploaded)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -292,6 +296,9 @@ class StoreConfig(_Model):
     """Glob patterns (``fnmatch``, ``*`` crosses ``/``) of keys that are never candidates."""
     max_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
     action: Literal["collect", "report"] = "collect"
+    strays: Literal["collect", "report"] = "collect"
+    """Candidates no row collection released (no row referenced them, live or archived, as far as
+    reclaim saw): ``collect`` them like any candidate, or ``report`` them and never touch them."""
     retention: Duration = timedelta(days=30)
     """How long finished journal entries (purged, restored) are kept as history."""
     references: list[ReferenceConfig] = Field(default_factory=list)
@@ -467,7 +474,9 @@ class CollectionConfig(_Model):
     retention: Duration = timedelta(days=30)
     """How long archived rows are kept (and can be restored)."""
     action: Literal["collect", "report"] = "collect"
-    references: list[CollectionReferenceConfig] = Field(default_factory=list)
+    references: list[CollectionReferenceConfig] | Literal["ignore"] = Field(default_factory=list)
+    """Declared references, beside the reflected foreign keys; or ``"ignore"`` (report-only
+    collections): every row old enough that ``where`` selects is a finding, referenced or not."""
     batch_size: int = Field(default=500, ge=1, le=10_000)
     """Rows deleted per transaction."""
     max_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -484,6 +493,35 @@ class CollectionConfig(_Model):
     @classmethod
     def _where(cls, value: str | None) -> str | None:
         return None if value is None else check_where(value)
+
+    @field_validator("references", mode="before")
+    @classmethod
+    def _references(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "ignore":
+            raise ValueError(
+                f"{value!r}: give a list of declared references ([[collections.NAME.references]]) "
+                "or 'ignore' (report-only collections)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _ignore_only_reports(self) -> CollectionConfig:
+        if self.references == "ignore" and self.action != "report":
+            raise ValueError(
+                "references = 'ignore' applies to report-only collections (action = 'report'): "
+                "a collection that deletes rows must never delete a referenced one"
+            )
+        return self
+
+    @property
+    def ignores_references(self) -> bool:
+        """Whether every row old enough is a candidate, referenced or not (report rules only)."""
+        return self.references == "ignore"
+
+    @property
+    def declared(self) -> list[CollectionReferenceConfig]:
+        """The declared references (none when references are ignored)."""
+        return [] if isinstance(self.references, str) else list(self.references)
 
     @property
     def qualified_table(self) -> str:

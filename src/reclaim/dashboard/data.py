@@ -299,7 +299,8 @@ class Dashboard:
             "unreferenced": unreferenced,
             "rows": rows,
             "findings": sum(u["candidates"].get("count", 0) for u in unreferenced if u["report_only"])
-            + sum(r["candidates"] for r in rows if r["report_only"]),
+            + sum(r["candidates"] for r in rows if r["report_only"])
+            + _strays(scan.report if scan is not None else {}),
             "dangling": dangling,
             "dangling_total": sum(d["dangling"] for d in dangling),
         }
@@ -591,6 +592,7 @@ class Dashboard:
                 for c in scan.report.get("collections", [])
                 if c.get("action") == "report"
             )
+            findings += _strays(scan.report)
         dangling: dict[str, int] = {}
         if check is not None:
             for s in check.report.get("stores", []):
@@ -780,3 +782,13 @@ def timed(work: Callable[[], Any]) -> tuple[Any, float]:
     started = time.perf_counter()
     result = work()
     return result, time.perf_counter() - started
+
+
+def _strays(report: dict[str, Any]) -> int:
+    """The strays a scan report counted (stores with ``strays = "report"``): findings too."""
+    total = 0
+    for store in report.get("stores", []):
+        strays = store.get("strays") if isinstance(store, dict) else None
+        if isinstance(strays, dict):
+            total += _int(strays.get("count"))
+    return total

@@ -80,6 +80,10 @@ class SourceCheck:
     samples: list[Dangling] = field(default_factory=list)
     quarantined: int = 0
     quarantined_samples: list[QuarantinedReference] = field(default_factory=list)
+    dangling_policy: str = "report"
+    """The source's ``dangling`` setting: ``ignore`` counts missing objects as ``expected_missing``."""
+    expected_missing: int = 0
+    """With ``dangling = "ignore"``: references whose object is missing, as expected (never a finding)."""
 
 
 @dataclass
@@ -104,6 +108,11 @@ class StoreCheck:
     def quarantined(self) -> int:
         """References over all sources whose objects are quarantined (restorable)."""
         return sum(s.quarantined for s in self.sources)
+
+    @property
+    def expected_missing(self) -> int:
+        """Missing objects of sources with ``dangling = "ignore"``: expected, not findings."""
+        return sum(s.expected_missing for s in self.sources)
 
     @property
     def findings(self) -> int:
@@ -166,7 +175,9 @@ def check_store(
 
     With ``journal``, a missing object that is quarantined (its exact key) is
     counted as ``quarantined`` with its ``reclaim restore`` command, not as
-    dangling; one journal lookup per missing reference. The listing reports
+    dangling; one journal lookup per missing reference. A missing object of a
+    source with ``dangling = "ignore"`` is counted as ``expected_missing``,
+    never as dangling (no finding). The listing reports
     to ``progress`` (phase ``check``), ``expected`` being the estimated
     number of objects (the last run's listing). Raises
     :class:`StoreError` when the listing fails or goes backwards and
@@ -176,7 +187,7 @@ def check_store(
         store=store.name,
         url=store.url,
         started_at=datetime.now(UTC),
-        sources=[SourceCheck(s.name, s.database) for s in sources],
+        sources=[SourceCheck(s.name, s.database, dangling_policy=s.config.dangling) for s in sources],
     )
     listing = store.list("", skip=(trash_prefix,))
     step = as_progress(progress).step("check", store.name, expected, unit="listed", estimated=True)
@@ -223,6 +234,8 @@ def check_store(
                     command = f"reclaim restore {shlex.quote(ref.key)} --store {shlex.quote(store.name)}"
                     sample = QuarantinedReference(source_report.name, ref.key, ref.value, ref.row, command)
                     source_report.quarantined_samples.append(sample)
+            elif not outcome.found and source_report.dangling_policy == "ignore":
+                source_report.expected_missing += 1  # e.g. an upload row whose object never came
             elif not outcome.found:
                 source_report.dangling += 1
                 if len(source_report.samples) < show:

@@ -127,12 +127,15 @@ class PurgePlan:
         The first call re-checks every planned key against the sources (one
         query per source per batch) and keeps the answer in the spool; a
         real run re-checks after its claim instead (see the module docstring).
+        Like execution, it stats the ``mark`` objects that would be deleted: one
+        replaced since quarantine is counted as ``changed`` (left live), never as
+        would purge.
         """
         if self._used:
             raise PlanSpent("this purge plan was carried out already; plan again")
         if self._preview is None:
             would_purge = Tally()
-            would_restore = 0
+            would_restore = would_keep = 0
             for batch in self.spool.batches(self.batch_size):
                 entries = [entry for entry, _ in batch]
                 referenced = referenced_now(self.sources, [entry.key for entry in entries])
@@ -140,14 +143,19 @@ class PurgePlan:
                 self.spool.mark_referenced(again, True)
                 self.spool.mark_referenced([e.id for e in entries if e.key not in referenced], False)
                 would_restore += len(again)
-                for entry in entries:
-                    if entry.key not in referenced:
+                doomed = [entry for entry in entries if entry.key not in referenced]
+                # what execute does next: a mark object a writer replaced since quarantine stays live
+                changed = self._changed([entry for entry in doomed if entry.mode == "mark"])
+                would_keep += len(changed)
+                for entry in doomed:
+                    if entry.id not in changed:
                         would_purge.add(entry.size)
             self._preview = PurgeResult(
                 self.store.name,
                 due=self.due,
                 purged=would_purge,
                 restored=would_restore,
+                changed=would_keep,
                 refused=self.refused,
             )
         return self._preview

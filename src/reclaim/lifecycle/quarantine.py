@@ -48,7 +48,7 @@ rolls back by looking at where each object is.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -110,9 +110,18 @@ class QuarantinePlan:
     _step: Step = field(default=NULL_STEP, repr=False)
 
     def execute(
-        self, journal: Journal, *, run_id: int, check_lease: LeaseCheck, progress: ProgressLike = None
+        self,
+        journal: Journal,
+        *,
+        run_id: int,
+        check_lease: LeaseCheck,
+        progress: ProgressLike = None,
+        on_quarantined: Callable[[list[str]], object] | None = None,
     ) -> QuarantineResult:
         """Quarantine every spooled candidate (see the module docstring); a plan runs once.
+
+        ``on_quarantined`` is called with the keys of each batch once they are
+        QUARANTINED (the collector forgets their releases then).
 
         Reports to ``progress`` (phase ``quarantine``: by batch, and by move
         within one). Raises :class:`~reclaim.errors.LeaseLost` (via
@@ -135,7 +144,9 @@ class QuarantinePlan:
                 for batch in self.spool.batches(self.batch_size):
                     check_lease()
                     self._step.batch(len(batch))
-                    self._batch(batch, journal, run_id, result, pool, check_lease)
+                    done = self._batch(batch, journal, run_id, result, pool, check_lease)
+                    if done and on_quarantined is not None:
+                        on_quarantined(done)
         finally:
             self.spool.close()
         self._step.done()
@@ -159,7 +170,8 @@ class QuarantinePlan:
         result: QuarantineResult,
         pool: ThreadPoolExecutor | None,
         check_lease: LeaseCheck,
-    ) -> None:
+    ) -> list[str]:
+        """Quarantine one batch; the keys now QUARANTINED."""
         move = self.mode == "move"
         versioned = self.mode == "versioned"
         batch = self._usable(batch, result)
@@ -202,13 +214,16 @@ class QuarantinePlan:
         self._roll_back([(entry, why) for entry, why in settled if why != _MOVED], journal, run_id, result)
         confirm = [entry for entry, outcome in settled if outcome == _MOVED]
         due = datetime.now(UTC) + self.grace
+        done: list[str] = []
         confirmed = journal.transition_many(
             confirm, State.QUARANTINED, run_id=run_id, due_at=due, markers=markers
         )
         for entry in confirmed:
             if entry is not None:
                 result.quarantined.add(entry.size)
+                done.append(entry.key)
         fault("quarantine.after-confirm")
+        return done
 
     def _usable(self, batch: list[ObjectInfo], result: QuarantineResult) -> list[ObjectInfo]:
         """The candidates whose key, and trash key in ``move`` mode, reclaim can act on; others reported.
@@ -374,6 +389,7 @@ def plan_quarantine(
     batch_size: int = BATCH,
     key_range: KeyRange | None = None,
     scan_start: datetime | None = None,
+    released: Callable[[list[str]], set[str]] | None = None,
 ) -> QuarantinePlan:
     """Scan ``store``, spool its candidates and apply the guards; change nothing.
 
@@ -382,6 +398,8 @@ def plan_quarantine(
     ``key_range`` and ``scan_start`` are a distributed run's: one range of
     keys, and the instant the coordinator started the store's scan (every
     range then shares one age threshold).
+    With ``released`` (``strays = "report"``) strays are counted apart and never
+    spooled: nothing ever quarantines them (see :func:`~reclaim.lifecycle.scan.scan_store`).
 
     Raises :class:`UnsafeToProceed` when candidates exceed ``max_fraction`` of
     the store, and whatever the scan raises (fail closed: no plan, no moves).
@@ -403,6 +421,7 @@ def plan_quarantine(
             on_candidate=spool.add if action == "collect" else None,
             key_range=key_range,
             scan_start=scan_start,
+            released=released,
         )
         if action == "collect" and report.over_max_fraction:
             raise UnsafeToProceed(

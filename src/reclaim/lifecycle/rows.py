@@ -172,7 +172,8 @@ def scan_collection(
             for partition in result.mappings().partitions(_SCAN_CHUNK):
                 chunk = [dict(row) for row in partition]
                 step.advance(len(chunk))
-                held = held_keys(ct, archive, chunk)
+                # a report rule that ignores references counts the rows archived rows hold too
+                held = set() if ct.config.ignores_references else held_keys(ct, archive, chunk)
                 scan.held += len(held)
                 for row in chunk:
                     if ct.pk_of(row) in held:
@@ -204,6 +205,13 @@ def collect_collection(
     ``progress`` (phase ``collect``); their total is known when a
     ``max_fraction`` guard counted them.
     """
+    if ct.config.ignores_references or ct.config.action != "collect":
+        # the config refuses this; a rule that ignores references must never delete a row
+        raise UnsafeToProceed(
+            f"collection {ct.name!r} is a report rule (action {ct.config.action!r}, references "
+            f"{'ignored' if ct.config.ignores_references else 'respected'}): its rows are never deleted",
+            collection=ct.name,
+        )
     result = CollectionResult(ct.name, ct.qualified)
     total = None
     if ct.config.max_fraction is not None:

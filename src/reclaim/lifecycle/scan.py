@@ -11,6 +11,9 @@ the page, no object per key). Each listed key is classified exactly once:
 - ``young``: unreferenced but modified at or after ``scan_start - min_age``
   (invariant 1: objects written during the scan are never candidates);
 - ``candidate``: unreferenced and old enough;
+- ``stray`` (only for a store with ``strays = "report"``): a candidate that no
+  row collection released (:mod:`reclaim.catalog.released`), asked per page of
+  candidates in one set-based lookup; reported, never spooled nor touched;
 - ``changed`` (a snapshot listing only): unreferenced, but the live object is
   not the one the snapshot describes (see below): never a candidate.
 
@@ -150,6 +153,11 @@ class StoreScan:
     young: Tally = field(default_factory=Tally)
     excluded: Tally = field(default_factory=Tally)
     vanished: Tally = field(default_factory=Tally)
+    strays: Tally = field(default_factory=Tally)
+    """With ``strays = "report"``: unreferenced, old enough, released by no row; never touched."""
+    stray_policy: str = "collect"
+    """The store's ``strays`` setting: ``report`` splits strays from the candidates."""
+    stray_samples: list[ObjectInfo] = field(default_factory=list)
     changed: Tally = field(default_factory=Tally)
     """Unreferenced objects of a snapshot listing that changed since the snapshot (never candidates)."""
     listed_as_of: datetime | None = None
@@ -425,6 +433,7 @@ def scan_store(
     on_candidate: Callable[[ObjectInfo], None] | None = None,
     referenced_bytes: bool = False,
     key_range: KeyRange | None = None,
+    released: Callable[[list[str]], set[str]] | None = None,
 ) -> StoreScan:
     """Scan one store read-only and count, a page at a time, what :func:`classify` decides.
 
@@ -435,7 +444,11 @@ def scan_store(
     reported as not measured there. ``progress`` and ``expected`` are
     :func:`classify`'s. With ``key_range`` only that range of keys is listed
     and counted (one worker's part of a distributed run; every reference
-    source is still read whole). Raises what :func:`classify` raises.
+    source is still read whole).
+    With ``released`` (a store with ``strays = "report"``),
+    each page's old-enough unreferenced keys are given to it at once, and those
+    it does not return are strays: counted in ``strays``, never candidates, never
+    given to ``on_candidate``. Raises what :func:`classify` raises.
     """
     start = scan_start or datetime.now(UTC)
     as_of = _listed_as_of(store)  # a snapshot listing: chosen (and refused if unusable) before anything
@@ -447,6 +460,7 @@ def scan_store(
         min_age=min_age,
         max_fraction=max_fraction,
         sources=[SourceReport(s.name, s.database) for s in sources],
+        stray_policy="report" if released is not None else "collect",
         listed_as_of=as_of,
     )
     threshold = report.threshold.timestamp()
@@ -455,6 +469,9 @@ def scan_store(
     samples = report.samples
     candidates = young = excluded = vanished = referenced = changed = 0
     changed_size: int | None = 0
+    strays = report.strays
+    stray_samples = report.stray_samples
+    old: list[ObjectInfo] = []
     candidate_size: int | None = 0
     young_size: int | None = 0
     excluded_size: int | None = 0
@@ -493,6 +510,18 @@ def scan_store(
                 if young_size is not None:
                     young_size = None if size is None else young_size + size
                 continue
+            old.append(info)
+        if old and released is not None:
+            # one lookup for the page's candidates: those no row released are strays
+            freed = released([info.key for info in old])
+            for info in old:
+                if info.key not in freed:
+                    strays.add(info.size)
+                    if len(stray_samples) < show:
+                        stray_samples.append(info)
+            old = [info for info in old if info.key in freed]
+        for info in old:
+            size = info.size
             candidates += 1
             if candidate_size is not None:
                 candidate_size = None if size is None else candidate_size + size
@@ -500,6 +529,7 @@ def scan_store(
                 samples.append(info)
             if on_candidate is not None:
                 on_candidate(info)
+        old.clear()
         count = len(item.kept) - len(item.unreferenced) - len(item.changed)
         referenced += count
         if count and referenced_size is not None:
@@ -525,6 +555,7 @@ def scan_store(
         report.excluded,
         report.vanished,
         report.changed,
+        strays,
     )
     report.listed.count = sum(t.count for t in parts)
     sizes = [t.bytes for t in parts]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 import sqlalchemy as sa
@@ -107,6 +107,19 @@ class Session:
         if self.archive is not None and self._archive_engine is not None:
             sources += archived_sources(self.archive, sources, engine=self._archive_engine)
         return sources
+
+    def released(self, name: str) -> Callable[[list[str]], set[str]] | None:
+        """For a store with ``strays = "report"``: which of a page's candidates a row collection released.
+
+        ``None`` for ``strays = "collect"`` (every candidate is collected). Without a
+        catalog no row was ever archived, so nothing was released: every candidate is a stray.
+        """
+        if self.config.stores[name].strays != "report":
+            return None
+        archive = self.archive
+        if archive is None:
+            return lambda keys: set()
+        return lambda keys: archive.released(name, keys)
 
     def collection_names(self, selected: Sequence[str] | None) -> list[str]:
         """``selected`` validated against the config, or every configured collection."""

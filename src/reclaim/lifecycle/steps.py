@@ -12,6 +12,7 @@ out. Either may be called once; a second call raises
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from reclaim.lifecycle.restore import RestoreResult, restore_entries, restore_pu
 from reclaim.lifecycle.restore_rows import RowRestorePlan, RowRestoreResult, plan_row_restore
 from reclaim.lifecycle.rows import CollectionResult, CollectionScan, collect_collection, scan_collection
 from reclaim.lifecycle.scan import StoreScan
+from reclaim.lifecycle.strays import releaser
 from reclaim.lifecycle.versioned import require_versioning
 from reclaim.stores import is_versioned
 
@@ -128,6 +130,7 @@ class QuarantineStep(_Once):
                         show=show,
                         progress=progress,
                         expected=last_listing(c.catalog, name),
+                        released=c.session.released(name),
                     )
                 )
                 c.record("listed", name, plans[-1].scan.listed.count)  # the next listing's total
@@ -160,7 +163,11 @@ class QuarantineStep(_Once):
                     plan.discard()
                     continue
                 result = plan.execute(
-                    c.journal, run_id=c.run_id, check_lease=c.check_lease, progress=self._progress
+                    c.journal,
+                    run_id=c.run_id,
+                    check_lease=c.check_lease,
+                    progress=self._progress,
+                    on_quarantined=functools.partial(c.archive.consume_released, plan.store.name),
                 )
                 outcome.quarantined.append(result)
                 c.record("quarantined", result.store, result)
@@ -579,7 +586,8 @@ class ExpireStep(_Once):
         self._spend()
         c = self._collector
         now = datetime.now(UTC)
-        outcome = ExpireOutcome(rows=c.archive.expire(now))
+        # the keys the expired rows held are released: collected, never reported as strays
+        outcome = ExpireOutcome(rows=c.archive.expire(now, release=releaser(c.config)))
         for name, policy in c.config.stores.items():
             outcome.entries[name] = c.journal.expire(now - policy.retention, store=name)
         c.counts["expired"] = {"rows": outcome.rows, "entries": outcome.entries}

@@ -176,8 +176,9 @@ class CollectionTable:
         conditions: list[sa.ColumnElement[bool]] = [t.c[self.config.age_column] < self.cutoff(now)]
         if self.config.where:
             conditions.append(sa.text(f"({self.config.where})"))  # type: ignore[arg-type]
-        for index, ref in enumerate(self.inbound):
-            conditions.append(~self._referenced(ref, index))
+        if not self.config.ignores_references:  # a report rule may count referenced rows too
+            for index, ref in enumerate(self.inbound):
+                conditions.append(~self._referenced(ref, index))
         combined: sa.ColumnElement[bool] = sa.and_(*conditions)
         return combined
 
@@ -315,7 +316,7 @@ def _declared(
     inspector: sa.Inspector, cfg: CollectionConfig, table: sa.Table, pk: tuple[str, ...], where: str
 ) -> list[InboundRef]:
     found = []
-    for index, ref in enumerate(cfg.references):
+    for index, ref in enumerate(cfg.declared):
         field_name = f"{where}.references[{index}]"
         target = ref.to
         if target is None:
@@ -411,7 +412,7 @@ def _extractors(config: Config, cfg: CollectionConfig, outbound: Sequence[Any]) 
     for other in config.collections.values():
         if other.database != cfg.database:
             continue
-        for declared in other.references:
+        for declared in other.declared:
             if declared.table == cfg.table and declared.table_schema == cfg.table_schema and declared.column:
                 found[declared.column] = Extractor(declared.column, (declared.column,))
     for store in config.stores.values():
