@@ -36,7 +36,7 @@ from reclaim.lifecycle.progress import Reporter
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["EXIT_FINDINGS", "app", "main", "preset_config"]
+__all__ = ["EXIT_FINDINGS", "app", "main", "preset_config", "run_cycle"]
 
 EXIT_FINDINGS = 5
 
@@ -578,13 +578,38 @@ def run(
     show: Annotated[
         int, typer.Option(min=0, help="Show up to N sample candidates per store and collection.")
     ] = 0,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="Look only at the keys the queue triggers recorded, not the whole store "
+            "(needs 'reclaim incremental install' and a full scan within full_scan_every).",
+        ),
+    ] = False,
     fail_on_findings: FailOnFindings = False,
     as_json: JsonOption = False,
 ) -> None:
     """One scheduled cycle: recover, purge due, collect rows, quarantine objects, expire the archive."""
+    run_cycle(
+        config,
+        dry_run=dry_run,
+        show=show,
+        incremental=incremental,
+        fail_on_findings=fail_on_findings,
+        as_json=as_json,
+    )
+
+
+def run_cycle(
+    config: Path, *, dry_run: bool, show: int, incremental: bool, fail_on_findings: bool, as_json: bool
+) -> None:
+    """``reclaim run`` (and ``reclaim incremental run``): the cycle, its output and exit code."""
     with _progress() as progress:
         report = _guarded(
-            lambda: api.run(_config(config), dry_run=dry_run, show=show, progress=progress), as_json=as_json
+            lambda: api.run(
+                _config(config), dry_run=dry_run, show=show, incremental=incremental, progress=progress
+            ),
+            as_json=as_json,
         )
     if as_json:
         _emit_json(report.to_dict())
@@ -816,3 +841,7 @@ def main() -> None:
 from reclaim.cli.datajoint_cli import datajoint_app  # noqa: E402  (needs the helpers above)
 
 app.add_typer(datajoint_app, name="datajoint")
+
+from reclaim.cli.incremental_cli import incremental_app  # noqa: E402  (needs the helpers above)
+
+app.add_typer(incremental_app, name="incremental")

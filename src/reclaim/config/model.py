@@ -292,12 +292,22 @@ class StoreConfig(_Model):
     include: list[str] = Field(default_factory=list)
     """Key prefixes (each ending with ``/``) the store is limited to: only keys under them are
     listed, so nothing else is ever a candidate. Empty: the whole store."""
+    full_scan_every: Duration = timedelta(days=7)
+    """The incremental cycle (``reclaim run --incremental``) refuses unless a full scan of the store
+    succeeded within this period: the full scan is its safety net (strays, unwatched deletes)."""
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("the store URL is empty")
+        return value
+
+    @field_validator("full_scan_every")
+    @classmethod
+    def _full_scan_every(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("full_scan_every must be positive")
         return value
 
     @field_validator("include")
