@@ -26,7 +26,9 @@ from .world import STRIP, World
 
 def test_a_deleted_row_queues_its_key_and_a_rolled_back_one_nothing(world: World) -> None:
     install(world.config_path)
-    world.sql("INSERT INTO assets (id, blob_key, note) VALUES (1, 'a/1', 'x'), (2, 'a/2', 'x'), (3, 'a/3', 'x')")
+    world.sql(
+        "INSERT INTO assets (id, blob_key, note) VALUES (1, 'a/1', 'x'), (2, 'a/2', 'x'), (3, 'a/3', 'x')"
+    )
     world.sql(f"INSERT INTO uploads (id, path) VALUES (1, '{STRIP}u/1'), (2, 'elsewhere/u/2')")
     assert world.queued() == []  # inserts queue nothing
 
@@ -62,9 +64,9 @@ def test_a_source_with_a_where_queues_on_any_update(
     tmp_path: Path, sqlite_url: str, build: Callable[..., World]
 ) -> None:
     # a filter column that changes drops the reference without touching the column
-    extra = """
+    extra = f"""
         [stores.other]
-        url = "file://{root}/other"
+        url = "file://{tmp_path}/other"
 
         [[stores.other.references]]
         name = "kept"
@@ -73,7 +75,7 @@ def test_a_source_with_a_where_queues_on_any_update(
         column = "blob_key"
         where = "note = 'keep'"
         allow_empty = true
-    """.format(root=tmp_path)
+    """
     world = build(sqlite_url, extra=extra)
     install(world.config_path, stores=["other"])
     world.sql("INSERT INTO assets (id, blob_key, note) VALUES (1, 'k/1', 'keep')")
@@ -110,7 +112,10 @@ def test_concurrent_writers_queue_exactly_what_they_committed(server_world: Worl
                         conn.execute(sa.text("DELETE FROM assets WHERE id = :id"), {"id": row})
                         mine.append(f"k/{t}/{i}")
                     else:
-                        conn.execute(sa.text("UPDATE assets SET blob_key = :b WHERE id = :id"), {"b": f"n/{t}/{i}", "id": row})
+                        conn.execute(
+                            sa.text("UPDATE assets SET blob_key = :b WHERE id = :id"),
+                            {"b": f"n/{t}/{i}", "id": row},
+                        )
                         mine.append(f"k/{t}/{i}")
                         if rng.random() < 0.5:  # a second change in the same transaction
                             conn.execute(sa.text("DELETE FROM assets WHERE id = :id"), {"id": row})
@@ -194,7 +199,12 @@ def test_install_refuses_sources_no_trigger_can_watch_and_installs_nothing(
     assert raised.value.exit_code == 2
     assert world.reclaim_objects() == {"triggers": set(), "functions": set(), "tables": set()}
     states = {s.source: s.state for s in incremental_status(world.config_path).stores[0].sources}
-    assert states == {"assets": "missing", "uploads": "missing", "docs": "unsupported", "everything": "unsupported"}
+    assert states == {
+        "assets": "missing",
+        "uploads": "missing",
+        "docs": "unsupported",
+        "everything": "unsupported",
+    }
 
 
 def test_a_changed_source_shows_as_stale(sqlite_url: str, build: Callable[..., World]) -> None:

@@ -73,7 +73,7 @@ class World:
             out = {}
             for key in keys:
                 entry = journal.latest(STORE, key)
-                out[key] = entry.state.value if entry is not None else "-"
+                out[key] = entry.state.value.lower() if entry is not None else "-"
             return out
         finally:
             catalog.dispose()
@@ -86,8 +86,12 @@ class World:
                 functions = "SELECT proname FROM pg_proc WHERE proname LIKE 'reclaim%'"
                 tables = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
             elif self.dialect == "mysql":
-                triggers = "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
-                functions = "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()"
+                triggers = (
+                    "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
+                )
+                functions = (
+                    "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()"
+                )
                 tables = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
             else:
                 triggers = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
@@ -104,7 +108,9 @@ def make_world(root: Path, url: str, *, extra: str = "", full_scan_every: str = 
     engine = sa.create_engine(url)
     text_type = "VARCHAR(300)"
     with engine.begin() as conn:
-        conn.exec_driver_sql(f"CREATE TABLE assets (id INTEGER PRIMARY KEY, blob_key {text_type}, note {text_type})")
+        conn.exec_driver_sql(
+            f"CREATE TABLE assets (id INTEGER PRIMARY KEY, blob_key {text_type}, note {text_type})"
+        )
         conn.exec_driver_sql(f"CREATE TABLE uploads (id INTEGER PRIMARY KEY, path {text_type})")
     world = World(root, url, engine)
     world.store_dir.mkdir()

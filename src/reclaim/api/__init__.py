@@ -4,9 +4,10 @@ By noun: :mod:`~reclaim.api.objects` (quarantine, purge, collect, restore,
 recover, ensure), :mod:`~reclaim.api.rows` (restore_rows),
 :mod:`~reclaim.api.cycle` (run), :mod:`~reclaim.api.incremental` (install,
 uninstall, incremental_status: the incremental mode's triggers),
-:mod:`~reclaim.api.inspection` (scan, check, status, runs, lock) and :mod:`~reclaim.api.setup` (init). Each mutating verb
-is a plan of the :class:`~reclaim.lifecycle.Collector`, previewed in a dry
-run and executed otherwise.
+:mod:`~reclaim.api.inspection` (scan, check, status, runs, lock) and
+:mod:`~reclaim.api.setup` (init). Each mutating verb is a plan of the
+:class:`~reclaim.lifecycle.Collector`, previewed in a dry run and executed
+otherwise.
 """
 
 from reclaim.api.cycle import CycleReport, run
