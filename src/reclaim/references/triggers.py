@@ -7,9 +7,10 @@ reclaim in the same database (``<prefix>queue``: id, store, object_key,
 queued_at). The insert runs in the writer's own transaction, so a delete that
 rolls back queues nothing, and a delete that commits cannot lose its row.
 
-- PostgreSQL: one plpgsql function per source and one ``AFTER DELETE OR
+- PostgreSQL: one plpgsql function per source, one ``AFTER DELETE OR
   UPDATE OF <column>`` row trigger (any ``UPDATE`` when the source has a
-  ``where``: a changed filter column can drop the reference too).
+  ``where``: a changed filter column can drop the reference too) and one
+  ``BEFORE TRUNCATE`` statement trigger that queues every key of the table.
 - MariaDB/MySQL: ``AFTER DELETE`` and ``AFTER UPDATE`` row triggers; the
   update trigger queues only when the column changed (compared as bytes), or
   on any update when the source has a ``where``.
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 #: bumped when the triggers' SQL changes: an install of an older shape shows as stale
-_SHAPE = 1
+_SHAPE = 2
 
 
 def unsupported(source: ReferenceSource) -> str | None:
@@ -152,7 +153,7 @@ class TriggerSet:
     def triggers(self) -> tuple[str, ...]:
         """The names of the triggers this set creates."""
         if self.dialect == "postgresql":
-            return (self.name,)
+            return (self.name, f"{self.name}_t")
         return (f"{self.name}_d", f"{self.name}_u")
 
     @property
@@ -218,9 +219,15 @@ class TriggerSet:
         )
         store = _literal(self.store, "postgresql")
         function = self._qualified(self.name)
+        every, every_key = self._mapping(f"CAST({column} AS text)", concat=False)
         body = (
             "DECLARE v text;\n"
             "BEGIN\n"
+            "  IF TG_OP = 'TRUNCATE' THEN\n"
+            f"    INSERT INTO {queue} (store, object_key) SELECT {store}, {every_key} FROM {self.table}"
+            f" WHERE {every};\n"
+            "    RETURN NULL;\n"
+            "  END IF;\n"
             f"  v := CAST(OLD.{column} AS text);\n"
             f"{changed}"
             f"  IF {condition} THEN\n"
@@ -235,6 +242,9 @@ class TriggerSet:
             f"{body}\n$reclaim$",
             f"CREATE TRIGGER {self._quote(self.name)} AFTER {events} ON {self.table} "
             f"FOR EACH ROW EXECUTE FUNCTION {function}()",
+            # a TRUNCATE fires no row trigger: queue every key before the rows go
+            f"CREATE TRIGGER {self._quote(self.name + '_t')} BEFORE TRUNCATE ON {self.table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
         ]
 
     def _mysql(self, queue: str) -> list[str]:
