@@ -88,6 +88,7 @@ def test_a_source_with_a_where_queues_on_any_update(
         table = "assets"
         column = "blob_key"
         where = "note = 'keep'"
+        add_prefix = "kept/"
         allow_empty = true
     """
     world = build(sqlite_url, extra=extra)
@@ -96,7 +97,41 @@ def test_a_source_with_a_where_queues_on_any_update(
     world.sql("UPDATE assets SET note = 'drop' WHERE id = 1")
     with world.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT store, object_key FROM reclaim_queue")).all()
-    assert [tuple(r) for r in rows] == [("other", "k/1")]
+    assert [tuple(r) for r in rows] == [("other", "kept/k/1")]  # add_prefix applied in the trigger
+
+
+def test_uninstalling_one_store_leaves_the_others(
+    tmp_path: Path, pg_url: str, build: Callable[..., World]
+) -> None:
+    extra = f"""
+        [stores.other]
+        url = "file://{tmp_path}/other"
+
+        [[stores.other.references]]
+        database = "app"
+        table = "assets"
+        column = "note"
+        allow_empty = true
+    """
+    world = build(pg_url, extra=extra)
+    install(world.config_path)
+    world.sql("INSERT INTO assets (id, blob_key, note) VALUES (1, 'a/1', 'n/1')")
+    world.sql("DELETE FROM assets")
+    with world.engine.connect() as conn:
+        queued = conn.execute(sa.text("SELECT store, object_key FROM reclaim_queue ORDER BY store")).all()
+    assert [tuple(r) for r in queued] == [("main", "a/1"), ("other", "n/1")]
+    removed = uninstall(world.config_path, stores=["main"])
+    assert sorted(s.source for s in removed.sources) == ["assets", "uploads"]
+    left = world.reclaim_objects()
+    assert len(left["triggers"]) == 2  # the other store's row and TRUNCATE triggers
+    assert left["tables"] == {"reclaim_queue", "reclaim_queue_triggers"}
+    with world.engine.connect() as conn:
+        queued = conn.execute(sa.text("SELECT store, object_key FROM reclaim_queue")).all()
+    assert [tuple(r) for r in queued] == [("other", "n/1")]  # the removed store's rows went with it
+    [other] = incremental_status(world.config_path, stores=["other"]).stores
+    assert [s.state for s in other.sources] == ["installed"]
+    uninstall(world.config_path)
+    assert world.reclaim_objects() == {"triggers": set(), "functions": set(), "tables": set()}
 
 
 def test_concurrent_writers_queue_exactly_what_they_committed(server_world: World) -> None:
