@@ -149,7 +149,7 @@ def install(
             for items in by_database.values():
                 c.check_lease()
                 _queue(items[0].source, prefix).install(items)
-            c.record("incremental", "installed", len(sets))
+            c.record("triggers", "installed", len(sets))
         return report
 
 
@@ -190,7 +190,7 @@ def uninstall(
                 )
                 for i in removed
             ]
-        c.record("incremental", "removed", len(report.sources))
+        c.record("triggers", "removed", len(report.sources))
         return report
 
 
