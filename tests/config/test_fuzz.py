@@ -274,11 +274,28 @@ def _commands() -> dict[str, list[Any]]:
     # demo builds its own archive; datajoint reads dj.config, not the fuzzed reclaim.toml;
     # distributed needs Celery workers on a broker (tests/distributed runs it against real ones)
     skip = {"demo", "datajoint", "distributed"}
-    return {name: list(cmd.params) for name, cmd in group.commands.items() if name not in skip}
+    commands: dict[str, list[Any]] = {}
+    for name, cmd in group.commands.items():
+        if name in skip:
+            continue
+        if hasattr(cmd, "commands"):  # a group (``reclaim incremental …``): each of its commands
+            commands.update({f"{name} {sub}": list(c.params) for sub, c in cmd.commands.items()})
+        else:
+            commands[name] = list(cmd.params)
+    return commands
 
 
 COMMANDS = _commands()
-MUTATING = {"quarantine", "purge", "collect", "run", "restore"}
+MUTATING = {
+    "quarantine",
+    "purge",
+    "collect",
+    "run",
+    "restore",
+    "incremental install",
+    "incremental uninstall",
+    "incremental run",
+}
 OPTION_VALUES = st.one_of(
     TEXT,
     st.integers(min_value=-(10**20), max_value=10**20).map(str),
@@ -309,7 +326,7 @@ OPTION_VALUES = st.one_of(
 def command_lines(draw: st.DrawFn) -> list[str]:
     name = draw(st.sampled_from(sorted(COMMANDS)))
     params = COMMANDS[name]
-    argv = [name]
+    argv = name.split()
     for _ in range(draw(st.integers(min_value=0, max_value=5))):
         param = draw(st.sampled_from(params))
         if param.param_type_name == "argument":

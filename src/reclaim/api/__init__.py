@@ -2,13 +2,21 @@
 
 By noun: :mod:`~reclaim.api.objects` (quarantine, purge, collect, restore,
 recover, ensure), :mod:`~reclaim.api.rows` (restore_rows),
-:mod:`~reclaim.api.cycle` (run), :mod:`~reclaim.api.inspection` (scan, check,
-status, runs, lock) and :mod:`~reclaim.api.setup` (init). Each mutating verb
-is a plan of the :class:`~reclaim.lifecycle.Collector`, previewed in a dry
-run and executed otherwise.
+:mod:`~reclaim.api.cycle` (run), :mod:`~reclaim.api.incremental` (install,
+uninstall, incremental_status: the incremental mode's triggers),
+:mod:`~reclaim.api.inspection` (scan, check, status, runs, lock) and
+:mod:`~reclaim.api.setup` (init). Each mutating verb is a plan of the
+:class:`~reclaim.lifecycle.Collector`, previewed in a dry run and executed
+otherwise.
 """
 
 from reclaim.api.cycle import CycleReport, run
+from reclaim.api.incremental import (
+    IncrementalStatus,
+    StoreIncremental,
+    TriggersReport,
+    incremental_status,
+)
 from reclaim.api.inspection import (
     CheckReport,
     CollectionStatus,
@@ -33,17 +41,21 @@ __all__ = [
     "CollectionStatus",
     "ConfigLike",
     "CycleReport",
+    "IncrementalStatus",
     "InitResult",
     "LifecycleReport",
     "RowsReport",
     "ScanReport",
     "Session",
     "StatusReport",
+    "StoreIncremental",
     "StoreStatus",
+    "TriggersReport",
     "UnknownItem",
     "check",
     "collect",
     "ensure",
+    "incremental_status",
     "init",
     "lock",
     "purge",

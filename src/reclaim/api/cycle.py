@@ -17,6 +17,11 @@ archive records a killed run left in flight):
 5. expire archived rows past their retention and finished journal entries
    past their store's retention.
 
+With ``incremental``, step 4 looks only at the keys the queue triggers
+recorded (:mod:`reclaim.lifecycle.incremental`) instead of listing every
+store, and refuses a store without current triggers or without a full scan
+within its ``full_scan_every``.
+
 The run record carries per-collection and per-store counts and bytes, and the
 report-only findings.
 """
@@ -35,6 +40,7 @@ from reclaim.lifecycle import (
     CollectionScan,
     Collector,
     ConfigLike,
+    IncrementalScan,
     ProgressCallback,
     PurgeResult,
     QuarantineResult,
@@ -60,6 +66,10 @@ class CycleReport:
     """Report-only collections, and every collection on a dry run."""
     scans: list[StoreScan] = field(default_factory=list)
     quarantined: list[QuarantineResult] = field(default_factory=list)
+    incremental: list[IncrementalScan] | None = None
+    """With ``incremental``: what each store's queue held (``scans`` is empty then)."""
+    dequeued: dict[str, int] = field(default_factory=dict)
+    """With ``incremental``: queue rows processed and deleted, per store."""
     expired_rows: int = 0
     """Archived rows deleted past their retention (a dry run: that would be)."""
     expired_entries: dict[str, int] = field(default_factory=dict)
@@ -86,18 +96,34 @@ class CycleReport:
 
 
 def run(
-    config: ConfigLike, *, dry_run: bool = False, show: int = 0, progress: ProgressCallback | None = None
+    config: ConfigLike,
+    *,
+    dry_run: bool = False,
+    show: int = 0,
+    incremental: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> CycleReport:
-    """One scheduled cycle (see the module docstring)."""
-    with Collector.open(config, command="run", options={"show": show}, dry_run=dry_run) as c:
+    """One scheduled cycle (see the module docstring); ``incremental``: only the queued keys.
+
+    Raises :class:`~reclaim.errors.UnsafeToProceed` (with ``incremental``) for
+    a store whose triggers are missing or whose last full scan is too old.
+    """
+    options = {"show": show, "incremental": True} if incremental else {"show": show}
+    with Collector.open(config, command="run", options=options, dry_run=dry_run) as c:
         started = datetime.now(UTC)
         report = CycleReport(dry_run, c.run_id, recovered=c.recovered, rows_recovered=c.rows_recovered)
         c.validate()
         report.purged = c.carry_out(c.plan_purge(skip_report_only=True, progress=progress))
         rows = c.carry_out(c.plan_rows(now=datetime.now(UTC), show=show, progress=progress))
         report.collections, report.collection_scans = rows.collections, rows.scans
-        quarantined = c.carry_out(c.plan_quarantine(show=show, progress=progress))
-        report.scans, report.quarantined = quarantined.scans, quarantined.quarantined
+        if incremental:
+            # planned after the rows step, as the full quarantine: rows archived there count
+            step = c.carry_out(c.plan_incremental(progress=progress))
+            report.incremental, report.quarantined = step.scans, step.quarantined
+            report.dequeued = step.dequeued
+        else:
+            quarantined = c.carry_out(c.plan_quarantine(show=show, progress=progress))
+            report.scans, report.quarantined = quarantined.scans, quarantined.quarantined
         for scan in report.scans:
             if scan.action == "report":
                 c.record(
@@ -110,7 +136,7 @@ def run(
         expired = c.carry_out(c.plan_expire())
         report.expired_rows, report.expired_entries = expired.rows, expired.entries
         c.counts["findings"] = report.findings
-        if not c.dry_run:
+        if not c.dry_run and not incremental:
             # the cycle's listing, for the dashboard: what it listed, kept and found, per store
             seen = ScanReport(
                 started, datetime.now(UTC), stores=report.scans, collections=report.collection_scans

@@ -36,7 +36,7 @@ from reclaim.lifecycle.progress import Reporter
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["EXIT_FINDINGS", "app", "main", "preset_config"]
+__all__ = ["EXIT_FINDINGS", "app", "main", "preset_config", "run_cycle"]
 
 EXIT_FINDINGS = 5
 
@@ -578,6 +578,14 @@ def run(
     show: Annotated[
         int, typer.Option(min=0, help="Show up to N sample candidates per store and collection.")
     ] = 0,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="Look only at the keys the queue triggers recorded, not the whole store "
+            "(needs 'reclaim incremental install' and a full scan within full_scan_every).",
+        ),
+    ] = False,
     fail_on_findings: FailOnFindings = False,
     as_json: JsonOption = False,
     workers: Annotated[
@@ -599,6 +607,8 @@ def run(
 ) -> None:
     """One scheduled cycle: recover, purge due, collect rows, quarantine objects, expire the archive."""
     if workers is not None:
+        if incremental:
+            raise typer.BadParameter("--incremental reads the queue on one machine; leave out --workers")
         from reclaim.cli.distributed_cli import distributed_run
 
         distributed_run(
@@ -613,9 +623,26 @@ def run(
             as_json=as_json,
         )
         return
+    run_cycle(
+        config,
+        dry_run=dry_run,
+        show=show,
+        incremental=incremental,
+        fail_on_findings=fail_on_findings,
+        as_json=as_json,
+    )
+
+
+def run_cycle(
+    config: Path, *, dry_run: bool, show: int, incremental: bool, fail_on_findings: bool, as_json: bool
+) -> None:
+    """``reclaim run`` (and ``reclaim incremental run``): the cycle, its output and exit code."""
     with _progress() as progress:
         report = _guarded(
-            lambda: api.run(_config(config), dry_run=dry_run, show=show, progress=progress), as_json=as_json
+            lambda: api.run(
+                _config(config), dry_run=dry_run, show=show, incremental=incremental, progress=progress
+            ),
+            as_json=as_json,
         )
     if as_json:
         _emit_json(report.to_dict())
@@ -851,3 +878,7 @@ app.add_typer(datajoint_app, name="datajoint")
 from reclaim.cli.distributed_cli import distributed_app  # noqa: E402  (needs the helpers above)
 
 app.add_typer(distributed_app, name="distributed")
+
+from reclaim.cli.incremental_cli import incremental_app  # noqa: E402  (needs the helpers above)
+
+app.add_typer(incremental_app, name="incremental")

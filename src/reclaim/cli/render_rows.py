@@ -77,6 +77,14 @@ def render_cycle(report: CycleReport, console: Console) -> None:
         )
     if report.scans:
         render_scan_stores(report.scans, console)
+    for inc in report.incremental or ():
+        console.print(
+            f"store [bold]{inc.store}[/] (incremental): {plural(inc.queued, 'queued key')}, "
+            f"{inc.missing:,} gone, {inc.referenced:,} still referenced, {inc.young.count:,} too young "
+            f"(left queued), {inc.skipped:,} never candidates, "
+            f"{objects(inc.candidates.count, human_bytes(inc.candidates.bytes))} unreferenced; "
+            f"last full scan {inc.last_full_scan:%Y-%m-%d %H:%M} UTC"
+        )
     for q in report.quarantined:
         console.print(
             f"{prefix}store [bold]{q.store}[/]: {would('quarantine', report.dry_run)} "
@@ -86,6 +94,11 @@ def render_cycle(report: CycleReport, console: Console) -> None:
             console, q.store, "keys the store or journal cannot hold", q.bad_keys.count, q.bad_keys.samples
         )
     if report.dry_run and not report.quarantined:
+        for inc in report.incremental or ():
+            console.print(
+                f"{prefix}store [bold]{inc.store}[/]: would quarantine "
+                f"{objects(inc.candidates.count, human_bytes(inc.candidates.bytes))}"
+            )
         for s in report.scans:
             if s.action == "collect":
                 console.print(

@@ -312,6 +312,9 @@ class StoreConfig(_Model):
     """The inventory report's folder, ``s3://<dest-bucket>/<prefix>/<source-bucket>/<config-id>/``."""
     max_inventory_age: Duration = timedelta(hours=48)
     """A report taken longer ago than this is refused (fail closed)."""
+    full_scan_every: Duration = timedelta(days=7)
+    """The incremental cycle (``reclaim run --incremental``) refuses unless a full scan of the store
+    succeeded within this period: the full scan is its safety net (strays, unwatched deletes)."""
 
     @field_validator("url")
     @classmethod
@@ -354,6 +357,13 @@ class StoreConfig(_Model):
                 f"its path must end in /{bucket}/<config-id>/"
             )
         return self
+
+    @field_validator("full_scan_every")
+    @classmethod
+    def _full_scan_every(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("full_scan_every must be positive")
+        return value
 
     @field_validator("include")
     @classmethod

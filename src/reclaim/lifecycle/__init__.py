@@ -10,6 +10,7 @@ from reclaim.lifecycle.check import (
 )
 from reclaim.lifecycle.collector import Collector, Plan, close_dead_run, open_journal
 from reclaim.lifecycle.ensure import Ensured, ensure_key
+from reclaim.lifecycle.incremental import IncrementalOutcome, IncrementalScan, IncrementalStep
 from reclaim.lifecycle.purge import PurgePlan, PurgeResult, plan_purge
 from reclaim.lifecycle.quarantine import QuarantinePlan, QuarantineResult, plan_quarantine
 from reclaim.lifecycle.recover import RecoverResult, recover_entry, recover_store
@@ -43,6 +44,9 @@ __all__ = [
     "Ensured",
     "ExpireOutcome",
     "ExpireStep",
+    "IncrementalOutcome",
+    "IncrementalScan",
+    "IncrementalStep",
     "JournalCheck",
     "Plan",
     "ProgressCallback",

@@ -9,7 +9,7 @@ Order of events (each step refuses to go on if the one before failed):
    journal and archive write is fenced by the lease's token;
 4. recover whatever a killed run left in flight (objects of every store, and
    archived rows of the collections that have records in flight);
-5. the command's own work, as plans: ``plan_quarantine``, ``plan_purge``,
+5. the command's own work, as plans: ``plan_quarantine``, ``plan_incremental``, ``plan_purge``,
    ``plan_rows``, ``plan_restore``, ``plan_row_restore``, ``plan_expire``
    (see :mod:`reclaim.lifecycle.steps`); :meth:`Collector.carry_out` is the
    one place a dry run stops: it previews a plan instead of executing it;
@@ -28,7 +28,7 @@ import getpass
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from reclaim.catalog import Catalog, Journal, Lease, Leases, RowArchive, open_catalog
@@ -37,6 +37,7 @@ from reclaim.catalog.runs import RunStatus
 from reclaim.config import StoreConfig
 from reclaim.config.jsonable import to_jsonable
 from reclaim.errors import ReclaimError
+from reclaim.lifecycle.incremental import IncrementalStep
 from reclaim.lifecycle.progress import ProgressLike, Reporter, tee
 from reclaim.lifecycle.recover import RecoverResult, recover_store
 from reclaim.lifecycle.rows import RowRecovery, recover_rows
@@ -258,6 +259,17 @@ class Collector:
         return QuarantineStep.plan(
             self, self.session.store_names(stores), grace, max_fraction, show, self.progress(progress)
         )
+
+    def plan_incremental(
+        self, stores: Sequence[str] | None = None, *, progress: ProgressCallback | None = None
+    ) -> IncrementalStep:
+        """The keys the triggers queued for every ``collect`` store (or ``stores``), checked and guarded.
+
+        See :mod:`reclaim.lifecycle.incremental`: refuses without current triggers or a recent
+        full scan; the step quarantines the candidates through the normal quarantine.
+        """
+        names = self.session.store_names(stores)
+        return IncrementalStep.plan(self, names, datetime.now(UTC), self.progress(progress))
 
     def plan_purge(
         self,
