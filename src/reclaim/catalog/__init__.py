@@ -48,6 +48,7 @@ from reclaim.catalog.journal import (
 from reclaim.catalog.lease import DEFAULT_TTL, Lease, LeaseCheck, LeaseInfo, Leases
 from reclaim.catalog.observations import Observation, latest_observation, record_check, record_scan
 from reclaim.catalog.runs import RunRecord, RunStatus
+from reclaim.catalog.sightings import Sightings
 from reclaim.catalog.tables import (
     KEY_LENGTH,
     LEASE_NAME,
@@ -89,6 +90,7 @@ __all__ = [
     "RowSummary",
     "RunRecord",
     "RunStatus",
+    "Sightings",
     "State",
     "TokenFence",
     "UTCDateTime",

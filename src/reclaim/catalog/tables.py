@@ -1,6 +1,6 @@
 """The catalog's tables as SQLAlchemy Core objects, for any schema and table prefix.
 
-Seven tables, each named ``<prefix><name>``:
+Eight tables, each named ``<prefix><name>``:
 
 - ``runs``: the audit log, one row per invocation that changes anything;
 - ``objects``: the object journal, one row per lifecycle episode of a key
@@ -16,7 +16,11 @@ Seven tables, each named ``<prefix><name>``:
   reports (the dashboard's standing numbers, never a reason to act);
 - ``totals``: running counts and bytes of the journal per store and state and
   of the archive per collection and state, so that ``status`` reads a few rows
-  instead of summing the whole history.
+  instead of summing the whole history;
+- ``unreferenced``: the items (object keys, rows' primary keys) of stores and
+  collections with ``age = "unreferenced"`` that real runs currently see
+  unreferenced, with when they were first seen so (see
+  :mod:`reclaim.catalog.sightings`).
 
 The same definitions must hold on SQLite, PostgreSQL and MariaDB/MySQL, which
 shapes a few choices:
@@ -189,6 +193,7 @@ class CatalogTables:
     lease: sa.Table
     observations: sa.Table
     totals: sa.Table
+    unreferenced: sa.Table
     schema: str | None
     prefix: str
 
@@ -363,6 +368,22 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         **options,
     )
 
+    # one row per item a real run currently sees unreferenced (age = "unreferenced"): when it was
+    # first seen so, the last run that saw it, and whether a complete scan vouched for it
+    unreferenced = sa.Table(
+        f"{p}unreferenced",
+        metadata,
+        sa.Column("kind", sa.String(16), primary_key=True),
+        sa.Column("owner", sa.String(255), primary_key=True),
+        sa.Column("item_hash", sa.String(64), primary_key=True),
+        sa.Column("item", ObjectKey(), nullable=False),
+        sa.Column("first_seen", UTCDateTime(), nullable=False),
+        sa.Column("last_seen_run", sa.BigInteger(), nullable=False),
+        sa.Column("confirmed", sa.Boolean(), nullable=False),
+        sa.Index(f"{p}unreferenced_run", "kind", "owner", "last_seen_run"),
+        **options,
+    )
+
     return CatalogTables(
         metadata=metadata,
         runs=runs,
@@ -372,6 +393,7 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         lease=lease,
         observations=observations,
         totals=totals,
+        unreferenced=unreferenced,
         schema=schema,
         prefix=prefix,
     )

@@ -47,6 +47,7 @@ from reclaim.lifecycle.progress import NULL_STEP, ProgressLike, Step, as_progres
 from reclaim.lifecycle.scan import StoreScan, Tally, scan_store
 from reclaim.lifecycle.spool import CandidateSpool
 from reclaim.lifecycle.trust import MAX_KEY, Refused, key_problem
+from reclaim.lifecycle.unreferenced import Watch
 from reclaim.references import ReferenceSource, referenced_now
 from reclaim.stores import ObjectInfo, Store
 
@@ -90,6 +91,9 @@ class QuarantinePlan:
     workers: int = 8
     batch_size: int = BATCH
     """Candidates per batch: each step acts on a whole batch, in a constant number of transactions."""
+    watch: Watch | None = None
+    """``age = "unreferenced"``: the clock, told which objects were quarantined (a restored one
+    starts again)."""
     _used: bool = False
     _step: Step = field(default=NULL_STEP, repr=False)
 
@@ -173,10 +177,14 @@ class QuarantinePlan:
         self._roll_back([(entry, why) for entry, why in settled if why != _MOVED], journal, run_id, result)
         confirm = [entry for entry, outcome in settled if outcome == _MOVED]
         due = datetime.now(UTC) + self.grace
+        done = []
         for entry in journal.transition_many(confirm, State.QUARANTINED, run_id=run_id, due_at=due):
             if entry is not None:
                 result.quarantined.add(entry.size)
+                done.append(entry.key)
         fault("quarantine.after-confirm")
+        if self.watch is not None:
+            self.watch.forget(done)
 
     def _usable(self, batch: list[ObjectInfo], result: QuarantineResult) -> list[ObjectInfo]:
         """The candidates whose key, and trash key in ``move`` mode, reclaim can act on; others reported.
@@ -290,11 +298,13 @@ def plan_quarantine(
     progress: ProgressLike = None,
     expected: int | None = None,
     batch_size: int = BATCH,
+    watch: Watch | None = None,
 ) -> QuarantinePlan:
     """Scan ``store``, spool its candidates and apply the guards; change nothing.
 
     ``batch_size`` candidates are quarantined at a time (see the module docstring).
-    The scan reports to ``progress``, ``expected`` being the estimated listing.
+    The scan reports to ``progress``, ``expected`` being the estimated listing;
+    ``watch`` is its clock for ``age = "unreferenced"`` (see :func:`scan_store`).
 
     Raises :class:`UnsafeToProceed` when candidates exceed ``max_fraction`` of
     the store, and whatever the scan raises (fail closed: no plan, no moves).
@@ -314,6 +324,7 @@ def plan_quarantine(
             progress=progress,
             expected=expected,
             on_candidate=spool.add if action == "collect" else None,
+            watch=watch,
         )
         if action == "collect" and report.over_max_fraction:
             raise UnsafeToProceed(
@@ -325,7 +336,9 @@ def plan_quarantine(
     except BaseException:
         spool.close()
         raise
-    return QuarantinePlan(store, sources, report, spool, mode, trash_prefix, grace, batch_size=batch_size)
+    return QuarantinePlan(
+        store, sources, report, spool, mode, trash_prefix, grace, batch_size=batch_size, watch=watch
+    )
 
 
 def _length_problem(key: str) -> str | None:

@@ -33,7 +33,7 @@ import fnmatch
 import operator
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -41,6 +41,7 @@ from itertools import filterfalse, islice
 
 from reclaim.errors import StoreError
 from reclaim.lifecycle.progress import ProgressLike, as_progress
+from reclaim.lifecycle.unreferenced import Watch
 from reclaim.references import PageCoverage, ReferenceSource, upper_bound
 from reclaim.stores import ObjectInfo, Store
 from reclaim.stores._pages import KeyPage, list_pages
@@ -338,6 +339,7 @@ def scan_store(
     expected: int | None = None,
     on_candidate: Callable[[ObjectInfo], None] | None = None,
     referenced_bytes: bool = False,
+    watch: Watch | None = None,
 ) -> StoreScan:
     """Scan one store read-only and count, a page at a time, what :func:`classify` decides.
 
@@ -346,7 +348,11 @@ def scan_store(
     bytes of referenced objects where the listing does not carry them (a
     ``stat`` per object on a local directory); without it their bytes are
     reported as not measured there. ``progress`` and ``expected`` are
-    :func:`classify`'s. Raises what :func:`classify` raises.
+    :func:`classify`'s. With ``watch`` (``age = "unreferenced"``) an
+    unreferenced object is a candidate only when it is also old enough by
+    the watch's clock (else it counts as young); each page's unreferenced
+    keys are recorded, and after the last page the watch is finished (never
+    after an error). Raises what :func:`classify` raises.
     """
     start = scan_start or datetime.now(UTC)
     report = StoreScan(
@@ -384,14 +390,21 @@ def scan_store(
             info = info_of(key)
             if info is not None and excluded_size is not None:  # gone since listed: no bytes left
                 excluded_size = None if info.size is None else excluded_size + info.size
-        for info in map(info_of, item.unreferenced):
+        infos: Iterable[ObjectInfo | None] = map(info_of, item.unreferenced)
+        old: set[str] | None = None
+        if watch is not None:
+            infos = list(infos)
+            old = watch.old_enough([info.key for info in infos if info is not None])
+        for info in infos:
             if info is None:
                 vanished += 1  # listed, gone before its size and mtime could be read
                 continue
             assert info.mtime is not None
             size = info.size
-            if info.mtime >= threshold:
-                young += 1  # invariant 1: modified at or after scan_start - min_age
+            if info.mtime >= threshold or (old is not None and info.key not in old):
+                # invariant 1: modified at or after scan_start - min_age (or, with age =
+                # "unreferenced", not seen unreferenced by every complete scan since then)
+                young += 1
                 if young_size is not None:
                     young_size = None if size is None else young_size + size
                 continue
@@ -428,5 +441,7 @@ def scan_store(
         source_report.rows = source.counters.rows
         source_report.foreign = source.counters.foreign
         report.references += source.counters.rows
+    if watch is not None:
+        watch.finish()  # the listing and every source were read to their end: the scan is complete
     report.finished_at = datetime.now(UTC)
     return report
