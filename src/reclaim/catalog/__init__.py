@@ -26,10 +26,10 @@ MariaDB/MySQL::
 Read-only ``scan`` and ``check`` leave their reports as observations
 (:func:`record_scan`, :func:`record_check`, :func:`latest_observation`).
 
-``fence``, ``journal``, ``lease`` and ``observations`` are public modules too (listed in ``__all__``).
+``fence``, ``journal``, ``lease``, ``observations`` and ``sightings`` are public modules too (listed in ``__all__``).
 """
 
-from reclaim.catalog import archive, browse, fence, journal, lease, observations
+from reclaim.catalog import archive, browse, fence, journal, lease, observations, sightings
 from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.archive import RESTORABLE, ArchivedRow, NewRow, RowArchive, RowState, RowSummary, pk_text
 from reclaim.catalog.catalog import MIGRATIONS, Catalog, open_catalog
@@ -102,6 +102,7 @@ __all__ = [
     "latest_observation",
     "lease",
     "observations",
+    "sightings",
     "open_catalog",
     "pk_text",
     "record_check",

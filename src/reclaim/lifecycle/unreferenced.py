@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from reclaim.catalog import LeaseCheck, Sightings
 from reclaim.catalog.sightings import Kind
+from reclaim.lifecycle.faults import fault
 
 __all__ = ["Watch"]
 
@@ -81,6 +82,7 @@ class Watch:
             assert self.run_id is not None
             self.check_lease()
             self.sightings.record(self.kind, self.owner, items, run_id=self.run_id, now=self.now)
+            fault("unreferenced.after-record")
         return old
 
     def still_old_enough(self, items: Sequence[str]) -> set[str]:
