@@ -26,7 +26,8 @@ MariaDB/MySQL::
 Read-only ``scan`` and ``check`` leave their reports as observations
 (:func:`record_scan`, :func:`record_check`, :func:`latest_observation`).
 
-``fence``, ``journal``, ``lease``, ``observations`` and ``sightings`` are public modules too (listed in ``__all__``).
+``fence``, ``journal``, ``lease``, ``observations`` and ``sightings`` are public modules too
+(listed in ``__all__``).
 """
 
 from reclaim.catalog import archive, browse, fence, journal, lease, observations, sightings
@@ -102,10 +103,10 @@ __all__ = [
     "latest_observation",
     "lease",
     "observations",
-    "sightings",
     "open_catalog",
     "pk_text",
     "record_check",
     "record_scan",
     "sha256_hex",
+    "sightings",
 ]
