@@ -163,20 +163,19 @@ def test_a_killed_scan_forgets_nothing_and_its_first_sightings_never_count(world
     assert seen['["550"]'] == (seen['["1"]'][0], True)  # not forgotten: no complete scan since
     assert '["650"]' not in seen  # never reached
     assert seen['["2"]'][1] is False  # seen by the killed run only: not vouched for
-    travel(world, 1)
-    night(world)  # night 2: complete; 550 forgotten, 2 and 650 start their clocks tonight
+    travel(world, 3)
+    scan = json.loads(cli(world, "scan", "--json").stdout)["collections"][0]
+    assert (scan["candidates"], scan["unreferenced"]) == (598, 600)  # not 2: only a killed run saw it
+    night(world)  # night 4: complete; the night-0 rows have been unreferenced for 4 days, and go
     seen = sightings(world, "collection", "assets")
-    assert '["550"]' not in seen
-    assert seen['["2"]'][1] is True
-    assert seen['["650"]'][1] is True
-    travel(world, 1)
-    night(world)  # night 3: the night-0 rows have been unreferenced for 3 days
-    assert world.ids("assets") == [2, *range(550, 551), *range(601, 701)]
-    travel(world, 1)
-    night(world)  # night 4: 2 days for 2 and 650 (3 had the killed night 1 counted)
+    assert set(seen) == {'["2"]', '["650"]'}  # 550 forgotten (referenced); the collected ones too
+    # asset 2 stays: the killed night-1 run's sighting never counted, its clock starts tonight
+    assert world.ids("assets") == [2, 550, *range(601, 701)]
+    travel(world, 2)
+    night(world)  # night 6: 2 days for 2 and 650
     assert world.ids("assets") == [2, 550, *range(601, 701)]
     travel(world, 1)
-    night(world)  # night 5: 3 days since night 2
+    night(world)  # night 7: 3 days since night 4
     assert world.ids("assets") == [550, *range(601, 650), *range(651, 701)]
 
 
