@@ -323,3 +323,11 @@ def test_min_age_zero_needs_no_earlier_sighting(world: World, age: str) -> None:
     world.write_config()
     night(world)
     assert world.ids("assets") == []
+
+
+def test_a_size_column_the_table_lacks_is_a_config_error(world: World) -> None:
+    world.collections = ASSETS.format(min_age="7d", age="own") + 'size_column = "bytes"\n'
+    world.write_config()
+    scan = cli(world, "scan")
+    assert scan.returncode == 2, scan.stdout + scan.stderr
+    assert "collections.assets.size_column" in scan.stdout + scan.stderr

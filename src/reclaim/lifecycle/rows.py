@@ -201,33 +201,59 @@ def scan_collection(
     else:
         query = sa.select(ct.table, ct.old_enough(now).label(_OLD)).where(ct.unreferenced())
     query = query.order_by(*ct.pk_columns())
-    with _errors(ct), ct.engine.connect() as conn:
-        scan.rows = int(conn.execute(sa.select(sa.func.count()).select_from(ct.table)).scalar_one())
-        result = conn.execution_options(stream_results=True, yield_per=_SCAN_CHUNK).execute(query)
-        try:
-            for partition in result.mappings().partitions(_SCAN_CHUNK):
-                chunk = [dict(row) for row in partition]
-                step.advance(len(chunk))
-                held = held_keys(ct, archive, chunk)
-                scan.held += len(held)
-                chunk = [row for row in chunk if ct.pk_of(row) not in held]
-                if watch is not None:
-                    scan.unreferenced += len(chunk)
-                    old = watch.old_enough([pk_text(ct.pk_of(row)) for row in chunk])
-                    chunk = [row for row in chunk if bool(row.pop(_OLD)) and pk_text(ct.pk_of(row)) in old]
-                for row in chunk:
-                    scan.candidates += 1
-                    scan.row_bytes += len(encode_row(row))
-                    if len(scan.samples) < show:
-                        scan.samples.append(pk_text(ct.pk_of(row)))
-                if sizer is not None and chunk:
-                    scan.data_bytes = (scan.data_bytes or 0) + sizer.measure(chunk)
-        finally:
-            result.close()
+    with _errors(ct):
+        with ct.engine.connect() as conn:
+            scan.rows = int(conn.execute(sa.select(sa.func.count()).select_from(ct.table)).scalar_one())
+        for chunk in _chunks(ct, query, keyset=watch is not None and watch.records):
+            step.advance(len(chunk))
+            held = held_keys(ct, archive, chunk)
+            scan.held += len(held)
+            chunk = [row for row in chunk if ct.pk_of(row) not in held]
+            if watch is not None:
+                scan.unreferenced += len(chunk)
+                old = watch.old_enough([pk_text(ct.pk_of(row)) for row in chunk])
+                chunk = [row for row in chunk if bool(row.pop(_OLD)) and pk_text(ct.pk_of(row)) in old]
+            for row in chunk:
+                scan.candidates += 1
+                scan.row_bytes += len(encode_row(row))
+                if len(scan.samples) < show:
+                    scan.samples.append(pk_text(ct.pk_of(row)))
+            if sizer is not None and chunk:
+                scan.data_bytes = (scan.data_bytes or 0) + sizer.measure(chunk)
     if watch is not None:
         watch.finish()  # every unreferenced row was read: the scan is complete
     step.done()
     return scan
+
+
+def _chunks(ct: CollectionTable, query: sa.Select[Any], *, keyset: bool) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``query`` (ordered by primary key), :data:`_SCAN_CHUNK` at a time.
+
+    Streamed from one server-side cursor; with ``keyset`` each chunk is its own
+    short query (``pk > last``) instead, so that no cursor stays open while the
+    caller writes the catalog between chunks (a catalog in the same SQLite file
+    could not commit behind an open reader).
+    """
+    if not keyset:
+        with ct.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=_SCAN_CHUNK).execute(query)
+            try:
+                for partition in result.mappings().partitions(_SCAN_CHUNK):
+                    yield [dict(row) for row in partition]
+            finally:
+                result.close()
+        return
+    after: tuple[Any, ...] | None = None
+    while True:
+        page = query if after is None else query.where(ct.after(after))
+        with ct.engine.connect() as conn:
+            chunk = [dict(row) for row in conn.execute(page.limit(_SCAN_CHUNK)).mappings()]
+        if not chunk:
+            return
+        after = ct.pk_of(chunk[-1])
+        yield chunk
+        if len(chunk) < _SCAN_CHUNK:
+            return
 
 
 def collect_collection(
