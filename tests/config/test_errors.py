@@ -47,6 +47,16 @@ BAD_VALUES = [
     ('[catalog]\nurl = "mysql+nodriver://gc@db/x"\n' + config(), "catalog.url"),
     ('[catalog]\nurl = "postgresql+psycopg://gc@db:port/x"\n' + config(), "catalog.url"),
     ('[catalog]\nurl = "ftp://db/x"\n' + config(), "catalog.url"),
+    (config(store='age = "since-unreferenced"'), "stores.blobs.age"),
+    (config(store="age = true"), "stores.blobs.age"),
+    (
+        config() + '[collections.a]\ndatabase = "app"\ntable = "t"\nage_column = "c"\nage = "never"\n',
+        "collections.a.age",
+    ),
+    (
+        config() + '[collections.a]\ndatabase = "app"\ntable = "t"\nage_column = "c"\nsize_column = "a b"\n',
+        "collections.a.size_column",
+    ),
 ]
 
 

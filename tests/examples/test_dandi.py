@@ -336,7 +336,12 @@ def test_seventy_five_days_of_nightly_cycles(archive: Archive) -> None:
         # and so does the audit log
         (record,) = reclaim.runs(archive.config, run_id=report.run_id)
         assert record.counts["reported"] == {
-            "zarrs": {"rows": len(reported(day)), "bytes": zarrs.bytes, "samples": zarrs.samples}
+            "zarrs": {
+                "rows": len(reported(day)),
+                "row_bytes": zarrs.row_bytes,
+                "data_bytes": zarrs.data_bytes,
+                "samples": zarrs.samples,
+            }
         }
         assert {name: c["archived"] for name, c in record.counts["collections"].items()} == {
             name: len(cycle.archived.get(name, [])) for name in COLLECTED

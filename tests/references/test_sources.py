@@ -304,3 +304,16 @@ def test_lookup_failure_names_the_source() -> None:
     )
     with pytest.raises(SourceError, match="reference source 'blobs'"):
         source.lookup(["a"])
+
+
+def split_on_plus(value: str) -> list[str]:
+    """A decoder: ``"a+b"`` references the keys ``a`` and ``b``."""
+    return value.split("+")
+
+
+def test_a_decoder_source_streams_the_decoded_keys_a_page_at_a_time(sqlite_url: str) -> None:
+    # the page scan reads key_pages(): it must see what the decoder makes of each value, sorted
+    create_table(sqlite_url, ["z+b", "a/x+m", "q"])
+    source = make_source(sqlite_url, table="assets", column="blob_key", decoder=f"{__name__}:split_on_plus")
+    assert [key for page in source.key_pages() for key in page] == ["a/x", "b", "m", "q", "z"]
+    assert list(source.keys()) == ["a/x", "b", "m", "q", "z"]

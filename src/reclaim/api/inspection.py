@@ -26,6 +26,7 @@ from reclaim.catalog import (
     record_scan,
 )
 from reclaim.catalog.files import catalog_file_exists
+from reclaim.catalog.sightings import Kind
 from reclaim.config.jsonable import to_jsonable
 from reclaim.errors import CatalogError, UnknownItem
 from reclaim.lifecycle import (
@@ -41,8 +42,10 @@ from reclaim.lifecycle import (
     open_journal,
     scan_store,
 )
+from reclaim.lifecycle.datasize import data_sizer
 from reclaim.lifecycle.progress import last_listing
 from reclaim.lifecycle.rows import scan_collection
+from reclaim.lifecycle.unreferenced import Watch
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +150,11 @@ class CollectionStatus:
     summary: RowSummary
     findings: int | None
     """Candidates of a report-only collection in the last ``reclaim run`` (``None``: not run yet)."""
+    data_bytes: int | None = None
+    """The data the last ``reclaim run`` archived (or, report-only, found) stands for (``None``:
+    not run yet, or not measured)."""
+    watched: int | None = None
+    """With ``age = "unreferenced"``: rows seen unreferenced whose clock is running."""
 
 
 @dataclass
@@ -220,11 +228,27 @@ def _scan(
     referenced_bytes: bool = False,
 ) -> ScanReport:
     rows = []
+    now = datetime.now(UTC)
+    sightings = catalog.sightings if catalog is not None else None
+
+    def watch(kind: Kind, name: str, min_age: timedelta, age: str) -> Watch | None:
+        # read only: a scan never starts or stops a clock (see reclaim.lifecycle.unreferenced)
+        return Watch(sightings, kind, name, now, min_age) if age == "unreferenced" else None
+
     if everything or collections:
-        now = datetime.now(UTC)
         for name in session.collection_names(collections):
             ct = session.collection(name)
-            rows.append(scan_collection(ct, session.archive, now=now, show=show, progress=progress))
+            rows.append(
+                scan_collection(
+                    ct,
+                    session.archive,
+                    now=now,
+                    show=show,
+                    progress=progress,
+                    watch=watch("collection", name, ct.config.min_age, ct.config.age),
+                    sizer=data_sizer(session.config, ct, session.store),
+                )
+            )
     results = []
     if everything or stores:
         for name in session.store_names(stores):
@@ -243,6 +267,7 @@ def _scan(
                     expected=last_listing(catalog, name),
                     referenced_bytes=referenced_bytes,
                     released=session.released(name),
+                    watch=watch("store", name, cfg.min_age, cfg.age),
                 )
             )
     return ScanReport(started_at=started, finished_at=datetime.now(UTC), stores=results, collections=rows)
@@ -332,15 +357,25 @@ def status(config: ConfigLike, *, last_runs: int = 5) -> StatusReport:
             stores.append(StoreStatus(name, mode, cfg.grace, journal.summary(name), found, released))
         lease = Leases(catalog).show()
         reported = last_cycle.counts.get("reported", {}) if last_cycle else {}
-        collections = [
-            CollectionStatus(
-                name,
-                cfg.action,
-                catalog.archive.summary(name),
-                reported.get(name, {}).get("rows", 0) if last_cycle and cfg.action == "report" else None,
+        collected = last_cycle.counts.get("collections", {}) if last_cycle else {}
+        collections = []
+        for name, collection in session.config.collections.items():
+            report_only = collection.action == "report"
+            last = (reported if report_only else collected).get(name, {})
+            data = last.get("data_bytes") if isinstance(last, dict) else None
+            watched = None
+            if collection.age == "unreferenced":
+                watched = catalog.sightings.count("collection", name)
+            collections.append(
+                CollectionStatus(
+                    name,
+                    collection.action,
+                    catalog.archive.summary(name),
+                    reported.get(name, {}).get("rows", 0) if last_cycle and report_only else None,
+                    data_bytes=data if isinstance(data, int) else None,
+                    watched=watched,
+                )
             )
-            for name, cfg in session.config.collections.items()
-        ]
         return StatusReport(
             stores,
             lease,

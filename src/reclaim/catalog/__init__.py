@@ -26,10 +26,11 @@ MariaDB/MySQL::
 Read-only ``scan`` and ``check`` leave their reports as observations
 (:func:`record_scan`, :func:`record_check`, :func:`latest_observation`).
 
-``fence``, ``journal``, ``lease`` and ``observations`` are public modules too (listed in ``__all__``).
+``fence``, ``journal``, ``lease``, ``observations`` and ``sightings`` are public modules too
+(listed in ``__all__``).
 """
 
-from reclaim.catalog import archive, browse, fence, journal, lease, observations, released
+from reclaim.catalog import archive, browse, fence, journal, lease, observations, released, sightings
 from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.archive import (
     RESTORABLE,
@@ -58,6 +59,7 @@ from reclaim.catalog.lease import DEFAULT_TTL, Lease, LeaseCheck, LeaseInfo, Lea
 from reclaim.catalog.observations import Observation, latest_observation, record_check, record_scan
 from reclaim.catalog.released import ReleasedKey
 from reclaim.catalog.runs import RunRecord, RunStatus
+from reclaim.catalog.sightings import Sightings
 from reclaim.catalog.tables import (
     KEY_LENGTH,
     LEASE_NAME,
@@ -101,6 +103,7 @@ __all__ = [
     "RowSummary",
     "RunRecord",
     "RunStatus",
+    "Sightings",
     "State",
     "TokenFence",
     "UTCDateTime",
@@ -118,4 +121,5 @@ __all__ = [
     "record_scan",
     "released",
     "sha256_hex",
+    "sightings",
 ]

@@ -32,6 +32,7 @@ from reclaim.catalog import runs
 from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.archive import RowArchive
 from reclaim.catalog.runs import RunRecord, RunStatus
+from reclaim.catalog.sightings import Sightings
 from reclaim.catalog.tables import CatalogTables, catalog_tables
 from reclaim.config.model import CatalogConfig
 from reclaim.config.secrets import mask_url
@@ -50,7 +51,7 @@ MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
 #: the revisions ``migrations/versions`` ships, oldest first (a test checks them
 #: against Alembic's own walk): the daily commands compare the catalog's
 #: revision with these without importing Alembic, which only ``upgrade`` needs
-REVISIONS: Final = ("0001", "0002", "0003", "0004", "0005", "0009", "0010", "0012")
+REVISIONS: Final = ("0001", "0002", "0003", "0004", "0005", "0009", "0010", "0012", "0013")
 
 #: Alembic keeps the running migration in module globals (``alembic.context``,
 #: ``alembic.op``), so one process runs one migration at a time; other processes
@@ -269,6 +270,11 @@ class Catalog:
     def archive(self) -> RowArchive:
         """The row archive on this catalog."""
         return RowArchive(self)
+
+    @cached_property
+    def sightings(self) -> Sightings:
+        """When items of ``age = "unreferenced"`` stores and collections were first seen so."""
+        return Sightings(self)
 
     @property
     def url(self) -> str:

@@ -21,6 +21,10 @@ Eight tables, each named ``<prefix><name>``:
   store when their archive expired: released by a row collection, so that a
   store with ``strays = "report"`` can tell them from strays (objects no row
   ever released); consumed when the key is quarantined.
+- ``unreferenced``: the items (object keys, rows' primary keys) of stores and
+  collections with ``age = "unreferenced"`` that real runs currently see
+  unreferenced, with when they were first seen so (see
+  :mod:`reclaim.catalog.sightings`).
 
 The same definitions must hold on SQLite, PostgreSQL and MariaDB/MySQL, which
 shapes a few choices:
@@ -194,6 +198,7 @@ class CatalogTables:
     observations: sa.Table
     totals: sa.Table
     released: sa.Table
+    unreferenced: sa.Table
     schema: str | None
     prefix: str
 
@@ -381,6 +386,21 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         sa.Column("collection", sa.String(255), nullable=False),
         sa.Column("released_at", UTCDateTime(), nullable=False),
         sa.Index(f"{p}released_key", "store", "key_hash"),
+    )
+
+    # one row per item a real run currently sees unreferenced (age = "unreferenced"): when it was
+    # first seen so, the last run that saw it, and whether a complete scan vouched for it
+    unreferenced = sa.Table(
+        f"{p}unreferenced",
+        metadata,
+        sa.Column("kind", sa.String(16), primary_key=True),
+        sa.Column("owner", sa.String(255), primary_key=True),
+        sa.Column("item_hash", sa.String(64), primary_key=True),
+        sa.Column("item", ObjectKey(), nullable=False),
+        sa.Column("first_seen", UTCDateTime(), nullable=False),
+        sa.Column("last_seen_run", sa.BigInteger(), nullable=False),
+        sa.Column("confirmed", sa.Boolean(), nullable=False),
+        sa.Index(f"{p}unreferenced_run", "kind", "owner", "last_seen_run"),
         **options,
     )
 
@@ -394,6 +414,7 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         observations=observations,
         totals=totals,
         released=released,
+        unreferenced=unreferenced,
         schema=schema,
         prefix=prefix,
     )

@@ -20,8 +20,10 @@ def render_collection_scans(scans: list[CollectionScan], console: Console) -> No
     if not scans:
         return
     table = Table(title="collections", title_justify="left", show_edge=False)
-    for column in ("collection", "table", "action", "rows", "candidates", "bytes", "kept by archive"):
-        table.add_column(column, justify="right" if column in {"rows", "candidates", "bytes"} else "left")
+    numbers = {"rows", "candidates", "row bytes", "data bytes"}
+    columns = ("collection", "table", "action", "rows", "candidates", "row bytes", "data bytes")
+    for column in (*columns, "kept by archive"):
+        table.add_column(column, justify="right" if column in numbers else "left")
     for s in scans:
         table.add_row(
             s.collection,
@@ -29,7 +31,8 @@ def render_collection_scans(scans: list[CollectionScan], console: Console) -> No
             s.action,
             f"{s.rows:,}",
             f"{s.candidates:,}",
-            human_bytes(s.bytes),
+            human_bytes(s.row_bytes),
+            _data_bytes(s.data_bytes),
             f"{s.held:,}",
         )
     console.print(table)
@@ -39,6 +42,10 @@ def render_collection_scans(scans: list[CollectionScan], console: Console) -> No
         if s.action == "report" and s.candidates:
             console.print(f"[yellow]report-only collection {s.collection}: rows are listed, never touched[/]")
     console.print()
+
+
+def _data_bytes(size: int | None) -> str:
+    return "not measured" if size is None else human_bytes(size)
 
 
 def render_cycle(report: CycleReport, console: Console) -> None:
@@ -72,7 +79,8 @@ def render_cycle(report: CycleReport, console: Console) -> None:
         console.print(
             f"collection [bold]{c.collection}[/] ({c.table}): "
             f"archived and deleted {plural(c.archived, 'row')} "
-            f"({human_bytes(c.bytes)}); kept {c.held:,} referenced by archived rows; "
+            f"(row bytes {human_bytes(c.row_bytes)}, data bytes {_data_bytes(c.data_bytes)}); "
+            f"kept {c.held:,} referenced by archived rows; "
             f"skipped {c.skipped:,} (locked or referenced meanwhile)"
         )
     if report.scans:
@@ -138,7 +146,8 @@ def render_collection_status(collections: list[CollectionStatus], console: Conso
         return
     now = datetime.now(UTC)
     table = compact_table("collections")
-    for column in ("collection", "action", "archived", "oldest", "next expiry", "restored", "findings"):
+    columns = ("collection", "action", "archived", "oldest", "next expiry", "restored", "findings")
+    for column in (*columns, "data bytes"):
         table.add_column(column, no_wrap=True)
     for c in collections:
         m = c.summary
@@ -150,5 +159,9 @@ def render_collection_status(collections: list[CollectionStatus], console: Conso
             ahead(m.next_expiry, now),
             f"{m.restored:,}",
             "-" if c.findings is None else f"{c.findings:,}",
+            "-" if c.data_bytes is None else human_bytes(c.data_bytes),
         )
     console.print(table)
+    for c in collections:
+        if c.watched is not None:
+            console.print(f"collection {c.collection}: {c.watched:,} rows seen unreferenced, clock running")

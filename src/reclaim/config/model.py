@@ -315,6 +315,10 @@ class StoreConfig(_Model):
     full_scan_every: Duration = timedelta(days=7)
     """The incremental cycle (``reclaim run --incremental``) refuses unless a full scan of the store
     succeeded within this period: the full scan is its safety net (strays, unwatched deletes)."""
+    age: Literal["own", "unreferenced"] = "own"
+    """``own``: an object's age is its last-modified time; ``unreferenced``: it must also have been
+    seen unreferenced by every complete scan of real runs for ``min_age`` (the catalog records when
+    it was first seen so, and forgets that once it is referenced again)."""
 
     @field_validator("url")
     @classmethod
@@ -491,10 +495,16 @@ class CollectionConfig(_Model):
     """Rows deleted per transaction."""
     max_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
     """Fail closed when candidates exceed this share of the table (default: no limit)."""
+    age: Literal["own", "unreferenced"] = "own"
+    """``own``: a row's age is its ``age_column``; ``unreferenced``: the row must also have been
+    seen unreferenced (and matching ``where``) by every real run for ``min_age``."""
+    size_column: str | None = None
+    """A column holding the bytes of the data a row stands for (reported as ``data_bytes``);
+    default: the sizes of the objects the store references read from the row."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @field_validator("table", "table_schema", "age_column")
+    @field_validator("table", "table_schema", "age_column", "size_column")
     @classmethod
     def _identifiers(cls, value: str | None) -> str | None:
         return _identifier(value, "table or column")

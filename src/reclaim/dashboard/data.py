@@ -273,7 +273,8 @@ class Dashboard:
                 "table": c.get("table"),
                 "action": c.get("action"),
                 "candidates": c.get("candidates", 0),
-                "bytes": c.get("bytes", 0),
+                "bytes": c.get("row_bytes", c.get("bytes", 0)),
+                "data_bytes": c.get("data_bytes"),
                 "report_only": c.get("action") == "report",
                 "samples": c.get("samples", []),
             }
@@ -700,6 +701,12 @@ def _run_stores(record: RunRecord) -> list[dict[str, Any]]:
     return [{"store": name, **parts} for name, parts in sorted(stores.items())]
 
 
+def _data(result: dict[str, Any]) -> str:
+    """``, data 1.2 GB`` when the run measured the data the rows stand for."""
+    data = result.get("data_bytes")
+    return f", data {_size(_int(data))}" if isinstance(data, int) else ""
+
+
 def run_summary(record: RunRecord) -> str:
     """One line: what a run did, per store and collection."""
     parts = []
@@ -710,7 +717,8 @@ def run_summary(record: RunRecord) -> str:
     for name, result in _by_store(record.counts, "collections"):
         if _int(result.get("archived")):
             parts.append(
-                f"{name}: archived {_int(result.get('archived'))} rows ({_size(_int(result.get('bytes')))})"
+                f"{name}: archived {_int(result.get('archived'))} rows "
+                f"({_size(_int(result.get('row_bytes', result.get('bytes'))))}{_data(result)})"
             )
     findings = _int(record.counts.get("findings"))
     if findings:

@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from reclaim.api.cycle import CycleReport
 from reclaim.api.inspection import ScanReport, observe
@@ -177,6 +177,22 @@ def _load(config: ConfigLike) -> Config:
     return resolve_config(config if isinstance(config, Config) else Path(config))
 
 
+#: store settings whose guards live in the single-process steps only, refused before anything runs
+_UNSUPPORTED: Final = (("mode", "versioned"), ("strays", "report"), ("age", "unreferenced"))
+
+
+def _supported(config: Config) -> None:
+    """Refuse (fail closed) the store settings a worker's range would not honour."""
+    for name, store in config.stores.items():
+        for field, value in _UNSUPPORTED:
+            if getattr(store, field, None) == value:
+                raise ConfigError(
+                    f"store {name!r}: {field} = {value!r} is not supported by distributed runs yet; "
+                    "run it in one process (reclaim run without --workers)",
+                    field=f"stores.{name}.{field}",
+                )
+
+
 def run(
     config: ConfigLike,
     *,
@@ -198,6 +214,7 @@ def run(
     error, the range named in the message.
     """
     loaded = _load(config)
+    _supported(loaded)
     spec = ConfigSpec.of(loaded, inline=inline)
     chosen = dispatcher if dispatcher is not None else _celery()
     options = {"show": show, "workers": chosen.describe(), "partitions": partitions}

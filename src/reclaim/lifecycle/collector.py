@@ -31,9 +31,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from reclaim.catalog import Catalog, Journal, Lease, Leases, RowArchive, open_catalog
+from reclaim.catalog import Catalog, Journal, Lease, Leases, RowArchive, Sightings, open_catalog
 from reclaim.catalog.files import require_catalog_file
 from reclaim.catalog.runs import RunStatus
+from reclaim.catalog.sightings import Kind
 from reclaim.config import StoreConfig
 from reclaim.config.jsonable import to_jsonable
 from reclaim.errors import ReclaimError
@@ -51,6 +52,7 @@ from reclaim.lifecycle.steps import (
     RowRestoreStep,
     RowsStep,
 )
+from reclaim.lifecycle.unreferenced import Watch
 from reclaim.references import ReferenceSource
 from reclaim.stores import default_mode
 
@@ -113,6 +115,8 @@ class Collector:
         """The run's lease (``None`` in a dry run)."""
         self.archive = archive if archive is not None else catalog.archive
         """The row archive, its writes fenced by the run's lease (the plain one in a dry run)."""
+        self.sightings: Sightings = catalog.sightings if lease is None else catalog.sightings.fenced(lease)
+        """When items of ``age = "unreferenced"`` were first seen so (written by real runs only)."""
         self.counts: dict[str, Any] = {}
         self._heartbeat: Reporter | None = None
         if lease is not None:
@@ -237,6 +241,23 @@ class Collector:
     def sources(self, store: str) -> list[ReferenceSource]:
         """Every reference source of ``store``: the configured ones and archived rows' references."""
         return self.session.sources(store)
+
+    def watch(self, kind: Kind, name: str, *, now: datetime | None = None) -> Watch:
+        """The ``age = "unreferenced"`` clock of store or collection ``name``: recorded by a real
+        run (fenced by its lease), only read by a dry run."""
+        if kind == "store":
+            min_age = self.config.stores[name].min_age
+        else:
+            min_age = self.config.collections[name].min_age
+        return Watch(
+            self.sightings,
+            kind,
+            name,
+            now or datetime.now(UTC),
+            min_age,
+            run_id=None if self.dry_run else self.run_id,
+            check_lease=self.check_lease,
+        )
 
     def validate(self) -> None:
         """Reflect every collection and check every store's sources, before anything changes."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["POINTS", "ROW_POINTS", "VERSIONED_POINTS", "WINDOW_POINTS", "fault"]
+__all__ = ["POINTS", "ROW_POINTS", "VERSIONED_POINTS", "WATCH_POINTS", "WINDOW_POINTS", "fault"]
 
 #: every fault point, in the order a run meets them; quarantine, purge and restore work a batch
 #: at a time, so their points are met once per batch, except ``quarantine.after-move``: once per
@@ -61,6 +61,9 @@ ROW_POINTS = (
     "rows-restore.after-claim",
     "rows-restore.after-insert",
 )
+
+#: fault points of the age-since-unreferenced clock: once per page a real run's scan records
+WATCH_POINTS = ("unreferenced.after-record",)
 
 #: points between a lease check and the side effect it guards: once per delete request or move
 WINDOW_POINTS = (

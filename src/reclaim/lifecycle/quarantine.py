@@ -61,6 +61,7 @@ from reclaim.lifecycle.progress import NULL_STEP, ProgressLike, Step, as_progres
 from reclaim.lifecycle.scan import StoreScan, Tally, scan_store
 from reclaim.lifecycle.spool import CandidateSpool
 from reclaim.lifecycle.trust import MAX_KEY, Refused, key_problem
+from reclaim.lifecycle.unreferenced import Watch
 from reclaim.lifecycle.versioned import REQUEST, versioned_store
 from reclaim.references import ReferenceSource, referenced_now
 from reclaim.stores import ObjectInfo, Store
@@ -106,6 +107,9 @@ class QuarantinePlan:
     workers: int = 8
     batch_size: int = BATCH
     """Candidates per batch: each step acts on a whole batch, in a constant number of transactions."""
+    watch: Watch | None = None
+    """``age = "unreferenced"``: the clock, told which objects were quarantined (a restored one
+    starts again)."""
     _used: bool = False
     _step: Step = field(default=NULL_STEP, repr=False)
 
@@ -223,6 +227,8 @@ class QuarantinePlan:
                 result.quarantined.add(entry.size)
                 done.append(entry.key)
         fault("quarantine.after-confirm")
+        if self.watch is not None:
+            self.watch.forget(done)
         return done
 
     def _usable(self, batch: list[ObjectInfo], result: QuarantineResult) -> list[ObjectInfo]:
@@ -390,11 +396,13 @@ def plan_quarantine(
     key_range: KeyRange | None = None,
     scan_start: datetime | None = None,
     released: Callable[[list[str]], set[str]] | None = None,
+    watch: Watch | None = None,
 ) -> QuarantinePlan:
     """Scan ``store``, spool its candidates and apply the guards; change nothing.
 
     ``batch_size`` candidates are quarantined at a time (see the module docstring).
-    The scan reports to ``progress``, ``expected`` being the estimated listing.
+    The scan reports to ``progress``, ``expected`` being the estimated listing;
+    ``watch`` is its clock for ``age = "unreferenced"`` (see :func:`scan_store`).
     ``key_range`` and ``scan_start`` are a distributed run's: one range of
     keys, and the instant the coordinator started the store's scan (every
     range then shares one age threshold).
@@ -422,6 +430,7 @@ def plan_quarantine(
             key_range=key_range,
             scan_start=scan_start,
             released=released,
+            watch=watch,
         )
         if action == "collect" and report.over_max_fraction:
             raise UnsafeToProceed(
@@ -433,7 +442,9 @@ def plan_quarantine(
     except BaseException:
         spool.close()
         raise
-    return QuarantinePlan(store, sources, report, spool, mode, trash_prefix, grace, batch_size=batch_size)
+    return QuarantinePlan(
+        store, sources, report, spool, mode, trash_prefix, grace, batch_size=batch_size, watch=watch
+    )
 
 
 def _length_problem(key: str) -> str | None:

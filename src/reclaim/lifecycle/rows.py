@@ -46,8 +46,10 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from reclaim.catalog import LeaseCheck, NewRow, RowArchive, RowState, pk_text
 from reclaim.errors import CatalogError, CollectionError, UnsafeToProceed
+from reclaim.lifecycle.datasize import DataSizer
 from reclaim.lifecycle.faults import fault
 from reclaim.lifecycle.progress import ProgressLike, as_progress
+from reclaim.lifecycle.unreferenced import Watch
 from reclaim.rows import CollectionTable, encode_ref, encode_row
 
 __all__ = [
@@ -63,6 +65,8 @@ __all__ = [
 
 _ATTEMPTS: Final = 3
 _SCAN_CHUNK: Final = 500
+#: the label of the age condition selected beside a row when the watch decides the rest
+_OLD: Final = "_reclaim_old_enough"
 
 
 @dataclass
@@ -75,11 +79,22 @@ class CollectionScan:
     rows: int = 0
     """Rows in the table."""
     candidates: int = 0
-    bytes: int = 0
+    row_bytes: int = 0
     """Size of the candidates as archived JSON."""
+    data_bytes: int | None = None
+    """Bytes of the data the candidates stand for (the objects they reference, or their
+    ``size_column``); ``None``: not measured (nothing to measure it by)."""
     held: int = 0
     """Rows the predicate selects that archived rows still reference (kept)."""
+    age: str = "own"
+    unreferenced: int = 0
+    """With ``age = "unreferenced"``: rows seen unreferenced now (candidates or not yet)."""
     samples: list[str] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        """``row_bytes`` (the name before data sizes were measured)."""
+        return self.row_bytes
 
     @property
     def fraction(self) -> float:
@@ -94,12 +109,20 @@ class CollectionResult:
     collection: str
     table: str
     archived: int = 0
-    bytes: int = 0
+    row_bytes: int = 0
+    """Size of the archived rows as JSON."""
+    data_bytes: int | None = None
+    """Bytes of the data the archived rows stand for; ``None``: not measured."""
     held: int = 0
     skipped: int = 0
     """Rows locked by a writer, or whose delete kept failing: left for the next run."""
     retries: int = 0
     samples: list[str] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        """``row_bytes`` (the name before data sizes were measured)."""
+        return self.row_bytes
 
 
 @dataclass
@@ -157,35 +180,81 @@ def scan_collection(
     now: datetime,
     show: int = 0,
     progress: ProgressLike = None,
+    watch: Watch | None = None,
+    sizer: DataSizer | None = None,
 ) -> CollectionScan:
-    """Count the candidates of ``ct`` (and their archived size); change nothing.
+    """Count the candidates of ``ct`` (their archived size and data size); change nothing in the table.
 
-    Reports the candidate rows read to ``progress`` (phase ``scan``).
+    With ``watch`` (``age = "unreferenced"``) every row that is unreferenced
+    (and matches ``where``) is read, handed to the watch a chunk at a time
+    (a real run's watch records it), and counted a candidate only when its age
+    column is old enough too; the watch is finished after the last chunk.
+    ``sizer`` measures ``data_bytes``. Reports the rows read to ``progress``
+    (phase ``scan``).
     """
-    scan = CollectionScan(ct.name, ct.qualified, ct.config.action)
+    scan = CollectionScan(ct.name, ct.qualified, ct.config.action, age=ct.config.age)
+    if sizer is not None:
+        scan.data_bytes = 0
     step = as_progress(progress).step("scan", ct.name, kind="collection", unit="candidate rows")
-    query = sa.select(ct.table).where(ct.predicate(now)).order_by(*ct.pk_columns())
-    with _errors(ct), ct.engine.connect() as conn:
-        scan.rows = int(conn.execute(sa.select(sa.func.count()).select_from(ct.table)).scalar_one())
-        result = conn.execution_options(stream_results=True, yield_per=_SCAN_CHUNK).execute(query)
-        try:
-            for partition in result.mappings().partitions(_SCAN_CHUNK):
-                chunk = [dict(row) for row in partition]
-                step.advance(len(chunk))
-                # a report rule that ignores references counts the rows archived rows hold too
-                held = set() if ct.config.ignores_references else held_keys(ct, archive, chunk)
-                scan.held += len(held)
-                for row in chunk:
-                    if ct.pk_of(row) in held:
-                        continue
-                    scan.candidates += 1
-                    scan.bytes += len(encode_row(row))
-                    if len(scan.samples) < show:
-                        scan.samples.append(pk_text(ct.pk_of(row)))
-        finally:
-            result.close()
+    if watch is None:
+        query = sa.select(ct.table).where(ct.predicate(now))
+    else:
+        query = sa.select(ct.table, ct.old_enough(now).label(_OLD)).where(ct.unreferenced())
+    query = query.order_by(*ct.pk_columns())
+    with _errors(ct):
+        with ct.engine.connect() as conn:
+            scan.rows = int(conn.execute(sa.select(sa.func.count()).select_from(ct.table)).scalar_one())
+        for chunk in _chunks(ct, query, keyset=watch is not None and watch.records):
+            step.advance(len(chunk))
+            # a report rule that ignores references counts the rows archived rows hold too
+            held = set() if ct.config.ignores_references else held_keys(ct, archive, chunk)
+            scan.held += len(held)
+            chunk = [row for row in chunk if ct.pk_of(row) not in held]
+            if watch is not None:
+                scan.unreferenced += len(chunk)
+                old = watch.old_enough([pk_text(ct.pk_of(row)) for row in chunk])
+                chunk = [row for row in chunk if bool(row.pop(_OLD)) and pk_text(ct.pk_of(row)) in old]
+            for row in chunk:
+                scan.candidates += 1
+                scan.row_bytes += len(encode_row(row))
+                if len(scan.samples) < show:
+                    scan.samples.append(pk_text(ct.pk_of(row)))
+            if sizer is not None and chunk:
+                scan.data_bytes = (scan.data_bytes or 0) + sizer.measure(chunk)
+    if watch is not None:
+        watch.finish()  # every unreferenced row was read: the scan is complete
     step.done()
     return scan
+
+
+def _chunks(ct: CollectionTable, query: sa.Select[Any], *, keyset: bool) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``query`` (ordered by primary key), :data:`_SCAN_CHUNK` at a time.
+
+    Streamed from one server-side cursor; with ``keyset`` each chunk is its own
+    short query (``pk > last``) instead, so that no cursor stays open while the
+    caller writes the catalog between chunks (a catalog in the same SQLite file
+    could not commit behind an open reader).
+    """
+    if not keyset:
+        with ct.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=_SCAN_CHUNK).execute(query)
+            try:
+                for partition in result.mappings().partitions(_SCAN_CHUNK):
+                    yield [dict(row) for row in partition]
+            finally:
+                result.close()
+        return
+    after: tuple[Any, ...] | None = None
+    while True:
+        page = query if after is None else query.where(ct.after(after))
+        with ct.engine.connect() as conn:
+            chunk = [dict(row) for row in conn.execute(page.limit(_SCAN_CHUNK)).mappings()]
+        if not chunk:
+            return
+        after = ct.pk_of(chunk[-1])
+        yield chunk
+        if len(chunk) < _SCAN_CHUNK:
+            return
 
 
 def collect_collection(
@@ -198,12 +267,19 @@ def collect_collection(
     check_lease: LeaseCheck,
     show: int = 0,
     progress: ProgressLike = None,
+    watch: Watch | None = None,
+    sizer: DataSizer | None = None,
 ) -> CollectionResult:
     """Archive and delete every candidate of ``ct`` in batches (see the module docstring).
 
-    Reports the candidate rows handled (archived, held or skipped) to
-    ``progress`` (phase ``collect``); their total is known when a
-    ``max_fraction`` guard counted them.
+    With ``watch`` (``age = "unreferenced"``, after the run's complete
+    :func:`scan_collection` recorded the clock) a row the predicate selects
+    is deleted only when the clock says it has been unreferenced for
+    ``min_age``; the predicate is still evaluated in the DELETE, and archived
+    rows are forgotten by the clock afterwards. ``sizer`` measures the
+    archived rows' ``data_bytes`` (after each batch commits). Reports the
+    candidate rows handled (archived, held or skipped) to ``progress`` (phase
+    ``collect``); their total is known when a ``max_fraction`` guard counted them.
     """
     if ct.config.ignores_references or ct.config.action != "collect":
         # the config refuses this; a rule that ignores references must never delete a row
@@ -213,11 +289,22 @@ def collect_collection(
             collection=ct.name,
         )
     result = CollectionResult(ct.name, ct.qualified)
+    if sizer is not None:
+        result.data_bytes = 0
     total = None
     if ct.config.max_fraction is not None:
         total = _guard_fraction(ct, now)
     step = as_progress(progress).step("collect", ct.name, total, kind="collection", unit="rows")
-    batch = _Batch(ct, archive, run_id=run_id, now=now, expires_at=now + ct.config.retention, shared=shared)
+    batch = _Batch(
+        ct,
+        archive,
+        run_id=run_id,
+        now=now,
+        expires_at=now + ct.config.retention,
+        shared=shared,
+        watch=watch,
+        sizer=sizer,
+    )
     after: tuple[Any, ...] | None = None
     limit = ct.config.batch_size
     failures = singles = 0
@@ -281,6 +368,8 @@ class _Batch:
     now: datetime
     expires_at: datetime
     shared: bool
+    watch: Watch | None = None
+    sizer: DataSizer | None = None
     deleted_pks: list[str] = field(default_factory=list)
 
     def attempt(
@@ -320,6 +409,10 @@ class _Batch:
                     for row in rows
                     if ct.pk_of(row) not in held
                 }
+                if self.watch is not None:
+                    # age = "unreferenced": only rows the clock has seen unreferenced for min_age
+                    old = self.watch.still_old_enough([new.pk for new in new_rows.values()])
+                    new_rows = {k: new for k, new in new_rows.items() if new.pk in old}
                 fault("rows.after-select")
                 if not new_rows:
                     return last
@@ -357,8 +450,14 @@ class _Batch:
         fault("rows.after-confirm")
         result.archived += len(deleted)
         result.skipped += len(new_rows) - len(deleted)
-        result.bytes += sum(len(new_rows[k].row) for k in deleted)
-        self.deleted_pks += [new_rows[k].pk for k in new_rows if k in deleted]
+        result.row_bytes += sum(len(new_rows[k].row) for k in deleted)
+        gone = [new_rows[k].pk for k in new_rows if k in deleted]
+        self.deleted_pks += gone
+        if self.watch is not None:
+            self.watch.forget(gone)  # a restored row starts its clock again
+        if self.sizer is not None and deleted:
+            measured = self.sizer.measure([row for row in rows if ct.pk_of(row) in deleted])
+            result.data_bytes = (result.data_bytes or 0) + measured
         return last
 
     def _delete_in(self, conn: sa.Connection, keys: list[tuple[Any, ...]]) -> set[tuple[Any, ...]]:

@@ -53,7 +53,7 @@ import fnmatch
 import operator
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -61,6 +61,7 @@ from itertools import filterfalse, islice
 
 from reclaim.errors import StoreError
 from reclaim.lifecycle.progress import ProgressLike, as_progress
+from reclaim.lifecycle.unreferenced import Watch
 from reclaim.references import PageCoverage, ReferenceSource, upper_bound
 from reclaim.stores import ObjectInfo, Store
 from reclaim.stores._pages import KeyPage, list_pages, verify_pages
@@ -434,6 +435,7 @@ def scan_store(
     referenced_bytes: bool = False,
     key_range: KeyRange | None = None,
     released: Callable[[list[str]], set[str]] | None = None,
+    watch: Watch | None = None,
 ) -> StoreScan:
     """Scan one store read-only and count, a page at a time, what :func:`classify` decides.
 
@@ -448,7 +450,12 @@ def scan_store(
     With ``released`` (a store with ``strays = "report"``),
     each page's old-enough unreferenced keys are given to it at once, and those
     it does not return are strays: counted in ``strays``, never candidates, never
-    given to ``on_candidate``. Raises what :func:`classify` raises.
+    given to ``on_candidate``.
+    With ``watch`` (``age = "unreferenced"``) an
+    unreferenced object is a candidate only when it is also old enough by
+    the watch's clock (else it counts as young); each page's unreferenced
+    keys are recorded, and after the last page the watch is finished (never
+    after an error). Raises what :func:`classify` raises.
     """
     start = scan_start or datetime.now(UTC)
     as_of = _listed_as_of(store)  # a snapshot listing: chosen (and refused if unusable) before anything
@@ -499,14 +506,21 @@ def scan_store(
             info = info_of(key)
             if info is not None and changed_size is not None:
                 changed_size = None if info.size is None else changed_size + info.size
-        for info in map(info_of, item.unreferenced):
+        infos: Iterable[ObjectInfo | None] = map(info_of, item.unreferenced)
+        watched: set[str] | None = None  # age = "unreferenced": the keys unreferenced long enough
+        if watch is not None:
+            infos = list(infos)
+            watched = watch.old_enough([info.key for info in infos if info is not None])
+        for info in infos:
             if info is None:
                 vanished += 1  # listed, gone before its size and mtime could be read
                 continue
             assert info.mtime is not None
             size = info.size
-            if info.mtime >= threshold:
-                young += 1  # invariant 1: modified at or after scan_start - min_age
+            if info.mtime >= threshold or (watched is not None and info.key not in watched):
+                # invariant 1: modified at or after scan_start - min_age (or, with age =
+                # "unreferenced", not seen unreferenced by every complete scan since then)
+                young += 1
                 if young_size is not None:
                     young_size = None if size is None else young_size + size
                 continue
@@ -565,5 +579,7 @@ def scan_store(
         source_report.rows = source.counters.rows
         source_report.foreign = source.counters.foreign
         report.references += source.counters.rows
+    if watch is not None:
+        watch.finish()  # the listing and every source were read to their end: the scan is complete
     report.finished_at = datetime.now(UTC)
     return report

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from reclaim.catalog import ArchivedRow, Entry, Journal, State, pk_text
 from reclaim.config.jsonable import to_jsonable
 from reclaim.errors import ConfigError, PlanSpent, UnknownItem
+from reclaim.lifecycle.datasize import data_sizer
 from reclaim.lifecycle.progress import ProgressLike, last_listing
 from reclaim.lifecycle.purge import PurgePlan, PurgeResult, plan_purge
 from reclaim.lifecycle.quarantine import QuarantinePlan, QuarantineResult, plan_quarantine
@@ -29,6 +30,7 @@ from reclaim.lifecycle.restore_rows import RowRestorePlan, RowRestoreResult, pla
 from reclaim.lifecycle.rows import CollectionResult, CollectionScan, collect_collection, scan_collection
 from reclaim.lifecycle.scan import StoreScan
 from reclaim.lifecycle.strays import releaser
+from reclaim.lifecycle.unreferenced import Watch
 from reclaim.lifecycle.versioned import require_versioning
 from reclaim.stores import is_versioned
 
@@ -131,6 +133,7 @@ class QuarantineStep(_Once):
                         progress=progress,
                         expected=last_listing(c.catalog, name),
                         released=c.session.released(name),
+                        watch=c.watch("store", name) if policy.age == "unreferenced" else None,
                     )
                 )
                 c.record("listed", name, plans[-1].scan.listed.count)  # the next listing's total
@@ -443,7 +446,11 @@ class RowsStep(_Once):
         return RowsOutcome(scans=[self._scan(name) for name in self.order])
 
     def execute(self) -> RowsOutcome:
-        """Archive and delete the candidates of every ``collect`` collection; count report-only ones."""
+        """Archive and delete the candidates of every ``collect`` collection; count report-only ones.
+
+        A collection with ``age = "unreferenced"`` is first scanned whole (its
+        clock recorded, page by page), then collected by that clock.
+        """
         self._spend()
         c = self._collector
         assert c.run_id is not None
@@ -453,6 +460,9 @@ class RowsStep(_Once):
             if ct.config.action == "report":
                 outcome.scans.append(self._scan(name))
                 continue
+            watch = self._watch(name)
+            if watch is not None:
+                scan_collection(ct, c.archive, now=self._now, progress=self.progress, watch=watch)
             result = collect_collection(
                 ct,
                 c.archive,
@@ -462,17 +472,37 @@ class RowsStep(_Once):
                 check_lease=c.check_lease,
                 show=self._show,
                 progress=self.progress,
+                watch=watch,
+                sizer=data_sizer(c.config, ct, c.session.store),
             )
             outcome.collections.append(result)
             c.record("collections", name, result)
         return outcome
 
+    def _watch(self, name: str) -> Watch | None:
+        c = self._collector
+        if c.config.collections[name].age != "unreferenced":
+            return None
+        return c.watch("collection", name, now=self._now)
+
     def _scan(self, name: str) -> CollectionScan:
         c = self._collector
         ct = c.session.collection(name)
-        scan = scan_collection(ct, c.archive, now=self._now, show=self._show, progress=self.progress)
+        scan = scan_collection(
+            ct,
+            c.archive,
+            now=self._now,
+            show=self._show,
+            progress=self.progress,
+            watch=self._watch(name),
+            sizer=data_sizer(c.config, ct, c.session.store),
+        )
         if ct.config.action == "report":
-            reported: dict[str, object] = {"rows": scan.candidates, "bytes": scan.bytes}
+            reported: dict[str, object] = {
+                "rows": scan.candidates,
+                "row_bytes": scan.row_bytes,
+                "data_bytes": scan.data_bytes,
+            }
             if scan.samples:
                 reported["samples"] = scan.samples
             c.record("reported", name, reported)

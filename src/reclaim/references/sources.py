@@ -318,7 +318,19 @@ class ReferenceSource:
         raise AssertionError("unreachable: the page was out of order")  # pragma: no cover
 
     def _value_pages(self) -> Generator[list[Any], None, None]:
-        """The first column of the ordered stream, a fetch at a time."""
+        """The first column of the ordered stream, a fetch at a time (a decoder's keys, sorted)."""
+        if self.config.decoder is not None:
+            # the decoder's keys come in no order the database knows: sorted out of core
+            decoded = cast(
+                "Generator[str, None, None]",
+                sort_externally(self._decoded(self._raw_values()), tempdir=self.tempdir),
+            )
+            try:
+                while page := list(islice(decoded, _YIELD_PER)):
+                    yield page
+            finally:
+                decoded.close()
+            return
         if self.config.order != "sort":
             yield from self._execute_pages(self._select(with_rows=False, ordered=True))
             return

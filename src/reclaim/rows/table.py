@@ -172,14 +172,26 @@ class CollectionTable:
 
     def predicate(self, now: datetime) -> sa.ColumnElement[bool]:
         """Old enough, the extra filter, and referenced by no row (see the module docstring)."""
-        t = self.table
-        conditions: list[sa.ColumnElement[bool]] = [t.c[self.config.age_column] < self.cutoff(now)]
+        combined: sa.ColumnElement[bool] = sa.and_(self.old_enough(now), self.unreferenced())
+        return combined
+
+    def old_enough(self, now: datetime) -> sa.ColumnElement[bool]:
+        """The age condition alone: the age column is older than ``now - min_age``."""
+        condition: sa.ColumnElement[bool] = self.table.c[self.config.age_column] < self.cutoff(now)
+        return condition
+
+    def unreferenced(self) -> sa.ColumnElement[bool]:
+        """The predicate without its age condition: ``where`` holds and no row references the row.
+
+        What ``age = "unreferenced"`` records as seen unreferenced.
+        """
+        conditions: list[sa.ColumnElement[bool]] = []
         if self.config.where:
             conditions.append(sa.text(f"({self.config.where})"))  # type: ignore[arg-type]
         if not self.config.ignores_references:  # a report rule may count referenced rows too
             for index, ref in enumerate(self.inbound):
                 conditions.append(~self._referenced(ref, index))
-        combined: sa.ColumnElement[bool] = sa.and_(*conditions)
+        combined: sa.ColumnElement[bool] = sa.and_(sa.true(), *conditions)
         return combined
 
     def _referenced(self, ref: InboundRef, index: int) -> sa.Exists:
@@ -249,6 +261,8 @@ def describe(name: str, config: Config, engine: sa.Engine) -> CollectionTable:
                 field=f"{where}.table",
             )
         _require_column(table, cfg.age_column, f"{where}.age_column")
+        if cfg.size_column is not None:
+            _require_column(table, cfg.size_column, f"{where}.size_column")
         inbound = _reflected(inspector, cfg, where) + _declared(inspector, cfg, table, pk, where)
         _refuse_undeclared_actions(inbound, where)
         outbound = inspector.get_foreign_keys(cfg.table, schema=cfg.table_schema)
