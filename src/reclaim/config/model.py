@@ -409,6 +409,10 @@ class CollectionConfig(_Model):
     """Rows deleted per transaction."""
     max_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
     """Fail closed when candidates exceed this share of the table (default: no limit)."""
+    objects: Literal["follow", "keep"] = "keep"
+    """``follow``: the objects an archived row references (through the store reference sources
+    that read this table) are quarantined with it, restored with it, and purged when its
+    retention ends; ``keep``: they stay served, referenced by the archived row, until it expires."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["POINTS", "ROW_POINTS", "WINDOW_POINTS", "fault"]
+__all__ = ["FOLLOW_POINTS", "POINTS", "ROW_POINTS", "WINDOW_POINTS", "fault"]
 
 #: every fault point, in the order a run meets them; quarantine, purge and restore work a batch
 #: at a time, so their points are met once per batch, except ``quarantine.after-move``: once per
@@ -45,6 +45,17 @@ ROW_POINTS = (
     "rows.after-confirm",
     "rows-restore.after-claim",
     "rows-restore.after-insert",
+)
+
+#: fault points of objects that follow their rows (``objects = "follow"``): after the pending objects
+#: of a batch are quarantined, before their links name the entries; after they are linked; after a
+#: row's objects are restored, before the row; after an expiring row's objects are purged, before
+#: its links are dropped
+FOLLOW_POINTS = (
+    "follow.after-quarantine",
+    "follow.after-link",
+    "rows-restore.after-objects",
+    "expire.after-purge",
 )
 
 #: points between a lease check and the side effect it guards: once per delete request or move
