@@ -29,7 +29,7 @@ Read-only ``scan`` and ``check`` leave their reports as observations
 ``fence``, ``journal``, ``lease`` and ``observations`` are public modules too (listed in ``__all__``).
 """
 
-from reclaim.catalog import archive, browse, fence, journal, lease, observations
+from reclaim.catalog import archive, browse, fence, journal, lease, links, observations
 from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.archive import RESTORABLE, ArchivedRow, NewRow, RowArchive, RowState, RowSummary, pk_text
 from reclaim.catalog.catalog import MIGRATIONS, Catalog, open_catalog
@@ -45,6 +45,7 @@ from reclaim.catalog.journal import (
     JournalSummary,
     State,
 )
+from reclaim.catalog.links import ObjectLink, ObjectLinks
 from reclaim.catalog.lease import DEFAULT_TTL, Lease, LeaseCheck, LeaseInfo, Leases
 from reclaim.catalog.observations import Observation, latest_observation, record_check, record_scan
 from reclaim.catalog.runs import RunRecord, RunStatus
@@ -82,6 +83,8 @@ __all__ = [
     "LeaseInfo",
     "Leases",
     "NewRow",
+    "ObjectLink",
+    "ObjectLinks",
     "ObjectKey",
     "Observation",
     "RowArchive",
@@ -99,6 +102,7 @@ __all__ = [
     "journal",
     "latest_observation",
     "lease",
+    "links",
     "observations",
     "open_catalog",
     "pk_text",
