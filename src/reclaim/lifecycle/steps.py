@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from reclaim.catalog import ArchivedRow, Entry, Journal, State, pk_text
 from reclaim.config.jsonable import to_jsonable
-from reclaim.errors import ConfigError, PlanSpent, UnknownItem
+from reclaim.errors import ConfigError, PlanSpent, UnknownItem, UnsafeToProceed
 from reclaim.lifecycle.follow import Followed, follow_pending, owned_entries, purge_expiring, restore_owned
 from reclaim.lifecycle.progress import ProgressLike, last_listing
 from reclaim.lifecycle.purge import PurgePlan, PurgeResult, plan_purge
@@ -514,7 +514,9 @@ class RowRestoreStep(_Once):
                 selected += c.archive.select(collection=name, run_id=run_id, since=since)
         tables = c.session.collections()
         shared = {name: c.session.shares_catalog(name) for name in tables}
-        return cls(c, len(selected), plan_row_restore(selected, tables, c.archive, shared=shared))
+        plan = plan_row_restore(selected, tables, c.archive, shared=shared)
+        _refuse_purged_objects(c, plan.rows)
+        return cls(c, len(selected), plan)
 
     def preview(self) -> RowRestoreOutcome:
         """The rows that would be inserted again, per collection, and the objects they own."""
@@ -542,6 +544,27 @@ class RowRestoreStep(_Once):
         result.objects = objects
         c.counts["rows_restored"] = to_jsonable(result)
         return RowRestoreOutcome(self._selected, result)
+
+
+def _refuse_purged_objects(c: Collector, rows: Sequence[ArchivedRow]) -> None:
+    """Refuse (:class:`UnsafeToProceed`) a row whose owned object its expiry purged already.
+
+    Its retention ended and the cycle that expires it was stopped between the
+    purge of its objects and the row's expiry: restored, the row would point
+    at nothing. The next cycle expires it.
+    """
+    for link in c.archive.links.of_rows([row.id for row in rows]):
+        if link.entry_id is None or link.store not in c.config.stores:
+            continue
+        entry = c.journal.get(link.entry_id)
+        if entry is None or entry.state is not State.PURGED or c.journal.active(link.store, link.key):
+            continue
+        row = next(r for r in rows if r.id == link.row_id)
+        raise UnsafeToProceed(
+            f"collection {row.collection!r}: archived row {row.pk} is past its retention and its object "
+            f"{link.key!r} (store {link.store!r}) was purged at its expiry; nothing was restored",
+            collection=row.collection,
+        )
 
 
 def _pk_spelling(pk: str) -> str:
