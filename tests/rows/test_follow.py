@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import reclaim
 from reclaim.catalog import Journal, State, open_catalog
+from reclaim.errors import ConfigError
 
 from .world import DAY, World, naive
 
@@ -25,6 +28,15 @@ age_column = "created"
 min_age = "7d"
 retention = "30d"
 objects = "follow"
+"""
+
+
+KEEP_BLOBS = """
+[collections.blobs]
+database = "app"
+table = "blobs"
+age_column = "created"
+min_age = "7d"
 """
 
 
@@ -136,30 +148,46 @@ def test_while_the_row_is_restorable_its_object_is_never_purged_whatever_the_gra
 
 def test_an_object_another_archived_row_references_stays_live(world: World) -> None:
     # blobs is a "keep" collection: its archived row keeps its object referenced (and served)
-    world.collections = FOLLOW + """
-[collections.blobs]
-database = "app"
-table = "blobs"
-age_column = "created"
-min_age = "7d"
-"""
-    _upload(world, 1, "shared/y")
+    world.collections = FOLLOW + KEEP_BLOBS
+    _upload(world, 1, "shared/y", age=1)  # young tonight
     _blob(world, 1, "shared/y")
     world.write_config()
-    report = reclaim.run(world.config_path)
-    assert sorted((c.collection, c.archived) for c in report.collections) == [("blobs", 1), ("uploads", 1)]
-    uploads = next(c for c in report.collections if c.collection == "uploads")
-    if world.ids("blobs"):  # the uploads collection went first: the blob row was live then
-        assert uploads.objects_kept == 1
+    first = reclaim.run(world.config_path)
+    assert [(c.collection, c.archived) for c in first.collections] == [("uploads", 0), ("blobs", 1)]
+    with world.engine.begin() as conn:  # a week later, the upload is old and unused too
+        conn.execute(world.t("uploads").update().values(created=naive(world.now - 9 * DAY)))
+    second = reclaim.run(world.config_path)
+    uploads = next(c for c in second.collections if c.collection == "uploads")
+    assert (uploads.archived, uploads.objects, uploads.objects_kept) == (1, 0, 1)
     assert world.objects() == ["shared/y"]
     assert _entries(world, "shared/y") == []
+    # the archived upload owns nothing: once the blob row expires the object is an ordinary candidate
+    assert _links(world) == 0
+
+
+def test_a_dry_run_of_the_expiry_counts_the_objects_and_changes_nothing(world: World) -> None:
+    world.collections = FOLLOW
+    _upload(world, 1, "uploads/1")
+    world.write_config()
+    dry = reclaim.run(world.config_path, dry_run=True)
+    assert world.ids("uploads") == [1]
+    assert [s.candidates for s in dry.collection_scans] == [1]
+    reclaim.run(world.config_path)
+    _expire_archive(world)
+    dry = reclaim.run(world.config_path, dry_run=True)
+    assert dry.expired_rows == 1
+    assert dry.expired_objects["blobs"].purged.count == 1
+    assert _trash(world, "uploads/1").exists()
+    assert _entries(world, "uploads/1") == [State.QUARANTINED]
+    assert _links(world) == 1
 
 
 def test_mark_mode_keeps_the_object_in_place_and_journals_it(world: World) -> None:
     world.collections = FOLLOW
     _upload(world, 1, "uploads/1")
     world.write_config()
-    text = world.config_path.read_text().replace('max_fraction = 1.0\n', 'max_fraction = 1.0\nmode = "mark"\n', 1)
+    text = world.config_path.read_text()
+    text = text.replace("max_fraction = 1.0\n", 'max_fraction = 1.0\nmode = "mark"\n', 1)
     world.config_path.write_text(text)
     before = (world.store_dir / "uploads/1").read_bytes()
     reclaim.run(world.config_path)
@@ -170,3 +198,22 @@ def test_mark_mode_keeps_the_object_in_place_and_journals_it(world: World) -> No
     reclaim.restore_rows(world.config_path, collection="uploads", pks=["1"])
     assert (world.store_dir / "uploads/1").read_bytes() == before
     assert _entries(world, "uploads/1") == [State.RESTORED]
+
+
+def test_follow_needs_exact_table_sources_that_read_its_table(world: World) -> None:
+    world.collections = FOLLOW.replace('table = "uploads"', 'table = "versions"').replace(
+        'age_column = "created"', 'age_column = "id"'
+    )
+    world.write_config()
+    with pytest.raises(ConfigError, match="no store reference source reads table 'versions'") as caught:
+        reclaim.run(world.config_path)
+    assert caught.value.field == "collections.uploads.objects"
+    world.collections = FOLLOW
+    world.write_config()
+    text = world.config_path.read_text().replace(
+        'table = "uploads"\ncolumn = "blob"', 'table = "uploads"\ncolumn = "blob"\nkind = "prefix"', 1
+    )
+    world.config_path.write_text(text)
+    with pytest.raises(ConfigError, match="is a prefix source") as caught:
+        reclaim.run(world.config_path)
+    assert caught.value.field == "collections.uploads.objects"

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Collection
 import subprocess
 import sys
+from collections.abc import Collection
 
 import pytest
 
@@ -154,7 +154,7 @@ def test_killed_while_objects_follow_their_rows(world: World, point: str, visit:
 
     reclaim.run(world.config_path)  # the next cycle finishes the collection
     assert world.ids("uploads") == []
-    rows, states, _ = _state(world)
+    _, states, _ = _state(world)
     for upload in IDS:
         key = _key(upload)
         if upload == SHARED:

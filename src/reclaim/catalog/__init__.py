@@ -45,8 +45,8 @@ from reclaim.catalog.journal import (
     JournalSummary,
     State,
 )
-from reclaim.catalog.links import ObjectLink, ObjectLinks
 from reclaim.catalog.lease import DEFAULT_TTL, Lease, LeaseCheck, LeaseInfo, Leases
+from reclaim.catalog.links import ObjectLink, ObjectLinks
 from reclaim.catalog.observations import Observation, latest_observation, record_check, record_scan
 from reclaim.catalog.runs import RunRecord, RunStatus
 from reclaim.catalog.tables import (
@@ -83,9 +83,9 @@ __all__ = [
     "LeaseInfo",
     "Leases",
     "NewRow",
+    "ObjectKey",
     "ObjectLink",
     "ObjectLinks",
-    "ObjectKey",
     "Observation",
     "RowArchive",
     "RowState",

@@ -442,7 +442,7 @@ class RowArchive:
         return found
 
     def holders(self, table_name: str, selector: str, values: Collection[str]) -> set[tuple[str, int]]:
-        """``(value, row id)`` for each of ``values`` a restorable archived row of ``table_name`` references."""
+        """``(value, row id)`` for each of ``values`` a restorable archived row of ``table_name`` holds."""
         found: set[tuple[str, int]] = set()
         ordered = sorted(set(values))
         for start in range(0, len(ordered), _BATCH):

@@ -81,12 +81,7 @@ class ObjectLinks:
 
     def _all(self, query: sa.Select[Any]) -> list[ObjectLink]:
         with self._catalog.begin() as connection:
-            return [
-                ObjectLink(
-                    int(r.id), int(r.row_id), str(r.store), str(r.key), _opt_int(r.entry_id), str(r.collection)
-                )
-                for r in connection.execute(query)
-            ]
+            return [_link(r) for r in connection.execute(query)]
 
     # -- queries -------------------------------------------------------------------------
 
@@ -153,9 +148,8 @@ class ObjectLinks:
             )
             wanted = set(batch)
             with self._catalog.begin() as connection:
-                found.update(
-                    pair for pair in ((int(r), str(k)) for r, k in connection.execute(query)) if pair in wanted
-                )
+                rows = ((int(row_id), str(key)) for row_id, key in connection.execute(query))
+                found.update(pair for pair in rows if pair in wanted)
         return found
 
     def held(self, store: str, keys: Collection[str], *, now: datetime) -> set[str]:
@@ -218,5 +212,6 @@ class ObjectLinks:
         return dropped
 
 
-def _opt_int(value: object) -> int | None:
-    return None if value is None else int(str(value))
+def _link(row: Any) -> ObjectLink:
+    entry = None if row.entry_id is None else int(row.entry_id)
+    return ObjectLink(int(row.id), int(row.row_id), str(row.store), str(row.key), entry, str(row.collection))

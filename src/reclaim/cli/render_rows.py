@@ -98,9 +98,10 @@ def render_cycle(report: CycleReport, console: Console) -> None:
             f"expired {report.expired_rows:,} archived rows and {entries:,} finished journal entries"
         )
         for store, purged in report.expired_objects.items():
+            size = human_bytes(purged.purged.bytes)
             console.print(
-                f"store [bold]{store}[/]: purged {objects(purged.purged.count, human_bytes(purged.purged.bytes))} "
-                f"that expired rows owned; restored {purged.restored:,} referenced again"
+                f"store [bold]{store}[/]: purged {objects(purged.purged.count, size)} that expired rows "
+                f"owned; restored {purged.restored:,} referenced again"
             )
     if report.findings:
         console.print(f"[yellow]{report.findings:,} report-only findings (listed above, never touched)[/]")

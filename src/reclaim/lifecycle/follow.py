@@ -64,7 +64,6 @@ __all__ = [
 ]
 
 
-
 @dataclass
 class Followed:
     """What following one collection's rows did to their objects."""
@@ -101,7 +100,7 @@ class UnownedSource(ArchivedSource):
             for key in wanted[value]
         }
         owned = self.archive.links.owners(self.store, pairs)
-        return {key for pair in pairs - owned for key in [pair[1]]}
+        return {key for _, key in pairs - owned}
 
 
 def unowned_sources(sources: Sequence[ReferenceSource], store: str) -> list[ReferenceSource]:
@@ -197,7 +196,7 @@ def _follow_store(c: Collector, name: str, group: list[ObjectLink], outcome: dic
 
 
 def _in_scope(keys: list[str], include: Sequence[str], exclude: Sequence[str]) -> list[str]:
-    """The keys a scan of the store could list as candidates (invariant 8): inside ``include``, not excluded."""
+    """The keys a scan could list as candidates (invariant 8): inside ``include``, not excluded."""
     if include:
         keys = [key for key in keys if key.startswith(tuple(include))]
     dropped = set(excluded_keys(exclude, keys))
@@ -294,7 +293,8 @@ def _purge_store(
     policy, store = c.policy(name), c.session.store(name)
     keys = list(dict.fromkeys(link.key for link in group))
     held = c.archive.links.held(name, keys, now=now)
-    quarantined = {e.key: e for e in _select(c, name, [k for k in keys if k not in held], (State.QUARANTINED,))}
+    alone = [key for key in keys if key not in held]
+    quarantined = {e.key: e for e in _select(c, name, alone, (State.QUARANTINED,))}
     refused = Refused()
     doomed = trusted(quarantined.values(), trash_prefix=policy.trash_prefix, refused=refused, doing="expire")
     spool = EntrySpool()

@@ -539,7 +539,11 @@ class RowRestoreStep(_Once):
                 objects[store] = objects.get(store, 0) + restored.restored
 
         result = self._plan.execute(
-            c.archive, run_id=c.run_id, check_lease=c.check_lease, progress=self.progress, before=restore_objects
+            c.archive,
+            run_id=c.run_id,
+            check_lease=c.check_lease,
+            progress=self.progress,
+            before=restore_objects,
         )
         result.objects = objects
         c.counts["rows_restored"] = to_jsonable(result)
