@@ -10,15 +10,18 @@ restored the normal purge never takes its object, whatever the store's grace
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import reclaim
 from reclaim.catalog import Journal, State, open_catalog
 from reclaim.errors import ConfigError
 
-from .world import DAY, World, naive
+from .test_cli_rows import cli
+from .world import DAY, World, build_schema, naive
 
 FOLLOW = """
 [collections.uploads]
@@ -217,3 +220,33 @@ def test_follow_needs_exact_table_sources_that_read_its_table(world: World) -> N
     with pytest.raises(ConfigError, match="is a prefix source") as caught:
         reclaim.run(world.config_path)
     assert caught.value.field == "collections.uploads.objects"
+
+
+def test_the_cli_reports_the_objects_that_followed_their_rows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'app.sqlite'}"
+    engine = sa.create_engine(url)
+    world = World(root=tmp_path, db_url=url, engine=engine, md=build_schema(engine))
+    try:
+        world.collections = FOLLOW
+        _upload(world, 1, "uploads/1")
+        world.write_config()
+        run = cli(world, "run")
+        assert run.returncode == 0, run.stderr
+        assert "their objects: quarantined 1 object (9 B) with them; 0 left live" in run.stdout
+        restore = cli(world, "restore", "--collection", "uploads", "1")
+        assert restore.returncode == 0, restore.stderr
+        assert "restored 1 object of store blobs that the rows own" in restore.stdout
+        assert world.objects() == ["uploads/1"]
+        _expire_archive(world)
+        with engine.begin() as conn:  # collected again, then expired at once
+            conn.execute(world.t("uploads").update().values(created=naive(world.now - 9 * DAY)))
+        assert cli(world, "run").returncode == 0
+        _expire_archive(world)
+        expired = cli(world, "run", "--json")
+        assert expired.returncode == 0, expired.stderr
+        data = json.loads(expired.stdout)
+        assert data["expired_rows"] == 1
+        assert data["expired_objects"]["blobs"]["purged"]["count"] == 1
+        assert world.objects() == []
+    finally:
+        engine.dispose()
