@@ -250,3 +250,26 @@ def test_the_cli_reports_the_objects_that_followed_their_rows(tmp_path: Path) ->
         assert world.objects() == []
     finally:
         engine.dispose()
+
+
+def test_young_objects_and_report_only_stores_stay_live(world: World) -> None:
+    world.collections = FOLLOW
+    _upload(world, 1, "uploads/1")
+    _upload(world, 2, "uploads/2")
+    world.write_config()
+    world.put("uploads/2", age=DAY / 24)  # rewritten an hour ago: younger than the store's min_age
+    report = reclaim.run(world.config_path)
+    (result,) = report.collections
+    assert (result.archived, result.objects, result.objects_kept) == (2, 1, 1)
+    assert world.objects() == ["uploads/2"]
+
+    _upload(world, 3, "uploads/3")
+    text = world.config_path.read_text().replace(
+        "max_fraction = 1.0\n", 'max_fraction = 1.0\naction = "report"\n', 1
+    )
+    world.config_path.write_text(text)
+    report = reclaim.run(world.config_path)
+    (result,) = report.collections
+    assert (result.archived, result.objects, result.objects_kept) == (1, 0, 1)
+    assert world.objects() == ["uploads/2", "uploads/3"]
+    assert _entries(world, "uploads/3") == []

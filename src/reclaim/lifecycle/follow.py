@@ -6,7 +6,9 @@ owns as *pending* links (``row_objects``, in the archive's own transaction;
 see :mod:`reclaim.catalog.links`). Then, once the rows are gone from their
 table:
 
-1. :func:`follow_pending` quarantines each pending object in the store's mode,
+1. :func:`follow_pending` quarantines each pending object in the store's mode
+   (never in a report-only store, never one younger than the store's
+   ``min_age``, outside its ``include`` or matched by its ``exclude``),
    with the whole quarantine protocol (intent, re-check, stat, move or mark,
    confirm: :func:`~reclaim.lifecycle.quarantine.plan_quarantine_of`). The
    re-check counts every live reference and every restorable archived row,
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from reclaim.catalog import ArchivedRow, Entry, State
@@ -70,8 +72,9 @@ class Followed:
 
     quarantined: Tally = field(default_factory=Tally)
     kept: int = 0
-    """Objects left live: another row references them, they are gone or changed, or reclaim may not
-    act on their key (outside ``include``, excluded, inside the trash)."""
+    """Objects left live: another row references them, they are younger than the store's
+    ``min_age``, gone or changed, their store is report-only, or reclaim may not act on their key
+    (outside ``include``, excluded, inside the trash)."""
     linked: int = 0
     """Objects quarantined already (another row owns them): linked to that entry."""
 
@@ -157,7 +160,8 @@ def _follow_store(c: Collector, name: str, group: list[ObjectLink], outcome: dic
     assert c.run_id is not None
     policy, store = c.policy(name), c.session.store(name)
     keys = list(dict.fromkeys(link.key for link in group))
-    usable = _in_scope(keys, policy.include, policy.exclude)
+    # a report-only store is never touched; keys a scan could not list are never taken
+    usable = _in_scope(keys, policy.include, policy.exclude) if policy.action == "collect" else []
     active = _active(c, name, usable)
     sources = unowned_sources(c.sources(name), name)
     # referenced by another row now: left live without a journal episode (the plan re-checks the
@@ -165,10 +169,18 @@ def _follow_store(c: Collector, name: str, group: list[ObjectLink], outcome: dic
     referenced = referenced_now(sources, [key for key in usable if key not in active])
     todo = [key for key in usable if key not in active and key not in referenced]
     present = store.stat_many(todo)
+    # never too young (invariant 1): an object written since the store's min_age may be a writer's
+    # new upload at a reused key, whose row is not committed yet
+    threshold = (datetime.now(UTC) - policy.min_age).timestamp()
+    old = [
+        info
+        for key in todo
+        if (info := present.get(key)) and info.mtime is not None and info.mtime < threshold
+    ]
     plan = plan_quarantine_of(
         store,
         sources,
-        [present[key] for key in todo if key in present],
+        old,
         mode=c.mode(name),
         grace=policy.grace,
         trash_prefix=policy.trash_prefix,
