@@ -29,6 +29,7 @@ TABLES = (
     "objects",
     "rows",
     "row_refs",
+    "row_objects",
     "lease",
     "observations",
     "totals",

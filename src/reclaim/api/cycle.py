@@ -14,8 +14,9 @@ archive records a killed run left in flight):
 4. quarantine new candidates of every store (report-only stores only
    counted); planned after step 3, so rows archived there count as
    references;
-5. expire archived rows past their retention and finished journal entries
-   past their store's retention.
+5. expire archived rows past their retention (the objects a ``follow`` row
+   owns are purged first, re-checked) and finished journal entries past their
+   store's retention.
 
 With ``incremental``, step 4 looks only at the keys the queue triggers
 recorded (:mod:`reclaim.lifecycle.incremental`) instead of listing every
@@ -74,6 +75,8 @@ class CycleReport:
     """Archived rows deleted past their retention (a dry run: that would be)."""
     expired_entries: dict[str, int] = field(default_factory=dict)
     """Per store, finished journal entries deleted past its retention (a dry run: that would be)."""
+    expired_objects: dict[str, PurgeResult] = field(default_factory=dict)
+    """Per store, the purge of objects that rows past their retention owned (``objects = "follow"``)."""
 
     @property
     def findings(self) -> int:
@@ -135,6 +138,7 @@ def run(
                 c.record("strays", scan.store, _strays(scan))
         expired = c.carry_out(c.plan_expire())
         report.expired_rows, report.expired_entries = expired.rows, expired.entries
+        report.expired_objects = expired.objects
         c.counts["findings"] = report.findings
         if not c.dry_run and not incremental:
             # the cycle's listing, for the dashboard: what it listed, kept and found, per store

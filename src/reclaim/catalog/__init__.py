@@ -30,7 +30,7 @@ Read-only ``scan`` and ``check`` leave their reports as observations
 (listed in ``__all__``).
 """
 
-from reclaim.catalog import archive, browse, fence, journal, lease, observations, released, sightings
+from reclaim.catalog import archive, browse, fence, journal, lease, links, observations, released, sightings
 from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.archive import (
     RESTORABLE,
@@ -56,6 +56,7 @@ from reclaim.catalog.journal import (
     State,
 )
 from reclaim.catalog.lease import DEFAULT_TTL, Lease, LeaseCheck, LeaseInfo, Leases
+from reclaim.catalog.links import ObjectLink, ObjectLinks
 from reclaim.catalog.observations import Observation, latest_observation, record_check, record_scan
 from reclaim.catalog.released import ReleasedKey
 from reclaim.catalog.runs import RunRecord, RunStatus
@@ -95,6 +96,8 @@ __all__ = [
     "Leases",
     "NewRow",
     "ObjectKey",
+    "ObjectLink",
+    "ObjectLinks",
     "Observation",
     "ReleasedKey",
     "Releaser",
@@ -114,6 +117,7 @@ __all__ = [
     "journal",
     "latest_observation",
     "lease",
+    "links",
     "observations",
     "open_catalog",
     "pk_text",

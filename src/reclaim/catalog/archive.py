@@ -19,6 +19,11 @@ ARCHIVED, RESTORING) those values count as referenced (invariant 6):
 :meth:`RowArchive.held` answers point lookups and :meth:`RowArchive.values`
 streams them in byte order for the object scan.
 
+Beside the archived rows of a ``follow`` collection, ``row_objects`` keeps the
+objects each one owns (:mod:`reclaim.catalog.links`), recorded in the
+transaction that archives the row; they go with the row when it is discarded
+or restored, and a row that still owns an object never expires.
+
 Every change of state is a compare-and-set on ``(id, state, version)``.
 Database errors surface as :class:`~reclaim.errors.CatalogError`.
 """
@@ -37,6 +42,7 @@ import sqlalchemy as sa
 
 from reclaim.catalog import _totals
 from reclaim.catalog._entry import CorruptRow
+from reclaim.catalog.links import ObjectLinks
 from reclaim.catalog.released import (
     ReleasedKey,
     add_released,
@@ -97,6 +103,8 @@ class NewRow:
     row: str
     refs: Sequence[tuple[str, str]] = ()
     """``(selector, value)`` pairs."""
+    objects: Sequence[tuple[str, str]] = ()
+    """``(store, key)`` pairs the row owns (``objects = "follow"``): their quarantine is pending."""
 
 
 @dataclass(frozen=True)
@@ -160,9 +168,15 @@ class RowArchive:
         self._catalog = catalog
         self._rows = catalog.tables.rows
         self._refs = catalog.tables.row_refs
+        self._links = catalog.tables.row_objects
         self._totals = catalog.tables.totals
         self._released = catalog.tables.released
         self._lease = lease
+
+    @property
+    def links(self) -> ObjectLinks:
+        """The objects archived rows own (``row_objects``), fenced like this archive."""
+        return ObjectLinks(self._catalog, lease=self._lease)
 
     def fenced(self, lease: Lease) -> RowArchive:
         """This archive, with every write fenced by ``lease``."""
@@ -214,6 +228,7 @@ class RowArchive:
         now = datetime.now(UTC)
         ids: list[int] = []
         refs: list[dict[str, Any]] = []
+        links: list[dict[str, Any]] = []
         for row in rows:
             result = connection.execute(
                 self._rows.insert().values(
@@ -243,8 +258,14 @@ class RowArchive:
                 }
                 for selector, value in dict.fromkeys(row.refs)
             ]
+            links += [
+                {"row_id": row_id, "store": store, "key": key, "key_hash": sha256_hex(key), "entry_id": None}
+                for store, key in dict.fromkeys(row.objects)
+            ]
         for start in range(0, len(refs), _BATCH):
             connection.execute(self._refs.insert(), refs[start : start + _BATCH])
+        for start in range(0, len(links), _BATCH):
+            connection.execute(self._links.insert(), links[start : start + _BATCH])
         deltas: _totals.Deltas = {}
         for row in rows:
             _totals.add(deltas, row.collection, state.value, 1, len(row.row))
@@ -261,8 +282,8 @@ class RowArchive:
     ) -> ArchivedRow | None:
         """Compare-and-set ``row`` to ``state``; ``None`` when someone changed it first.
 
-        Entering RESTORED drops the row's references: the live row holds what it
-        points at from then on.
+        Entering RESTORED drops the row's references and the objects it owned:
+        the live row holds what it points at from then on.
         """
         now = datetime.now(UTC)
         statement = (
@@ -284,6 +305,7 @@ class RowArchive:
             _totals.bump(conn, self._totals, _totals.ARCHIVE, deltas)
             if state is RowState.RESTORED:
                 conn.execute(self._refs.delete().where(self._refs.c.row_id == row.id))
+                conn.execute(self._links.delete().where(self._links.c.row_id == row.id))
             return True
 
         with self._writing(connection) as writing:
@@ -309,6 +331,7 @@ class RowArchive:
             with self._writing() as connection:
                 locked = self._lock(connection, batch, [RowState.ARCHIVING.value])
                 connection.execute(self._refs.delete().where(self._refs.c.row_id.in_(batch)))
+                connection.execute(self._links.delete().where(self._links.c.row_id.in_(list(locked))))
                 dropped += connection.execute(
                     self._rows.delete().where(
                         self._rows.c.id.in_(locked), self._rows.c.state == RowState.ARCHIVING.value
@@ -368,7 +391,10 @@ class RowArchive:
         return done
 
     def expirable(self, now: datetime, *, collection: str | None = None) -> int:
-        """How many records :meth:`expire` would delete now (a dry run's count)."""
+        """How many records :meth:`expire` would delete now (a dry run's count).
+
+        Rows that still own objects count too: their expiry purges the objects first.
+        """
         rows = self._rows
         settled = [RowState.ARCHIVED.value, RowState.RESTORED.value]
         query = sa.select(sa.func.count()).where(rows.c.state.in_(settled), rows.c.expires_at < now)
@@ -385,12 +411,17 @@ class RowArchive:
         recorded as released (:mod:`reclaim.catalog.released`) in the transaction
         that deletes the row, so a release is never lost nor recorded for a row
         that stays.
+        A row that still owns an object (``row_objects``) is left too: its objects are
+        purged first (:mod:`reclaim.lifecycle.follow`), and the row can be restored with
+        them until then.
         """
         rows = self._rows
         settled = [RowState.ARCHIVED.value, RowState.RESTORED.value]
+        owns = sa.exists().where(self._links.c.row_id == rows.c.id)
         deleted = 0
         while True:
-            query = sa.select(rows.c.id).where(rows.c.state.in_(settled), rows.c.expires_at < now)
+            # a row gains no link after it was archived: one selected without any never has one
+            query = sa.select(rows.c.id).where(rows.c.state.in_(settled), rows.c.expires_at < now, ~owns)
             if collection is not None:
                 query = query.where(rows.c.collection == collection)
             with self._writing() as connection:
@@ -459,6 +490,27 @@ class RowArchive:
             )
             with self._catalog.begin() as connection:
                 found.update(v for v in connection.execute(query).scalars() if v in wanted)
+        return found
+
+    def holders(self, table_name: str, selector: str, values: Collection[str]) -> set[tuple[str, int]]:
+        """``(value, row id)`` for each of ``values`` a restorable archived row of ``table_name`` holds."""
+        found: set[tuple[str, int]] = set()
+        ordered = sorted(set(values))
+        for start in range(0, len(ordered), _BATCH):
+            batch = ordered[start : start + _BATCH]
+            wanted = set(batch)
+            query = (
+                sa.select(self._refs.c.value, self._refs.c.row_id)
+                .join(self._rows, self._rows.c.id == self._refs.c.row_id)
+                .where(
+                    self._refs.c.table_name == table_name,
+                    self._refs.c.selector == selector,
+                    self._refs.c.value_hash.in_([sha256_hex(v) for v in batch]),
+                    self._rows.c.state.in_([s.value for s in RESTORABLE]),
+                )
+            )
+            with self._catalog.begin() as connection:
+                found.update((str(v), int(r)) for v, r in connection.execute(query) if v in wanted)
         return found
 
     def values(self, table_name: str, selector: str) -> Iterator[str]:

@@ -90,6 +90,8 @@ __all__ = [
 _KEYS_PER_QUERY: Final = 500
 #: terminal entries deleted per transaction by :meth:`Journal.expire`
 _EXPIRE_BATCH: Final = 5000
+#: states of an archived row that may still be restored (``reclaim.catalog.archive.RESTORABLE``)
+_RESTORABLE_ROWS: Final = ("ARCHIVING", "ARCHIVED", "RESTORING")
 
 _T = TypeVar("_T")
 
@@ -377,11 +379,26 @@ class Journal:
     def due(self, store: str, now: datetime, *, limit: int = 1000, after_id: int = 0) -> list[Entry]:
         """QUARANTINED entries of ``store`` whose grace ended by ``now``, by id, after ``after_id``.
 
-        Page through them by passing the last id seen as ``after_id``.
+        Page through them by passing the last id seen as ``after_id``. An object
+        that a restorable archived row owns (``row_objects``, ``objects =
+        "follow"``) is never due, whatever the store's grace: while the row can
+        be restored, so can its objects (invariant 6); its expiry purges them.
         """
         check_limit(limit)
         now = utc(now, "now")
         objects = self._objects
+        links, rows = self._catalog.tables.row_objects, self._catalog.tables.rows
+        owned = (
+            sa.exists()
+            .where(
+                links.c.store == objects.c.store,
+                links.c.key_hash == objects.c.key_hash,
+                links.c.key == objects.c.key,
+                rows.c.id == links.c.row_id,
+                rows.c.state.in_(_RESTORABLE_ROWS),
+            )
+            .correlate(objects)
+        )
         query = (
             sa.select(objects)
             .where(
@@ -389,6 +406,7 @@ class Journal:
                 objects.c.state == State.QUARANTINED.value,
                 objects.c.due_at <= now,
                 objects.c.id > after_id,
+                ~owned,
             )
             .order_by(objects.c.id)
             .limit(limit)

@@ -10,6 +10,9 @@ Eight tables, each named ``<prefix><name>``:
 - ``row_refs``: what each archived row references (its foreign-key values and
   the values reference sources read from it), so that everything a restorable
   row points at stays referenced (invariant 6);
+- ``row_objects``: the objects a ``follow`` collection's archived row owns (its
+  store and key, and the journal entry that quarantined it, NULL while that
+  quarantine is pending): restoring the row restores them, its expiry purges them;
 - ``lease``: the one-collector-at-a-time lease (a single row, ``collector``),
   with the latest progress snapshot of the run that holds it;
 - ``observations``: what read-only ``scan`` and ``check`` runs saw, as JSON
@@ -194,6 +197,7 @@ class CatalogTables:
     objects: sa.Table
     rows: sa.Table
     row_refs: sa.Table
+    row_objects: sa.Table
     lease: sa.Table
     observations: sa.Table
     totals: sa.Table
@@ -323,6 +327,22 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         **options,
     )
 
+    row_objects = sa.Table(
+        f"{p}row_objects",
+        metadata,
+        sa.Column("id", _id(), primary_key=True, autoincrement=True),
+        sa.Column("row_id", sa.BigInteger(), nullable=False),
+        sa.Column("store", sa.String(255), nullable=False),
+        sa.Column("key", ObjectKey(), nullable=False),
+        sa.Column("key_hash", sa.String(64), nullable=False),
+        # the journal entry that quarantined the object; NULL while the quarantine is pending
+        sa.Column("entry_id", sa.BigInteger(), nullable=True),
+        sa.Index(f"{p}row_objects_row", "row_id"),
+        sa.Index(f"{p}row_objects_key", "store", "key_hash"),
+        sa.Index(f"{p}row_objects_entry", "entry_id"),
+        **options,
+    )
+
     lease = sa.Table(
         f"{p}lease",
         metadata,
@@ -410,6 +430,7 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         objects=objects,
         rows=rows,
         row_refs=row_refs,
+        row_objects=row_objects,
         lease=lease,
         observations=observations,
         totals=totals,

@@ -83,6 +83,11 @@ def render_cycle(report: CycleReport, console: Console) -> None:
             f"kept {c.held:,} referenced by archived rows; "
             f"skipped {c.skipped:,} (locked or referenced meanwhile)"
         )
+        if c.objects or c.objects_kept:
+            console.print(
+                f"  their objects: quarantined {objects(c.objects, human_bytes(c.objects_bytes))} "
+                f"with them; {c.objects_kept:,} left live (referenced by another row, or changed)"
+            )
     if report.scans:
         render_scan_stores(report.scans, console)
     for inc in report.incremental or ():
@@ -118,6 +123,12 @@ def render_cycle(report: CycleReport, console: Console) -> None:
         console.print(
             f"expired {report.expired_rows:,} archived rows and {entries:,} finished journal entries"
         )
+        for store, purged in report.expired_objects.items():
+            size = human_bytes(purged.purged.bytes)
+            console.print(
+                f"store [bold]{store}[/]: purged {objects(purged.purged.count, size)} that expired rows "
+                f"owned; restored {purged.restored:,} referenced again"
+            )
     if report.findings:
         console.print(f"[yellow]{report.findings:,} report-only findings (listed above, never touched)[/]")
     if report.run_id is not None:
@@ -132,6 +143,8 @@ def render_rows_restore(report: RowsReport, console: Console) -> None:
         console.print(f"{prefix} {count:,} rows of collection [bold]{collection}[/]")
     if result.dependencies:
         console.print(f"  including {result.dependencies:,} archived rows the selected rows reference")
+    for store, count in result.objects.items():
+        console.print(f"{prefix} {objects(count)} of store [bold]{store}[/] that the rows own")
     if not result.restored:
         console.print("no archived rows matched")
     if result.lost_race:

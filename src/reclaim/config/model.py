@@ -501,6 +501,10 @@ class CollectionConfig(_Model):
     size_column: str | None = None
     """A column holding the bytes of the data a row stands for (reported as ``data_bytes``);
     default: the sizes of the objects the store references read from the row."""
+    objects: Literal["follow", "keep"] = "keep"
+    """``follow``: the objects an archived row references (through the store reference sources
+    that read this table) are quarantined with it, restored with it, and purged when its
+    retention ends; ``keep``: they stay served, referenced by the archived row, until it expires."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -7,8 +7,9 @@ Order of events (each step refuses to go on if the one before failed):
 3. take the lease (one collector at a time); a heartbeat thread keeps it, and
    every side effect is preceded by a check that it is still held; every
    journal and archive write is fenced by the lease's token;
-4. recover whatever a killed run left in flight (objects of every store, and
-   archived rows of the collections that have records in flight);
+4. recover whatever a killed run left in flight (objects of every store,
+   archived rows of the collections that have records in flight, and the
+   objects of ``follow`` rows whose quarantine was pending);
 5. the command's own work, as plans: ``plan_quarantine``, ``plan_incremental``, ``plan_purge``,
    ``plan_rows``, ``plan_restore``, ``plan_row_restore``, ``plan_expire``
    (see :mod:`reclaim.lifecycle.steps`); :meth:`Collector.carry_out` is the
@@ -38,6 +39,7 @@ from reclaim.catalog.sightings import Kind
 from reclaim.config import StoreConfig
 from reclaim.config.jsonable import to_jsonable
 from reclaim.errors import ReclaimError
+from reclaim.lifecycle.follow import follow_pending
 from reclaim.lifecycle.incremental import IncrementalStep
 from reclaim.lifecycle.progress import ProgressLike, Reporter, tee
 from reclaim.lifecycle.recover import RecoverResult, recover_store
@@ -227,6 +229,11 @@ class Collector:
             self.rows_recovered = recover_rows(tables, self.archive, run_id=self.run_id)
         if self.rows_recovered.total:
             self.counts["rows_recovered"] = to_jsonable(self.rows_recovered)
+        if self.archive.links.count(pending=True):
+            # a killed run archived rows but did not quarantine (or link) their objects: finish it
+            followed = follow_pending(self)
+            if followed:
+                self.counts["follow_recovered"] = to_jsonable(followed)
 
     # -- what every step works with -------------------------------------------------------
 

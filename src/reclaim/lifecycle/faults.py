@@ -22,7 +22,15 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["POINTS", "ROW_POINTS", "VERSIONED_POINTS", "WATCH_POINTS", "WINDOW_POINTS", "fault"]
+__all__ = [
+    "FOLLOW_POINTS",
+    "POINTS",
+    "ROW_POINTS",
+    "VERSIONED_POINTS",
+    "WATCH_POINTS",
+    "WINDOW_POINTS",
+    "fault",
+]
 
 #: every fault point, in the order a run meets them; quarantine, purge and restore work a batch
 #: at a time, so their points are met once per batch, except ``quarantine.after-move``: once per
@@ -64,6 +72,17 @@ ROW_POINTS = (
 
 #: fault points of the age-since-unreferenced clock: once per page a real run's scan records
 WATCH_POINTS = ("unreferenced.after-record",)
+
+#: fault points of objects that follow their rows (``objects = "follow"``): after the pending objects
+#: of a batch are quarantined, before their links name the entries; after they are linked; after a
+#: row's objects are restored, before the row; after an expiring row's objects are purged, before
+#: its links are dropped
+FOLLOW_POINTS = (
+    "follow.after-quarantine",
+    "follow.after-link",
+    "rows-restore.after-objects",
+    "expire.after-purge",
+)
 
 #: points between a lease check and the side effect it guards: once per delete request or move
 WINDOW_POINTS = (

@@ -67,7 +67,7 @@ from reclaim.references import ReferenceSource, referenced_now
 from reclaim.stores import ObjectInfo, Store
 from reclaim.stores.partitioned import KeyRange
 
-__all__ = ["QuarantinePlan", "QuarantineResult", "plan_quarantine"]
+__all__ = ["QuarantinePlan", "QuarantineResult", "plan_quarantine", "plan_quarantine_of"]
 
 #: candidates per batch, unless the plan is given another size
 BATCH = 500
@@ -445,6 +445,37 @@ def plan_quarantine(
     return QuarantinePlan(
         store, sources, report, spool, mode, trash_prefix, grace, batch_size=batch_size, watch=watch
     )
+
+
+def plan_quarantine_of(
+    store: Store,
+    sources: Sequence[ReferenceSource],
+    objects: Sequence[ObjectInfo],
+    *,
+    mode: str,
+    grace: timedelta,
+    trash_prefix: str,
+    tempdir: str | None = None,
+    batch_size: int = BATCH,
+) -> QuarantinePlan:
+    """A plan that quarantines exactly ``objects`` (as stat'ed just now), with no scan of the store.
+
+    What objects that follow their rows take (:mod:`reclaim.lifecycle.follow`):
+    the caller chose them; executing the plan records intents, re-checks them
+    against ``sources``, stats them again and moves or marks them exactly as
+    for scanned candidates (every step, fault point and rollback of the module
+    docstring).
+    """
+    spool = CandidateSpool(tempdir=tempdir)
+    scan = StoreScan(store.name, "", "collect", datetime.now(UTC), timedelta(0), 1.0)
+    try:
+        for info in sorted(objects, key=lambda info: info.key):
+            spool.add(info)
+            scan.candidates.add(info.size)
+    except BaseException:
+        spool.close()
+        raise
+    return QuarantinePlan(store, sources, scan, spool, mode, trash_prefix, grace, batch_size=batch_size)
 
 
 def _length_problem(key: str) -> str | None:

@@ -7,6 +7,11 @@ referenced row is inserted before the rows that reference it. Before anything
 is inserted every primary key is checked: one that a live row holds again is a
 :class:`~reclaim.errors.RowConflict`, and nothing is restored.
 
+A row of an ``objects = "follow"`` collection gets its objects back first
+(:func:`~reclaim.lifecycle.follow.restore_owned`, through ``before``): a crash
+in between leaves the objects live and the row archived, which a new restore
+finishes.
+
 Each row is restored like an object (intent before action): with the catalog
 in the same database, the insert and ARCHIVED -> RESTORED are one transaction;
 otherwise ARCHIVED -> RESTORING commits first, then the insert, then
@@ -16,7 +21,7 @@ settles a run killed in between by looking whether the row is in its table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +48,8 @@ class RowRestoreResult:
     lost_race: int = 0
     """Records another actor changed first."""
     samples: list[str] = field(default_factory=list)
+    objects: dict[str, int] = field(default_factory=dict)
+    """Objects the rows owned (``objects = "follow"``) brought back, per store."""
 
     @property
     def total(self) -> int:
@@ -68,9 +75,20 @@ class RowRestorePlan:
         return result
 
     def execute(
-        self, archive: RowArchive, *, run_id: int, check_lease: LeaseCheck, progress: ProgressLike = None
+        self,
+        archive: RowArchive,
+        *,
+        run_id: int,
+        check_lease: LeaseCheck,
+        progress: ProgressLike = None,
+        before: Callable[[ArchivedRow], None] | None = None,
     ) -> RowRestoreResult:
-        """Insert every planned row again (see the module docstring); reports to ``progress``."""
+        """Insert every planned row again (see the module docstring); reports to ``progress``.
+
+        ``before`` is called with each row before it is inserted: the objects it
+        owns come back first (``objects = "follow"``), so a row is never live
+        while its object is still quarantined.
+        """
         result = RowRestoreResult(dependencies=self.dependencies)
         names = ", ".join(sorted({row.collection for row in self.rows})) or "rows"
         step = as_progress(progress).step("restore", names, len(self.rows), kind="collection", unit="rows")
@@ -78,6 +96,8 @@ class RowRestorePlan:
             step.advance()
             check_lease()
             ct = self.tables[row.collection]
+            if before is not None:
+                before(row)
             done = _restore_one(ct, archive, row, run_id=run_id, shared=self.shared[row.collection])
             if not done:
                 result.lost_race += 1

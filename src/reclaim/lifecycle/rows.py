@@ -14,7 +14,9 @@ One batch of a collection, in one transaction on the collection's database
    in a fresh statement snapshot, so a referencing row committed after step 1
    makes the delete skip its row; ``RETURNING`` (PostgreSQL, SQLite, MariaDB)
    or a re-select (MySQL) tells which rows went.
-4. The deleted rows are archived:
+4. The deleted rows are archived (with, for ``objects = "follow"``, the
+   objects each one owns, pending: :mod:`reclaim.lifecycle.follow`
+   quarantines them once the rows are gone):
 
    - catalog in the same database: in this very transaction (state ARCHIVED);
    - otherwise: archived *before* the delete, committed (state ARCHIVING), then
@@ -118,6 +120,11 @@ class CollectionResult:
     """Rows locked by a writer, or whose delete kept failing: left for the next run."""
     retries: int = 0
     samples: list[str] = field(default_factory=list)
+    objects: int = 0
+    """``objects = "follow"``: objects of the archived rows quarantined with them (this run)."""
+    objects_bytes: int | None = 0
+    objects_kept: int = 0
+    """``objects = "follow"``: objects left live (another row references them, or they changed)."""
 
     @property
     def bytes(self) -> int:
@@ -402,13 +409,7 @@ class _Batch:
                 first, last = ct.pk_of(rows[0]), ct.pk_of(rows[-1])
                 held = held_keys(ct, self.archive, rows)
                 result.held += len(held)
-                new_rows = {
-                    ct.pk_of(row): NewRow(
-                        ct.name, ct.qualified, pk_text(ct.pk_of(row)), encode_row(row), ct.refs(row)
-                    )
-                    for row in rows
-                    if ct.pk_of(row) not in held
-                }
+                new_rows = {ct.pk_of(row): _new_row(ct, row) for row in rows if ct.pk_of(row) not in held}
                 if self.watch is not None:
                     # age = "unreferenced": only rows the clock has seen unreferenced for min_age
                     old = self.watch.still_old_enough([new.pk for new in new_rows.values()])
@@ -468,6 +469,13 @@ class _Batch:
         conn.execute(statement)
         survivors = {tuple(r) for r in conn.execute(sa.select(*ct.pk_columns()).where(ct.pk_match(keys)))}
         return set(keys) - survivors
+
+
+def _new_row(ct: CollectionTable, row: Mapping[str, Any]) -> NewRow:
+    """The archive record of ``row``: its JSON, references and, for ``follow``, the objects it owns."""
+    refs = ct.refs(row)
+    owned = ct.objects(refs) if ct.follows else []
+    return NewRow(ct.name, ct.qualified, pk_text(ct.pk_of(row)), encode_row(row), refs, owned)
 
 
 class _Retry(Exception):

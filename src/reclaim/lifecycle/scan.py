@@ -75,6 +75,7 @@ __all__ = [
     "StoreScan",
     "Tally",
     "classify",
+    "excluded_keys",
     "scan_store",
 ]
 
@@ -185,6 +186,12 @@ class StoreScan:
     def over_max_fraction(self) -> bool:
         """Whether candidates exceed ``max_fraction`` (quarantine refuses to proceed then)."""
         return self.fraction > self.max_fraction
+
+
+def excluded_keys(patterns: Sequence[str], keys: list[str]) -> list[str]:
+    """The ``keys`` an ``exclude`` glob of ``patterns`` matches, exactly as the scan matches them."""
+    excluded = _exclusion_filter(patterns)
+    return [] if excluded is None else excluded(keys)
 
 
 def _exclusion_filter(patterns: Sequence[str]) -> Callable[[list[str]], list[str]] | None:

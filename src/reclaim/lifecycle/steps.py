@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 
 from reclaim.catalog import ArchivedRow, Entry, Journal, State, pk_text
 from reclaim.config.jsonable import to_jsonable
-from reclaim.errors import ConfigError, PlanSpent, UnknownItem
+from reclaim.errors import ConfigError, PlanSpent, UnknownItem, UnsafeToProceed
 from reclaim.lifecycle.datasize import data_sizer
+from reclaim.lifecycle.follow import Followed, follow_pending, owned_entries, purge_expiring, restore_owned
 from reclaim.lifecycle.progress import ProgressLike, last_listing
 from reclaim.lifecycle.purge import PurgePlan, PurgeResult, plan_purge
 from reclaim.lifecycle.quarantine import QuarantinePlan, QuarantineResult, plan_quarantine
@@ -475,6 +476,12 @@ class RowsStep(_Once):
                 watch=watch,
                 sizer=data_sizer(c.config, ct, c.session.store),
             )
+            if ct.follows:
+                # the archived rows' objects, in the same run (and any a killed run left pending)
+                followed = follow_pending(c, collection=name).get(name, Followed())
+                result.objects = followed.quarantined.count
+                result.objects_bytes = followed.quarantined.bytes
+                result.objects_kept = followed.kept
             outcome.collections.append(result)
             c.record("collections", name, result)
         return outcome
@@ -556,23 +563,61 @@ class RowRestoreStep(_Once):
                 selected += c.archive.select(collection=name, run_id=run_id, since=since)
         tables = c.session.collections()
         shared = {name: c.session.shares_catalog(name) for name in tables}
-        return cls(c, len(selected), plan_row_restore(selected, tables, c.archive, shared=shared))
+        plan = plan_row_restore(selected, tables, c.archive, shared=shared)
+        _refuse_purged_objects(c, plan.rows)
+        return cls(c, len(selected), plan)
 
     def preview(self) -> RowRestoreOutcome:
-        """The rows that would be inserted again, per collection."""
+        """The rows that would be inserted again, per collection, and the objects they own."""
         self._spend()
-        return RowRestoreOutcome(self._selected, self._plan.preview())
+        result = self._plan.preview()
+        for store, entries in owned_entries(self._collector, self._plan.rows).items():
+            if entries:
+                result.objects[store] = len(entries)
+        return RowRestoreOutcome(self._selected, result)
 
     def execute(self) -> RowRestoreOutcome:
-        """Insert every planned row again, the lease checked before each."""
+        """Insert every planned row again, the lease checked before each, the objects it owns first."""
         self._spend()
         c = self._collector
         assert c.run_id is not None
+        objects: dict[str, int] = {}
+
+        def restore_objects(row: ArchivedRow) -> None:
+            for store, restored in restore_owned(c, row).items():
+                objects[store] = objects.get(store, 0) + restored.restored
+
         result = self._plan.execute(
-            c.archive, run_id=c.run_id, check_lease=c.check_lease, progress=self.progress
+            c.archive,
+            run_id=c.run_id,
+            check_lease=c.check_lease,
+            progress=self.progress,
+            before=restore_objects,
         )
+        result.objects = objects
         c.counts["rows_restored"] = to_jsonable(result)
         return RowRestoreOutcome(self._selected, result)
+
+
+def _refuse_purged_objects(c: Collector, rows: Sequence[ArchivedRow]) -> None:
+    """Refuse (:class:`UnsafeToProceed`) a row whose owned object its expiry purged already.
+
+    Its retention ended and the cycle that expires it was stopped between the
+    purge of its objects and the row's expiry: restored, the row would point
+    at nothing. The next cycle expires it.
+    """
+    for link in c.archive.links.of_rows([row.id for row in rows]):
+        if link.entry_id is None or link.store not in c.config.stores:
+            continue
+        entry = c.journal.get(link.entry_id)
+        if entry is None or entry.state is not State.PURGED or c.journal.active(link.store, link.key):
+            continue
+        row = next(r for r in rows if r.id == link.row_id)
+        raise UnsafeToProceed(
+            f"collection {row.collection!r}: archived row {row.pk} is past its retention and its object "
+            f"{link.key!r} (store {link.store!r}) was purged at its expiry; nothing was restored",
+            collection=row.collection,
+        )
 
 
 def _pk_spelling(pk: str) -> str:
@@ -591,10 +636,12 @@ class ExpireOutcome:
 
     rows: int = 0
     entries: dict[str, int] = field(default_factory=dict)
+    objects: dict[str, PurgeResult] = field(default_factory=dict)
+    """Per store, the purge of the objects that rows past their retention owned (``follow``)."""
 
 
 class ExpireStep(_Once):
-    """Forget what is past its retention: archived rows, and journal entries that have finished."""
+    """Forget what is past its retention: archived rows (their objects purged first), finished entries."""
 
     _what = "expiry"
 
@@ -607,6 +654,7 @@ class ExpireStep(_Once):
         c = self._collector
         now = datetime.now(UTC)
         outcome = ExpireOutcome(rows=c.archive.expirable(now))
+        outcome.objects = purge_expiring(c, now, dry_run=True)
         for name, policy in c.config.stores.items():
             outcome.entries[name] = c.journal.expirable(now - policy.retention, store=name)
         return outcome
@@ -616,9 +664,13 @@ class ExpireStep(_Once):
         self._spend()
         c = self._collector
         now = datetime.now(UTC)
+        # the objects rows past their retention own are purged (re-checked) before the rows expire;
         # the keys the expired rows held are released: collected, never reported as strays
-        outcome = ExpireOutcome(rows=c.archive.expire(now, release=releaser(c.config)))
+        objects = purge_expiring(c, now, dry_run=False)
+        outcome = ExpireOutcome(rows=c.archive.expire(now, release=releaser(c.config)), objects=objects)
         for name, policy in c.config.stores.items():
             outcome.entries[name] = c.journal.expire(now - policy.retention, store=name)
         c.counts["expired"] = {"rows": outcome.rows, "entries": outcome.entries}
+        if objects:
+            c.counts["expired"]["objects"] = {name: to_jsonable(result) for name, result in objects.items()}
         return outcome

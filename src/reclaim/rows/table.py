@@ -38,6 +38,7 @@ __all__ = [
     "CollectionTable",
     "Extractor",
     "InboundRef",
+    "OwnedSource",
     "describe",
     "encode_ref",
     "reference_selector",
@@ -139,6 +140,29 @@ def _json_text(value: Any) -> str:
     return str(value)
 
 
+@dataclass(frozen=True)
+class OwnedSource:
+    """A store reference source that reads a ``follow`` collection's table: the objects its rows own.
+
+    The value an archived row keeps under ``selector`` names the key
+    ``add_prefix + value[len(strip_prefix):]`` (a value without ``strip_prefix``
+    belongs to another store) and each of its sidecars.
+    """
+
+    store: str
+    selector: str
+    strip_prefix: str = ""
+    add_prefix: str = ""
+    sidecars: tuple[str, ...] = ()
+
+    def keys(self, value: str) -> list[str]:
+        """The keys ``value`` references in :attr:`store` (none when it belongs to another store)."""
+        if not value.startswith(self.strip_prefix):
+            return []
+        key = self.add_prefix + value[len(self.strip_prefix) :]
+        return [key, *(key + suffix for suffix in self.sidecars)]
+
+
 @dataclass
 class CollectionTable:
     """A collection bound to its reflected table."""
@@ -152,6 +176,13 @@ class CollectionTable:
     extractors: list[Extractor]
     outbound: list[tuple[str, str, tuple[str, ...]]]
     """This table's foreign keys: ``(selector, referred table, referred columns)``."""
+    owned: list[OwnedSource] = field(default_factory=list)
+    """With ``objects = "follow"``: the store reference sources whose objects its rows own."""
+
+    @property
+    def follows(self) -> bool:
+        """Whether archived rows take their objects with them (``objects = "follow"``)."""
+        return self.config.objects == "follow" and bool(self.owned)
 
     @property
     def referenced_tables(self) -> list[str]:
@@ -231,6 +262,15 @@ class CollectionTable:
             return single
         return sa.tuple_(*self.pk_columns()) > sa.tuple_(*(sa.literal(v) for v in key))
 
+    def objects(self, refs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The ``(store, key)`` pairs an archived row with ``refs`` owns (``follow``), each once."""
+        found: dict[tuple[str, str], None] = {}
+        for owned in self.owned:
+            for selector, value in refs:
+                if selector == owned.selector:
+                    found.update(dict.fromkeys((owned.store, key) for key in owned.keys(value)))
+        return list(found)
+
     def refs(self, row: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The ``(selector, value)`` pairs an archived copy of ``row`` keeps referenced."""
         found = []
@@ -286,6 +326,7 @@ def describe(name: str, config: Config, engine: sa.Engine) -> CollectionTable:
             )
             for fk in outbound
         ],
+        owned=_owned(config, cfg, where),
     )
     _probe(described, where)
     return described
@@ -441,6 +482,46 @@ def _extractors(config: Config, cfg: CollectionConfig, outbound: Sequence[Any]) 
                     selector, (str(ref.column),), ref.json_path, dict(ref.json_filter)
                 )
     return list(found.values())
+
+
+def _owned(config: Config, cfg: CollectionConfig, where: str) -> list[OwnedSource]:
+    """The store reference sources a ``follow`` collection owns the objects of; refused when unsafe.
+
+    Only exact table sources name their objects by value: a prefix source (a
+    directory object), a decoder or a query cannot say which keys one row owns,
+    so a ``follow`` collection read by one is a :class:`ConfigError`, as is one
+    that no store reference source reads at all.
+    """
+    if cfg.objects != "follow":
+        return []
+    owned: list[OwnedSource] = []
+    for store_name, store in config.stores.items():
+        for index, ref in enumerate(store.references):
+            if (ref.database, ref.table, ref.table_schema) != (cfg.database, cfg.table, cfg.table_schema):
+                continue
+            if ref.kind != "exact" or ref.decoder is not None:
+                what = "a prefix source" if ref.kind != "exact" else "a decoder source"
+                raise ConfigError(
+                    f"objects = 'follow' needs exact table sources; stores.{store_name}.references[{index}] "
+                    f"is {what}, which cannot say which keys one row owns (use objects = 'keep')",
+                    field=f"{where}.objects",
+                )
+            owned.append(
+                OwnedSource(
+                    store_name,
+                    reference_selector(ref),
+                    ref.strip_prefix or "",
+                    ref.add_prefix or "",
+                    tuple(ref.sidecars),
+                )
+            )
+    if not owned:
+        raise ConfigError(
+            f"objects = 'follow': no store reference source reads table {cfg.qualified_table!r} "
+            f"of database {cfg.database!r}, so its rows own no objects",
+            field=f"{where}.objects",
+        )
+    return owned
 
 
 def _probe(described: CollectionTable, where: str) -> None:
