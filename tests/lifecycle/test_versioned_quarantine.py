@@ -363,6 +363,35 @@ def test_a_bucket_without_versioning_is_refused(world: Callable[..., World], ver
     assert all(latest(a, key) is None for key in ORPHANS)
 
 
+@pytest.mark.parametrize("versioning", [None, "Suspended"])
+def test_every_way_into_a_versioned_quarantine_refuses_such_a_bucket(
+    world: Callable[..., World], versioning: str | None
+) -> None:
+    """Safety: objects following their rows, the incremental cycle and a worker's range reach the
+    plan without the store scan's check; the plan checks again before its first request.
+
+    Fails without the check in ``QuarantinePlan.execute``: the orphans are deleted for good.
+    """
+    from reclaim.lifecycle.quarantine import plan_quarantine_of
+
+    a, bucket, data, _ = world(versioning=versioning)
+    with Session(a.config_path) as session:
+        store = session.store("main")
+        plan = plan_quarantine_of(
+            store, session.sources("main"), [store.stat(key) for key in ORPHANS],
+            mode="versioned", grace=timedelta(0), trash_prefix="_trash/",
+        )  # fmt: skip
+        catalog = open_catalog(a.config.catalog)
+        try:
+            run_id = catalog.start_run("quarantine", {}, dry_run=False)
+            with pytest.raises(ConfigError, match="versioning is Enabled"):
+                plan.execute(Journal(catalog), run_id=run_id, check_lease=lambda: None)
+        finally:
+            catalog.dispose()
+    assert all(bucket.get(key)[0] == data[key] for key in LIVE + ORPHANS)
+    assert all(latest(a, key) is None for key in ORPHANS)
+
+
 def test_versioned_mode_needs_an_s3_store(tmp_path: Path, sqlite_url: str) -> None:
     with pytest.raises(ConfigError, match="needs an s3:// store"):
         make_archive(tmp_path, sqlite_url, mode="versioned")

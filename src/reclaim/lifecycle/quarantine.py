@@ -62,7 +62,7 @@ from reclaim.lifecycle.scan import StoreScan, Tally, scan_store
 from reclaim.lifecycle.spool import CandidateSpool
 from reclaim.lifecycle.trust import MAX_KEY, Refused, key_problem
 from reclaim.lifecycle.unreferenced import Watch
-from reclaim.lifecycle.versioned import REQUEST, versioned_store
+from reclaim.lifecycle.versioned import REQUEST, require_versioning, versioned_store
 from reclaim.references import ReferenceSource, referenced_now
 from reclaim.stores import ObjectInfo, Store
 from reclaim.stores.partitioned import KeyRange
@@ -136,6 +136,11 @@ class QuarantinePlan:
             raise PlanSpent("this quarantine plan was carried out already; plan again")
         self._used = True
         result = QuarantineResult(self.store.name, self.mode)
+        if self.mode == "versioned" and self.scan.candidates.count:
+            # every path that quarantines (a store's scan, objects following their rows, the
+            # incremental cycle, a worker's range) meets this: a hide on a bucket that keeps no
+            # versions would delete for good
+            require_versioning(self.store, grace=self.grace, lifecycle=False)
         self._step = as_progress(progress).step("quarantine", self.store.name, self.scan.candidates.count)
         try:
             with contextlib.ExitStack() as stack:
