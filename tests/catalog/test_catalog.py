@@ -24,7 +24,17 @@ from reclaim.catalog import Catalog, open_catalog, sha256_hex
 from reclaim.config import CatalogConfig
 from reclaim.errors import CatalogError
 
-TABLES = ("runs", "objects", "rows", "row_refs", "lease", "observations", "totals", "alembic_version")
+TABLES = (
+    "runs",
+    "objects",
+    "rows",
+    "row_refs",
+    "lease",
+    "observations",
+    "totals",
+    "run_days",
+    "alembic_version",
+)
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -1,6 +1,6 @@
 """The catalog's tables as SQLAlchemy Core objects, for any schema and table prefix.
 
-Seven tables, each named ``<prefix><name>``:
+Eight tables, each named ``<prefix><name>``:
 
 - ``runs``: the audit log, one row per invocation that changes anything;
 - ``objects``: the object journal, one row per lifecycle episode of a key
@@ -16,7 +16,10 @@ Seven tables, each named ``<prefix><name>``:
   reports (the dashboard's standing numbers, never a reason to act);
 - ``totals``: running counts and bytes of the journal per store and state and
   of the archive per collection and state, so that ``status`` reads a few rows
-  instead of summing the whole history.
+  instead of summing the whole history;
+- ``run_days``: per store, UTC day and command, the objects and bytes finished
+  runs quarantined, purged and restored, so that the history chart and the
+  metrics' counters read a row per day instead of every run's counts.
 
 The same definitions must hold on SQLite, PostgreSQL and MariaDB/MySQL, which
 shapes a few choices:
@@ -55,6 +58,7 @@ __all__ = [
     "LEASE_NAME",
     "MAX_PREFIX_LENGTH",
     "MYSQL_TABLE_OPTIONS",
+    "RUN_DAY_FIGURES",
     "CatalogTables",
     "ObjectKey",
     "UTCDateTime",
@@ -189,6 +193,7 @@ class CatalogTables:
     lease: sa.Table
     observations: sa.Table
     totals: sa.Table
+    run_days: sa.Table
     schema: str | None
     prefix: str
 
@@ -196,6 +201,17 @@ class CatalogTables:
     def version_table(self) -> str:
         """The name of the Alembic version table of this catalog."""
         return f"{self.prefix}alembic_version"
+
+
+#: the figures of a row of ``run_days``, in this order
+RUN_DAY_FIGURES: Final = (
+    "quarantined_objects",
+    "quarantined_bytes",
+    "purged_objects",
+    "purged_bytes",
+    "restored_objects",
+    "restored_bytes",
+)
 
 
 def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) -> CatalogTables:
@@ -363,6 +379,19 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         **options,
     )
 
+    # per store, day (UTC, of the run's start) and command: what finished runs quarantined, purged
+    # and restored, added by the run writer in the transaction that finishes the run
+    # (see reclaim.catalog._run_days)
+    run_days = sa.Table(
+        f"{p}run_days",
+        metadata,
+        sa.Column("store", sa.String(255), primary_key=True),
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("command", sa.String(64), primary_key=True),
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in RUN_DAY_FIGURES),
+        **options,
+    )
+
     return CatalogTables(
         metadata=metadata,
         runs=runs,
@@ -372,6 +401,7 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         lease=lease,
         observations=observations,
         totals=totals,
+        run_days=run_days,
         schema=schema,
         prefix=prefix,
     )
