@@ -79,7 +79,7 @@ def add_run(connection: sa.Connection, tables: CatalogTables, run_id: int, count
             )
 
 
-def _upsert(dialect: str, table: sa.Table, store: str, day: date, command: str, values: Figures) -> Any:
+def _upsert(dialect: str, table: sa.Table, store: str, day: datetime, command: str, values: Figures) -> Any:
     row = {"store": store, "day": day, "command": command, **dict(zip(RUN_DAY_FIGURES, values, strict=True))}
     grow = {name: table.c[name] + value for name, value in zip(RUN_DAY_FIGURES, values, strict=True)}
     if dialect == "postgresql":
@@ -107,12 +107,17 @@ def per_day(
     """``{(store, day): figures}`` of ``commands`` from day ``first`` on (days without runs are absent)."""
     query = (
         sa.select(table.c.store, table.c.day, *(sa.func.sum(table.c[n]) for n in RUN_DAY_FIGURES))
-        .where(table.c.store.in_(list(stores)), table.c.day >= first, table.c.command.in_(list(commands)))
+        .where(
+            table.c.store.in_(list(stores)),
+            table.c.day >= datetime(first.year, first.month, first.day, tzinfo=UTC),
+            table.c.command.in_(list(commands)),
+        )
         .group_by(table.c.store, table.c.day)
     )
-    return {
-        (str(row[0]), _as_date(row[1])): [_number(v) for v in row[2:]] for row in connection.execute(query)
-    }
+    found: dict[tuple[str, date], Figures] = {}
+    for row in connection.execute(query):
+        _sum_into(found.setdefault((str(row[0]), _as_date(row[1])), [0] * len(RUN_DAY_FIGURES)), row[2:])
+    return found
 
 
 def per_store(connection: sa.Connection, table: sa.Table, stores: Collection[str]) -> dict[str, Figures]:
@@ -138,7 +143,8 @@ def counted(connection: sa.Connection, tables: CatalogTables) -> dict[tuple[str,
         if not isinstance(decoded, dict):
             continue
         for store, values in figures_of(decoded).items():
-            slot = found.setdefault((store, _day(started_at), str(command)), [0] * len(RUN_DAY_FIGURES))
+            day = _day(started_at).date()
+            slot = found.setdefault((store, day, str(command)), [0] * len(RUN_DAY_FIGURES))
             for position, value in enumerate(values):
                 slot[position] += value
     return {key: values for key, values in found.items() if any(values)}
@@ -146,35 +152,46 @@ def counted(connection: sa.Connection, tables: CatalogTables) -> dict[tuple[str,
 
 def kept(connection: sa.Connection, table: sa.Table) -> dict[tuple[str, date, str], Figures]:
     """The rows as kept, without the ones that are all zero."""
-    found = {}
+    found: dict[tuple[str, date, str], Figures] = {}
     for row in connection.execute(sa.select(table)):
-        values = [_number(row._mapping[n]) for n in RUN_DAY_FIGURES]
-        if any(values):
-            found[(str(row.store), _as_date(row.day), str(row.command))] = values
-    return found
+        values = [row._mapping[n] for n in RUN_DAY_FIGURES]
+        key = (str(row.store), _as_date(row.day), str(row.command))
+        _sum_into(found.setdefault(key, [0] * len(RUN_DAY_FIGURES)), values)
+    return {key: values for key, values in found.items() if any(values)}
+
+
+def _sum_into(slot: Figures, values: Any) -> None:
+    """Add ``values`` to ``slot`` (rows of one day may differ by a time shift that was not whole days)."""
+    for position, value in enumerate(values):
+        slot[position] += _number(value)
 
 
 def recount(connection: sa.Connection, tables: CatalogTables) -> None:
     """Replace every row with a count of the audit log (for a catalog filled in bulk, or repaired by hand)."""
     connection.execute(tables.run_days.delete())
     rows = [
-        {"store": store, "day": day, "command": command, **dict(zip(RUN_DAY_FIGURES, values, strict=True))}
+        {
+            "store": store,
+            "day": datetime(day.year, day.month, day.day, tzinfo=UTC),
+            "command": command,
+            **dict(zip(RUN_DAY_FIGURES, values, strict=True)),
+        }
         for (store, day, command), values in sorted(counted(connection, tables).items())
     ]
     for start in range(0, len(rows), 1_000):
         connection.execute(tables.run_days.insert(), rows[start : start + 1_000])
 
 
-def _day(moment: datetime) -> date:
-    """The UTC day of a run's start (a naive time is UTC, as the catalog stores it)."""
-    if moment.tzinfo is None:
-        return moment.date()
-    return moment.astimezone(UTC).date()
+def _day(moment: datetime) -> datetime:
+    """The start (UTC midnight) of the UTC day of a run's start, as the rows key it."""
+    day = moment.date() if moment.tzinfo is None else moment.astimezone(UTC).date()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _as_date(value: Any) -> date:
+    """The UTC day of a row's ``day`` (a timestamp; shifted by whole days it stays a midnight)."""
     if isinstance(value, datetime):
-        return value.date()
+        return value.astimezone(UTC).date() if value.tzinfo is not None else value.date()
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value))

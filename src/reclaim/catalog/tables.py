@@ -386,7 +386,9 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         f"{p}run_days",
         metadata,
         sa.Column("store", sa.String(255), primary_key=True),
-        sa.Column("day", sa.Date(), primary_key=True),
+        # the start of the day (UTC midnight): a timestamp like every other, so that whatever shifts
+        # the catalog's times (a restore into another clock, the examples' time travel) shifts it too
+        sa.Column("day", UTCDateTime(), primary_key=True),
         sa.Column("command", sa.String(64), primary_key=True),
         *(sa.Column(name, sa.BigInteger(), nullable=False) for name in RUN_DAY_FIGURES),
         **options,

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import context, op
+from sqlalchemy.dialects import mysql
 
 revision: str = "0014"
 down_revision: str | Sequence[str] | None = "0009"
@@ -51,6 +52,11 @@ _PATHS = (
 )
 
 
+def _timestamp() -> sa.types.TypeEngine[datetime]:
+    # UTC; MariaDB keeps microseconds only with an explicit precision
+    return sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
 def _number(value: Any) -> int:
     if value is None or isinstance(value, bool):
         return 0
@@ -60,12 +66,15 @@ def _number(value: Any) -> int:
         return 0
 
 
-def _day(moment: Any) -> date:
+def _day(moment: Any) -> datetime:
+    """The start (UTC midnight) of the UTC day of ``moment``, naive as SQLite and MariaDB store it."""
     if isinstance(moment, str):  # SQLite without the catalog's type: its ISO text
         moment = datetime.fromisoformat(moment)
-    if moment.tzinfo is None:
-        return moment.date()  # type: ignore[no-any-return]
-    return moment.astimezone(UTC).date()  # type: ignore[no-any-return]
+    day: date = moment.date() if moment.tzinfo is None else moment.astimezone(UTC).date()
+    start = datetime(day.year, day.month, day.day)
+    if op.get_bind().dialect.name == "postgresql":
+        return start.replace(tzinfo=UTC)
+    return start
 
 
 def upgrade() -> None:
@@ -75,7 +84,7 @@ def upgrade() -> None:
     run_days = op.create_table(
         f"{p}run_days",
         sa.Column("store", sa.String(255), primary_key=True),
-        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("day", _timestamp(), primary_key=True),
         sa.Column("command", sa.String(64), primary_key=True),
         *(sa.Column(name, sa.BigInteger(), nullable=False) for name in _FIGURES),
         schema=schema,
@@ -91,7 +100,7 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime()),
         sa.Column("counts", sa.Text()),
     )
-    found: dict[tuple[str, date, str], list[int]] = {}
+    found: dict[tuple[str, datetime, str], list[int]] = {}
     query = sa.select(runs.c.command, runs.c.started_at, runs.c.counts).where(runs.c.status != "running")
     for command, started_at, counts in op.get_bind().execute(query):
         try:
