@@ -5,8 +5,10 @@
   same for every run and every bench (the uuid is the MD5 of the object's
   index), each with whether it is an orphan (every ``round(1 / fraction)``-th).
 - :func:`load_references`: the keys of the others into a fresh table
-  ``assets (id, blob_key)`` on PostgreSQL (127.0.0.1:5432, user postgres, trust
-  auth) or MariaDB (127.0.0.1:3306, user root, empty password);
+  ``assets (id, blob_key)`` with an index on ``blob_key`` (as a referencing
+  column usually has) on PostgreSQL (127.0.0.1:5432, user postgres, trust
+  auth) or MariaDB (127.0.0.1:3306, user root, empty password; ``blob_key``
+  is ``utf8mb4_bin``);
 - :func:`write_config`: a reclaim.toml for one store ``bench`` whose
   references are that table, with a SQLite catalog beside the file;
 - :func:`run_child`: a command in a fresh child process, its wall time and
@@ -52,7 +54,13 @@ def object_keys(n: int, orphan_fraction: float) -> Iterator[tuple[str, bool]]:
 
 
 def load_references(database: str, keys: list[str], server: str = "postgresql") -> None:
-    """Create ``database`` if needed and load ``keys`` into a fresh table ``assets (id, blob_key)``."""
+    """Create ``database`` if needed and load ``keys`` into a fresh table ``assets (id, blob_key)``.
+
+    ``blob_key`` gets an index once loaded, on both servers: the baseline's unordered read
+    does not need it; on MariaDB it serves reclaim's ordered stream (the column's
+    ``utf8mb4_bin`` compares by code point), on PostgreSQL it does not (``COLLATE "C"``
+    is not the database's collation).
+    """
     if server == "mariadb":
         _load_mariadb(database, keys)
         return
@@ -68,6 +76,7 @@ def load_references(database: str, keys: list[str], server: str = "postgresql") 
         with conn.cursor().copy("COPY assets (blob_key) FROM STDIN") as copy:
             for key in keys:
                 copy.write_row((key,))
+        conn.execute("CREATE INDEX assets_blob_key ON assets (blob_key)")
         conn.execute("ANALYZE assets")
 
 
@@ -89,6 +98,7 @@ def _load_mariadb(database: str, keys: list[str]) -> None:
                 rows = [(key,) for key in keys[start : start + 10_000]]
                 cursor.executemany("INSERT INTO assets (blob_key) VALUES (%s)", rows)
             conn.commit()
+            cursor.execute("CREATE INDEX assets_blob_key ON assets (blob_key)")
             cursor.execute("ANALYZE TABLE assets")
     finally:
         conn.close()

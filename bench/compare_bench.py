@@ -96,7 +96,8 @@ def reclaim_quarantine_restore(workdir: Path, n: int, server: str) -> tuple[Resu
     """Quarantine (grace 7 days), then restore every quarantined object, on a fresh copy."""
     run = fresh_copy(workdir, n)
     config = run / "reclaim.toml"
-    write_config(config, f"reclaim_bench_{n}", f"file://{run / 'store'}", 'grace = "7d"\n', server=server)
+    database = database_name(n, DB_PREFIX)
+    write_config(config, database, f"file://{run / 'store'}", 'grace = "7d"\n', server=server)
     subprocess.run([*RECLAIM, "init", "--config", str(config)], check=True, capture_output=True)
     seconds, rss, output = run_child([*RECLAIM, "quarantine", "--config", str(config), "--json"])
     quarantined = json.loads(output)["quarantined"][0]["quarantined"]["count"]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from reclaim.catalog import _totals, open_catalog
+from reclaim.catalog import _run_days, _totals, open_catalog
 from reclaim.config import load_config
 from reclaim.dashboard import create_app
 
@@ -239,8 +239,10 @@ def populate(root: Path, entries: int, runs: int) -> Path:
         if rows:
             conn.execute(t.rows.insert(), rows)
         conn.execute(t.observations.insert(), observations)
-        # the bulk inserts bypassed the writers that keep the running totals: count them once
+        # the bulk inserts bypassed the writers that keep the running totals and the runs' per-day
+        # figures: count them once
         _totals.recount(conn, t.objects, t.rows, t.totals)
+        _run_days.recount(conn, t)
         conn.exec_driver_sql("ANALYZE")
     catalog.dispose()
     print(f"\npopulated in {time.perf_counter() - started:.1f}s", file=sys.stderr)

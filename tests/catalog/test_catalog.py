@@ -35,6 +35,7 @@ TABLES = (
     "totals",
     "released",
     "unreferenced",
+    "run_days",
     "alembic_version",
 )
 REPO = Path(__file__).resolve().parents[2]

@@ -317,3 +317,67 @@ def test_a_decoder_source_streams_the_decoded_keys_a_page_at_a_time(sqlite_url: 
     source = make_source(sqlite_url, table="assets", column="blob_key", decoder=f"{__name__}:split_on_plus")
     assert [key for page in source.key_pages() for key in page] == ["a/x", "b", "m", "q", "z"]
     assert list(source.keys()) == ["a/x", "b", "m", "q", "z"]
+
+
+def _mysql_table(url: str, column_type: str, keys: list[str]) -> None:
+    engine = sa.create_engine(url)
+    _ENGINES.append(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"CREATE TABLE assets (id INTEGER PRIMARY KEY, blob_key {column_type}, KEY assets_key (blob_key))"
+        )
+        conn.execute(
+            sa.text("INSERT INTO assets (id, blob_key) VALUES (:i, :k)"),
+            [{"i": i, "k": k} for i, k in enumerate([*keys[::2], *keys[1::2]])],
+        )
+
+
+def _explain(url: str, sql: str) -> str:
+    engine = sa.create_engine(url)
+    _ENGINES.append(engine)
+    with engine.connect() as conn:
+        return " ".join(str(row._mapping.get("Extra")) for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+
+
+@pytest.mark.parametrize(
+    "column_type",
+    ["VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin", "VARBINARY(255)"],
+)
+def test_a_byte_ordered_mysql_column_is_read_in_index_order(mysql_url: str, column_type: str) -> None:
+    # the column compares in byte order itself: the stream is ordered by it, an index serves that
+    # order (no sort on the server), and every key comes in byte order, tricky ones included
+    _mysql_table(mysql_url, column_type, TRICKY)
+    source = make_source(mysql_url, table="assets", column="blob_key")
+    assert list(source.keys()) == sorted(TRICKY)
+    sql = source._select(with_rows=False, ordered=True)
+    assert sql.endswith("ORDER BY blob_key")
+    assert "filesort" not in _explain(mysql_url, sql)
+    assert [r.key for r in source.references()] == sorted(TRICKY)
+
+
+def test_a_linguistic_mysql_column_is_still_ordered_by_its_bytes(mysql_url: str) -> None:
+    _mysql_table(mysql_url, "VARCHAR(255) COLLATE utf8mb4_general_ci", TRICKY)
+    source = make_source(mysql_url, table="assets", column="blob_key")
+    assert list(source.keys()) == sorted(TRICKY)
+    assert "AS BINARY)" in source._select(with_rows=False, ordered=True)
+
+
+def test_a_pad_space_bin_column_is_read_in_index_order_and_checked(mysql_url: str) -> None:
+    # utf8mb4_bin compares by code point but pads with spaces: "a" sorts after "a\tb" there, not
+    # in byte order. The stream is ordered by the column (an index serves it) and checked on the
+    # fly: such keys stop it (fail closed) with what to do; order = "sort" reads them in byte order
+    plain = sorted(k for k in TRICKY if "\t" not in k and not k.endswith(" "))
+    _mysql_table(mysql_url, "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", plain)
+    source = make_source(mysql_url, table="assets", column="blob_key")
+    assert list(source.keys()) == plain
+    assert "filesort" not in _explain(mysql_url, source._select(with_rows=False, ordered=True))
+    engine = sa.create_engine(mysql_url)
+    _ENGINES.append(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO assets (id, blob_key) VALUES (100, 'a\\tb')")
+    with pytest.raises(UnorderedSource, match=r"utf8mb4_bin ignores trailing spaces.*order = 'sort'"):
+        list(source.keys())
+    with pytest.raises(UnorderedSource, match="utf8mb4_bin"):
+        list(source.references())
+    fallback = make_source(mysql_url, table="assets", column="blob_key", order="sort")
+    assert list(fallback.keys()) == sorted([*plain, "a\tb"])

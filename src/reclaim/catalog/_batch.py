@@ -180,7 +180,13 @@ def _record_batch(
                 continue
             for row in free:
                 _totals.add(deltas, store, State.QUARANTINING.value, 1, row["size"])
-            returning = connection.dialect.insert_executemany_returning_sort_by_parameter_order
+            # the ids come back with the insert where the dialect batches an ordered RETURNING;
+            # SQLite's driver would run one INSERT per row for it (SQLAlchemy cannot order a
+            # batch's RETURNING there), so there one executemany and one SELECT of the ids
+            returning = (
+                connection.dialect.name == "postgresql"
+                and connection.dialect.insert_executemany_returning_sort_by_parameter_order
+            )
             insert = objects.insert()
             if returning:  # the ids come back with the insert, in the order of the rows
                 insert = insert.returning(objects.c.id, sort_by_parameter_order=True)

@@ -18,25 +18,28 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import sqlalchemy as sa
 
+from reclaim.catalog import _run_days
 from reclaim.catalog._entry import Entry, State, entry_from_row
 from reclaim.catalog.archive import ArchivedRow, RowState, archived_from_row
 from reclaim.catalog.observations import Observation, observation_from_row
 from reclaim.catalog.runs import RunRecord, record_from_row
-from reclaim.catalog.tables import sha256_hex
+from reclaim.catalog.tables import RUN_DAY_FIGURES, sha256_hex
 
 if TYPE_CHECKING:
     from reclaim.catalog.catalog import Catalog
 
 __all__ = [
     "MAX_PAGE",
+    "DayFigures",
     "RecentChange",
     "RunFigures",
     "change_probe",
+    "day_figures",
     "entry_history",
     "observations_since",
     "page_entries",
@@ -45,6 +48,7 @@ __all__ = [
     "recent_changes",
     "row_history",
     "run_figures",
+    "run_totals",
     "runs_after",
     "runs_since",
 ]
@@ -124,6 +128,45 @@ def run_figures(
                 )
             found.append(RunFigures(int(row[0]), str(row[1]), str(row[2]), row[3], *parts))
     return found
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """What the runs of some commands quarantined, purged and restored in one store on one UTC day."""
+
+    store: str
+    day: date
+    quarantined: tuple[int, int]
+    """Objects and bytes."""
+    purged: tuple[int, int]
+    restored: tuple[int, int]
+
+
+def day_figures(
+    catalog: Catalog, stores: Collection[str], commands: Collection[str], first: date
+) -> list[DayFigures]:
+    """Per store and day from ``first`` on (UTC, of each run's start): what finished runs of ``commands``
+    quarantined, purged and restored, from the rows the run writer keeps (``run_days``).
+
+    Reads at most days x stores x commands rows, however many runs there were;
+    the figures are those of :func:`run_figures` summed per day (a run counts
+    once it has finished; a running run's counts are empty). Days without runs
+    are absent.
+    """
+    with catalog.begin() as connection:
+        found = _run_days.per_day(connection, catalog.tables.run_days, stores, commands, first)
+    return [
+        DayFigures(store, day, (v[0], v[1]), (v[2], v[3]), (v[4], v[5]))
+        for (store, day), v in sorted(found.items())
+    ]
+
+
+def run_totals(catalog: Catalog, stores: Collection[str]) -> dict[str, dict[str, int]]:
+    """Per store, over the whole audit log: ``purged_objects``, ``purged_bytes``, ``restored_objects``,
+    ``restored_bytes`` (and the same for quarantined) of every finished run, from ``run_days``."""
+    with catalog.begin() as connection:
+        found = _run_days.per_store(connection, catalog.tables.run_days, stores)
+    return {store: dict(zip(RUN_DAY_FIGURES, values, strict=True)) for store, values in found.items()}
 
 
 @dataclass(frozen=True)

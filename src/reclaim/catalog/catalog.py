@@ -19,7 +19,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from reclaim.catalog import runs
 from reclaim.catalog._entry import CorruptRow
+from reclaim.catalog._retry import write_retrying
 from reclaim.catalog.archive import RowArchive
 from reclaim.catalog.runs import RunRecord, RunStatus
 from reclaim.catalog.sightings import Sightings
@@ -51,7 +52,7 @@ MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
 #: the revisions ``migrations/versions`` ships, oldest first (a test checks them
 #: against Alembic's own walk): the daily commands compare the catalog's
 #: revision with these without importing Alembic, which only ``upgrade`` needs
-REVISIONS: Final = ("0001", "0002", "0003", "0004", "0005", "0009", "0010", "0012", "0013", "0011")
+REVISIONS: Final = ("0001", "0002", "0003", "0004", "0005", "0009", "0010", "0012", "0013", "0011", "0014")
 
 #: Alembic keeps the running migration in module globals (``alembic.context``,
 #: ``alembic.op``), so one process runs one migration at a time; other processes
@@ -362,8 +363,18 @@ class Catalog:
             raise self._newer(current)
         from alembic import command  # only migrations need Alembic
 
-        with _ALEMBIC_LOCK, self._errors("upgrading"), self._engine.begin() as connection:
-            command.upgrade(self._alembic_config(connection), "head")
+        with _ALEMBIC_LOCK, self._errors("upgrading"), self._engine.connect() as connection:
+            config = self._alembic_config(connection)
+            releases: list[Callable[[], object]] = []
+            config.attributes["after_transaction"] = releases
+            try:
+                with connection.begin():
+                    command.upgrade(config, "head")
+            finally:
+                # what the migrations hold until their transaction has ended (MariaDB's GET_LOCK):
+                # let go only after the commit, so that the next upgrade reads the new revision
+                for release in releases:
+                    release()
         revision = self.revision()
         if revision is None:  # pragma: no cover - upgrade either stamps or raises
             raise CatalogError(f"catalog {self._shown}: upgrade left no revision")
@@ -453,8 +464,11 @@ class Catalog:
             raise CatalogError(f"a run finishes as one of {sorted(runs.FINAL_STATUSES)}, not {status!r}")
         if error is not None:
             error = _scrub(error, self._password)
-        with self.begin() as connection:
-            finished = runs.finish_run(connection, self._tables, run_id, status, counts, error)
+        # retried when the database breaks a deadlock (runs finishing at once add to the same
+        # per-day rows): the aborted attempt changed nothing
+        finished = write_retrying(
+            self, lambda connection: runs.finish_run(connection, self._tables, run_id, status, counts, error)
+        )
         if not finished and not if_running:
             raise CatalogError(
                 f"catalog {self._shown}: run {run_id} does not exist or has already finished", run=run_id

@@ -23,6 +23,7 @@ from typing import Any, Final, Literal, get_args
 
 import sqlalchemy as sa
 
+from reclaim.catalog import _run_days
 from reclaim.catalog._entry import CorruptRow
 from reclaim.catalog.tables import CatalogTables
 from reclaim.config.jsonable import to_jsonable
@@ -101,22 +102,30 @@ def finish_run(
 ) -> bool:
     """Finish run ``run_id`` if it is still running; return whether it was.
 
+    In the same transaction, the run's quarantined, purged and restored
+    figures are added to ``run_days`` (:mod:`reclaim.catalog._run_days`).
+
     Raises ``ValueError`` for a status other than succeeded, failed or aborted.
     """
     if status not in FINAL_STATUSES:
         raise ValueError(f"a run finishes as one of {sorted(FINAL_STATUSES)}, not {status!r}")
     runs = tables.runs
+    stored = _dumps(counts)
     statement = (
         runs.update()
         .where(runs.c.id == run_id, runs.c.status == "running")
         .values(
             status=status,
             finished_at=datetime.now(UTC),
-            counts=_dumps(counts),
+            counts=stored,
             error=None if error is None else redact(error),
         )
     )
-    return connection.execute(statement).rowcount == 1
+    if connection.execute(statement).rowcount != 1:
+        return False
+    # the per-day figures commit with the counts they sum, or not at all
+    _run_days.add_run(connection, tables, run_id, stored)
+    return True
 
 
 def select_runs(

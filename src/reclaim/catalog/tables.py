@@ -28,6 +28,9 @@ Eight tables, each named ``<prefix><name>``:
   collections with ``age = "unreferenced"`` that real runs currently see
   unreferenced, with when they were first seen so (see
   :mod:`reclaim.catalog.sightings`).
+- ``run_days``: per store, UTC day and command, the objects and bytes finished
+  runs quarantined, purged and restored, so that the history chart and the
+  metrics' counters read a row per day instead of every run's counts.
 
 The same definitions must hold on SQLite, PostgreSQL and MariaDB/MySQL, which
 shapes a few choices:
@@ -66,6 +69,7 @@ __all__ = [
     "LEASE_NAME",
     "MAX_PREFIX_LENGTH",
     "MYSQL_TABLE_OPTIONS",
+    "RUN_DAY_FIGURES",
     "CatalogTables",
     "ObjectKey",
     "UTCDateTime",
@@ -203,6 +207,7 @@ class CatalogTables:
     totals: sa.Table
     released: sa.Table
     unreferenced: sa.Table
+    run_days: sa.Table
     schema: str | None
     prefix: str
 
@@ -210,6 +215,17 @@ class CatalogTables:
     def version_table(self) -> str:
         """The name of the Alembic version table of this catalog."""
         return f"{self.prefix}alembic_version"
+
+
+#: the figures of a row of ``run_days``, in this order
+RUN_DAY_FIGURES: Final = (
+    "quarantined_objects",
+    "quarantined_bytes",
+    "purged_objects",
+    "purged_bytes",
+    "restored_objects",
+    "restored_bytes",
+)
 
 
 def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) -> CatalogTables:
@@ -421,6 +437,20 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         sa.Column("last_seen_run", sa.BigInteger(), nullable=False),
         sa.Column("confirmed", sa.Boolean(), nullable=False),
         sa.Index(f"{p}unreferenced_run", "kind", "owner", "last_seen_run"),
+    )
+
+    # per store, day (UTC, of the run's start) and command: what finished runs quarantined, purged
+    # and restored, added by the run writer in the transaction that finishes the run
+    # (see reclaim.catalog._run_days)
+    run_days = sa.Table(
+        f"{p}run_days",
+        metadata,
+        sa.Column("store", sa.String(255), primary_key=True),
+        # the start of the day (UTC midnight): a timestamp like every other, so that whatever shifts
+        # the catalog's times (a restore into another clock, the examples' time travel) shifts it too
+        sa.Column("day", UTCDateTime(), primary_key=True),
+        sa.Column("command", sa.String(64), primary_key=True),
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in RUN_DAY_FIGURES),
         **options,
     )
 
@@ -436,6 +466,7 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         totals=totals,
         released=released,
         unreferenced=unreferenced,
+        run_days=run_days,
         schema=schema,
         prefix=prefix,
     )

@@ -92,7 +92,6 @@ class Dashboard:
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
         self._last: dict[str, LastKnown] = {}
-        self._totals = _RunTotals()
         self._cache: dict[str, tuple[tuple[Any, ...], float, Any]] = {}
 
     # -- plumbing -------------------------------------------------------------------
@@ -334,19 +333,13 @@ class Dashboard:
         days_list = [first + timedelta(days=n) for n in range(days)]
         purged = {name: dict.fromkeys(days_list, 0) for name in stores}
         inflow = dict.fromkeys(days_list, 0)
-        figures_list = self.cached(
-            f"figures:{days}", lambda: browse.run_figures(catalog, stores, since=start)
-        )
-        for figures in figures_list:
-            if figures.command not in _MUTATING:
+        # a row per store and day (kept by the run writer), however many runs the days hold
+        for figures in browse.day_figures(catalog, stores, _MUTATING, first):
+            if figures.day not in inflow:
                 continue
-            day = figures.started_at.astimezone(UTC).date()
-            if day not in inflow:
-                continue
-            for name in stores:
-                size = figures.purged[name][1]
-                purged[name][day] += size
-                inflow[day] += figures.quarantined[name][1] - size - figures.restored[name][1]
+            size = figures.purged[1]
+            purged[figures.store][figures.day] += size
+            inflow[figures.day] += figures.quarantined[1] - size - figures.restored[1]
         # quarantined bytes at the end of each day: today's standing figure, walked back through the log
         report = self.cached("status", lambda: status(self._read_only, last_runs=OVERVIEW_RUNS))
         standing = sum(s.summary.quarantined_bytes for s in report.stores)
@@ -607,7 +600,7 @@ class Dashboard:
             "candidates": candidates,
             "findings": report.findings if report.findings is not None else findings,
             "dangling": dangling,
-            "totals": self._totals.update(catalog, list(self.config.stores)),
+            "totals": browse.run_totals(catalog, list(self.config.stores)),
             "lease_age": None
             if lease.holder is None or lease.acquired_at is None
             else (now - lease.acquired_at).total_seconds(),
@@ -735,54 +728,6 @@ def _size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"  # pragma: no cover
-
-
-class _RunTotals:
-    """Purged and restored bytes and objects over the whole audit log, read incrementally.
-
-    Counters only grow, and a finished run's counts never change, so each
-    scrape reads only the runs finished since the last one.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._after = 0
-        self._open: set[int] = set()
-        self.totals: dict[str, dict[str, float]] = {}
-
-    def update(self, catalog: Catalog, stores: list[str]) -> dict[str, dict[str, float]]:
-        """Add the runs finished since the last call; return the totals per store."""
-        with self._lock:
-            for run_id in sorted(self._open):
-                found = browse.run_figures(catalog, stores, after=run_id - 1, limit=1)
-                if not found or found[0].id != run_id:
-                    self._open.discard(run_id)  # gone (deleted by hand): nothing to count
-                elif found[0].status != "running":
-                    self._open.discard(run_id)
-                    self._add(found[0])
-            while True:
-                batch = browse.run_figures(catalog, stores, after=self._after, limit=5_000)
-                for figures in batch:
-                    if figures.status == "running":
-                        self._open.add(figures.id)  # counted once it finishes
-                    else:
-                        self._add(figures)
-                    self._after = figures.id
-                if len(batch) < 5_000:
-                    break
-            return {store: dict(values) for store, values in self.totals.items()}
-
-    def _add(self, figures: browse.RunFigures) -> None:
-        for name, (count, size) in figures.purged.items():
-            self._bump(name, "purged_objects", count)
-            self._bump(name, "purged_bytes", size)
-        for name, (count, size) in figures.restored.items():
-            self._bump(name, "restored_objects", count)
-            self._bump(name, "restored_bytes", size)
-
-    def _bump(self, store: str, name: str, value: int) -> None:
-        values = self.totals.setdefault(store, {})
-        values[name] = values.get(name, 0) + value
 
 
 def timed(work: Callable[[], Any]) -> tuple[Any, float]:

@@ -56,10 +56,21 @@ def _exclusive(connection: sa.Connection, schema: str | None) -> Iterator[None]:
         got = connection.execute(sa.select(sa.func.get_lock(mysql_name, LOCK_TIMEOUT))).scalar()
         if got != 1:
             raise CatalogError(f"another upgrade of this catalog held its lock for {LOCK_TIMEOUT} s")
+
+        def release() -> None:
+            connection.execute(sa.select(sa.func.release_lock(mysql_name)))
+
+        after = context.config.attributes.get("after_transaction")
+        if isinstance(after, list):
+            # released by the caller once the transaction has committed (or rolled back): released
+            # before, a waiting upgrade would read the revision before this one and run it again
+            after.append(release)
+            yield
+            return
         try:
             yield
         finally:
-            connection.execute(sa.select(sa.func.release_lock(mysql_name)))
+            release()
     else:
         # SQLite: the catalog engine began this transaction with BEGIN IMMEDIATE
         yield
