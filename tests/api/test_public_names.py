@@ -92,6 +92,7 @@ MODULES = {
     "config",
     "dashboard",
     "datajoint",
+    "distributed",
     "django",
     "errors",
     "lifecycle",

@@ -160,7 +160,7 @@ def render_collection_status(collections: list[CollectionStatus], console: Conso
     now = datetime.now(UTC)
     table = compact_table("collections")
     columns = ("collection", "action", "archived", "oldest", "next expiry", "restored", "findings")
-    for column in (*columns, "data bytes"):
+    for column in (*columns, "data"):  # data: the bytes the candidate rows' objects hold (80 columns)
         table.add_column(column, no_wrap=True)
     for c in collections:
         m = c.summary

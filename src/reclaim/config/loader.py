@@ -243,6 +243,8 @@ def _secret_field(leaf: str) -> bool:
 def _dotted(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
+        if isinstance(part, str) and "[" in part:
+            continue  # pydantic's name of a union's branch (``list[...]``, ``literal['ignore']``)
         if isinstance(part, int):
             out += f"[{part}]"
         else:

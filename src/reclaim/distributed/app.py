@@ -100,6 +100,9 @@ class CeleryDispatcher:
     def close(self) -> None:
         """Close the app's connections to the broker and the result backend."""
         backend = self.celery.backend
+        consumer = getattr(backend, "result_consumer", None)
+        if consumer is not None:
+            consumer.stop()  # its pub/sub connection is checked out of the pool, not closed by it
         client = getattr(backend, "client", None)
         pool = getattr(client, "connection_pool", None)
         if pool is not None:
