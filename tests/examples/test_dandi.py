@@ -34,6 +34,13 @@ row / object               goes       restored  purged    why
 Upload 1 + object U1       0                    30        9.5 days old on night 0
 Upload 2 (object B8 kept)  3                    33        4.5 + 3 > 7; B8's row uses the key
 Upload 3 (never uploaded)  7                    37        0.5 + 7 > 7
+Upload 4                   0                    30        7.5 days old on night 0
+object U4                  31                   38        5.5 days old on night 0: too young
+                                                          to go with its row (the store's
+                                                          min_age), held by the archived
+                                                          row; released at its expiry (30),
+                                                          hidden through the store on the
+                                                          next night, purged after grace (7)
 AssetBlob 5 + object       0          2*                  9.5 days, no asset; restored and
                                                           used by the new asset 9; the RESTORED
                                                           record expires night 30, the journal
@@ -54,11 +61,11 @@ Reported, never touched, still there on the last night: strays S1 (20.5 days:
 from night 0) and the three objects of Zgone (3.5 days: from night 4); stale
 Zarr archives Z1 (A5 uses it), Z2, Z4 (A8's) from night 0, Z3 (21.5 days) from
 night 9, Z5 (2.5 days) from night 28. Journal entries of purged objects expire
-30 nights after their purge (U1: 60, B7: 64).
+30 nights after their purge (U1: 60, B7: 64, U4: 68).
 
 The cycles run on nights ``NIGHTS``: every night of the windows where something
-happens (0-10, 27-38, 59-65, 89-95) plus their quiet nights; the nights in
-between (11-26, 39-58, 66-88) have no event and are skipped (the clock moves
+happens (0-10, 27-38, 59-68, 89-95) plus their quiet nights; the nights in
+between (11-26, 39-58, 69-88) have no event and are skipped (the clock moves
 across them in one travel). Night 0 goes through the real command line
 (``reclaim run --dry-run --json``, then ``reclaim run --json``: the preview's
 figures are the real run's); the others through the Python API.
@@ -122,6 +129,7 @@ ROWS: dict[tuple[str, int], Fate] = {
     ("uploads", 1): Fate(goes=0, expires=30),
     ("uploads", 2): Fate(goes=3, expires=33),
     ("uploads", 3): Fate(goes=7, expires=37),
+    ("uploads", 4): Fate(goes=0, expires=30),
     ("assetblobs", 5): Fate(goes=0, expires=30, restored=2),
     ("assetblobs", 7): Fate(goes=4, expires=34),
     ("assets", 3): Fate(goes=30, expires=60),
@@ -137,14 +145,15 @@ OBJECTS: dict[str, Fate] = {  # by label: quarantined (a delete marker) with its
     "B3": Fate(goes=61, expires=91),
     "B4": Fate(goes=64, expires=94),
 }
-KEPT = {3: 1}  # night -> objects a collected row referenced but another row uses (U2's key, B8's)
+THROUGH_THE_STORE = {"U4": Fate(goes=31, expires=38)}  # hidden by the store's scan, purged after grace
+KEPT = {0: 1, 3: 1}  # night -> objects a collected row referenced but left: U4's (young), U2's (B8 uses it)
 JOURNAL_RETENTION = 30  # nights a finished journal entry is kept
 STRAYS = {"S1": 0, "Zgone": 4}  # reported from night, never touched
 STALE_ZARRS = {1: 0, 2: 0, 4: 0, 3: 9, 5: 28}  # zarr id -> reported from night, never touched
 HELD = {("assetblobs", 3): ("assets", 3), ("assetblobs", 4): ("assets", 4)}
 """Rows an archived row uses: held (counted ``held``) while it is archived, from the night it goes."""
 RESTORE_AFTER = 2
-NIGHTS = [*range(11), *range(27, 39), *range(59, 66), *range(89, 96)]
+NIGHTS = [*range(11), *range(27, 39), *range(59, 69), *range(89, 96)]
 
 TABLES = {
     "uploads": "api_upload",
@@ -195,7 +204,7 @@ def expected(night: int) -> State:
             archive[(collection, pk)] = "RESTORED" if night > fate.restored else "ARCHIVED"
     journal: dict[str, str] = {}
     bucket = dict.fromkeys(P.all_objects(), "served")
-    for label, fate in OBJECTS.items():
+    for label, fate in (OBJECTS | THROUGH_THE_STORE).items():
         k = key(label)
         if night < fate.goes:
             continue
@@ -242,7 +251,7 @@ def held(night: int) -> int:
 def expired_entries(night: int) -> int:
     """Finished journal entries past their 30 days."""
     count = 0
-    for fate in OBJECTS.values():
+    for fate in (OBJECTS | THROUGH_THE_STORE).values():
         finished = fate.restored if fate.restored < NEVER else fate.expires
         count += finished + JOURNAL_RETENTION == night
     return count
@@ -426,12 +435,15 @@ def _compare(archive: Archive, night: int, report: dict[str, Any]) -> None:
     purged = report["expired_objects"].get("bucket", {"purged": {"count": 0}})
     assert purged["purged"]["count"] == len(objects_on(night, "expires")), where
     assert report["expired_entries"] == {"bucket": expired_entries(night)}, where
-    # nothing went the store's own way (quarantine + grace): every object went with its row
+    # the store's own way (quarantine + grace): only U4's object, released by its row
     ((scan,),) = (report["scans"],)
-    assert scan["candidates"]["count"] == 0, where
+    through = [key(label) for label, fate in THROUGH_THE_STORE.items() if fate.goes == night]
+    assert scan["candidates"]["count"] == len(through), where
     ((quarantine,),) = (report["quarantined"],)
-    assert quarantine["quarantined"]["count"] == 0, where
-    assert report["purged"][0]["due"] == 0, where
+    assert quarantine["quarantined"]["count"] == len(through), where
+    due = [key(label) for label, fate in THROUGH_THE_STORE.items() if fate.expires == night]
+    (purge,) = report["purged"]
+    assert (purge["due"], purge["purged"]["count"], purge["restored"]) == (len(due), len(due), 0), where
     # reported, never touched: strays and stale Zarr archives
     assert (scan["stray_policy"], scan["strays"]["count"]) == ("report", len(strays(night))), where
     assert sorted(s["key"] for s in scan["stray_samples"]) == strays(night), where
@@ -464,12 +476,12 @@ def _night_zero_through_the_cli(archive: Archive) -> dict[str, Any]:
         ), name
         assert would[name]["row_bytes"] == did[name]["row_bytes"], name
         assert would[name]["data_bytes"] == did[name]["data_bytes"], name
-    # the data the rows stand for: AssetBlob 5's size column, Upload 1's object in the bucket
+    # the data the rows stand for: AssetBlob 5's size column; Uploads 1 and 4's objects in the bucket
     assert did["assetblobs"]["data_bytes"] == P.ASSET_BLOB_SIZES["B5"]
-    assert did["uploads"]["data_bytes"] == len(P.content(key("U1")))
-    assert did["uploads"]["objects_bytes"] + did["assetblobs"]["objects_bytes"] == 2 * len(
-        P.content(key("B5"))
-    )
+    assert did["uploads"]["data_bytes"] == len(P.content(key("U1"))) + len(P.content(key("U4")))
+    # the objects hidden with them: B5's and U1's (U4's is too young: kept)
+    assert did["assetblobs"]["objects_bytes"] == len(P.content(key("B5")))
+    assert did["uploads"]["objects_bytes"] == len(P.content(key("U1")))
     # age since unreferenced: a dry run reads the clock and never starts it, so tonight no asset
     assert would["assets"]["candidates"] == 0
     assert would["stale_zarrs"]["candidates"] == len(stale_zarrs(0))
