@@ -406,6 +406,8 @@ def test_dandis_rules_night_by_night(archive: Archive) -> None:
         else:
             report = reclaim.run(archive.config, show=50).to_dict()
         _compare(archive, night, report)
+        if night in (0, NIGHTS[-1]):
+            _check(archive, night)
         if night == RESTORE_AFTER:
             _restore_blob_5_and_drop_asset_4(archive, b5)
 
@@ -458,6 +460,17 @@ def _compare(archive: Archive, night: int, report: dict[str, Any]) -> None:
     }, where
     assert record.counts["reported"]["stale_zarrs"]["rows"] == len(stale_zarrs(night)), where
     assert record.counts["findings"] == report["findings"], where
+
+
+def _check(archive: Archive, night: int) -> None:
+    """``reclaim check``: nothing dangles; the never finished upload 3 is missing, as expected."""
+    checked = reclaim.check(archive.config)
+    assert (checked.dangling, checked.findings) == (0, 0), f"night {night}"
+    uploads_missing = 1 if night < ROWS[("uploads", 3)].goes else 0
+    (store,) = checked.stores
+    assert {s.name: s.expected_missing for s in store.sources if s.dangling_policy == "ignore"} == {
+        "uploads": uploads_missing
+    }, f"night {night}"
 
 
 def _night_zero_through_the_cli(archive: Archive) -> dict[str, Any]:
