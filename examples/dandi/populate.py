@@ -1,13 +1,14 @@
 """Build the DANDI-shaped example archive: the schema, back-dated rows, and their objects.
 
-    python examples/dandi/populate.py postgresql+psycopg://postgres@127.0.0.1/dandi ./bucket
-    python examples/dandi/populate.py URL DIR --now 2026-03-01T03:17:00+00:00
+    python examples/dandi/populate.py postgresql+psycopg://postgres@127.0.0.1/dandi s3://dandi-example/
+    python examples/dandi/populate.py URL s3://BUCKET/ --now 2026-03-01T03:17:00+00:00
 
 Creates the tables of ``schema.sql`` in the (empty) database, the rows below
 with timestamps ``age`` days before ``--now`` (default: the current time), and
-their objects in the store directory with the same back-dated mtimes. Every
-row tells its own story in the comments: what the rules of ``reclaim.toml`` do
-to it, and on which day of nightly ``reclaim run`` cycles (day 0 = ``--now``).
+their objects in a versioned S3 bucket (boto3's usual environment:
+``AWS_ENDPOINT_URL`` for an S3-compatible server). Every row tells its own
+story in the comments: what the rules of ``reclaim.toml`` do to it, and on
+which night of nightly ``reclaim run`` cycles (night 0 = ``--now``).
 
 Keys and UUIDs are derived from the labels (``B1``, ``U2``, ``Z3``), so that
 every build of the example names the same objects.
@@ -18,12 +19,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -32,8 +33,10 @@ DAY = timedelta(days=1)
 _NAMESPACE = uuid.UUID("6a4c0b57-0d1e-4f55-9d4e-2a3f1c8e7b90")
 
 # -- the archive --------------------------------------------------------------------------
-# ages are days before --now; the half days keep every rule's boundary twelve hours
-# away from a nightly cycle
+# Ages are days before --now (night 0). The half days keep every rule's boundary
+# twelve hours away from a nightly cycle. Each comment says what DANDI's rules do to
+# the row and its object, and on which night of nightly ``reclaim run`` cycles; the
+# table of expected outcomes in tests/examples/test_dandi.py is derived from these.
 
 DANDISETS = [1, 2]
 
@@ -55,12 +58,15 @@ class AssetBlob:
 ASSET_BLOBS = [
     AssetBlob(1, "B1", 40.5),  # A1's: live
     AssetBlob(2, "B2", 60.5),  # A2's: live
-    AssetBlob(3, "B3", 40.5),  # A3's: held by the archived A3, live again once A3 is restored
-    AssetBlob(4, "B4", 26.5),  # A4's: held while A4 is archived (days 4-34), collected day 35
-    AssetBlob(5, "B5", 9.5),  # no asset: collected day 0; its object is held until the row expires (day 30)
+    AssetBlob(3, "B3", 40.5),  # A3's; held by the archived A3 (nights 30-60), then unused:
+    #                            archived with its object night 61, purged night 91
+    AssetBlob(4, "B4", 26.5),  # A4's; held by the archived A4 (nights 33-63): archived with
+    #                            its object night 64, purged night 94
+    AssetBlob(5, "B5", 9.5),  # no asset: archived with its object night 0; restored night 2
+    #                           (byte-identical) and used by the new asset A9: live from then on
     AssetBlob(6, "B6", 40.5),  # A6's: live (A6 is published)
-    AssetBlob(7, "B7", 3.5),  # no asset: collected day 4 (7 days old)
-    AssetBlob(8, "B8", 4.5),  # A7's, made from upload U2: live
+    AssetBlob(7, "B7", 3.5),  # no asset: archived with its object night 4 (7 days old), purged night 34
+    AssetBlob(8, "B8", 4.5),  # A7's, made from upload U2 (the same key): live
 ]
 
 
@@ -72,19 +78,27 @@ class Asset:
     zarr: int | None
     versions: tuple[int, ...]
     age: float
+    """Days since ``modified``; an asset's rule counts from when a cycle first saw it in no version."""
     published: bool = False
 
 
 ASSETS = [
     Asset(1, "A1", "B1", None, (1,), 40.5),  # in the draft: kept
     Asset(2, "A2", "B2", None, (1, 2), 60.5, published=True),  # in the draft and the release: kept
-    Asset(3, "A3", "B3", None, (), 40.5),  # dropped from the draft: collected day 0 (and restored)
-    Asset(4, "A4", "B4", None, (), 26.5),  # dropped from the draft: collected day 4 (30 days old)
-    Asset(5, "A5", None, 1, (3,), 40.5),  # a Zarr asset in dandiset 2's draft: kept, keeps Z1
+    Asset(3, "A3", "B3", None, (), 40.5),  # in no version: seen night 0, archived night 30
+    Asset(4, "A4", "B4", None, (1,), 50.5),  # removed from the draft after night 2: seen night 3,
+    #                                          archived night 33 (not night 3: age since unreferenced)
+    Asset(5, "A5", None, 1, (3,), 40.5),  # a Zarr asset in dandiset 2's draft: kept
     Asset(6, "A6", "B6", None, (), 40.5, published=True),  # in no version but published: kept (where)
     Asset(7, "A7", "B8", None, (1,), 4.5),  # just uploaded (U2) and added to the draft: kept
-    Asset(8, "A8", None, 4, (), 28.5),  # a Zarr asset dropped from the draft: collected day 2
+    Asset(8, "A8", None, 4, (), 28.5),  # a Zarr asset in no version: seen night 0, archived night 30;
+    #                                     its Zarr archive Z4 stays (Zarr rows are only reported)
 ]
+
+#: made by an admin after night 2's cycle, for the restored AssetBlob B5
+RESTORED_ASSET = Asset(9, "A9", "B5", None, (1,), 0.0)
+#: removed from the draft by an admin after night 2's cycle
+DROPPED = (1, 4)
 
 
 @dataclass(frozen=True)
@@ -96,12 +110,21 @@ class Upload:
     age: float
     uploaded: bool
     """Whether the object exists (the client completed the multipart upload)."""
+    object_age: float | None = None
+    """Days since the client completed the upload (default: when the row was made)."""
 
 
 UPLOADS = [
-    Upload(1, "U1", "U1", 9.5, uploaded=True),  # abandoned after uploading: collected day 0
-    Upload(2, "U2", "B8", 4.5, uploaded=True),  # validated into B8, row left behind: collected day 3
-    Upload(3, "U3", "U3", 0.5, uploaded=False),  # in progress, never finished: collected day 7
+    Upload(1, "U1", "U1", 9.5, uploaded=True),  # abandoned after uploading: archived with its
+    #                                             object night 0, purged night 30
+    Upload(2, "U2", "B8", 4.5, uploaded=True),  # validated into B8, row left behind: archived
+    #                                             night 3, its object stays (B8 uses it)
+    Upload(3, "U3", "U3", 0.5, uploaded=False),  # never finished: archived night 7 (no object)
+    Upload(4, "U4", "U4", 7.5, uploaded=True, object_age=5.5),  # abandoned, its object completed two
+    #   days after the row: archived night 0, but its object is too young to be taken (the store's
+    #   min_age: a writer may be reusing the key) and stays, held by the archived row until the row
+    #   expires (night 30); released then, it is hidden through the store night 31 and purged after
+    #   grace, night 38 (released by a row: collected, not reported as a stray)
 ]
 
 
@@ -114,16 +137,18 @@ class Zarr:
 
 
 ZARRS = [
-    Zarr(1, "Z1", 2, 40.5),  # A5's: never reported
-    Zarr(2, "Z2", 1, 40.5),  # no asset, untouched for 40 days: reported from day 0
-    Zarr(3, "Z3", 1, 21.5),  # no asset: reported from day 9 (30 days untouched)
-    Zarr(4, "Z4", 2, 40.5),  # A8's: held by the archived A8 (days 2-32), reported from day 33
+    Zarr(1, "Z1", 2, 40.5),  # A5's, stale: reported from night 0, although an asset uses it
+    Zarr(2, "Z2", 1, 40.5),  # no asset, stale: reported from night 0
+    Zarr(3, "Z3", 1, 21.5),  # no asset: reported from night 9 (30 days unmodified)
+    Zarr(4, "Z4", 2, 40.5),  # A8's, stale: reported from night 0
+    Zarr(5, "Z5", 2, 2.5),  # no asset, modified lately: reported from night 28
 ]
 ZARR_FILES = (".zgroup", "data/.zarray", "data/0.0")
 
-# objects no row references (ever, or any more): key label -> age of the object
-STRAY_BLOBS = {"S1": 20.5}  # an upload whose row was deleted by hand long ago: quarantined day 0
-STRAY_ZARRS = {"Zgone": 3.5}  # a Zarr whose row is gone: quarantined day 4 (7 days old)
+# objects no row references, ever (strays): key label -> age of the object;
+# reported from the night they are 7 days old, never touched
+STRAY_BLOBS = {"S1": 20.5}  # an upload whose row was deleted by hand long ago: night 0
+STRAY_ZARRS = {"Zgone": 3.5}  # a Zarr directory whose row is gone: night 4
 
 
 # -- names ---------------------------------------------------------------------------------
@@ -156,7 +181,8 @@ def all_objects() -> dict[str, float]:
     objects = {blob_key(b.label): b.age for b in ASSET_BLOBS}
     for upload in UPLOADS:
         if upload.uploaded:
-            objects[blob_key(upload.blob)] = ages.get(upload.blob, upload.age)
+            own = upload.age if upload.object_age is None else upload.object_age
+            objects[blob_key(upload.blob)] = ages.get(upload.blob, own)
     objects |= {blob_key(label): age for label, age in STRAY_BLOBS.items()}
     for zarr in ZARRS:
         objects |= dict.fromkeys(zarr_keys(zarr.label), zarr.age)
@@ -165,11 +191,22 @@ def all_objects() -> dict[str, float]:
     return objects
 
 
+#: the ``size`` column of each AssetBlob row (DANDI records it at upload)
+ASSET_BLOB_SIZES = {b.label: len(content(blob_key(b.label))) for b in ASSET_BLOBS}
+
+
 # -- building it ---------------------------------------------------------------------------
 
 
-def populate(database_url: str, store_dir: Path, *, now: datetime) -> None:
-    """Create the schema and the rows in ``database_url`` and the objects under ``store_dir``."""
+def populate(database_url: str, bucket_url: str, *, now: datetime, client: Any = None) -> None:
+    """Create the schema and the rows in ``database_url`` and the objects in ``bucket_url``.
+
+    ``bucket_url`` is ``s3://bucket/``: the bucket is created (versioning
+    enabled) if it does not exist. ``client`` is a boto3 S3 client (default:
+    one from the environment: ``AWS_ENDPOINT_URL`` reaches a test server). S3
+    sets an object's LastModified itself: the objects are as old as this call,
+    whatever their ages above (the test moves them back on its S3 server).
+    """
     engine = sa.create_engine(database_url)
     try:
         with engine.begin() as conn:
@@ -177,8 +214,24 @@ def populate(database_url: str, store_dir: Path, *, now: datetime) -> None:
             _rows(conn, now)
     finally:
         engine.dispose()
-    for key, age in all_objects().items():
-        _put(store_dir, key, now - age * DAY)
+    if client is None:
+        import boto3  # the example's only S3 client; reclaim itself goes through s3fs
+
+        client = boto3.client("s3")
+    bucket = bucket_name(bucket_url)
+    names = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    if bucket not in names:
+        client.create_bucket(Bucket=bucket)
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for key in all_objects():
+        client.put_object(Bucket=bucket, Key=key, Body=content(key))
+
+
+def bucket_name(bucket_url: str) -> str:
+    """``s3://name/`` -> ``name``."""
+    if not bucket_url.startswith("s3://"):
+        raise ValueError(f"not an s3:// URL: {bucket_url}")
+    return bucket_url.removeprefix("s3://").split("/", 1)[0]
 
 
 def _rows(conn: sa.Connection, now: datetime) -> None:
@@ -238,7 +291,7 @@ def _rows(conn: sa.Connection, now: datetime) -> None:
                 "blob": blob_key(b.label),
                 "sha256": hashlib.sha256(content(blob_key(b.label))).hexdigest(),
                 "etag": hashlib.md5(content(blob_key(b.label)), usedforsecurity=False).hexdigest(),
-                "size": len(content(blob_key(b.label))),
+                "size": ASSET_BLOB_SIZES[b.label],
                 "created": at(b.age),
                 "modified": at(b.age),
             }
@@ -295,31 +348,23 @@ def _rows(conn: sa.Connection, now: datetime) -> None:
     )
 
 
-def _put(store_dir: Path, key: str, mtime: datetime) -> None:
-    path = store_dir / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content(key))
-    stamp = mtime.timestamp()
-    os.utime(path, (stamp, stamp))
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("database_url", help="SQLAlchemy URL of an empty PostgreSQL database")
-    parser.add_argument("store_dir", type=Path, help="the directory standing in for the bucket")
+    parser.add_argument("bucket_url", help="s3://bucket/ (versioning is enabled on it)")
     parser.add_argument(
         "--now",
         type=datetime.fromisoformat,
         default=None,
-        help="the moment ages are counted back from (ISO 8601; default: now)",
+        help="the moment row ages are counted back from (ISO 8601; default: now)",
     )
     args = parser.parse_args(argv)
     now = args.now or datetime.now(UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    populate(args.database_url, args.store_dir, now=now)
-    print(f"built the DANDI example: {len(all_objects())} objects in {args.store_dir}, day 0 = {now}")
+    populate(args.database_url, args.bucket_url, now=now)
+    print(f"built the DANDI example: {len(all_objects())} objects in {args.bucket_url}, night 0 = {now}")
 
 
 if __name__ == "__main__":

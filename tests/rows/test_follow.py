@@ -115,6 +115,19 @@ def test_an_archived_row_takes_its_object_and_a_restore_brings_both_back(world: 
     assert _links(world) == 0
 
 
+def test_a_row_whose_object_was_never_written_counts_no_object_kept(world: World) -> None:
+    # an upload that never finished: its key holds nothing, so nothing is quarantined or left live
+    world.collections = FOLLOW
+    world.insert("uploads", {"id": 1, "blob": "uploads/never", "created": naive(world.now - 9 * DAY)})
+    world.write_config()
+    report = reclaim.run(world.config_path)
+    (result,) = report.collections
+    assert (result.archived, result.objects, result.objects_kept) == (1, 0, 0)
+    (record,) = [r for r in reclaim.runs(world.config_path) if r.id == report.run_id]
+    assert record.counts["collections"]["uploads"]["objects_kept"] == 0
+    assert _entries(world, "uploads/never") == []
+
+
 def test_the_expiry_of_the_row_purges_its_object_then_the_row(world: World) -> None:
     world.collections = FOLLOW
     _upload(world, 1, "uploads/1")

@@ -169,6 +169,8 @@ def _follow_store(c: Collector, name: str, group: list[ObjectLink], outcome: dic
     referenced = referenced_now(sources, [key for key in usable if key not in active])
     todo = [key for key in usable if key not in active and key not in referenced]
     present = store.stat_many(todo)
+    # a key the store does not hold (an upload never finished) is neither quarantined nor kept
+    missing = {key for key in todo if key not in present}
     # never too young (invariant 1): an object written since the store's min_age may be a writer's
     # new upload at a reused key, whose row is not committed yet
     threshold = (datetime.now(UTC) - policy.min_age).timestamp()
@@ -196,7 +198,7 @@ def _follow_store(c: Collector, name: str, group: list[ObjectLink], outcome: dic
     counted: set[str] = set()
     for link in group:  # each object counted once, for the first collection that owns it
         followed = outcome.setdefault(link.collection, Followed())
-        if link.key in counted:
+        if link.key in counted or link.key in missing:
             continue
         counted.add(link.key)
         if link.key in newly:
