@@ -177,6 +177,11 @@ class Dashboard:
         self._cache[name] = (probe, now, value)
         return value
 
+    def forget(self) -> None:
+        """Drop the reused aggregates (:meth:`cached`): the next read computes them (the benchmark's
+        uncached renders)."""
+        self._cache.clear()
+
     def restore_command(self, *, store: str | None = None, key: str | None = None, **row: str) -> str:
         """The exact ``reclaim restore`` command that brings an object (or collection and pk: a row) back."""
         words = ["reclaim", "restore", "--config", self.config_path]
