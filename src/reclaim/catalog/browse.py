@@ -335,7 +335,10 @@ def change_probe(catalog: Catalog) -> tuple[Any, ...]:
     t = catalog.tables
     with catalog.begin() as connection:
         runs = connection.execute(
-            sa.select(first_value(t.runs.c.id, last=True), first_value(t.runs.c.finished_at, last=True))
+            sa.select(
+                sa.select(sa.func.max(t.runs.c.id)).scalar_subquery(),
+                first_value(t.runs.c.finished_at, last=True),
+            )
         ).one()
         lease = connection.execute(
             sa.select(t.lease.c.token, t.lease.c.heartbeat_at, t.lease.c.progress, t.lease.c.fence)
