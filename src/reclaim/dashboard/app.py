@@ -386,13 +386,13 @@ def _start(dashboard: Dashboard, env: Environment) -> None:
     opening.start()
     opening.join(STARTUP_WAIT)
     opened = time.perf_counter()
+    level, outcome = logging.INFO, f"opened in {(opened - compiled) * 1000:.0f} ms"
     if opening.is_alive():
-        outcome = f"still opening after {STARTUP_WAIT:.0f} s"
+        level, outcome = logging.WARNING, f"still opening after {STARTUP_WAIT:.0f} s"
     elif errors and errors[0]:
-        outcome = f"not opened: {errors[0]}"
-    else:
-        outcome = f"opened in {(opened - compiled) * 1000:.0f} ms"
-    log.info(
+        level, outcome = logging.WARNING, f"not opened ({errors[0]}); the pages will try again"
+    log.log(
+        level,
         "dashboard started in %.0f ms: templates compiled in %.0f ms, catalog %s",
         (opened - started) * 1000,
         (compiled - started) * 1000,
