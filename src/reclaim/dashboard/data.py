@@ -93,6 +93,7 @@ class Dashboard:
         self.config: Config = resolve_config(config)
         self._read_only = read_only_config(self.config)
         self._catalog: Catalog | None = None
+        self._failed: tuple[float, ReclaimError] | None = None
         self._lock = threading.Lock()
         self._last: dict[str, LastKnown] = {}
         self._cache: dict[str, tuple[tuple[Any, ...], float, Any]] = {}
@@ -112,10 +113,21 @@ class Dashboard:
                 f"the catalog {path} does not exist; "
                 f"create it with 'reclaim init --config {self.config_path}'"
             )
+        asked = time.monotonic()
         with self._lock:
             if self._catalog is None:
+                failed = self._failed
+                if failed is not None and failed[0] >= asked:
+                    # an attempt ended while this one waited for it (the startup's, on a server that
+                    # does not answer): its answer, not a second wait as long
+                    raise failed[1]
                 catalog = open_catalog(self._read_only.catalog)
-                catalog.require_current()
+                try:
+                    catalog.require_current()
+                except ReclaimError as exc:
+                    catalog.dispose()
+                    self._failed = (time.monotonic(), exc)
+                    raise
                 self._catalog = catalog
             return self._catalog
 
