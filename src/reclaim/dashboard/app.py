@@ -369,8 +369,9 @@ def _start(dashboard: Dashboard, env: Environment) -> None:
     """What the first request would otherwise pay: the templates' compilation and the catalog's opening.
 
     Compiling every template takes tens of milliseconds and needs nothing
-    but the package. The catalog (connection, revision check) is opened in a
-    thread of its own, waited for at most :data:`STARTUP_WAIT` seconds: a
+    but the package. The catalog (connection, revision check, one read of the
+    overview that compiles its statements: :meth:`Dashboard.open_early`) is
+    opened in a thread of its own, waited for at most :data:`STARTUP_WAIT` seconds: a
     catalog server that does not answer delays the start by that much only, and
     an unreachable or missing catalog is only logged here; the pages show the
     error (and the last state they read) as before.
@@ -386,7 +387,7 @@ def _start(dashboard: Dashboard, env: Environment) -> None:
     opening.start()
     opening.join(STARTUP_WAIT)
     opened = time.perf_counter()
-    level, outcome = logging.INFO, f"opened in {(opened - compiled) * 1000:.0f} ms"
+    level, outcome = logging.INFO, f"opened and read in {(opened - compiled) * 1000:.0f} ms"
     if opening.is_alive():
         level, outcome = logging.WARNING, f"still opening after {STARTUP_WAIT:.0f} s"
     elif errors and errors[0]:

@@ -134,14 +134,20 @@ class Dashboard:
     def open_early(self) -> str | None:
         """Open the catalog and check its revision now (at startup), so that no page waits for it.
 
-        Returns the error, redacted, when it cannot be opened yet (missing,
-        unreachable, behind): nothing is kept, and each page tries again and
-        shows that error, as it would have without this.
+        The overview is then read once and dropped: what a process compiles once
+        (SQLAlchemy's statements, on first use) is compiled now, and the first
+        page still reads every figure afresh (nothing read here is shown or
+        reused). Returns the error, redacted, when the catalog cannot be read yet
+        (missing, unreachable, behind): nothing is kept, and each page tries
+        again and shows that error, as it would have without this.
         """
         try:
             self.catalog()
+            self.overview()
         except ReclaimError as exc:
             return redact(str(exc))
+        finally:
+            self.forget()
         return None
 
     def close(self) -> None:
