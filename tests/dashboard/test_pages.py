@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 import reclaim.api as api
 from reclaim.dashboard import create_app
 
-from .conftest import EVIL_KEY, Demo, cli_json
+from .conftest import EVIL_KEY, Demo, build_demo, cli_json
 
 PAGES = ["/", "/history", "/reconciliation", "/runs", "/quarantine", "/archive"]
 
@@ -208,3 +208,29 @@ def test_the_overview_shows_the_run_in_progress_from_the_lease(demo: Demo, clien
         leases.release(lease)
         catalog.dispose()
     assert client.get("/api/overview").json()["progress"] is None
+
+
+def test_purged_and_restored_in_30_days_are_what_the_runs_did(tmp_path: Path) -> None:
+    demo = build_demo(tmp_path / "demo")
+    with TestClient(create_app(demo.config)) as client:
+        restored = api.restore(demo.config, match="zarr/*")
+        with pytest.warns(DeprecationWarning, match="without a grace period"):
+            collected = api.collect(demo.config)
+        body = client.get("/api/overview").json()
+        history = client.get("/api/history?days=30").json()
+        page = client.get("/").text
+    recent = body["recent"]["stores"]["main"]
+    purged = {
+        "count": sum(p.purged.count for p in collected.purged),
+        "bytes": sum(p.purged.bytes for p in collected.purged),
+    }
+    assert recent["purged"] == purged
+    assert purged["count"] > 0
+    assert recent["restored"] == {
+        "count": restored.restored["main"].restored,
+        "bytes": restored.restored["main"].restored_bytes,
+    }
+    assert recent["restored"]["count"] > 0
+    # the 30 days of the history chart's bars
+    assert sum(history["purged_bytes"]["main"]) == purged["bytes"]
+    assert f'data-field="purged_30d">{purged["count"]:,}<' in page

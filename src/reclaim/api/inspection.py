@@ -27,6 +27,7 @@ from reclaim.catalog import (
 )
 from reclaim.catalog.files import catalog_file_exists
 from reclaim.catalog.sightings import Kind
+from reclaim.config import Config
 from reclaim.config.jsonable import to_jsonable
 from reclaim.errors import CatalogError, UnknownItem
 from reclaim.lifecycle import (
@@ -61,6 +62,7 @@ __all__ = [
     "runs",
     "scan",
     "status",
+    "status_of",
 ]
 
 
@@ -342,48 +344,58 @@ def _catalog_if_initialised(session: Session) -> Catalog | None:
 
 def status(config: ConfigLike, *, last_runs: int = 5) -> StatusReport:
     """Quarantined count and bytes, oldest item, next purge, items in flight; the lease; the last runs."""
-    with open_journal(config) as (session, catalog, journal):
-        last_cycle = next(
-            (r for r in catalog.list_runs(50) if r.command == "run" and r.status == "succeeded"), None
-        )
-        strays = last_cycle.counts.get("strays", {}) if last_cycle else {}
-        stores = []
-        for name, cfg in session.config.stores.items():
-            mode = cfg.mode or "default"
-            found = None
-            if last_cycle is not None and cfg.strays == "report":
-                found = int(strays.get(name, {}).get("objects", 0))
-            released = catalog.archive.released_count(name)
-            stores.append(StoreStatus(name, mode, cfg.grace, journal.summary(name), found, released))
-        lease = Leases(catalog).show()
-        reported = last_cycle.counts.get("reported", {}) if last_cycle else {}
-        collected = last_cycle.counts.get("collections", {}) if last_cycle else {}
-        collections = []
-        for name, collection in session.config.collections.items():
-            report_only = collection.action == "report"
-            last = (reported if report_only else collected).get(name, {})
-            data = last.get("data_bytes") if isinstance(last, dict) else None
-            watched = None
-            if collection.age == "unreferenced":
-                watched = catalog.sightings.count("collection", name)
-            collections.append(
-                CollectionStatus(
-                    name,
-                    collection.action,
-                    catalog.archive.summary(name),
-                    reported.get(name, {}).get("rows", 0) if last_cycle and report_only else None,
-                    data_bytes=data if isinstance(data, int) else None,
-                    watched=watched,
-                )
+    with open_journal(config) as (session, catalog, _journal):
+        return status_of(session.config, catalog, last_runs=last_runs)
+
+
+def status_of(config: Config, catalog: Catalog, *, last_runs: int = 5) -> StatusReport:
+    """:func:`status` read from ``catalog``, already open and current (the dashboard keeps its own open).
+
+    The same report, by the same code, without opening the catalog and checking
+    its revision again for every read.
+    """
+    journal = Journal(catalog)
+    last_cycle = next(
+        (r for r in catalog.list_runs(50) if r.command == "run" and r.status == "succeeded"), None
+    )
+    strays = last_cycle.counts.get("strays", {}) if last_cycle else {}
+    stores = []
+    for name, cfg in config.stores.items():
+        mode = cfg.mode or "default"
+        found = None
+        if last_cycle is not None and cfg.strays == "report":
+            found = int(strays.get(name, {}).get("objects", 0))
+        released = catalog.archive.released_count(name)
+        stores.append(StoreStatus(name, mode, cfg.grace, journal.summary(name), found, released))
+    lease = Leases(catalog).show()
+    reported = last_cycle.counts.get("reported", {}) if last_cycle else {}
+    collected = last_cycle.counts.get("collections", {}) if last_cycle else {}
+    collections = []
+    for name, collection in config.collections.items():
+        report_only = collection.action == "report"
+        last = (reported if report_only else collected).get(name, {})
+        data = last.get("data_bytes") if isinstance(last, dict) else None
+        watched = None
+        if collection.age == "unreferenced":
+            watched = catalog.sightings.count("collection", name)
+        collections.append(
+            CollectionStatus(
+                name,
+                collection.action,
+                catalog.archive.summary(name),
+                reported.get(name, {}).get("rows", 0) if last_cycle and report_only else None,
+                data_bytes=data if isinstance(data, int) else None,
+                watched=watched,
             )
-        return StatusReport(
-            stores,
-            lease,
-            lease.stale(datetime.now(UTC)),
-            catalog.list_runs(last_runs),
-            collections,
-            last_cycle.counts.get("findings") if last_cycle else None,
         )
+    return StatusReport(
+        stores,
+        lease,
+        lease.stale(datetime.now(UTC)),
+        catalog.list_runs(last_runs),
+        collections,
+        last_cycle.counts.get("findings") if last_cycle else None,
+    )
 
 
 def runs(config: ConfigLike, *, run_id: int | None = None, limit: int = 20) -> list[RunRecord]:

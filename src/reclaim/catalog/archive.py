@@ -42,6 +42,7 @@ import sqlalchemy as sa
 
 from reclaim.catalog import _totals
 from reclaim.catalog._entry import CorruptRow
+from reclaim.catalog._first import first_value
 from reclaim.catalog.links import ObjectLinks
 from reclaim.catalog.released import (
     ReleasedKey,
@@ -589,11 +590,14 @@ class RowArchive:
         return self.select(states=(RowState.ARCHIVING, RowState.RESTORING))
 
     def summary(self, collection: str) -> RowSummary:
-        """Counts, bytes, the oldest archived row and the next expiry of ``collection``."""
+        """Counts, bytes, the oldest archived row and the next expiry of ``collection``.
+
+        The oldest and the next expiry are each the first ARCHIVED row of an
+        index (``rows_summary``, ``rows_next_expiry``), one subquery each.
+        """
         rows = self._rows
-        archived = sa.select(sa.func.min(rows.c.archived_at), sa.func.min(rows.c.expires_at)).where(
-            rows.c.collection == collection, rows.c.state == RowState.ARCHIVED.value
-        )
+        where = (rows.c.collection == collection, rows.c.state == RowState.ARCHIVED.value)
+        archived = sa.select(first_value(rows.c.archived_at, *where), first_value(rows.c.expires_at, *where))
         summary = RowSummary()
         with self._catalog.begin() as connection:
             # counts and bytes from the running totals: a few rows, whatever the archive's size

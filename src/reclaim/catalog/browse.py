@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from reclaim.catalog import _run_days
 from reclaim.catalog._entry import Entry, State, entry_from_row
+from reclaim.catalog._first import first_value
 from reclaim.catalog.archive import ArchivedRow, RowState, archived_from_row
 from reclaim.catalog.observations import Observation, observation_from_row
 from reclaim.catalog.runs import RunRecord, record_from_row
@@ -328,12 +329,16 @@ def change_probe(catalog: Catalog) -> tuple[Any, ...]:
     """A cheap fingerprint of the catalog's state: it changes whenever a run starts or ends, the lease
     changes hands or beats, or a scan, check, journal entry or archived row is added.
 
-    Every part is a primary-key lookup or a scan of the (small) runs table.
+    Every part is the last entry of an index (the primary keys, ``runs_finished``; see
+    :mod:`reclaim.catalog._first`) or the lease's row.
     """
     t = catalog.tables
     with catalog.begin() as connection:
         runs = connection.execute(
-            sa.select(sa.func.max(t.runs.c.id), sa.func.max(t.runs.c.finished_at))
+            sa.select(
+                sa.select(sa.func.max(t.runs.c.id)).scalar_subquery(),
+                first_value(t.runs.c.finished_at, last=True),
+            )
         ).one()
         lease = connection.execute(
             sa.select(t.lease.c.token, t.lease.c.heartbeat_at, t.lease.c.progress, t.lease.c.fence)

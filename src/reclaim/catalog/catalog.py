@@ -52,7 +52,20 @@ MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
 #: the revisions ``migrations/versions`` ships, oldest first (a test checks them
 #: against Alembic's own walk): the daily commands compare the catalog's
 #: revision with these without importing Alembic, which only ``upgrade`` needs
-REVISIONS: Final = ("0001", "0002", "0003", "0004", "0005", "0009", "0010", "0012", "0013", "0011", "0014")
+REVISIONS: Final = (
+    "0001",
+    "0002",
+    "0003",
+    "0004",
+    "0005",
+    "0009",
+    "0010",
+    "0012",
+    "0013",
+    "0011",
+    "0014",
+    "0015",
+)
 
 #: Alembic keeps the running migration in module globals (``alembic.context``,
 #: ``alembic.op``), so one process runs one migration at a time; other processes

@@ -66,6 +66,7 @@ from reclaim.catalog._entry import (
     summary_from_rows,
     utc,
 )
+from reclaim.catalog._first import first_value
 from reclaim.catalog._retry import write_retrying
 from reclaim.catalog.tables import sha256_hex
 
@@ -529,14 +530,15 @@ class Journal:
         """Counts and bytes of ``store``'s entries by state, the oldest quarantined item and the next due.
 
         Counts and bytes are the running totals (:mod:`reclaim.catalog._totals`),
-        a few rows whatever the journal's size; the oldest and next due read the
-        QUARANTINED entries only, through the ``objects_due`` and ``objects_summary`` indexes.
+        a few rows whatever the journal's size; the oldest and the next due are
+        each the first QUARANTINED entry of an index (``objects_oldest``,
+        ``objects_due``; see :mod:`reclaim.catalog._first`).
         """
         objects = self._objects
+        where = (objects.c.store == store, objects.c.state == State.QUARANTINED.value)
         quarantined = sa.select(
-            sa.func.min(objects.c.created_at).label("oldest"),
-            sa.func.min(objects.c.due_at).label("next_due"),
-        ).where(objects.c.store == store, objects.c.state == State.QUARANTINED.value)
+            first_value(objects.c.created_at, *where), first_value(objects.c.due_at, *where)
+        )
         with self._catalog.begin() as connection:
             totals = _totals.read(connection, self._totals, _totals.JOURNAL, store)
             oldest, next_due = connection.execute(quarantined).one()

@@ -263,6 +263,8 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         sa.Column("error", _long_text(), nullable=True),
         sa.Index(f"{p}runs_command", "command", "id"),
         sa.Index(f"{p}runs_started", "started_at"),
+        # the newest end of a run (the dashboard's change probe) by one lookup
+        sa.Index(f"{p}runs_finished", "finished_at"),
         **options,
     )
 
@@ -299,8 +301,9 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         sa.Index(f"{p}objects_state_id", "state", "id"),
         sa.Index(f"{p}objects_store_state_id", "store", "state", "id"),
         sa.Index(f"{p}objects_changed", "store", "state", "updated_at", "size"),
-        # status's journal summary reads this index alone, not a million rows
-        sa.Index(f"{p}objects_summary", "store", "state", "size", "created_at", "due_at"),
+        # status's oldest quarantined entry by one lookup (the next due: objects_due); it covers
+        # the running totals' recount too
+        sa.Index(f"{p}objects_oldest", "store", "state", "created_at", "size"),
         **options,
     )
 
@@ -326,6 +329,8 @@ def catalog_tables(schema: str | None, prefix: str, backend: str | None = None) 
         sa.Index(f"{p}rows_state_id", "state", "id"),
         # status's archive summary: the oldest archived row and the next expiry, from the index
         sa.Index(f"{p}rows_summary", "collection", "state", "archived_at", "expires_at"),
+        # a collection's next expiry by one lookup (rows_expiry orders every collection's rows)
+        sa.Index(f"{p}rows_next_expiry", "collection", "state", "expires_at"),
         **options,
     )
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from reclaim.api import ConfigLike, resolve_config, runs, status, to_jsonable
+from reclaim.api import ConfigLike, resolve_config, to_jsonable
+from reclaim.api.inspection import status_of
 from reclaim.catalog import (
     Catalog,
     Entry,
@@ -46,6 +47,8 @@ __all__ = ["Dashboard", "LastKnown", "PageError"]
 HISTORY_DAYS: Final = 30
 #: how many recent runs the overview lists
 OVERVIEW_RUNS: Final = 10
+#: how many days (UTC, today included) the overview's "purged" and "restored" figures cover
+RECENT_DAYS: Final = 30
 #: how long an aggregate over the catalog's history is reused at most (see :meth:`Dashboard.cached`)
 CACHE_SECONDS: Final = 60.0
 #: the commands whose counts hold purged or restored objects
@@ -90,6 +93,7 @@ class Dashboard:
         self.config: Config = resolve_config(config)
         self._read_only = read_only_config(self.config)
         self._catalog: Catalog | None = None
+        self._failed: tuple[float, ReclaimError] | None = None
         self._lock = threading.Lock()
         self._last: dict[str, LastKnown] = {}
         self._cache: dict[str, tuple[tuple[Any, ...], float, Any]] = {}
@@ -109,12 +113,42 @@ class Dashboard:
                 f"the catalog {path} does not exist; "
                 f"create it with 'reclaim init --config {self.config_path}'"
             )
+        asked = time.monotonic()
         with self._lock:
             if self._catalog is None:
+                failed = self._failed
+                if failed is not None and failed[0] >= asked:
+                    # an attempt ended while this one waited for it (the startup's, on a server that
+                    # does not answer): its answer, not a second wait as long
+                    raise failed[1]
                 catalog = open_catalog(self._read_only.catalog)
-                catalog.require_current()
+                try:
+                    catalog.require_current()
+                except ReclaimError as exc:
+                    catalog.dispose()
+                    self._failed = (time.monotonic(), exc)
+                    raise
                 self._catalog = catalog
             return self._catalog
+
+    def open_early(self) -> str | None:
+        """Open the catalog and check its revision now (at startup), so that no page waits for it.
+
+        The overview is then read once and dropped: what a process compiles once
+        (SQLAlchemy's statements, on first use) is compiled now, and the first
+        page still reads every figure afresh (nothing read here is shown or
+        reused). Returns the error, redacted, when the catalog cannot be read yet
+        (missing, unreachable, behind): nothing is kept, and each page tries
+        again and shows that error, as it would have without this.
+        """
+        try:
+            self.catalog()
+            self.overview()
+        except ReclaimError as exc:
+            return redact(str(exc))
+        finally:
+            self.forget()
+        return None
 
     def close(self) -> None:
         """Release the catalog's connections."""
@@ -161,6 +195,11 @@ class Dashboard:
         self._cache[name] = (probe, now, value)
         return value
 
+    def forget(self) -> None:
+        """Drop the reused aggregates (:meth:`cached`): the next read computes them (the benchmark's
+        uncached renders)."""
+        self._cache.clear()
+
     def restore_command(self, *, store: str | None = None, key: str | None = None, **row: str) -> str:
         """The exact ``reclaim restore`` command that brings an object (or collection and pk: a row) back."""
         words = ["reclaim", "restore", "--config", self.config_path]
@@ -175,7 +214,7 @@ class Dashboard:
     def overview(self) -> dict[str, Any]:
         """Per store and collection: status, the last cycle's listing, 30 days of purges; lease; runs."""
         catalog = self.catalog()  # first: a missing SQLite catalog is named, never created
-        report = self.cached("status", lambda: status(self._read_only, last_runs=OVERVIEW_RUNS))
+        report = self.cached("status", lambda: status_of(self.config, catalog, last_runs=OVERVIEW_RUNS))
         now = datetime.now(UTC)
         stale_after = self.config.dashboard.stale_after
         succeeded = browse.page_runs(catalog, command="run", status="succeeded", limit=1)
@@ -190,17 +229,18 @@ class Dashboard:
             )
         else:
             red, reason = False, f"last cycle succeeded {format_duration(now - last_success)} ago"
-        since = now - timedelta(days=30)
+        # what the runs of the last RECENT_DAYS UTC days purged and restored: the history chart's
+        # days (a row per store, day and command, however many entries they changed)
+        first = now.date() - timedelta(days=RECENT_DAYS - 1)
         recent: dict[str, dict[str, dict[str, int]]] = {
             name: {"purged": {"count": 0, "bytes": 0}, "restored": {"count": 0, "bytes": 0}}
             for name in self.config.stores
         }
-        changes = self.cached(
-            "recent", lambda: browse.recent_changes(catalog, since, list(self.config.stores))
-        )
-        for change in changes:
-            key = "purged" if change.state == State.PURGED.value else "restored"
-            recent.setdefault(change.store, {})[key] = {"count": change.count, "bytes": change.bytes}
+        for figures in browse.day_figures(catalog, list(self.config.stores), _MUTATING, first):
+            for key, (count, size) in (("purged", figures.purged), ("restored", figures.restored)):
+                counted = recent.setdefault(figures.store, {}).setdefault(key, {"count": 0, "bytes": 0})
+                counted["count"] += count
+                counted["bytes"] += size
         return {
             "generated_at": now.isoformat(),
             "status": report.to_dict(),
@@ -211,7 +251,7 @@ class Dashboard:
                 "stale_after": format_duration(stale_after),
             },
             "cycle": self._last_listing(catalog),
-            "recent": {"days": 30, "stores": recent},
+            "recent": {"days": RECENT_DAYS, "since": first.isoformat(), "stores": recent},
             "progress": report.lease.progress if report.lease.holder is not None else None,
             **_run_lines(report.runs),
         }
@@ -341,7 +381,7 @@ class Dashboard:
             purged[figures.store][figures.day] += size
             inflow[figures.day] += figures.quarantined[1] - size - figures.restored[1]
         # quarantined bytes at the end of each day: today's standing figure, walked back through the log
-        report = self.cached("status", lambda: status(self._read_only, last_runs=OVERVIEW_RUNS))
+        report = self.cached("status", lambda: status_of(self.config, catalog, last_runs=OVERVIEW_RUNS))
         standing = sum(s.summary.quarantined_bytes for s in report.stores)
         quarantined: dict[date, int] = {}
         level = standing
@@ -380,9 +420,10 @@ class Dashboard:
         limit: int = 20,
     ) -> dict[str, Any]:
         """A page of the audit log, newest first; the first unfiltered page is :func:`reclaim.api.runs`."""
-        self.catalog()
+        catalog = self.catalog()
         if before is None and command is None and status_ is None:
-            records = self.cached(f"runs:{limit}", lambda: runs(self._read_only, limit=limit))
+            # what reclaim.api.runs reads, from the dashboard's open catalog
+            records = self.cached(f"runs:{limit}", lambda: catalog.list_runs(limit))
         else:
             records = browse.page_runs(
                 self.catalog(), command=command, status=status_, before=before, limit=limit
@@ -399,13 +440,10 @@ class Dashboard:
 
     def run(self, run_id: int) -> dict[str, Any]:
         """One run: :func:`reclaim.api.runs` of its id, with its duration and counts per store."""
-        self.catalog()
-        try:
-            (record,) = self.cached(f"run:{run_id}", lambda: runs(self._read_only, run_id=run_id))
-        except ReclaimError as exc:
-            if "does not exist" in str(exc):
-                raise PageError(f"run {run_id} does not exist") from None
-            raise
+        catalog = self.catalog()
+        record = self.cached(f"run:{run_id}", lambda: catalog.get_run(run_id))  # as reclaim.api.runs
+        if record is None:
+            raise PageError(f"run {run_id} does not exist")
         took = (
             None if record.finished_at is None else (record.finished_at - record.started_at).total_seconds()
         )
@@ -564,7 +602,7 @@ class Dashboard:
     def metrics(self) -> dict[str, Any]:
         """Everything the Prometheus metrics expose, read once (see :mod:`reclaim.dashboard.metrics`)."""
         catalog = self.catalog()
-        report = self.cached("status", lambda: status(self._read_only, last_runs=OVERVIEW_RUNS))
+        report = self.cached("status", lambda: status_of(self.config, catalog, last_runs=OVERVIEW_RUNS))
         now = datetime.now(UTC)
         last: dict[str, RunRecord] = {}
         for command in ("run", "quarantine", "purge", "collect", "restore", "recover"):
