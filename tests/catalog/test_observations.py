@@ -132,19 +132,6 @@ def test_paging_visits_every_entry_once_and_globs_match_byte_for_byte(catalog: C
     assert browse.page_entries(catalog, key_glob="k/0[01]*", limit=3)[0].key == newest.key
 
 
-def test_recent_changes_count_what_was_purged_and_restored(catalog: Catalog) -> None:
-    quarantined = _entries(catalog, ["a", "bb", "ccc"])
-    journal = Journal(catalog)
-    purging = [e for e in journal.transition_many(quarantined[:2], State.PURGING, run_id=2) if e]
-    journal.transition_many(purging, State.PURGED, run_id=2)
-    restoring = [e for e in journal.transition_many(quarantined[2:], State.RESTORING, run_id=3) if e]
-    journal.transition_many(restoring, State.RESTORED, run_id=3)
-    changes = browse.recent_changes(catalog, datetime.now(UTC) - timedelta(days=30), ["blobs", "other"])
-    by_state = {c.state: (c.count, c.bytes) for c in changes}
-    assert by_state == {"PURGED": (2, 3), "RESTORED": (1, 3)}
-    assert browse.recent_changes(catalog, datetime.now(UTC) + timedelta(minutes=1), ["blobs"]) == []
-
-
 def test_runs_are_paged_newest_first_and_read_incrementally(db_url: str, catalogs: list[Catalog]) -> None:
     catalog = open_tracked(catalogs, db_url)
     catalog.upgrade()

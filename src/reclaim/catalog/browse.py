@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_PAGE",
     "DayFigures",
-    "RecentChange",
     "RunFigures",
     "change_probe",
     "day_figures",
@@ -46,7 +45,6 @@ __all__ = [
     "page_entries",
     "page_rows",
     "page_runs",
-    "recent_changes",
     "row_history",
     "run_figures",
     "run_totals",
@@ -168,16 +166,6 @@ def run_totals(catalog: Catalog, stores: Collection[str]) -> dict[str, dict[str,
     with catalog.begin() as connection:
         found = _run_days.per_store(connection, catalog.tables.run_days, stores)
     return {store: dict(zip(RUN_DAY_FIGURES, values, strict=True)) for store, values in found.items()}
-
-
-@dataclass(frozen=True)
-class RecentChange:
-    """Entries of one store that reached ``state`` at or after a moment: their count and bytes."""
-
-    store: str
-    state: str
-    count: int
-    bytes: int
 
 
 def page_entries(
@@ -348,29 +336,6 @@ def change_probe(catalog: Catalog) -> tuple[Any, ...]:
             for table in (t.observations, t.objects, t.rows)
         )
     return (tuple(runs), tuple(tuple(row) for row in lease), newest)
-
-
-def recent_changes(catalog: Catalog, since: datetime, stores: Collection[str]) -> list[RecentChange]:
-    """Per store: entries PURGED and RESTORED at or after ``since`` (their last change), count and bytes."""
-    objects = catalog.tables.objects
-    found = []
-    with catalog.begin() as connection:
-        for store in stores:
-            query = (
-                sa.select(objects.c.state, sa.func.count(), sa.func.sum(objects.c.size))
-                .where(
-                    objects.c.store == store,
-                    objects.c.state.in_([State.PURGED.value, State.RESTORED.value]),
-                    objects.c.updated_at >= since,
-                )
-                .group_by(objects.c.state)
-            )
-            for state, count, size in connection.execute(query):
-                found.append(RecentChange(store, str(state), int(count), _int(size)))
-    return found
-
-
-# -- plumbing --------------------------------------------------------------------------
 
 
 def _check(limit: int) -> None:
