@@ -9,9 +9,11 @@ would have recorded:
 - counts and bytes add up (a ``None`` byte total, not measured, stays ``None``);
 - samples are taken in range order, which is key order: the first ``show``
   candidates of the store, as one listing would have found them;
-- every range reads every reference source whole, so a source's ``rows`` and
-  ``foreign`` are the same in each range and are taken once; the keys a
-  source ``covers`` are the range's, and add up.
+- every range reads of each reference source only the references that cover
+  a key of the range, and counts as ``rows`` those whose key lies in it, so a
+  source's ``rows`` (and the scan's ``references``) add up over the ranges to
+  the store's own references; ``foreign`` (values of other stores) is not
+  counted by a range; the keys a source ``covers`` are the range's, and add up.
 """
 
 from __future__ import annotations
@@ -180,14 +182,16 @@ def sum_scans(parts: Sequence[StoreScan], *, show: int) -> StoreScan:
         scan_start=min(part.scan_start for part in parts),
         min_age=first.min_age,
         max_fraction=first.max_fraction,
-        references=first.references,
-        sources=[SourceReport(s.name, s.database, s.rows, s.foreign, 0) for s in first.sources],
+        sources=[SourceReport(s.name, s.database) for s in first.sources],
     )
     for part in parts:
+        total.references += part.references
         for name in ("listed", "referenced", "candidates", "young", "excluded", "vanished"):
             _add_tally(getattr(total, name), getattr(part, name))
         for source, ranged in zip(total.sources, part.sources, strict=True):
             source.covers += ranged.covers
+            source.rows += ranged.rows
+            source.foreign += ranged.foreign
         total.samples.extend(part.samples[: max(0, show - len(total.samples))])
         total.referenced_bytes_measured = total.referenced_bytes_measured and part.referenced_bytes_measured
     finished = [part.finished_at for part in parts if part.finished_at is not None]
