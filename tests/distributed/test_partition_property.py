@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,10 +31,15 @@ from .conftest import build, counts, state
 SEGMENTS = ["a", "a-b", "a.b", "ab", "b", "é", "z", "~"]
 segment = st.sampled_from(SEGMENTS)
 key_strategy = st.lists(segment, min_size=1, max_size=3).map("/".join)
+#: the values of the prefix and sidecar sources carry a prefix the source strips (``s3://b/``)
+STRIP = "s3://b/"
+SIDECAR = ".b"
+
+Drawn = tuple[dict[str, bool], list[str], str, list[str], list[str]]
 
 
 @st.composite
-def stores(draw: st.DrawFn) -> tuple[dict[str, bool], list[str], str]:
+def stores(draw: st.DrawFn) -> Drawn:
     keys = draw(st.sets(key_strategy, min_size=1, max_size=30))
     # a file system cannot hold a file "a" and a file "a/x" at once
     keys = {k for k in keys if not any(other.startswith(k + "/") for other in keys)}
@@ -40,7 +47,51 @@ def stores(draw: st.DrawFn) -> tuple[dict[str, bool], list[str], str]:
     points = st.sampled_from(sorted(keys)) | key_strategy | st.sampled_from(sorted(keys)).map(lambda k: k[:1])
     boundaries = draw(st.lists(points, max_size=3))
     mode = draw(st.sampled_from(["move", "mark"]))
-    return referenced, [b for b in boundaries if b], mode
+    # directory objects (a prefix source) and sidecar bases: ancestors of keys, keys, and others
+    ancestors = sorted({"/".join(k.split("/")[:depth]) for k in keys for depth in range(1, 3)})
+    refs = st.sampled_from(ancestors) | key_strategy
+    directories = draw(st.lists(refs, max_size=3))
+    sidecar_bases = draw(
+        st.lists(refs | st.sampled_from(sorted(keys)).map(lambda k: k[: -len(SIDECAR)]), max_size=4)
+    )
+    return referenced, [b for b in boundaries if b], mode, directories, [b for b in sidecar_bases if b]
+
+
+#: a prefix source and a sidecar source beside the exact one (values stored with ``s3://b/``)
+EXTRA_SOURCES = f"""
+[[stores.main.references]]
+database = "app"
+table = "dirs"
+column = "path"
+kind = "prefix"
+strip_prefix = "{STRIP}"
+allow_empty = true
+
+[[stores.main.references]]
+database = "app"
+table = "sides"
+column = "base"
+sidecars = ["{SIDECAR}"]
+strip_prefix = "{STRIP}"
+allow_empty = true
+"""
+
+
+def _build(tmp: Path, keys: dict[str, bool], mode: str, directories: list[str], bases: list[str]) -> Any:
+    """An archive with the exact source of ``build`` and a prefix and a sidecar source."""
+    tmp.mkdir(parents=True)
+    engine = sa.create_engine(f"sqlite:///{tmp / 'app.sqlite'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE dirs (id INTEGER PRIMARY KEY, path VARCHAR(255) NOT NULL)")
+        conn.exec_driver_sql("CREATE TABLE sides (id INTEGER PRIMARY KEY, base VARCHAR(255) NOT NULL)")
+        for value in directories:
+            conn.execute(sa.text("INSERT INTO dirs (path) VALUES (:v)"), {"v": STRIP + value})
+        for value in bases:
+            conn.execute(sa.text("INSERT INTO sides (base) VALUES (:v)"), {"v": STRIP + value})
+        # a value of another store: never a reference of this one
+        conn.execute(sa.text("INSERT INTO dirs (path) VALUES ('gs://other/a')"))
+    engine.dispose()
+    return build(tmp, keys, mode=mode, grace="0", extra=EXTRA_SOURCES)
 
 
 @settings(
@@ -49,13 +100,12 @@ def stores(draw: st.DrawFn) -> tuple[dict[str, bool], list[str], str]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(stores())
-def test_any_partitioning_equals_the_single_process_run(
-    tmp_path: Path, drawn: tuple[dict[str, bool], list[str], str]
-) -> None:
-    keys, boundaries, mode = drawn
+def test_any_partitioning_equals_the_single_process_run(tmp_path: Path, drawn: Drawn) -> None:
+    """Each range reads of every source only what covers its keys: the result is the whole scan's."""
+    keys, boundaries, mode, directories, bases = drawn
     base = Path(tempfile.mkdtemp(dir=tmp_path))
-    single = build(base / "single", keys, mode=mode, grace="0")
-    spread = build(base / "spread", keys, mode=mode, grace="0")
+    single = _build(base / "single", keys, mode, directories, bases)
+    spread = _build(base / "spread", keys, mode, directories, bases)
     try:
         for _ in range(2):
             expected = api.run(single.config_path)
@@ -64,6 +114,8 @@ def test_any_partitioning_equals_the_single_process_run(
             )
             assert counts(spread, got.run_id) == counts(single, expected.run_id), boundaries
             assert state(spread) == state(single), boundaries
+            # the ranges' covers add up to the whole scan's, source by source
+            assert [s.covers for s in got.scans[0].sources] == [s.covers for s in expected.scans[0].sources]
     finally:
         single.dispose()
         spread.dispose()
