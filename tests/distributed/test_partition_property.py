@@ -26,6 +26,9 @@ from hypothesis import strategies as st
 from reclaim import api
 from reclaim.distributed import InProcess, run
 
+from reclaim.catalog import ReleasedKey, open_catalog
+from reclaim.catalog.released import add_released
+
 from .conftest import build, counts, state
 
 SEGMENTS = ["a", "a-b", "a.b", "ab", "b", "é", "z", "~"]
@@ -35,7 +38,7 @@ key_strategy = st.lists(segment, min_size=1, max_size=3).map("/".join)
 STRIP = "s3://b/"
 SIDECAR = ".b"
 
-Drawn = tuple[dict[str, bool], list[str], str, list[str], list[str]]
+Drawn = tuple[dict[str, bool], list[str], str, list[str], list[str], list[str] | None]
 
 
 @st.composite
@@ -54,7 +57,12 @@ def stores(draw: st.DrawFn) -> Drawn:
     sidecar_bases = draw(
         st.lists(refs | st.sampled_from(sorted(keys)).map(lambda k: k[: -len(SIDECAR)]), max_size=4)
     )
-    return referenced, [b for b in boundaries if b], mode, directories, [b for b in sidecar_bases if b]
+    # strays = "report" (None: "collect"): the keys some row collection released
+    released = draw(
+        st.none() | st.lists(st.sampled_from(sorted(keys)) | st.sampled_from(ancestors), max_size=6)
+    )
+    bases = [b for b in sidecar_bases if b]
+    return referenced, [b for b in boundaries if b], mode, directories, bases, released
 
 
 #: a prefix source and a sidecar source beside the exact one (values stored with ``s3://b/``)
@@ -77,8 +85,20 @@ allow_empty = true
 """
 
 
-def _build(tmp: Path, keys: dict[str, bool], mode: str, directories: list[str], bases: list[str]) -> Any:
-    """An archive with the exact source of ``build`` and a prefix and a sidecar source."""
+def _build(
+    tmp: Path,
+    keys: dict[str, bool],
+    mode: str,
+    directories: list[str],
+    bases: list[str],
+    released: list[str] | None,
+) -> Any:
+    """An archive with the exact source of ``build`` and a prefix and a sidecar source.
+
+    With ``released``, the store reports strays (``strays = "report"``) and those
+    keys were released by a row collection (exact keys, and directories for the
+    ones that are not keys of the store).
+    """
     tmp.mkdir(parents=True)
     engine = sa.create_engine(f"sqlite:///{tmp / 'app.sqlite'}")
     with engine.begin() as conn:
@@ -91,7 +111,31 @@ def _build(tmp: Path, keys: dict[str, bool], mode: str, directories: list[str], 
         # a value of another store: never a reference of this one
         conn.execute(sa.text("INSERT INTO dirs (path) VALUES ('gs://other/a')"))
     engine.dispose()
-    return build(tmp, keys, mode=mode, grace="0", extra=EXTRA_SOURCES)
+    extra = EXTRA_SOURCES if released is None else 'strays = "report"\n' + EXTRA_SOURCES
+    archive = build(tmp, keys, mode=mode, grace="0", extra=extra)
+    if released:
+        catalog = open_catalog(archive.config.catalog)
+        try:
+            with catalog.begin() as connection:
+                add_released(
+                    connection,
+                    catalog.tables.released,
+                    [ReleasedKey("main", k, "exact" if k in keys else "prefix", "c") for k in set(released)],
+                )
+        finally:
+            catalog.dispose()
+    return archive
+
+
+def released_left(archive: Any) -> list[tuple[str, str]]:
+    """The releases not used up yet (a quarantined key's release is consumed)."""
+    catalog = open_catalog(archive.config.catalog)
+    try:
+        with catalog.begin() as connection:
+            table = catalog.tables.released
+            return sorted((r.key, r.kind) for r in connection.execute(sa.select(table.c.key, table.c.kind)))
+    finally:
+        catalog.dispose()
 
 
 @settings(
@@ -102,10 +146,10 @@ def _build(tmp: Path, keys: dict[str, bool], mode: str, directories: list[str], 
 @given(stores())
 def test_any_partitioning_equals_the_single_process_run(tmp_path: Path, drawn: Drawn) -> None:
     """Each range reads of every source only what covers its keys: the result is the whole scan's."""
-    keys, boundaries, mode, directories, bases = drawn
+    keys, boundaries, mode, directories, bases, released = drawn
     base = Path(tempfile.mkdtemp(dir=tmp_path))
-    single = _build(base / "single", keys, mode, directories, bases)
-    spread = _build(base / "spread", keys, mode, directories, bases)
+    single = _build(base / "single", keys, mode, directories, bases, released)
+    spread = _build(base / "spread", keys, mode, directories, bases, released)
     try:
         for _ in range(2):
             expected = api.run(single.config_path)
@@ -116,6 +160,8 @@ def test_any_partitioning_equals_the_single_process_run(tmp_path: Path, drawn: D
             assert state(spread) == state(single), boundaries
             # the ranges' covers add up to the whole scan's, source by source
             assert [s.covers for s in got.scans[0].sources] == [s.covers for s in expected.scans[0].sources]
+            assert got.scans[0].strays == expected.scans[0].strays
+            assert released_left(spread) == released_left(single)
     finally:
         single.dispose()
         spread.dispose()
@@ -150,3 +196,20 @@ def test_the_max_fraction_guard_counts_the_whole_store_before_anything_moves(tmp
     with pytest.raises(UnsafeToProceed, match="above max_fraction"):  # 3 candidates of 9 objects
         run(over.config_path, dispatcher=InProcess(), boundaries=split)
     assert state(over) == before
+
+
+def test_strays_are_reported_range_by_range_and_only_released_keys_move(tmp_path: Path) -> None:
+    # strays = "report": of the unreferenced keys only those a row collection released are
+    # collected (their releases used up); the others are strays, counted and never touched
+    keys = {f"{letter}/{i}": i % 3 == 0 for letter in "abc" for i in range(4)}
+    released = ["a/1", "b", "c/2"]  # a key, a directory, a key
+    single = _build(tmp_path / "single", keys, "move", [], [], released)
+    spread = _build(tmp_path / "spread", keys, "move", [], [], released)
+    expected = api.run(single.config_path, show=10)
+    got = run(spread.config_path, dispatcher=InProcess(), boundaries={"main": ["a/2", "b/2", "c"]}, show=10)
+    assert got.quarantined[0].quarantined.count == expected.quarantined[0].quarantined.count == 4
+    assert got.scans[0].strays.count == expected.scans[0].strays.count == 2
+    assert [i.key for i in got.scans[0].stray_samples] == ["a/2", "c/1"]
+    assert counts(spread, got.run_id) == counts(single, expected.run_id)
+    assert state(spread) == state(single)
+    assert released_left(spread) == released_left(single) == []  # every release used up

@@ -90,7 +90,9 @@ class KeySpan:
         ``add`` maps back exactly, and one that does not is dropped (the
         superset is then larger, never smaller).
         """
-        low = strip + self.first[len(add) :] if self.first is not None and self.first.startswith(add) else None
+        low = (
+            strip + self.first[len(add) :] if self.first is not None and self.first.startswith(add) else None
+        )
         high = (
             strip + self.end_before[len(add) :]
             if self.end_before is not None and self.end_before.startswith(add)
