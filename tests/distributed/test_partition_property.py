@@ -24,10 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reclaim import api
-from reclaim.distributed import InProcess, run
-
 from reclaim.catalog import ReleasedKey, open_catalog
 from reclaim.catalog.released import add_released
+from reclaim.distributed import InProcess, run
 
 from .conftest import build, counts, state
 
@@ -213,3 +212,27 @@ def test_strays_are_reported_range_by_range_and_only_released_keys_move(tmp_path
     assert counts(spread, got.run_id) == counts(single, expected.run_id)
     assert state(spread) == state(single)
     assert released_left(spread) == released_left(single) == []  # every release used up
+
+
+@pytest.mark.parametrize("bounds", [["uploads/1"], ["docs", "uploads/0", "zarr"], ["blobs/s.", "uploads/1/"]])
+def test_every_kind_of_source_and_archived_rows_keep_their_objects_in_every_range(
+    tmp_path: Path, bounds: list[str]
+) -> None:
+    # exact with a sidecar, prefix, JSON and archived rows' references (the row was collected, only
+    # the archive references uploads/1): each range reads its part of each, the scan is the whole one's
+    from lifecycle.test_purge_recheck import _archived, _exact, _json, _prefix, _sidecar, _world
+
+    from reclaim.distributed import scan
+
+    world = _world(tmp_path)
+    for commit in (_exact, _sidecar, _prefix, _json, _archived):
+        commit(world)
+    expected = api.scan(world.config_path, show=20).stores[0]
+    got = scan(world.config_path, dispatcher=InProcess(), boundaries={"main": bounds}, show=20).stores[0]
+    # the cycle that archived the row quarantined the two orphans: every object left is referenced
+    assert (got.listed.count, got.referenced.count, got.candidates.count) == (7, 7, 0)
+    for name in ("listed", "referenced", "candidates"):
+        assert getattr(got, name).count == getattr(expected, name).count, name
+    assert [(s.name, s.covers) for s in got.sources] == [(s.name, s.covers) for s in expected.sources]
+    assert any(s.name.endswith("(archived rows)") and s.covers == 1 for s in got.sources)
+    world.engine.dispose()

@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from reclaim.config import DatabaseConfig, ReferenceConfig
 from reclaim.errors import SourceError
 from reclaim.references import KeySpan, PageCoverage, ReferenceSource, create_database_engine, dialect_of
-
 from references.test_sources import TRICKY
 
 _ENGINES: list[sa.Engine] = []

@@ -161,9 +161,12 @@ class ReferenceSource:
             # the emptiness check is the whole source's: values read before the span cut them,
             # or (when the database cut them) whether it holds any value at all
             seen = read.rows if self._filtered_in_sql else self._seen
-            if seen == 0 and not self.config.allow_empty:
-                if not (self._filtered_in_sql and self._has_values()):
-                    self._refuse_empty()
+            if (
+                seen == 0
+                and not self.config.allow_empty
+                and not (self._filtered_in_sql and self._has_values())
+            ):
+                self._refuse_empty()
             return
         if counters.rows == 0 and not self.config.allow_empty:
             self._refuse_empty()
@@ -370,13 +373,7 @@ class ReferenceSource:
         query that orders itself), every value counted first by the caller's
         emptiness check only in the SQL case.
         """
-        bounds = None
-        if span is not None:
-            bounds = span.value_bounds(
-                strip=self.config.strip_prefix or "",
-                add=self.config.add_prefix or "",
-                spanning=self.is_prefix or bool(self.config.sidecars),
-            )
+        bounds = self._span_bounds(span)
         in_sql = bounds is not None and self.config.decoder is None and self.config.order != "query"
         self._filtered_in_sql = in_sql
         admitted = bounds.test() if bounds is not None and not in_sql else None
@@ -393,7 +390,7 @@ class ReferenceSource:
             finally:
                 ordered_keys.close()
             return
-        where, params = self._span_sql(bounds) if in_sql else ("", {})
+        where, params = self._span_sql(bounds) if bounds is not None and in_sql else ("", {})
         if self.config.order != "sort":
             pages = self._execute_pages(self._select(with_rows=False, ordered=True, where=where), params)
             if admitted is None:
@@ -419,6 +416,16 @@ class ReferenceSource:
                 yield page
         finally:
             ordered.close()
+
+    def _span_bounds(self, span: KeySpan | None) -> ValueBounds | None:
+        """The values ``span`` needs of this source, as a superset (``None``: no span)."""
+        if span is None:
+            return None
+        return span.value_bounds(
+            strip=self.config.strip_prefix or "",
+            add=self.config.add_prefix or "",
+            spanning=self.is_prefix or bool(self.config.sidecars),
+        )
 
     def _counted(self, values: Iterable[str]) -> Iterator[str]:
         for value in values:
