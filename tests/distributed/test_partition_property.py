@@ -221,7 +221,6 @@ def test_every_kind_of_source_and_archived_rows_keep_their_objects_in_every_rang
     # exact with a sidecar, prefix, JSON and archived rows' references (the row was collected, only
     # the archive references uploads/1): each range reads its part of each, the scan is the whole one's
     from lifecycle.test_purge_recheck import _archived, _exact, _json, _prefix, _sidecar, _world
-
     from reclaim.distributed import scan
 
     world = _world(tmp_path)
