@@ -11,8 +11,8 @@ client options they all use are here too.
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from fsspec.asyn import sync
