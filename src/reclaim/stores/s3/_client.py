@@ -199,10 +199,15 @@ def parse_timestamp(value: Any) -> datetime:
 
 
 def fast_timestamps(client: Any) -> None:
-    """Have ``client`` parse response timestamps with :func:`parse_timestamp` (idempotent)."""
-    parser = getattr(client, "_response_parser", None)
-    if parser is not None and getattr(parser, "_timestamp_parser", None) is not parse_timestamp:
-        parser._timestamp_parser = parse_timestamp
+    """Have ``client`` parse response timestamps with :func:`parse_timestamp` (idempotent).
+
+    botocore makes a parser per response from its endpoint's parser factory: the
+    factory's defaults are set (shared by the clients of the session).
+    """
+    factory = getattr(getattr(client, "_endpoint", None), "_response_parser_factory", None)
+    defaults = getattr(factory, "_defaults", None)
+    if isinstance(defaults, dict) and defaults.get("timestamp_parser") is not parse_timestamp:
+        factory.set_parser_defaults(timestamp_parser=parse_timestamp)
 
 
 def info_of(key: str, listed: Mapping[str, Any]) -> ObjectInfo:
