@@ -206,7 +206,11 @@ def fast_timestamps(client: Any) -> None:
     """
     factory = getattr(getattr(client, "_endpoint", None), "_response_parser_factory", None)
     defaults = getattr(factory, "_defaults", None)
-    if isinstance(defaults, dict) and defaults.get("timestamp_parser") is not parse_timestamp:
+    if (
+        factory is not None
+        and isinstance(defaults, dict)
+        and defaults.get("timestamp_parser") is not parse_timestamp
+    ):
         factory.set_parser_defaults(timestamp_parser=parse_timestamp)
 
 
