@@ -20,7 +20,12 @@ Then, ``--repeat`` times each (best kept):
 
 Each run's listing must equal the one process's (objects listed, candidates).
 The table gives seconds, keys listed per second, the ratio to one process and
-to one worker, and the LIST requests the server answered. The workers and the
+to one worker, the LIST requests the server answered, the CPU seconds the
+server spent on them and the scanning processes spent (the one process, or
+the workers and the coordinator), and peak RSS. By default the server answers
+LIST pages from a sorted index of the bucket (``--no-index``: moto's own
+listing, which sorts the whole bucket for every page, so that at 50,000 keys
+its CPU, not the round trip, limits every listing). The workers and the
 server share this machine's cores, so a ratio below W says where CPU, not
 latency, was the limit.
 
@@ -30,8 +35,10 @@ latency, was the limit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import resource
 import secrets
 import shlex
 import shutil
@@ -42,6 +49,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from common import load_references, object_keys, run_child, write_config
 from moto_server import CREDENTIALS, MotoServer
 
@@ -52,13 +60,49 @@ RECLAIM = [sys.executable, "-m", "reclaim"]
 
 @dataclass
 class Measured:
-    """One way of scanning: best seconds, what it listed, LIST requests."""
+    """One way of scanning: best seconds, what it listed, LIST requests, CPU and memory."""
 
     name: str
     seconds: float
     listed: int
     candidates: int
     lists: int
+    server_cpu: float
+    """CPU seconds moto spent answering the LIST requests (its one process serves every worker)."""
+    client_cpu: float
+    """CPU seconds of the scanning processes: the one process, or the workers and the coordinator."""
+    rss: int
+    """Peak RSS in bytes: of the one process, or of the largest worker process (coordinator apart)."""
+    coordinator_rss: int = 0
+
+
+def _tree(processes: list[subprocess.Popen[bytes]]) -> list[psutil.Process]:
+    found = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            parent = psutil.Process(process.pid)
+            found += [parent, *parent.children(recursive=True)]
+    return found
+
+
+def _cpu(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def _peak_rss(processes: list[psutil.Process]) -> int:
+    """The largest peak resident set (``VmHWM``) of ``processes``."""
+    peak = 0
+    for process in processes:
+        with contextlib.suppress(OSError, psutil.NoSuchProcess):
+            for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) * 1024)
+    return peak
 
 
 def store_settings(endpoint: str) -> str:
@@ -103,15 +147,38 @@ def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def measure(name: str, command: list[str], server: MotoServer, repeat: int, env: dict[str, str]) -> Measured:
+def measure(
+    name: str,
+    command: list[str],
+    server: MotoServer,
+    repeat: int,
+    env: dict[str, str],
+    workers: list[subprocess.Popen[bytes]] | None = None,
+) -> Measured:
     best: Measured | None = None
     for _ in range(repeat):
         server.reset_counts()
-        seconds, _, output = run_child(command, env=env)
+        tree = _tree(workers or [])
+        before = _cpu(tree)
+        started = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds, rss, output = run_child(command, env=env)
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        coordinator_cpu = (usage.ru_utime - started.ru_utime) + (usage.ru_stime - started.ru_stime)
         report = json.loads(output)
         [scan] = report["stores"]
-        lists = int(server.counts()["requests"].get("ListObjectsV2", 0))
-        run = Measured(name, seconds, scan["listed"]["count"], scan["candidates"]["count"], lists)
+        counts = server.counts()
+        lists = int(counts["requests"].get("ListObjectsV2", 0))
+        run = Measured(
+            name,
+            seconds,
+            scan["listed"]["count"],
+            scan["candidates"]["count"],
+            lists,
+            server_cpu=float(counts["seconds"].get("ListObjectsV2", 0.0)),
+            client_cpu=coordinator_cpu + _cpu(tree) - before,
+            rss=_peak_rss(tree) if workers else rss,
+            coordinator_rss=rss if workers else 0,
+        )
         if best is None or run.seconds < best.seconds:
             best = run
     assert best is not None
@@ -124,7 +191,15 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--index",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="answer LIST pages from a sorted index (moto_server's _Index): the server's CPU per page "
+        "then does not grow with the bucket, as S3's does not (--no-index: moto's own listing)",
+    )
     args = parser.parse_args()
+    loads = os.getloadavg()
     orphans = 1 / 3
     load_references(
         f"reclaim_distbench_{args.objects}",
@@ -143,6 +218,7 @@ def main() -> None:
                 [*RECLAIM, "init", "--config", str(config)], check=True, capture_output=True, env=env
             )
             server.set_latency(args.latency_ms)
+            server.index_listing(args.index)
             single = measure(
                 "one process", [*RECLAIM, "scan", "--json", "--config", str(config)], server, args.repeat, env
             )
@@ -153,17 +229,22 @@ def main() -> None:
                     command = [*RECLAIM, "distributed", "scan", "--partitions", str(count), "--json"]
                     command += ["--timeout", "3600", "--config", str(config)]
                     run_child(command, env=env)  # warm-up: the workers have started and imported reclaim
-                    rows.append(measure(f"{count} worker(s)", command, server, args.repeat, env))
+                    rows.append(measure(f"{count} worker(s)", command, server, args.repeat, env, processes))
                 finally:
                     stop_workers(processes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     one_worker = next((row for row in rows if row.name.startswith("1 worker")), None)
     print(
-        f"{args.objects:,} objects, {args.latency_ms:g} ms added to every S3 request, best of {args.repeat}"
+        f"{args.objects:,} objects, {args.latency_ms:g} ms added to every S3 request, "
+        f"{'indexed' if args.index else 'moto'} listing, best of {args.repeat}; "
+        f"load average {loads[0]:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores)"
     )
-    print("| scan | seconds | keys/s | vs one process | vs one worker | LIST requests |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| scan | seconds | keys/s | vs one process | vs one worker | LIST requests "
+        "| server CPU s | client CPU s | peak RSS MB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         if (row.listed, row.candidates) != (single.listed, single.candidates):
             raise SystemExit(
@@ -171,10 +252,20 @@ def main() -> None:
                 f"{single.listed} ({single.candidates})"
             )
         versus = f"{one_worker.seconds / row.seconds:.2f}x" if one_worker and row is not single else ""
+        memory = f"{row.rss / 2**20:.0f}"
+        if row.coordinator_rss:
+            memory += f" per worker, {row.coordinator_rss / 2**20:.0f} coordinator"
         print(
             f"| {row.name} | {row.seconds:.2f} | {row.listed / row.seconds:,.0f} "
-            f"| {single.seconds / row.seconds:.2f}x | {versus} | {row.lists} |"
+            f"| {single.seconds / row.seconds:.2f}x | {versus} | {row.lists} "
+            f"| {row.server_cpu:.1f} | {row.client_cpu:.1f} | {memory} |"
         )
+    print(
+        f"\nper LIST page: {args.latency_ms:g} ms added wait, "
+        f"{1000 * single.server_cpu / max(1, single.lists):.0f} ms of moto's CPU, "
+        f"{1000 * single.client_cpu / max(1, single.lists):.0f} ms of the one process's CPU "
+        "(latency-bound when the wait is well above the CPU per page times the processes per core)"
+    )
     command = ["python", "bench/distributed_bench.py", *sys.argv[1:]]
     print(f"\nreproduce: {shlex.join(command)}")
 

@@ -284,3 +284,25 @@ def test_stat_many_fails_closed_when_the_server_is_gone() -> None:
     for asked in ([f"k{i}" for i in range(10)], ["k1", "k7"]):  # listed, and by HeadObject
         with pytest.raises(StoreError, match="'flaky'"):
             store.stat_many(asked)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-12-07T15:26:42.000Z",
+        "2026-12-07T15:26:42Z",
+        "2026-12-07T15:26:42.123456Z",
+        "2026-12-07T15:26:42.000+01:00",
+        "Mon, 07 Dec 2026 15:26:42 GMT",
+        "1700000000",
+    ],
+)
+def test_response_timestamps_parse_as_botocore_parses_them(value: str) -> None:
+    # a listing page's LastModified values skip dateutil; every form means the instant botocore reads
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    from reclaim.stores.s3._client import parse_timestamp
+
+    parsed = parse_timestamp(value)
+    assert parsed == botocore_parse(value)
+    assert parsed.utcoffset() is not None

@@ -50,7 +50,7 @@ from reclaim.lifecycle import (
     StoreScan,
 )
 
-__all__ = ["CycleReport", "run"]
+__all__ = ["CycleReport", "run", "strays_record"]
 
 
 @dataclass
@@ -135,7 +135,7 @@ def run(
                     {"objects": scan.candidates.count, "bytes": scan.candidates.bytes},
                 )
             if scan.stray_policy == "report":
-                c.record("strays", scan.store, _strays(scan))
+                c.record("strays", scan.store, strays_record(scan))
         expired = c.carry_out(c.plan_expire())
         report.expired_rows, report.expired_entries = expired.rows, expired.entries
         report.expired_objects = expired.objects
@@ -149,7 +149,7 @@ def run(
         return report
 
 
-def _strays(scan: StoreScan) -> dict[str, object]:
+def strays_record(scan: StoreScan) -> dict[str, object]:
     """A store's strays as the run record keeps them: count, bytes and the samples shown."""
     out: dict[str, object] = {"objects": scan.strays.count, "bytes": scan.strays.bytes}
     if scan.stray_samples:

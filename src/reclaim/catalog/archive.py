@@ -47,15 +47,17 @@ from reclaim.catalog.links import ObjectLinks
 from reclaim.catalog.released import (
     ReleasedKey,
     add_released,
+    consume_directories,
     consume_released,
     count_released,
     released_among,
+    released_directories,
 )
 from reclaim.catalog.tables import sha256_hex
 
 if TYPE_CHECKING:
     from reclaim.catalog.catalog import Catalog
-    from reclaim.catalog.lease import Lease
+    from reclaim.catalog.fence import Fence
 
 __all__ = [
     "RESTORABLE",
@@ -165,7 +167,7 @@ class RowArchive:
     collector took the lease over.
     """
 
-    def __init__(self, catalog: Catalog, *, lease: Lease | None = None) -> None:
+    def __init__(self, catalog: Catalog, *, lease: Fence | None = None) -> None:
         self._catalog = catalog
         self._rows = catalog.tables.rows
         self._refs = catalog.tables.row_refs
@@ -179,8 +181,8 @@ class RowArchive:
         """The objects archived rows own (``row_objects``), fenced like this archive."""
         return ObjectLinks(self._catalog, lease=self._lease)
 
-    def fenced(self, lease: Lease) -> RowArchive:
-        """This archive, with every write fenced by ``lease``."""
+    def fenced(self, lease: Fence) -> RowArchive:
+        """This archive, with every write fenced by ``lease`` (or a worker's :class:`TokenFence`)."""
         return RowArchive(self._catalog, lease=lease)
 
     @contextmanager
@@ -457,12 +459,30 @@ class RowArchive:
         with self._catalog.begin() as connection:
             return released_among(connection, self._released, store, keys)
 
-    def consume_released(self, store: str, keys: Collection[str]) -> int:
-        """Forget the releases of ``keys`` of ``store`` once they are quarantined; how many went."""
+    def consume_released(self, store: str, keys: Collection[str], *, directories: bool = True) -> int:
+        """Forget the releases of ``keys`` of ``store`` once they are quarantined; how many went.
+
+        Without ``directories``, only their exact releases (see
+        :func:`~reclaim.catalog.released.consume_released`).
+        """
         if not keys:
             return 0
         with self._writing() as connection:
-            return consume_released(connection, self._released, store, keys)
+            return consume_released(connection, self._released, store, keys, directories=directories)
+
+    def released_directories(self, store: str, keys: Collection[str]) -> set[str]:
+        """The directories of ``store`` whose release releases one of ``keys``."""
+        if not keys:
+            return set()
+        with self._catalog.begin() as connection:
+            return released_directories(connection, self._released, store, keys)
+
+    def consume_directories(self, store: str, directories: Collection[str]) -> int:
+        """Forget the releases of ``directories`` of ``store`` (a distributed run's, once every range ran)."""
+        if not directories:
+            return 0
+        with self._writing() as connection:
+            return consume_directories(connection, self._released, store, directories)
 
     def released_count(self, store: str) -> int:
         """Releases of ``store`` whose key was not quarantined yet."""

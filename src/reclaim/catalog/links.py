@@ -32,7 +32,7 @@ from reclaim.catalog.tables import sha256_hex
 
 if TYPE_CHECKING:
     from reclaim.catalog.catalog import Catalog
-    from reclaim.catalog.lease import Lease
+    from reclaim.catalog.fence import Fence
 
 __all__ = ["ObjectLink", "ObjectLinks"]
 
@@ -59,7 +59,7 @@ class ObjectLink:
 class ObjectLinks:
     """The ``row_objects`` of one catalog; writes fenced by ``lease`` when given (a collector's)."""
 
-    def __init__(self, catalog: Catalog, *, lease: Lease | None = None) -> None:
+    def __init__(self, catalog: Catalog, *, lease: Fence | None = None) -> None:
         self._catalog = catalog
         self._links = catalog.tables.row_objects
         self._rows = catalog.tables.rows

@@ -104,21 +104,66 @@ def released_among(connection: sa.Connection, table: sa.Table, store: str, keys:
     return {key for _id, _kind, _released, key in _matching(connection, table, store, keys)}
 
 
-def consume_released(connection: sa.Connection, table: sa.Table, store: str, keys: Collection[str]) -> int:
+def consume_released(
+    connection: sa.Connection,
+    table: sa.Table,
+    store: str,
+    keys: Collection[str],
+    *,
+    directories: bool = True,
+) -> int:
     """Forget the releases of ``keys`` (they were quarantined); return how many rows were deleted.
 
     A directory's release goes with the first of its keys quarantined: the
     rest of the directory was a candidate in the same scan. A key under it
     that was too young then is a stray later, reported and never touched
-    (the safe side).
+    (the safe side). Without ``directories`` only the keys' own (exact)
+    releases go: a distributed run's range leaves a directory's release to
+    the coordinator, which forgets it once every range was scanned
+    (:func:`consume_directories`), since another range may still be scanning
+    keys under it.
     """
     if not keys:
         return 0
-    ids = sorted({row_id for row_id, _kind, _released, _key in _matching(connection, table, store, keys)})
+    ids = sorted(
+        {
+            row_id
+            for row_id, kind, _released, _key in _matching(connection, table, store, keys)
+            if directories or kind != PREFIX
+        }
+    )
     deleted = 0
     for start in range(0, len(ids), _BATCH):
         deleted += connection.execute(
             table.delete().where(table.c.id.in_(ids[start : start + _BATCH]))
+        ).rowcount
+    return deleted
+
+
+def released_directories(
+    connection: sa.Connection, table: sa.Table, store: str, keys: Collection[str]
+) -> set[str]:
+    """The directories whose (prefix) release releases one of ``keys``."""
+    if not keys:
+        return set()
+    return {
+        released for _id, kind, released, _key in _matching(connection, table, store, keys) if kind == PREFIX
+    }
+
+
+def consume_directories(
+    connection: sa.Connection, table: sa.Table, store: str, directories: Collection[str]
+) -> int:
+    """Forget the prefix releases of ``directories`` of ``store``; return how many rows were deleted."""
+    ordered = sorted({sha256_hex(directory) for directory in directories})
+    deleted = 0
+    for start in range(0, len(ordered), _BATCH):
+        deleted += connection.execute(
+            table.delete().where(
+                table.c.store == store,
+                table.c.kind == PREFIX,
+                table.c.key_hash.in_(ordered[start : start + _BATCH]),
+            )
         ).rowcount
     return deleted
 

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from reclaim.api.cycle import CycleReport
+from reclaim.api.cycle import CycleReport, strays_record
 from reclaim.api.inspection import ScanReport, observe
 from reclaim.catalog import record_scan
 from reclaim.config import Config
@@ -178,7 +178,7 @@ def _load(config: ConfigLike) -> Config:
 
 
 #: store settings whose guards live in the single-process steps only, refused before anything runs
-_UNSUPPORTED: Final = (("mode", "versioned"), ("strays", "report"), ("age", "unreferenced"))
+_UNSUPPORTED: Final = (("mode", "versioned"), ("age", "unreferenced"))
 
 
 def _supported(config: Config) -> None:
@@ -246,6 +246,8 @@ def run(
                     f"store:{scan_.store}",
                     {"objects": scan_.candidates.count, "bytes": scan_.candidates.bytes},
                 )
+            if scan_.stray_policy == "report":
+                c.record("strays", scan_.store, strays_record(scan_))
         expired = c.carry_out(c.plan_expire())
         report.expired_rows, report.expired_entries = expired.rows, expired.entries
         c.counts["findings"] = report.findings
@@ -311,6 +313,10 @@ def _quarantine(
         result = sum_quarantines(name, c.mode(name), [read_quarantine(part["quarantined"]) for part in parts])
         quarantined.append(result)
         c.record("quarantined", name, result)
+        # strays = "report": the directories whose release the ranges used, forgotten now that
+        # every range of the store was scanned (as the single process forgets them after its scan)
+        used = {d for part in parts for d in part.get("released_directories", ())}
+        c.archive.consume_directories(name, sorted(used))
     return scans, quarantined
 
 

@@ -8,10 +8,12 @@ would have recorded:
 
 - counts and bytes add up (a ``None`` byte total, not measured, stays ``None``);
 - samples are taken in range order, which is key order: the first ``show``
-  candidates of the store, as one listing would have found them;
-- every range reads every reference source whole, so a source's ``rows`` and
-  ``foreign`` are the same in each range and are taken once; the keys a
-  source ``covers`` are the range's, and add up.
+  candidates (and strays) of the store, as one listing would have found them;
+- every range reads of each reference source only the references that cover
+  a key of the range, and counts as ``rows`` those whose key lies in it, so a
+  source's ``rows`` (and the scan's ``references``) add up over the ranges to
+  the store's own references; ``foreign`` (values of other stores) is not
+  counted by a range; the keys a source ``covers`` are the range's, and add up.
 """
 
 from __future__ import annotations
@@ -151,6 +153,11 @@ def read_scan(doc: Document) -> StoreScan:
         young=_tally(doc["young"]),
         excluded=_tally(doc["excluded"]),
         vanished=_tally(doc["vanished"]),
+        strays=_tally(doc["strays"]),
+        stray_policy=str(doc["stray_policy"]),
+        stray_samples=[_info(s) for s in doc["stray_samples"]],
+        changed=_tally(doc["changed"]),
+        listed_as_of=datetime.fromisoformat(doc["listed_as_of"]) if doc["listed_as_of"] else None,
         references=int(doc["references"]),
         sources=[
             SourceReport(
@@ -158,10 +165,14 @@ def read_scan(doc: Document) -> StoreScan:
             )
             for s in doc["sources"]
         ],
-        samples=[ObjectInfo(s["key"], s["size"], s["mtime"], s["etag"]) for s in doc["samples"]],
+        samples=[_info(s) for s in doc["samples"]],
         finished_at=datetime.fromisoformat(doc["finished_at"]) if doc["finished_at"] else None,
         referenced_bytes_measured=bool(doc["referenced_bytes_measured"]),
     )
+
+
+def _info(doc: Document) -> ObjectInfo:
+    return ObjectInfo(doc["key"], doc["size"], doc["mtime"], doc["etag"])
 
 
 def _duration(value: Any) -> timedelta:
@@ -180,15 +191,29 @@ def sum_scans(parts: Sequence[StoreScan], *, show: int) -> StoreScan:
         scan_start=min(part.scan_start for part in parts),
         min_age=first.min_age,
         max_fraction=first.max_fraction,
-        references=first.references,
-        sources=[SourceReport(s.name, s.database, s.rows, s.foreign, 0) for s in first.sources],
+        sources=[SourceReport(s.name, s.database) for s in first.sources],
+        stray_policy=first.stray_policy,
+        listed_as_of=first.listed_as_of,
     )
     for part in parts:
-        for name in ("listed", "referenced", "candidates", "young", "excluded", "vanished"):
+        total.references += part.references
+        for name in (
+            "listed",
+            "referenced",
+            "candidates",
+            "young",
+            "excluded",
+            "vanished",
+            "strays",
+            "changed",
+        ):
             _add_tally(getattr(total, name), getattr(part, name))
         for source, ranged in zip(total.sources, part.sources, strict=True):
             source.covers += ranged.covers
+            source.rows += ranged.rows
+            source.foreign += ranged.foreign
         total.samples.extend(part.samples[: max(0, show - len(total.samples))])
+        total.stray_samples.extend(part.stray_samples[: max(0, show - len(total.stray_samples))])
         total.referenced_bytes_measured = total.referenced_bytes_measured and part.referenced_bytes_measured
     finished = [part.finished_at for part in parts if part.finished_at is not None]
     total.finished_at = max(finished) if finished else None

@@ -34,7 +34,7 @@ retry's recovery settled is reported apart (``retried``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -177,6 +177,7 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
                 show=int(task.options.get("show", 0)),
                 scan_start=_moment(task.options.get("scan_start")),
                 key_range=key_range,
+                released=session.released(task.store),
             )
             out["scan"] = to_jsonable(scan)
             return out
@@ -229,8 +230,10 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
             show=int(task.options.get("show", 0)),
             key_range=key_range,
             scan_start=_moment(task.options.get("scan_start")),
+            released=session.released(task.store),
         )
-        earlier = _quarantined_before(plain, task, since) if since is not None else Tally()
+        earlier_keys: list[str] = []
+        earlier = _quarantined_before(plain, task, since, earlier_keys) if since is not None else Tally()
         if earlier.count and mode == "move":
             # moved to the trash by the first attempt: listed and found candidates then, not now
             _add(plan_q.scan.listed, earlier)
@@ -249,7 +252,21 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
                 "nothing of this range was moved",
                 store=task.store,
             )
-        done = plan_q.execute(journal, run_id=task.run_id, check_lease=fence.check)
+        # strays = "report": a quarantined key's own release is used up here (fenced, as the journal);
+        # a directory's release is the coordinator's to forget once every range was scanned (another
+        # range may not have scanned the keys under it yet), so its directories are sent back
+        archive = catalog.archive.fenced(fence)
+        directories: set[str] = set()
+
+        def consumed(keys: Sequence[str]) -> None:
+            archive.consume_released(task.store, keys, directories=False)
+            directories.update(archive.released_directories(task.store, keys))
+
+        if earlier_keys and policy.strays == "report":
+            consumed(earlier_keys)  # a killed first attempt's quarantined keys
+        done = plan_q.execute(journal, run_id=task.run_id, check_lease=fence.check, on_quarantined=consumed)
+        if directories:
+            out["released_directories"] = sorted(directories)
         if earlier.count:
             _add(done.quarantined, earlier)
             if mode != "move":
@@ -285,11 +302,15 @@ def _purged_before(journal: Journal, task: RangeTask, since: datetime) -> PurgeR
     return done
 
 
-def _quarantined_before(journal: Journal, task: RangeTask, since: datetime) -> Tally:
-    """A first attempt's quarantine of this range (confirmed by it, or by the retry's recovery)."""
+def _quarantined_before(journal: Journal, task: RangeTask, since: datetime, keys: list[str]) -> Tally:
+    """A first attempt's quarantine of this range (confirmed by it, or by the retry's recovery).
+
+    Its keys are appended to ``keys``.
+    """
     done = Tally()
     for entry in _changed(journal, task, (State.QUARANTINED,), since):
         done.add(entry.size)
+        keys.append(entry.key)
     return done
 
 

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from reclaim.catalog import RowArchive
 from reclaim.config.model import ReferenceConfig
-from reclaim.references import ReferenceSource
+from reclaim.references import KeySpan, ReferenceSource
 from reclaim.references.sources import Reference, candidate_values
 from reclaim.rows import reference_selector
 
@@ -61,11 +61,22 @@ class ArchivedSource(ReferenceSource):
         for value in self.archive.values(self.table_name, self.selector):
             yield (value,)
 
-    def _value_pages(self) -> Generator[list[Any], None, None]:
-        """The archived values in order, a page at a time (what the page scan reads): never the live table."""
+    def _value_pages(self, span: KeySpan | None = None) -> Generator[list[Any], None, None]:
+        """The archived values in order, a page at a time (what the page scan reads): never the live table.
+
+        With ``span`` (a distributed scan's range), the values it needs, cut here in Python.
+        """
         assert self.archive is not None
+        bounds = self._span_bounds(span)
+        admitted = bounds.test() if bounds is not None else None
+        self._filtered_in_sql = False
         values = iter(self.archive.values(self.table_name, self.selector))
         while page := list(islice(values, _PAGE)):
+            if admitted is not None:
+                self._seen += len(page)
+                page = list(filter(admitted, page))
+                if not page:
+                    continue
             yield page
 
 

@@ -62,7 +62,7 @@ from itertools import filterfalse, islice
 from reclaim.errors import StoreError
 from reclaim.lifecycle.progress import ProgressLike, as_progress
 from reclaim.lifecycle.unreferenced import Watch
-from reclaim.references import PageCoverage, ReferenceSource, upper_bound
+from reclaim.references import KeySpan, PageCoverage, ReferenceSource, upper_bound
 from reclaim.stores import ObjectInfo, Store
 from reclaim.stores._pages import KeyPage, list_pages, verify_pages
 from reclaim.stores.base import SnapshotStore
@@ -280,8 +280,9 @@ def _classified_pages(
     """List ``store`` a page at a time and split each page into excluded, referenced and unreferenced keys.
 
     With ``key_range`` only the keys of that range are listed (a worker's part
-    of a distributed run); the sources are read whole all the same, so their
-    ordering and emptiness checks run in every range.
+    of a distributed run); ``coverage`` reads its sources restricted to the
+    same range (:class:`~reclaim.references.KeySpan`), and their ordering and
+    emptiness checks run in every range.
 
     Raises :class:`StoreError` when the listing fails or goes backwards (also
     across pages), and what the sources raise; after the last page every
@@ -452,8 +453,10 @@ def scan_store(
     ``stat`` per object on a local directory); without it their bytes are
     reported as not measured there. ``progress`` and ``expected`` are
     :func:`classify`'s. With ``key_range`` only that range of keys is listed
-    and counted (one worker's part of a distributed run; every reference
-    source is still read whole).
+    and counted (one worker's part of a distributed run), and every reference
+    source reads only the references that cover some key of the range
+    (:class:`~reclaim.references.KeySpan`: the database selects them, in the
+    source's binary collation; a decoder's keys are cut in Python).
     With ``released`` (a store with ``strays = "report"``),
     each page's old-enough unreferenced keys are given to it at once, and those
     it does not return are strays: counted in ``strays``, never candidates, never
@@ -478,7 +481,8 @@ def scan_store(
         listed_as_of=as_of,
     )
     threshold = report.threshold.timestamp()
-    coverage = PageCoverage(sources)
+    span = KeySpan(key_range.first, key_range.end_before) if key_range is not None else None
+    coverage = PageCoverage(sources, span)
     # counted in locals, not with Tally.add: this loop runs for every unreferenced key
     samples = report.samples
     candidates = young = excluded = vanished = referenced = changed = 0

@@ -11,11 +11,13 @@ from reclaim.references.sources import (
     candidate_values,
     referenced_now,
 )
+from reclaim.references.span import KeySpan
 
 __all__ = [
     "Coverage",
     "CoveringReference",
     "Databases",
+    "KeySpan",
     "PageCoverage",
     "Reference",
     "ReferenceSource",

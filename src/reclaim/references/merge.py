@@ -30,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from itertools import filterfalse, repeat
 
 from reclaim.references.sources import ReferenceSource
+from reclaim.references.span import KeySpan
 
 __all__ = ["Coverage", "CoveringReference", "PageCoverage", "merge_sources", "upper_bound"]
 
@@ -204,10 +205,15 @@ class PageCoverage:
     reference whose sidecar it is), and to every source that gave that reference.
     Memory is the references of one page plus the intervals and sidecar keys
     still ahead, never the number of references.
+
+    With ``span`` (one key range of a distributed scan, whose pages all lie in
+    it) each source reads only the references that cover some key of the span
+    (:meth:`ReferenceSource.key_pages`), and the verdicts on those keys are the
+    whole stream's.
     """
 
-    def __init__(self, sources: Sequence[ReferenceSource]) -> None:
-        self._cursors = [_Cursor(source.key_pages()) for source in sources]
+    def __init__(self, sources: Sequence[ReferenceSource], span: KeySpan | None = None) -> None:
+        self._cursors = [_Cursor(source.key_pages(span)) for source in sources]
         self._prefix = [s.is_prefix for s in sources]
         self._sidecars = [s.sidecars for s in sources]
         self._special = [self._prefix[i] or bool(self._sidecars[i]) for i in range(len(sources))]

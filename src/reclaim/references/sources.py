@@ -30,6 +30,7 @@ from reclaim.config.model import ReferenceConfig
 from reclaim.errors import SourceError, UnorderedSource
 from reclaim.references.databases import dialect_of
 from reclaim.references.extsort import sort_externally
+from reclaim.references.span import KeySpan, ValueBounds
 
 __all__ = ["Reference", "ReferenceSource", "SourceCounters"]
 
@@ -85,6 +86,9 @@ class ReferenceSource:
     tempdir: str | None = None
     counters: SourceCounters = field(default_factory=SourceCounters)
     _pk_columns: tuple[str, ...] = field(default=(), init=False, repr=False)
+    _filtered_in_sql: bool = field(default=False, init=False, repr=False)
+    """Whether the last stream's span was selected by the database (else filtered in Python)."""
+    _seen: int = field(default=0, init=False, repr=False)
     _ordered_by_collation: str | None = field(default=None, init=False, repr=False)
     """The column's own collation when the last ordered stream was ordered by the column itself."""
 
@@ -110,20 +114,33 @@ class ReferenceSource:
         for page in self.key_pages():
             yield from page
 
-    def key_pages(self) -> Iterator[list[str]]:
+    def key_pages(self, span: KeySpan | None = None) -> Iterator[list[str]]:
         """:meth:`keys` a page at a time: non-empty lists, in byte order within and across pages.
 
         One page per fetch from the server-side cursor (``_YIELD_PER`` rows), the
         key mapping and the order check done on the whole page with list and
         ``map`` operations. Raises as :meth:`keys`; the ordering and emptiness
         checks run exactly as there (the emptiness check once the stream ends).
+
+        With ``span`` (one key range of a distributed scan) only the references
+        that cover some key of the span are yielded (:meth:`KeySpan.keep`): the
+        database is asked for a superset, in its binary collation, and each page
+        is cut exactly here after its order check. ``counters.rows`` then counts
+        the references whose key lies in the span (so that the spans of a store
+        add up to its references) and ``foreign`` is not counted; the emptiness
+        check still asks whether the source has any value at all, not just in
+        the span.
         """
         self.counters = counters = SourceCounters()
-        pages = self._value_pages()
+        ranged = span is not None and not span.whole
+        spanning = self.is_prefix or bool(self.config.sidecars)
+        read = SourceCounters() if ranged else counters
+        self._seen = 0
+        pages = self._value_pages(span if ranged else None)
         previous: str | None = None
         try:
             for values in pages:
-                keys = self._page_keys(values, counters)
+                keys = self._page_keys(values, read)
                 if not keys:
                     continue
                 if (previous is not None and keys[0] < previous) or not all(
@@ -131,9 +148,26 @@ class ReferenceSource:
                 ):
                     self._unordered(previous, keys)
                 previous = keys[-1]
+                if ranged:
+                    assert span is not None
+                    counters.rows += span.count(keys)
+                    keys = span.keep(keys, spanning=spanning)
+                    if not keys:
+                        continue
                 yield keys
         finally:
             pages.close()  # release the cursor now, also when the consumer stops early or we abort
+        if ranged:
+            # the emptiness check is the whole source's: values read before the span cut them,
+            # or (when the database cut them) whether it holds any value at all
+            seen = read.rows if self._filtered_in_sql else self._seen
+            if (
+                seen == 0
+                and not self.config.allow_empty
+                and not (self._filtered_in_sql and self._has_values())
+            ):
+                self._refuse_empty()
+            return
         if counters.rows == 0 and not self.config.allow_empty:
             self._refuse_empty()
 
@@ -329,24 +363,51 @@ class ReferenceSource:
             previous = key
         raise AssertionError("unreachable: the page was out of order")  # pragma: no cover
 
-    def _value_pages(self) -> Generator[list[Any], None, None]:
-        """The first column of the ordered stream, a fetch at a time (a decoder's keys, sorted)."""
+    def _value_pages(self, span: KeySpan | None = None) -> Generator[list[Any], None, None]:
+        """The first column of the ordered stream, a fetch at a time (a decoder's keys, sorted).
+
+        With ``span``, a superset of the values the span needs
+        (:meth:`KeySpan.value_bounds`): selected in SQL where the database
+        orders or can filter the stream (``_filtered_in_sql``), else filtered
+        here as the values come (a decoder's keys before they are sorted; a
+        query that orders itself), every value counted first by the caller's
+        emptiness check only in the SQL case.
+        """
+        bounds = self._span_bounds(span)
+        in_sql = bounds is not None and self.config.decoder is None and self.config.order != "query"
+        self._filtered_in_sql = in_sql
+        admitted = bounds.test() if bounds is not None and not in_sql else None
         if self.config.decoder is not None:
             # the decoder's keys come in no order the database knows: sorted out of core
-            decoded = cast(
-                "Generator[str, None, None]",
-                sort_externally(self._decoded(self._raw_values()), tempdir=self.tempdir),
-            )
+            decoded: Iterable[str] = self._decoded(self._raw_values())
+            if admitted is not None:
+                # every decoded key is counted before the span cuts it (the emptiness check)
+                decoded = filter(admitted, self._counted(decoded))
+            ordered_keys = cast("Generator[str, None, None]", sort_externally(decoded, tempdir=self.tempdir))
             try:
-                while page := list(islice(decoded, _YIELD_PER)):
+                while page := list(islice(ordered_keys, _YIELD_PER)):
                     yield page
             finally:
-                decoded.close()
+                ordered_keys.close()
             return
+        where, params = self._span_sql(bounds) if bounds is not None and in_sql else ("", {})
         if self.config.order != "sort":
-            yield from self._execute_pages(self._select(with_rows=False, ordered=True))
+            pages = self._execute_pages(self._select(with_rows=False, ordered=True, where=where), params)
+            if admitted is None:
+                yield from pages
+                return
+            try:
+                for page in pages:
+                    values = [v if isinstance(v, str) else str(v) for v in page if v is not None]
+                    if values:
+                        self._seen += len(values)
+                        kept = list(filter(admitted, values))
+                        if kept:
+                            yield kept
+            finally:
+                pages.close()
             return
-        fetched = self._execute_pages(self._select(with_rows=False, ordered=False))
+        fetched = self._execute_pages(self._select(with_rows=False, ordered=False, where=where), params)
         unordered = (v for page in fetched for v in page)
         texts = (v if isinstance(v, str) else str(v) for v in unordered if v is not None)
         ordered = cast("Generator[str, None, None]", sort_externally(texts, tempdir=self.tempdir))
@@ -356,8 +417,84 @@ class ReferenceSource:
         finally:
             ordered.close()
 
-    def _execute_pages(self, sql: str) -> Generator[list[Any], None, None]:
+    def _span_bounds(self, span: KeySpan | None) -> ValueBounds | None:
+        """The values ``span`` needs of this source, as a superset (``None``: no span)."""
+        if span is None:
+            return None
+        return span.value_bounds(
+            strip=self.config.strip_prefix or "",
+            add=self.config.add_prefix or "",
+            spanning=self.is_prefix or bool(self.config.sidecars),
+        )
+
+    def _counted(self, values: Iterable[str]) -> Iterator[str]:
+        for value in values:
+            self._seen += 1
+            yield value
+
+    def _span_sql(self, bounds: ValueBounds) -> tuple[str, dict[str, Any]]:
+        """The SQL condition (``AND ...``) selecting ``bounds`` in the order the stream is sorted by.
+
+        PostgreSQL and SQLite compare the key expression in the binary
+        collation the stream is ordered with; MySQL/MariaDB compare the column
+        itself when it compares bytes without padding (a binary type, a NO PAD
+        ``_bin`` collation: an index on it serves the range), else the
+        expression cast to binary (a PAD SPACE collation would put ``'a\t'``
+        below ``'a'``, and drop it from a range that starts at ``'a'``).
+        """
+        compared, placeholder = self._comparable()
+        params: dict[str, Any] = {}
+        conditions = []
+        if bounds.high is not None:
+            params["span_high"] = bounds.high
+            conditions.append(f"{compared} < {placeholder('span_high')}")
+        if bounds.low is not None:
+            params["span_low"] = bounds.low
+            low = f"{compared} >= {placeholder('span_low')}"
+            if bounds.ancestors:
+                names = [f"span_up{i}" for i in range(len(bounds.ancestors))]
+                params.update(zip(names, bounds.ancestors, strict=True))
+                listed = ", ".join(placeholder(name) for name in names)
+                low = f"({low} OR {compared} IN ({listed}))"
+            conditions.append(low)
+        return "".join(f" AND {condition}" for condition in conditions), params
+
+    def _comparable(self) -> tuple[str, Callable[[str], str]]:
+        """The expression the span is compared on, and how a parameter is written beside it."""
+        cfg = self.config
+        if cfg.query is not None:
+            expr = self._as_text(f"q.{self._quote(self._query_column())}")
+        else:
+            expr, _ = self._expression_and_conditions()
+        dialect = dialect_of(self.engine)
+        if dialect == "postgresql":
+            return f'{expr} COLLATE "C"', lambda name: f":{name}"
+        if dialect == "mysql":
+            collation = self._byte_ordered_collation() if cfg.query is None else None
+            if collation is not None and (
+                collation == "binary" or "nopad" in collation or "_0900_" in collation
+            ):
+                assert cfg.column is not None
+                return self._quote(cfg.column), lambda name: f":{name}"
+            return f"CAST({expr} AS BINARY)", lambda name: f"CAST(:{name} AS BINARY)"
+        return f"{expr} COLLATE BINARY", lambda name: f":{name}"
+
+    def _has_values(self) -> bool:
+        """Whether the source's unrestricted stream holds any value (a span read none of them)."""
+        cfg = self.config
+        if cfg.query is not None:
+            column = self._quote(self._query_column())
+            sql = f"SELECT 1 FROM ({cfg.query.strip().rstrip(';')}) q WHERE q.{column} IS NOT NULL LIMIT 1"
+        else:
+            _, conditions = self._expression_and_conditions()
+            sql = f"SELECT 1 FROM {self._table_ref()} WHERE {' AND '.join(conditions)} LIMIT 1"
+        return any(True for _ in self._execute(sql, stream=False))
+
+    def _execute_pages(
+        self, sql: str, extra: dict[str, Any] | None = None
+    ) -> Generator[list[Any], None, None]:
         params = {f"jf{i}": v for i, v in enumerate(self.config.json_filter.values())}
+        params.update(extra or {})
         if self.engine.dialect.driver == "pymysql":
             yield from self._pymysql_pages(sql, params)
             return
@@ -546,16 +683,18 @@ class ReferenceSource:
             conditions.append(f"({cfg.where})")
         return expr, conditions
 
-    def _select(self, *, with_rows: bool, ordered: bool) -> str:
+    def _select(self, *, with_rows: bool, ordered: bool, where: str = "") -> str:
+        """The stream's statement; ``where`` (``AND ...``, of :meth:`_span_sql`) restricts it further."""
         cfg = self.config
         if cfg.query is not None:
-            return self._select_query(ordered=ordered)
+            return self._select_query(ordered=ordered, where=where)
         expr, conditions = self._expression_and_conditions()
         extra = ""
         if with_rows:
             self._pk_columns = self._primary_key()
             extra = "".join(f", {self._quote(c)}" for c in self._pk_columns)
         sql = f"SELECT {expr} AS ref_key{extra} FROM {self._table_ref()} WHERE {' AND '.join(conditions)}"
+        sql += where
         if ordered:
             self._ordered_by_collation = self._byte_ordered_collation()
             if self._ordered_by_collation is not None:
@@ -566,16 +705,17 @@ class ReferenceSource:
                 sql += f" ORDER BY {self._order_by(expr)}"
         return sql
 
-    def _select_query(self, *, ordered: bool) -> str:
+    def _select_query(self, *, ordered: bool, where: str = "") -> str:
         cfg = self.config
         assert cfg.query is not None
         query = cfg.query.strip().rstrip(";")
-        if cfg.order == "query" or not ordered:
+        if cfg.order == "query" or (not ordered and not where):
             return query
         column = self._quote(self._query_column())
         expr = self._as_text(f"q.{column}")
-        where = f"q.{column} IS NOT NULL"
-        return f"SELECT {expr} AS ref_key FROM ({query}) q WHERE {where} ORDER BY {self._order_by(expr)}"
+        condition = f"q.{column} IS NOT NULL{where}"
+        sql = f"SELECT {expr} AS ref_key FROM ({query}) q WHERE {condition}"
+        return f"{sql} ORDER BY {self._order_by(expr)}" if ordered else sql
 
     def _query_column(self) -> str:
         assert self.config.query is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from fsspec.asyn import sync
@@ -72,6 +73,7 @@ class BucketClient:
         """:meth:`call` as a coroutine on s3fs's event loop, for requests sent several at a time."""
         await self.fs.set_session()
         client = await self.fs.get_s3(self.bucket)
+        fast_timestamps(client)
         function = getattr(client, method)
         response = await function(**self.fs._get_s3_method_kwargs(function, **kwargs))
         if method != "get_object":
@@ -175,6 +177,41 @@ def etag_of(response: Mapping[str, Any]) -> str | None:
     """The ETag of a listed object or a ``HeadObject`` response, without its quotes."""
     value = response.get("ETag")
     return value.strip('"') if isinstance(value, str) and value else None
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """A timestamp of a response, as botocore parses it, without dateutil for S3's ISO 8601 form.
+
+    A ``ListObjectsV2`` page carries a ``LastModified`` per key
+    (``2026-12-07T15:26:42.000Z``); botocore's parser (dateutil) spends most of
+    a page's client CPU on them. That form is read by ``datetime.fromisoformat``
+    (UTC, as botocore gives it); any other (a ``HeadObject`` header's RFC 1123
+    date, an epoch) goes to botocore's own parser.
+    """
+    if isinstance(value, str) and len(value) >= 20 and value[10:11] == "T" and value.endswith("Z"):
+        try:
+            return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    return botocore_parse(value)  # type: ignore[no-any-return]
+
+
+def fast_timestamps(client: Any) -> None:
+    """Have ``client`` parse response timestamps with :func:`parse_timestamp` (idempotent).
+
+    botocore makes a parser per response from its endpoint's parser factory: the
+    factory's defaults are set (shared by the clients of the session).
+    """
+    factory = getattr(getattr(client, "_endpoint", None), "_response_parser_factory", None)
+    defaults = getattr(factory, "_defaults", None)
+    if (
+        factory is not None
+        and isinstance(defaults, dict)
+        and defaults.get("timestamp_parser") is not parse_timestamp
+    ):
+        factory.set_parser_defaults(timestamp_parser=parse_timestamp)
 
 
 def info_of(key: str, listed: Mapping[str, Any]) -> ObjectInfo:
