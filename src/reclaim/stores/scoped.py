@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
 
+from reclaim.stores._delegate import VersionedDelegate
 from reclaim.stores._walk import check_listing_args
-from reclaim.stores.base import ObjectInfo, PartitionableStore, Store, Version, VersionedStore
+from reclaim.stores.base import ObjectInfo, PartitionableStore, Store, VersionedStore
 
 __all__ = [
     "PartitionableScopedStore",
@@ -164,40 +164,12 @@ class ScopedStore:
         return f"{type(self).__name__}({self._store!r}, include={self.include!r})"
 
 
-class VersionedScopedStore(ScopedStore):
+class VersionedScopedStore(VersionedDelegate, ScopedStore):
     """A scoped view of a :class:`~reclaim.stores.VersionedStore`: purged objects can come back."""
 
     def __init__(self, store: VersionedStore, include: Sequence[str]) -> None:
         super().__init__(store, include)
         self._versioned = store
-
-    def restore_version(self, key: str) -> bool:
-        """As the wrapped store: the scope limits listings, not which journaled key comes back."""
-        return self._versioned.restore_version(key)
-
-    def versioning_status(self) -> str:
-        """As the wrapped store."""
-        return self._versioned.versioning_status()
-
-    def noncurrent_expiry_problem(self, grace: timedelta, *, required: bool = True) -> str | None:
-        """As the wrapped store."""
-        return self._versioned.noncurrent_expiry_problem(grace, required=required)
-
-    def hide(self, keys: Sequence[str]) -> dict[str, str]:
-        """As the wrapped store: the scope limits listings, not which journaled key is acted on."""
-        return self._versioned.hide(keys)
-
-    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
-        """As the wrapped store."""
-        self._versioned.delete_versions(versions)
-
-    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
-        """As the wrapped store."""
-        return self._versioned.served_versions(keys)
-
-    def versions(self, key: str) -> builtins.list[Version]:
-        """As the wrapped store."""
-        return self._versioned.versions(key)
 
 
 class PartitionableScopedStore(ScopedStore):
@@ -222,7 +194,7 @@ class PartitionableScopedStore(ScopedStore):
         return self._partitionable.first_level(prefix)
 
 
-class VersionedPartitionableScopedStore(PartitionableScopedStore):
+class VersionedPartitionableScopedStore(VersionedDelegate, PartitionableScopedStore):
     """A scoped view of a store that is both versioned and partitionable (S3)."""
 
     def __init__(self, store: Store, include: Sequence[str]) -> None:
@@ -230,31 +202,3 @@ class VersionedPartitionableScopedStore(PartitionableScopedStore):
             raise TypeError(f"{store!r} is not both a versioned and a partitionable store")
         super().__init__(store, include)
         self._versioned = store
-
-    def restore_version(self, key: str) -> bool:
-        """As the wrapped store: the scope limits listings, not which journaled key comes back."""
-        return self._versioned.restore_version(key)
-
-    def versioning_status(self) -> str:
-        """As the wrapped store."""
-        return self._versioned.versioning_status()
-
-    def noncurrent_expiry_problem(self, grace: timedelta, *, required: bool = True) -> str | None:
-        """As the wrapped store."""
-        return self._versioned.noncurrent_expiry_problem(grace, required=required)
-
-    def hide(self, keys: Sequence[str]) -> dict[str, str]:
-        """As the wrapped store: the scope limits listings, not which journaled key is acted on."""
-        return self._versioned.hide(keys)
-
-    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
-        """As the wrapped store."""
-        self._versioned.delete_versions(versions)
-
-    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
-        """As the wrapped store."""
-        return self._versioned.served_versions(keys)
-
-    def versions(self, key: str) -> builtins.list[Version]:
-        """As the wrapped store."""
-        return self._versioned.versions(key)

@@ -37,9 +37,10 @@ from typing import TYPE_CHECKING, Final
 import pyarrow as pa
 
 from reclaim.errors import StoreError
+from reclaim.stores._delegate import VersionedDelegate
 from reclaim.stores._pages import PAGE_SIZE, KeyPage
 from reclaim.stores._walk import check_listing_args
-from reclaim.stores.base import ObjectInfo, Store, Version
+from reclaim.stores.base import ObjectInfo, Store
 from reclaim.stores.inventory._manifest import Report, find_report, parse_location
 from reclaim.stores.inventory._read import KeyFilter, read_report
 from reclaim.stores.inventory._sort import RUN_ROWS, Chunk, DuplicateKey, sorted_rows
@@ -169,7 +170,7 @@ def _differs(listed: ObjectInfo, live: ObjectInfo, taken: float) -> bool:
     )
 
 
-class InventoryStore:
+class InventoryStore(VersionedDelegate):
     """The S3 store ``store`` listed from the S3 Inventory reports at ``location`` (see the module docstring).
 
     ``location`` is the report's folder, ``s3://<dest-bucket>/<prefix>/<source-bucket>/<config-id>/``;
@@ -206,6 +207,7 @@ class InventoryStore:
             raise StoreError(store.name, "max_inventory_age must be positive")
         check_listing_args("", list(include), None, None)
         self._store = store
+        self._versioned = store
         self.name = store.name
         self.url = store.url
         self.location = location
@@ -350,34 +352,6 @@ class InventoryStore:
     def delete(self, keys: Sequence[str]) -> None:
         """As the live store."""
         self._store.delete(keys)
-
-    def restore_version(self, key: str) -> bool:
-        """As the live store: purged objects come back from the bucket's kept versions."""
-        return self._store.restore_version(key)
-
-    def versioning_status(self) -> str:
-        """As the live store."""
-        return self._store.versioning_status()
-
-    def noncurrent_expiry_problem(self, grace: timedelta, *, required: bool = True) -> str | None:
-        """As the live store."""
-        return self._store.noncurrent_expiry_problem(grace, required=required)
-
-    def hide(self, keys: Sequence[str]) -> dict[str, str]:
-        """As the live store: quarantine acts on the bucket, never on the report."""
-        return self._store.hide(keys)
-
-    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
-        """As the live store."""
-        self._store.delete_versions(versions)
-
-    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
-        """As the live store (asked now, never the report)."""
-        return self._store.served_versions(keys)
-
-    def versions(self, key: str) -> builtins.list[Version]:
-        """As the live store."""
-        return self._store.versions(key)
 
     def close(self) -> None:
         """Close the live store and forget the report (a store used again picks the newest anew)."""
