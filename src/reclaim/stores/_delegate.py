@@ -1,12 +1,14 @@
-"""The versioned capability of a wrapper store, passed to the store it wraps.
+"""What a wrapper store passes unchanged to the store it wraps.
 
 A wrapper (a scoped view, an inventory listing) changes what a store *lists*,
-never which journaled key is hidden, restored or purged: those act on the
-bucket as it is. :class:`VersionedDelegate` holds the methods of
-:class:`~reclaim.stores.VersionedStore` once, each handing the call unchanged
-to ``_versioned``; a wrapper that has the capability inherits it and sets
-``_versioned`` to the store it wraps. A wrapper of a store without the
-capability must not inherit it, so that ``isinstance`` tells the truth.
+never which key is read, moved, hidden, restored or purged: those act on the
+storage as it is. :class:`StoreDelegate` holds the key-level methods of
+:class:`~reclaim.stores.Store` (everything but ``list`` and ``close``), each
+handing the call unchanged to ``_store``; :class:`VersionedDelegate` holds
+those of :class:`~reclaim.stores.VersionedStore`, handed to ``_versioned``.
+A wrapper inherits them and sets the attributes to the store it wraps; a
+wrapper of a store without the versioned capability must not inherit
+:class:`VersionedDelegate`, so that ``isinstance`` tells the truth.
 """
 
 from __future__ import annotations
@@ -15,9 +17,43 @@ import builtins
 from collections.abc import Sequence
 from datetime import timedelta
 
-from reclaim.stores.base import Version, VersionedStore
+from reclaim.stores.base import ObjectInfo, Store, Version, VersionedStore
 
-__all__ = ["VersionedDelegate"]
+__all__ = ["StoreDelegate", "VersionedDelegate"]
+
+
+class StoreDelegate:
+    """The key-level :class:`~reclaim.stores.Store` methods, each as ``_store`` answers it."""
+
+    _store: Store
+
+    def stat(self, key: str) -> ObjectInfo:
+        """As the wrapped store."""
+        return self._store.stat(key)
+
+    def stat_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo]:
+        """As the wrapped store."""
+        return self._store.stat_many(keys)
+
+    def exists(self, key: str) -> bool:
+        """As the wrapped store."""
+        return self._store.exists(key)
+
+    def read(self, key: str) -> bytes:
+        """As the wrapped store."""
+        return self._store.read(key)
+
+    def write(self, key: str, data: bytes) -> None:
+        """As the wrapped store."""
+        self._store.write(key, data)
+
+    def move(self, src: str, dst: str) -> None:
+        """As the wrapped store."""
+        self._store.move(src, dst)
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """As the wrapped store."""
+        self._store.delete(keys)
 
 
 class VersionedDelegate:

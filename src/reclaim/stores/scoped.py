@@ -27,7 +27,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterator, Sequence
 
-from reclaim.stores._delegate import VersionedDelegate
+from reclaim.stores._delegate import StoreDelegate, VersionedDelegate
 from reclaim.stores._walk import check_listing_args
 from reclaim.stores.base import ObjectInfo, PartitionableStore, Store, VersionedStore
 
@@ -65,7 +65,7 @@ def scoped(store: Store, include: Sequence[str]) -> ScopedStore:
     return ScopedStore(store, include)
 
 
-class ScopedStore:
+class ScopedStore(StoreDelegate):
     """``store`` seen through ``include``: only keys under those prefixes are ever listed.
 
     A plain scoped store has no optional capability even if ``store`` has
@@ -127,34 +127,6 @@ class ScopedStore:
     ) -> Iterator[ObjectInfo]:
         for part in parts:
             yield from self._store.list(part, skip=skip, start_after=start_after, end_before=end_before)
-
-    def stat(self, key: str) -> ObjectInfo:
-        """As the wrapped store."""
-        return self._store.stat(key)
-
-    def stat_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo]:
-        """As the wrapped store."""
-        return self._store.stat_many(keys)
-
-    def exists(self, key: str) -> bool:
-        """As the wrapped store."""
-        return self._store.exists(key)
-
-    def read(self, key: str) -> bytes:
-        """As the wrapped store."""
-        return self._store.read(key)
-
-    def write(self, key: str, data: bytes) -> None:
-        """As the wrapped store."""
-        self._store.write(key, data)
-
-    def move(self, src: str, dst: str) -> None:
-        """As the wrapped store."""
-        self._store.move(src, dst)
-
-    def delete(self, keys: Sequence[str]) -> None:
-        """As the wrapped store."""
-        self._store.delete(keys)
 
     def close(self) -> None:
         """Close the wrapped store (the scope holds nothing of its own)."""

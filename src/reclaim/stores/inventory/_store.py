@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Final
 import pyarrow as pa
 
 from reclaim.errors import StoreError
-from reclaim.stores._delegate import VersionedDelegate
+from reclaim.stores._delegate import StoreDelegate, VersionedDelegate
 from reclaim.stores._pages import PAGE_SIZE, KeyPage
 from reclaim.stores._walk import check_listing_args
 from reclaim.stores.base import ObjectInfo, Store
@@ -170,7 +170,7 @@ def _differs(listed: ObjectInfo, live: ObjectInfo, taken: float) -> bool:
     )
 
 
-class InventoryStore(VersionedDelegate):
+class InventoryStore(StoreDelegate, VersionedDelegate):
     """The S3 store ``store`` listed from the S3 Inventory reports at ``location`` (see the module docstring).
 
     ``location`` is the report's folder, ``s3://<dest-bucket>/<prefix>/<source-bucket>/<config-id>/``;
@@ -181,6 +181,7 @@ class InventoryStore(VersionedDelegate):
     """
 
     atomic_move = False
+    _store: S3Store
 
     def __init__(
         self,
@@ -323,35 +324,7 @@ class InventoryStore(VersionedDelegate):
                 points.append(point)
         return points
 
-    # -- the live store ---------------------------------------------------
-
-    def stat(self, key: str) -> ObjectInfo:
-        """As the live store."""
-        return self._store.stat(key)
-
-    def stat_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo]:
-        """As the live store (batched: a listing of a dense range, else ``HeadObject`` each)."""
-        return self._store.stat_many(keys)
-
-    def exists(self, key: str) -> bool:
-        """As the live store."""
-        return self._store.exists(key)
-
-    def read(self, key: str) -> bytes:
-        """As the live store."""
-        return self._store.read(key)
-
-    def write(self, key: str, data: bytes) -> None:
-        """As the live store."""
-        self._store.write(key, data)
-
-    def move(self, src: str, dst: str) -> None:
-        """As the live store."""
-        self._store.move(src, dst)
-
-    def delete(self, keys: Sequence[str]) -> None:
-        """As the live store."""
-        self._store.delete(keys)
+    # -- the live store (stat, read, move, delete, versions: the delegates' methods) ----
 
     def close(self) -> None:
         """Close the live store and forget the report (a store used again picks the newest anew)."""
