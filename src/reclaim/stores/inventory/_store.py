@@ -30,7 +30,7 @@ from __future__ import annotations
 import builtins
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from reclaim.errors import StoreError
 from reclaim.stores._delegate import StoreDelegate, VersionedDelegate
-from reclaim.stores._pages import PAGE_SIZE, KeyPage
+from reclaim.stores._pages import PAGE_SIZE, KeyPage, ListedPage
 from reclaim.stores._walk import check_listing_args
 from reclaim.stores.base import ObjectInfo, Store
 from reclaim.stores.inventory._manifest import Report, find_report, parse_location
@@ -56,7 +56,7 @@ DEFAULT_MAX_AGE: Final = timedelta(hours=48)
 _SAMPLE: Final = 20_000
 
 
-class InventoryPage(KeyPage):
+class InventoryPage(ListedPage):
     """A page of a report: keys, with the report's sizes, mtimes and ETags; ``verify`` asks the bucket."""
 
     __slots__ = ("_etags", "_index", "_live", "_mtimes", "_sizes", "_store")
@@ -123,23 +123,10 @@ class InventoryPage(KeyPage):
         """The bucket's answer for a verified key; else the report's (the bucket's where it has no mtime)."""
         if key in self._live:
             return self._live[key]
-        info = self.listed(key)
-        if info.size is not None and info.mtime is not None:
-            return info
-        try:
-            return self._store.live.stat(key)
-        except FileNotFoundError:
-            return None
+        return super().info(key)
 
-    def bytes_of(self, keys: Iterable[str]) -> int | None:
-        """The total size of ``keys`` as the report gives it (``None`` if it has no sizes)."""
-        total = 0
-        for key in keys:
-            size = self.listed(key).size
-            if size is None:
-                return None
-            total += size
-        return total
+    def _stat(self, key: str) -> ObjectInfo:
+        return self._store.live.stat(key)
 
 
 def _span(items: Sequence[tuple[KeyPage, list[str]]]) -> int:
