@@ -2,10 +2,11 @@
 
 A wrapper (a scoped view, an inventory listing) changes what a store *lists*,
 never which key is read, moved, hidden, restored or purged: those act on the
-storage as it is. :class:`StoreDelegate` holds the key-level methods of
-:class:`~reclaim.stores.Store` (everything but ``list`` and ``close``), each
-handing the call unchanged to ``_store``; :class:`VersionedDelegate` holds
-those of :class:`~reclaim.stores.VersionedStore`, handed to ``_versioned``.
+storage as it is. :class:`StoreDelegate` holds ``parallel_io`` and the
+key-level methods of :class:`~reclaim.stores.Store` (everything but ``list``
+and ``close``), each handing the call unchanged to ``_store``;
+:class:`VersionedDelegate` holds those of
+:class:`~reclaim.stores.VersionedStore`, handed to ``_versioned``.
 A wrapper inherits them and sets the attributes to the store it wraps; a
 wrapper of a store without the versioned capability must not inherit
 :class:`VersionedDelegate`, so that ``isinstance`` tells the truth.
@@ -26,6 +27,11 @@ class StoreDelegate:
     """The key-level :class:`~reclaim.stores.Store` methods, each as ``_store`` answers it."""
 
     _store: Store
+
+    @property
+    def parallel_io(self) -> bool:
+        """As the wrapped store."""
+        return self._store.parallel_io
 
     def stat(self, key: str) -> ObjectInfo:
         """As the wrapped store."""

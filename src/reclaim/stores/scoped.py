@@ -87,11 +87,6 @@ class ScopedStore(StoreDelegate):
         """The store the scope applies to."""
         return self._store
 
-    @property
-    def parallel_io(self) -> bool:
-        """As the wrapped store."""
-        return self._store.parallel_io
-
     def list(
         self,
         prefix: str = "",

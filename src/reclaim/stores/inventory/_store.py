@@ -229,11 +229,6 @@ class InventoryStore(StoreDelegate, VersionedDelegate):
 
     # -- listing ----------------------------------------------------------
 
-    @property
-    def parallel_io(self) -> bool:
-        """As the live store (each call is a round trip)."""
-        return self._store.parallel_io
-
     def list(
         self,
         prefix: str = "",
