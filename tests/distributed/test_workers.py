@@ -10,10 +10,8 @@ points (:mod:`reclaim.lifecycle.faults`), never by timing.
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,11 +37,6 @@ def dispatcher(queue: str) -> Iterator[CeleryDispatcher]:
     sender = CeleryDispatcher(make_app(queue=queue), timeout=180)
     yield sender
     sender.close()
-    # Celery's revoke and forget open broker connections of their own that only the garbage
-    # collector closes; collect them here, where they were made, not in a later test
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -194,6 +194,8 @@ def write_report(
     manifest_source: str | None = None,
     corrupt_checksum: bool = False,
     corrupt_file: bool = False,
+    rows_bucket: str | None = None,
+    missing_column: str | None = None,
     with_checksum: bool = True,
     seed: int = 0,
 ) -> str:
@@ -201,9 +203,11 @@ def write_report(
 
     ``schema`` overrides the CSV field names (a schema without ``Key``);
     ``manifest_source`` the manifest's ``sourceBucket``; ``corrupt_checksum``
-    writes a wrong ``manifest.checksum``, ``corrupt_file`` changes a data file
-    after its MD5 was recorded; ``with_checksum=False`` leaves the report
-    incomplete.
+    writes a wrong ``manifest.checksum``, ``corrupt_file`` replaces a data
+    file after its MD5 was recorded (by a readable one, a row short);
+    ``rows_bucket`` is the bucket the data files' rows name, and
+    ``missing_column`` a column of the fileSchema the data files lack;
+    ``with_checksum=False`` leaves the report incomplete.
     """
     base = f"{prefix.strip('/')}/{source}/{config_id}/".lstrip("/")
     csv_names = fields_for(versions, schema)
@@ -212,13 +216,15 @@ def write_report(
     random.Random(seed).shuffle(shuffled)
     extension = {"CSV": "csv.gz", "Parquet": "parquet", "ORC": "orc"}[fmt]
     entries = []
+    written = [c for c in columns if c != missing_column]
     for index in range(files):
         part = shuffled[index::files]
-        body = encode_file(part, fmt, columns, source)
+        body = encode_file(part, fmt, written, rows_bucket or source)
         key = f"{base}data/{uuid.UUID(int=random.Random(seed * 100 + index).getrandbits(128))}.{extension}"
         md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
         if corrupt_file and index == 0:
-            body = body[:-1] + bytes([body[-1] ^ 1])
+            # a well-formed file, but not the one the manifest's MD5 is of: only the MD5 tells them apart
+            body = encode_file(part[1:], fmt, written, rows_bucket or source)
         client.put_object(Bucket=dest, Key=key, Body=body)
         entries.append({"key": key, "size": len(body), "MD5checksum": md5})
     manifest = {

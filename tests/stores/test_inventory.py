@@ -204,6 +204,23 @@ def test_a_report_of_another_bucket_is_refused(
         list(store.list())
 
 
+def test_a_data_file_listing_another_bucket_is_refused(
+    client: Any, world: dict[str, Any], make: Callable[..., InventoryStore]
+) -> None:
+    store = make(report(client, world, "Parquet", rows_bucket="someone-elses-bucket"))
+    with pytest.raises(StoreError, match=r"data file .* lists objects of bucket 'someone-elses-bucket'"):
+        list(store.list())
+
+
+def test_a_data_file_without_a_column_of_the_schema_is_refused(
+    client: Any, world: dict[str, Any], make: Callable[..., InventoryStore]
+) -> None:
+    # Parquet reads the columns a file has (ORC's reader refuses to select a missing one itself)
+    store = make(report(client, world, "Parquet", missing_column="e_tag"))
+    with pytest.raises(StoreError, match=r"data file .* has no column 'e_tag' though fileSchema names it"):
+        list(store.list())
+
+
 def test_a_location_of_another_bucket_is_refused(
     world: dict[str, Any], make: Callable[..., InventoryStore]
 ) -> None:

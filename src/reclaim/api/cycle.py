@@ -29,6 +29,7 @@ report-only findings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,7 +51,7 @@ from reclaim.lifecycle import (
     StoreScan,
 )
 
-__all__ = ["CycleReport", "run", "strays_record"]
+__all__ = ["CycleReport", "observe_listing", "record_findings", "run"]
 
 
 @dataclass
@@ -127,29 +128,36 @@ def run(
         else:
             quarantined = c.carry_out(c.plan_quarantine(show=show, progress=progress))
             report.scans, report.quarantined = quarantined.scans, quarantined.quarantined
-        for scan in report.scans:
-            if scan.action == "report":
-                c.record(
-                    "reported",
-                    f"store:{scan.store}",
-                    {"objects": scan.candidates.count, "bytes": scan.candidates.bytes},
-                )
-            if scan.stray_policy == "report":
-                c.record("strays", scan.store, strays_record(scan))
+        record_findings(c, report.scans)
         expired = c.carry_out(c.plan_expire())
         report.expired_rows, report.expired_entries = expired.rows, expired.entries
         report.expired_objects = expired.objects
         c.counts["findings"] = report.findings
         if not c.dry_run and not incremental:
-            # the cycle's listing, for the dashboard: what it listed, kept and found, per store
-            seen = ScanReport(
-                started, datetime.now(UTC), stores=report.scans, collections=report.collection_scans
-            )
-            observe(record_scan, c.catalog, {**seen.to_dict(), "run_id": c.run_id}, partial=False)
+            observe_listing(c, report, started)
         return report
 
 
-def strays_record(scan: StoreScan) -> dict[str, object]:
+def record_findings(c: Collector, scans: Sequence[StoreScan]) -> None:
+    """Put in the run record what each report-only store would collect, and the strays stores report."""
+    for scan in scans:
+        if scan.action == "report":
+            c.record(
+                "reported",
+                f"store:{scan.store}",
+                {"objects": scan.candidates.count, "bytes": scan.candidates.bytes},
+            )
+        if scan.stray_policy == "report":
+            c.record("strays", scan.store, _strays(scan))
+
+
+def observe_listing(c: Collector, report: CycleReport, started: datetime) -> None:
+    """Record the cycle's listing for the dashboard: what it listed, kept and found, per store."""
+    seen = ScanReport(started, datetime.now(UTC), stores=report.scans, collections=report.collection_scans)
+    observe(record_scan, c.catalog, {**seen.to_dict(), "run_id": c.run_id}, partial=False)
+
+
+def _strays(scan: StoreScan) -> dict[str, object]:
     """A store's strays as the run record keeps them: count, bytes and the samples shown."""
     out: dict[str, object] = {"objects": scan.strays.count, "bytes": scan.strays.bytes}
     if scan.stray_samples:

@@ -7,6 +7,7 @@ the last full scan; ``run`` is ``reclaim run --incremental``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +59,19 @@ def _render_triggers(report: TriggersReport, as_json: bool) -> None:
         console.print(f"run {report.run_id} recorded; see 'reclaim runs {report.run_id}'")
 
 
+def _triggers_command(
+    action: Callable[..., TriggersReport],
+    config: Path,
+    store: list[str] | None,
+    *,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """``install`` or ``uninstall`` on the stores named (all if none), rendered; errors as every command's."""
+    report = _guarded(lambda: action(_config(config), stores=store, dry_run=dry_run), as_json=as_json)
+    _render_triggers(report, as_json)
+
+
 @incremental_app.command("install")
 def install_command(
     config: ConfigOption = Path("reclaim.toml"),
@@ -66,8 +80,7 @@ def install_command(
     as_json: JsonOption = False,
 ) -> None:
     """Install the queue triggers on every reference source of each store (refusing unwatchable ones)."""
-    report = _guarded(lambda: install(_config(config), stores=store, dry_run=dry_run), as_json=as_json)
-    _render_triggers(report, as_json)
+    _triggers_command(install, config, store, dry_run=dry_run, as_json=as_json)
 
 
 @incremental_app.command("uninstall")
@@ -78,8 +91,7 @@ def uninstall_command(
     as_json: JsonOption = False,
 ) -> None:
     """Remove the triggers reclaim installed (and, with the last store, the queue table)."""
-    report = _guarded(lambda: uninstall(_config(config), stores=store, dry_run=dry_run), as_json=as_json)
-    _render_triggers(report, as_json)
+    _triggers_command(uninstall, config, store, dry_run=dry_run, as_json=as_json)
 
 
 def _render_status(report: IncrementalStatus) -> None:

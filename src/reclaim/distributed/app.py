@@ -98,7 +98,13 @@ class CeleryDispatcher:
         self.timeout = timeout
 
     def close(self) -> None:
-        """Close the app's connections to the broker and the result backend."""
+        """Close the app's connections to the result backend, and the app.
+
+        The broker connections stay in kombu's pool, which is one per broker
+        URL for the whole process and is reused by the next app of that broker
+        (closing it would break that app); it holds them, so they are never
+        left to the garbage collector, and they close with the process.
+        """
         backend = self.celery.backend
         consumer = getattr(backend, "result_consumer", None)
         if consumer is not None:
@@ -152,7 +158,13 @@ class CeleryDispatcher:
             raise
         finally:
             for result in pending:
-                result.forget() if result.ready() else None
+                if result.ready():
+                    result.forget()
+                else:
+                    # stop listening for it now, while the result consumer is open: left to the
+                    # result's __del__ (after close(), where an error's traceback keeps it alive),
+                    # the unsubscribe would open a connection to the backend that nobody closes
+                    self.celery.backend.remove_pending_result(result)
 
 
 def _range_error(task: RangeTask, error: object) -> ReclaimError:

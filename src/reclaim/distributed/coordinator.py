@@ -43,9 +43,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from reclaim.api.cycle import CycleReport, strays_record
-from reclaim.api.inspection import ScanReport, observe
-from reclaim.catalog import record_scan
+from reclaim.api.cycle import CycleReport, observe_listing, record_findings
+from reclaim.api.inspection import ScanReport
 from reclaim.config import Config
 from reclaim.distributed.results import (
     read_purge,
@@ -239,23 +238,12 @@ def run(
         rows = c.carry_out(c.plan_rows(now=datetime.now(UTC), show=show, progress=progress))
         report.collections, report.collection_scans = rows.collections, rows.scans
         report.scans, report.quarantined = _quarantine(c, chosen, ranges, names, spec, show)
-        for scan_ in report.scans:
-            if scan_.action == "report":
-                c.record(
-                    "reported",
-                    f"store:{scan_.store}",
-                    {"objects": scan_.candidates.count, "bytes": scan_.candidates.bytes},
-                )
-            if scan_.stray_policy == "report":
-                c.record("strays", scan_.store, strays_record(scan_))
+        record_findings(c, report.scans)
         expired = c.carry_out(c.plan_expire())
         report.expired_rows, report.expired_entries = expired.rows, expired.entries
         c.counts["findings"] = report.findings
         if not c.dry_run:
-            seen = ScanReport(
-                started, datetime.now(UTC), stores=report.scans, collections=report.collection_scans
-            )
-            observe(record_scan, c.catalog, {**seen.to_dict(), "run_id": c.run_id}, partial=False)
+            observe_listing(c, report, started)
         return report
 
 

@@ -19,8 +19,9 @@ would have recorded:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from reclaim.config import parse_duration
 from reclaim.lifecycle import PurgeResult, QuarantineResult, RecoverResult, SourceReport, StoreScan, Tally
@@ -59,6 +60,30 @@ def _add_refused(total: Refused, part: Refused) -> None:
     total.samples.extend(part.samples[: max(0, SAMPLES - len(total.samples))])
 
 
+_Result = TypeVar("_Result", PurgeResult, QuarantineResult, RecoverResult)
+
+
+def _added(total: _Result, parts: Sequence[_Result]) -> _Result:
+    """``total`` with every field of ``parts`` added in: counts, tallies, refusals (samples in range order).
+
+    The text fields name what was acted on (the store, the mode) and are
+    ``total``'s own. Raises ``TypeError`` for a field of any other type: a
+    field nobody said how to add must not be dropped from the run record.
+    """
+    for part in parts:
+        for field in fields(part):
+            mine, theirs = getattr(total, field.name), getattr(part, field.name)
+            if isinstance(theirs, Tally):
+                _add_tally(mine, theirs)
+            elif isinstance(theirs, Refused):
+                _add_refused(mine, theirs)
+            elif isinstance(theirs, int) and not isinstance(theirs, bool):
+                setattr(total, field.name, mine + theirs)
+            elif not isinstance(theirs, str):
+                raise TypeError(f"{type(part).__name__}.{field.name} cannot be added up")
+    return total
+
+
 def read_purge(doc: Document) -> PurgeResult:
     """A :class:`PurgeResult` from its JSON."""
     return PurgeResult(
@@ -74,15 +99,7 @@ def read_purge(doc: Document) -> PurgeResult:
 
 def sum_purges(store: str, parts: Sequence[PurgeResult]) -> PurgeResult:
     """The purge of ``store``: its ranges' results added up."""
-    total = PurgeResult(store)
-    for part in parts:
-        total.due += part.due
-        _add_tally(total.purged, part.purged)
-        total.restored += part.restored
-        total.changed += part.changed
-        total.lost_race += part.lost_race
-        _add_refused(total.refused, part.refused)
-    return total
+    return _added(PurgeResult(store), parts)
 
 
 def read_quarantine(doc: Document) -> QuarantineResult:
@@ -101,15 +118,7 @@ def read_quarantine(doc: Document) -> QuarantineResult:
 
 def sum_quarantines(store: str, mode: str, parts: Sequence[QuarantineResult]) -> QuarantineResult:
     """The quarantine of ``store``: its ranges' results added up."""
-    total = QuarantineResult(store, mode)
-    for part in parts:
-        _add_tally(total.quarantined, part.quarantined)
-        total.referenced_again += part.referenced_again
-        total.changed += part.changed
-        total.vanished += part.vanished
-        total.already_active += part.already_active
-        _add_refused(total.bad_keys, part.bad_keys)
-    return total
+    return _added(QuarantineResult(store, mode), parts)
 
 
 def read_recover(doc: Document) -> RecoverResult:
@@ -127,15 +136,7 @@ def read_recover(doc: Document) -> RecoverResult:
 
 def sum_recovers(store: str, parts: Sequence[RecoverResult]) -> RecoverResult:
     """What the ranges of ``store`` recovered (a retried range settles its first attempt's entries)."""
-    total = RecoverResult(store)
-    for part in parts:
-        total.confirmed += part.confirmed
-        total.rolled_back += part.rolled_back
-        total.purged += part.purged
-        total.restored += part.restored
-        total.lost_race += part.lost_race
-        _add_refused(total.refused, part.refused)
-    return total
+    return _added(RecoverResult(store), parts)
 
 
 def read_scan(doc: Document) -> StoreScan:

@@ -47,14 +47,19 @@ class ArchivedSource(ReferenceSource):
     def lookup(self, keys: Collection[str]) -> set[str]:
         """The subset of ``keys`` that restorable archived rows reference now."""
         assert self.archive is not None
-        wanted: dict[str, list[str]] = {}
-        for key in keys:
-            for value in candidate_values(self.config, key):
-                wanted.setdefault(value, []).append(key)
+        wanted = self._wanted(keys)
         found: set[str] = set()
         for value in self.archive.held(self.table_name, self.selector, wanted):
             found.update(wanted[value])
         return found
+
+    def _wanted(self, keys: Collection[str]) -> dict[str, list[str]]:
+        """The values an archived row would hold to reference each of ``keys``, with the keys of each."""
+        wanted: dict[str, list[str]] = {}
+        for key in keys:
+            for value in candidate_values(self.config, key):
+                wanted.setdefault(value, []).append(key)
+        return wanted
 
     def _ordered_rows(self, with_rows: bool) -> Generator[Sequence[Any], None, None]:
         assert self.archive is not None

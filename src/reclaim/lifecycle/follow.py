@@ -50,7 +50,6 @@ from reclaim.lifecycle.scan import Tally, excluded_keys
 from reclaim.lifecycle.spool import EntrySpool
 from reclaim.lifecycle.trust import Refused, trusted
 from reclaim.references import ReferenceSource, referenced_now
-from reclaim.references.sources import candidate_values
 
 if TYPE_CHECKING:
     from reclaim.lifecycle.collector import Collector
@@ -93,10 +92,7 @@ class UnownedSource(ArchivedSource):
     def lookup(self, keys: Collection[str]) -> set[str]:
         """The subset of ``keys`` some restorable archived row references without owning it."""
         assert self.archive is not None
-        wanted: dict[str, list[str]] = {}
-        for key in keys:
-            for value in candidate_values(self.config, key):
-                wanted.setdefault(value, []).append(key)
+        wanted = self._wanted(keys)
         pairs = {
             (row_id, key)
             for value, row_id in self.archive.holders(self.table_name, self.selector, wanted)
@@ -104,6 +100,14 @@ class UnownedSource(ArchivedSource):
         }
         owned = self.archive.links.owners(self.store, pairs)
         return {key for _, key in pairs - owned}
+
+
+def _by_store(page: Sequence[ObjectLink]) -> dict[str, list[ObjectLink]]:
+    """The links of ``page`` grouped by store, in the page's order within each."""
+    by_store: dict[str, list[ObjectLink]] = {}
+    for link in page:
+        by_store.setdefault(link.store, []).append(link)
+    return by_store
 
 
 def unowned_sources(sources: Sequence[ReferenceSource], store: str) -> list[ReferenceSource]:
@@ -145,10 +149,7 @@ def follow_pending(c: Collector, *, collection: str | None = None) -> dict[str, 
     while page := links.pending(collection=collection, after_id=after):
         after = page[-1].id
         c.check_lease()
-        by_store: dict[str, list[ObjectLink]] = {}
-        for link in page:
-            by_store.setdefault(link.store, []).append(link)
-        for store, group in by_store.items():
+        for store, group in _by_store(page).items():
             if store not in c.config.stores:
                 links.drop([link.id for link in group])
                 continue
@@ -289,10 +290,7 @@ def purge_expiring(c: Collector, now: datetime, *, dry_run: bool) -> dict[str, P
     while page := links.expiring(now, after_id=after):
         after = page[-1].id
         c.check_lease()
-        by_store: dict[str, list[ObjectLink]] = {}
-        for link in page:
-            by_store.setdefault(link.store, []).append(link)
-        for store, group in by_store.items():
+        for store, group in _by_store(page).items():
             if store not in c.config.stores:
                 continue  # its objects cannot be purged or checked: the row stays until it is configured
             result = _purge_store(c, store, group, now, dry_run=dry_run)

@@ -44,11 +44,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from reclaim.catalog import Catalog
-from reclaim.errors import PlanSpent, UnsafeToProceed
+from reclaim.errors import UnsafeToProceed
 from reclaim.lifecycle.progress import ProgressLike, as_progress, last_listing
 from reclaim.lifecycle.quarantine import QuarantinePlan, QuarantineResult
 from reclaim.lifecycle.scan import StoreScan, Tally
-from reclaim.lifecycle.spool import CandidateSpool
+from reclaim.lifecycle.spool import CandidateSpool, discard_on_error
+from reclaim.lifecycle.steps import _Once
 from reclaim.lifecycle.trust import key_problem
 from reclaim.references import ReferenceSource, referenced_now
 from reclaim.references.triggers import Queue, QueuedKey, trigger_set, unsupported
@@ -218,14 +219,15 @@ def require_triggers(c: Collector, store: str) -> dict[str, Queue]:
     return queues
 
 
-class IncrementalStep:
+class IncrementalStep(_Once):
     """The queued keys of every ``collect`` store, checked; executing quarantines the candidates."""
+
+    _what = "incremental"
 
     def __init__(self, collector: Collector, plans: list[_StorePlan], progress: ProgressLike) -> None:
         self._collector = collector
         self._plans = plans
         self._progress = progress
-        self._spent = False
 
     @classmethod
     def plan(
@@ -233,26 +235,17 @@ class IncrementalStep:
     ) -> IncrementalStep:
         """Guard and read every store's queue (see the module docstring); raises before any change."""
         plans: list[_StorePlan] = []
-        try:
+        with discard_on_error(plans):
             for name in names:
                 if c.policy(name).action != "collect":
                     continue
                 plans.append(_plan_store(c, name, now, progress))
-        except BaseException:
-            for plan in plans:
-                plan.discard()
-            raise
         return cls(c, plans, progress)
 
     @property
     def scans(self) -> list[IncrementalScan]:
         """What planning saw in each store's queue."""
         return [plan.scan for plan in self._plans]
-
-    def _spend(self) -> None:
-        if self._spent:
-            raise PlanSpent("this incremental plan was carried out already; plan again")
-        self._spent = True
 
     def preview(self) -> IncrementalOutcome:
         """The scans; nothing is quarantined or dequeued."""

@@ -17,12 +17,38 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from reclaim.catalog import Entry, State
 from reclaim.stores import ObjectInfo
 
-__all__ = ["CandidateSpool", "EntrySpool"]
+__all__ = ["CandidateSpool", "Discardable", "EntrySpool", "discard_on_error"]
+
+
+class Discardable(Protocol):
+    """A plan that holds spools until it is executed or discarded."""
+
+    def discard(self) -> None:
+        """Remove what the plan holds; it is never executed after."""
+        ...
+
+
+_Plan = TypeVar("_Plan", bound=Discardable)
+
+
+@contextlib.contextmanager
+def discard_on_error(plans: list[_Plan]) -> Iterator[list[_Plan]]:
+    """Plan a step's stores into ``plans``: on any error, every plan appended so far is discarded.
+
+    The error is raised again: a step is planned for every store or for none,
+    and a store planned before the failing one leaves no scratch file behind.
+    """
+    try:
+        yield plans
+    except BaseException:
+        for plan in plans:
+            plan.discard()
+        raise
 
 
 class CandidateSpool:

@@ -30,6 +30,7 @@ from reclaim.lifecycle.restore import RestoreResult, restore_entries, restore_pu
 from reclaim.lifecycle.restore_rows import RowRestorePlan, RowRestoreResult, plan_row_restore
 from reclaim.lifecycle.rows import CollectionResult, CollectionScan, collect_collection, scan_collection
 from reclaim.lifecycle.scan import StoreScan
+from reclaim.lifecycle.spool import discard_on_error
 from reclaim.lifecycle.strays import releaser
 from reclaim.lifecycle.unreferenced import Watch
 from reclaim.lifecycle.versioned import require_versioning
@@ -111,7 +112,7 @@ class QuarantineStep(_Once):
         progress: ProgressCallback | None,
     ) -> QuarantineStep:
         plans: list[QuarantinePlan] = []
-        try:
+        with discard_on_error(plans):
             for name in names:
                 policy = c.policy(name)
                 if c.mode(name) == "versioned" and policy.action == "collect":
@@ -138,10 +139,6 @@ class QuarantineStep(_Once):
                     )
                 )
                 c.record("listed", name, plans[-1].scan.listed.count)  # the next listing's total
-        except BaseException:
-            for plan in plans:
-                plan.discard()
-            raise
         return cls(c, plans, progress)
 
     @property

@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 
 from reclaim.stores.base import ObjectInfo, Store
 
-__all__ = ["PAGE_SIZE", "InfoPage", "KeyPage", "PagedStore", "list_pages", "verify_pages"]
+__all__ = ["PAGE_SIZE", "InfoPage", "KeyPage", "ListedPage", "PagedStore", "list_pages", "verify_pages"]
 
 PAGE_SIZE = 1000
 """Keys per page where the store does not choose (an S3 ``ListObjectsV2`` page holds 1,000)."""
@@ -88,7 +88,41 @@ class KeyPage:
         return total
 
 
-class InfoPage(KeyPage):
+class ListedPage(KeyPage):
+    """A page whose listing described its keys (:meth:`listed`); what it left out is asked of the store."""
+
+    __slots__ = ()
+
+    def listed(self, key: str) -> ObjectInfo:
+        """What the listing said of ``key`` (one of :attr:`keys`)."""
+        raise NotImplementedError
+
+    def _stat(self, key: str) -> ObjectInfo:
+        """``Store.stat`` of the store listed (``FileNotFoundError`` for a key gone)."""
+        raise NotImplementedError
+
+    def info(self, key: str) -> ObjectInfo | None:
+        """The listing's size and mtime of ``key``, or ``Store.stat``'s where the listing left them out."""
+        info = self.listed(key)
+        if info.size is not None and info.mtime is not None:
+            return info
+        try:
+            return self._stat(key)
+        except FileNotFoundError:
+            return None
+
+    def bytes_of(self, keys: Iterable[str]) -> int | None:
+        """The total listed size of ``keys`` (``None`` if one is unknown): no I/O."""
+        total = 0
+        for key in keys:
+            size = self.listed(key).size
+            if size is None:
+                return None
+            total += size
+        return total
+
+
+class InfoPage(ListedPage):
     """A page of objects a listing described; missing sizes or mtimes are read with ``Store.stat``."""
 
     __slots__ = ("_by_key", "_infos", "_store")
@@ -110,25 +144,8 @@ class InfoPage(KeyPage):
             self._by_key = {info.key: info for info in self._infos}
         return self._by_key[key]
 
-    def info(self, key: str) -> ObjectInfo | None:
-        """The listing's size and mtime of ``key``, or ``Store.stat``'s where the listing left them out."""
-        info = self.listed(key)
-        if info.size is not None and info.mtime is not None:
-            return info
-        try:
-            return self._store.stat(key)
-        except FileNotFoundError:
-            return None
-
-    def bytes_of(self, keys: Iterable[str]) -> int | None:
-        """The total listed size of ``keys`` (``None`` if one is unknown)."""
-        total = 0
-        for key in keys:
-            size = self.listed(key).size
-            if size is None:
-                return None
-            total += size
-        return total
+    def _stat(self, key: str) -> ObjectInfo:
+        return self._store.stat(key)
 
 
 @runtime_checkable

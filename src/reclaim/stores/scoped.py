@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
 
+from reclaim.stores._delegate import StoreDelegate, VersionedDelegate
 from reclaim.stores._walk import check_listing_args
-from reclaim.stores.base import ObjectInfo, PartitionableStore, Store, Version, VersionedStore
+from reclaim.stores.base import ObjectInfo, PartitionableStore, Store, VersionedStore
 
 __all__ = [
     "PartitionableScopedStore",
@@ -65,7 +65,7 @@ def scoped(store: Store, include: Sequence[str]) -> ScopedStore:
     return ScopedStore(store, include)
 
 
-class ScopedStore:
+class ScopedStore(StoreDelegate):
     """``store`` seen through ``include``: only keys under those prefixes are ever listed.
 
     A plain scoped store has no optional capability even if ``store`` has
@@ -86,11 +86,6 @@ class ScopedStore:
     def wrapped(self) -> Store:
         """The store the scope applies to."""
         return self._store
-
-    @property
-    def parallel_io(self) -> bool:
-        """As the wrapped store."""
-        return self._store.parallel_io
 
     def list(
         self,
@@ -128,34 +123,6 @@ class ScopedStore:
         for part in parts:
             yield from self._store.list(part, skip=skip, start_after=start_after, end_before=end_before)
 
-    def stat(self, key: str) -> ObjectInfo:
-        """As the wrapped store."""
-        return self._store.stat(key)
-
-    def stat_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo]:
-        """As the wrapped store."""
-        return self._store.stat_many(keys)
-
-    def exists(self, key: str) -> bool:
-        """As the wrapped store."""
-        return self._store.exists(key)
-
-    def read(self, key: str) -> bytes:
-        """As the wrapped store."""
-        return self._store.read(key)
-
-    def write(self, key: str, data: bytes) -> None:
-        """As the wrapped store."""
-        self._store.write(key, data)
-
-    def move(self, src: str, dst: str) -> None:
-        """As the wrapped store."""
-        self._store.move(src, dst)
-
-    def delete(self, keys: Sequence[str]) -> None:
-        """As the wrapped store."""
-        self._store.delete(keys)
-
     def close(self) -> None:
         """Close the wrapped store (the scope holds nothing of its own)."""
         self._store.close()
@@ -164,40 +131,12 @@ class ScopedStore:
         return f"{type(self).__name__}({self._store!r}, include={self.include!r})"
 
 
-class VersionedScopedStore(ScopedStore):
+class VersionedScopedStore(VersionedDelegate, ScopedStore):
     """A scoped view of a :class:`~reclaim.stores.VersionedStore`: purged objects can come back."""
 
     def __init__(self, store: VersionedStore, include: Sequence[str]) -> None:
         super().__init__(store, include)
         self._versioned = store
-
-    def restore_version(self, key: str) -> bool:
-        """As the wrapped store: the scope limits listings, not which journaled key comes back."""
-        return self._versioned.restore_version(key)
-
-    def versioning_status(self) -> str:
-        """As the wrapped store."""
-        return self._versioned.versioning_status()
-
-    def noncurrent_expiry_problem(self, grace: timedelta, *, required: bool = True) -> str | None:
-        """As the wrapped store."""
-        return self._versioned.noncurrent_expiry_problem(grace, required=required)
-
-    def hide(self, keys: Sequence[str]) -> dict[str, str]:
-        """As the wrapped store: the scope limits listings, not which journaled key is acted on."""
-        return self._versioned.hide(keys)
-
-    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
-        """As the wrapped store."""
-        self._versioned.delete_versions(versions)
-
-    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
-        """As the wrapped store."""
-        return self._versioned.served_versions(keys)
-
-    def versions(self, key: str) -> builtins.list[Version]:
-        """As the wrapped store."""
-        return self._versioned.versions(key)
 
 
 class PartitionableScopedStore(ScopedStore):
@@ -222,7 +161,7 @@ class PartitionableScopedStore(ScopedStore):
         return self._partitionable.first_level(prefix)
 
 
-class VersionedPartitionableScopedStore(PartitionableScopedStore):
+class VersionedPartitionableScopedStore(VersionedDelegate, PartitionableScopedStore):
     """A scoped view of a store that is both versioned and partitionable (S3)."""
 
     def __init__(self, store: Store, include: Sequence[str]) -> None:
@@ -230,31 +169,3 @@ class VersionedPartitionableScopedStore(PartitionableScopedStore):
             raise TypeError(f"{store!r} is not both a versioned and a partitionable store")
         super().__init__(store, include)
         self._versioned = store
-
-    def restore_version(self, key: str) -> bool:
-        """As the wrapped store: the scope limits listings, not which journaled key comes back."""
-        return self._versioned.restore_version(key)
-
-    def versioning_status(self) -> str:
-        """As the wrapped store."""
-        return self._versioned.versioning_status()
-
-    def noncurrent_expiry_problem(self, grace: timedelta, *, required: bool = True) -> str | None:
-        """As the wrapped store."""
-        return self._versioned.noncurrent_expiry_problem(grace, required=required)
-
-    def hide(self, keys: Sequence[str]) -> dict[str, str]:
-        """As the wrapped store: the scope limits listings, not which journaled key is acted on."""
-        return self._versioned.hide(keys)
-
-    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
-        """As the wrapped store."""
-        self._versioned.delete_versions(versions)
-
-    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
-        """As the wrapped store."""
-        return self._versioned.served_versions(keys)
-
-    def versions(self, key: str) -> builtins.list[Version]:
-        """As the wrapped store."""
-        return self._versioned.versions(key)

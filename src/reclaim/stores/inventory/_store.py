@@ -30,16 +30,17 @@ from __future__ import annotations
 import builtins
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 import pyarrow as pa
 
 from reclaim.errors import StoreError
-from reclaim.stores._pages import PAGE_SIZE, KeyPage
+from reclaim.stores._delegate import StoreDelegate, VersionedDelegate
+from reclaim.stores._pages import PAGE_SIZE, KeyPage, ListedPage
 from reclaim.stores._walk import check_listing_args
-from reclaim.stores.base import ObjectInfo, Store, Version
+from reclaim.stores.base import ObjectInfo, Store
 from reclaim.stores.inventory._manifest import Report, find_report, parse_location
 from reclaim.stores.inventory._read import KeyFilter, read_report
 from reclaim.stores.inventory._sort import RUN_ROWS, Chunk, DuplicateKey, sorted_rows
@@ -55,7 +56,7 @@ DEFAULT_MAX_AGE: Final = timedelta(hours=48)
 _SAMPLE: Final = 20_000
 
 
-class InventoryPage(KeyPage):
+class InventoryPage(ListedPage):
     """A page of a report: keys, with the report's sizes, mtimes and ETags; ``verify`` asks the bucket."""
 
     __slots__ = ("_etags", "_index", "_live", "_mtimes", "_sizes", "_store")
@@ -122,23 +123,10 @@ class InventoryPage(KeyPage):
         """The bucket's answer for a verified key; else the report's (the bucket's where it has no mtime)."""
         if key in self._live:
             return self._live[key]
-        info = self.listed(key)
-        if info.size is not None and info.mtime is not None:
-            return info
-        try:
-            return self._store.live.stat(key)
-        except FileNotFoundError:
-            return None
+        return super().info(key)
 
-    def bytes_of(self, keys: Iterable[str]) -> int | None:
-        """The total size of ``keys`` as the report gives it (``None`` if it has no sizes)."""
-        total = 0
-        for key in keys:
-            size = self.listed(key).size
-            if size is None:
-                return None
-            total += size
-        return total
+    def _stat(self, key: str) -> ObjectInfo:
+        return self._store.live.stat(key)
 
 
 def _span(items: Sequence[tuple[KeyPage, list[str]]]) -> int:
@@ -169,7 +157,7 @@ def _differs(listed: ObjectInfo, live: ObjectInfo, taken: float) -> bool:
     )
 
 
-class InventoryStore:
+class InventoryStore(StoreDelegate, VersionedDelegate):
     """The S3 store ``store`` listed from the S3 Inventory reports at ``location`` (see the module docstring).
 
     ``location`` is the report's folder, ``s3://<dest-bucket>/<prefix>/<source-bucket>/<config-id>/``;
@@ -180,6 +168,7 @@ class InventoryStore:
     """
 
     atomic_move = False
+    _store: S3Store
 
     def __init__(
         self,
@@ -206,6 +195,7 @@ class InventoryStore:
             raise StoreError(store.name, "max_inventory_age must be positive")
         check_listing_args("", list(include), None, None)
         self._store = store
+        self._versioned = store
         self.name = store.name
         self.url = store.url
         self.location = location
@@ -238,11 +228,6 @@ class InventoryStore:
         return self.report().taken_at
 
     # -- listing ----------------------------------------------------------
-
-    @property
-    def parallel_io(self) -> bool:
-        """As the live store (each call is a round trip)."""
-        return self._store.parallel_io
 
     def list(
         self,
@@ -321,63 +306,7 @@ class InventoryStore:
                 points.append(point)
         return points
 
-    # -- the live store ---------------------------------------------------
-
-    def stat(self, key: str) -> ObjectInfo:
-        """As the live store."""
-        return self._store.stat(key)
-
-    def stat_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo]:
-        """As the live store (batched: a listing of a dense range, else ``HeadObject`` each)."""
-        return self._store.stat_many(keys)
-
-    def exists(self, key: str) -> bool:
-        """As the live store."""
-        return self._store.exists(key)
-
-    def read(self, key: str) -> bytes:
-        """As the live store."""
-        return self._store.read(key)
-
-    def write(self, key: str, data: bytes) -> None:
-        """As the live store."""
-        self._store.write(key, data)
-
-    def move(self, src: str, dst: str) -> None:
-        """As the live store."""
-        self._store.move(src, dst)
-
-    def delete(self, keys: Sequence[str]) -> None:
-        """As the live store."""
-        self._store.delete(keys)
-
-    def restore_version(self, key: str) -> bool:
-        """As the live store: purged objects come back from the bucket's kept versions."""
-        return self._store.restore_version(key)
-
-    def versioning_status(self) -> str:
-        """As the live store."""
-        return self._store.versioning_status()
-
-    def noncurrent_expiry_problem(self, grace: timedelta, *, required: bool = True) -> str | None:
-        """As the live store."""
-        return self._store.noncurrent_expiry_problem(grace, required=required)
-
-    def hide(self, keys: Sequence[str]) -> dict[str, str]:
-        """As the live store: quarantine acts on the bucket, never on the report."""
-        return self._store.hide(keys)
-
-    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
-        """As the live store."""
-        self._store.delete_versions(versions)
-
-    def served_versions(self, keys: Sequence[str]) -> dict[str, Version]:
-        """As the live store (asked now, never the report)."""
-        return self._store.served_versions(keys)
-
-    def versions(self, key: str) -> builtins.list[Version]:
-        """As the live store."""
-        return self._store.versions(key)
+    # -- the live store (stat, read, move, delete, versions: the delegates' methods) ----
 
     def close(self) -> None:
         """Close the live store and forget the report (a store used again picks the newest anew)."""
