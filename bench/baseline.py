@@ -12,6 +12,12 @@ for ``collect``, deletes the orphans one at a time. The store is either
   ``ListObjectsV2`` pages through boto3's paginator, one ``DeleteObject``
   request per orphan. Keys are relative to the prefix, as references are.
 
+With ``--trash PREFIX`` (local directory only), ``collect`` renames each orphan
+to ``PREFIX + key`` (creating its parent directories, as reclaim's trash
+does) and then unlinks it there: the file system work any collector that
+moves an object into a trash before deleting it pays at least, with no
+journal and no checks. ``compare_bench.py`` measures it as the floor.
+
     .venv/bin/python bench/baseline.py scan --root /tmp/reclaim-bench/store-100000 \\
         --db postgresql://postgres@127.0.0.1:5432/reclaim_bench_100000
 
@@ -101,7 +107,12 @@ def main() -> None:
     parser.add_argument("--table", default="assets")
     parser.add_argument("--column", default="blob_key")
     parser.add_argument("--min-age", type=float, default=0.0, help="seconds")
+    parser.add_argument(
+        "--trash", help="collect: rename each orphan to TRASH + key, then unlink it (local directory only)"
+    )
     args = parser.parse_args()
+    if args.trash and not args.root:
+        parser.error("--trash needs --root")
 
     start = time.time()
     references = load_references(args.db, args.table, args.column)
@@ -114,9 +125,18 @@ def main() -> None:
             client.delete_object(Bucket=bucket, Key=prefix + key)
     else:
         listing = list_store(args.root)
+        if args.trash:
+            trash = os.path.join(args.root, args.trash)
 
-        def delete(key: str) -> None:
-            os.unlink(os.path.join(args.root, key))
+            def delete(key: str) -> None:
+                target = os.path.join(trash, key)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.rename(os.path.join(args.root, key), target)
+                os.unlink(target)
+        else:
+
+            def delete(key: str) -> None:
+                os.unlink(os.path.join(args.root, key))
 
     cutoff = start - args.min_age
     orphans = set(listing) - references

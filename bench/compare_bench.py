@@ -13,6 +13,14 @@ RSS from ``wait4``, best of ``--repeat``):
 Both must find the same number of candidates and delete the same number of
 objects. Prints one table per N with the ratios, and the command.
 
+Beside collect, the **floor**: ``baseline.py collect --trash _trash/`` on a
+fresh copy, the baseline with each orphan renamed into the trash (parents
+created) and unlinked there instead of unlinked in place. That is the file
+system work of any collector that moves an object aside before deleting it,
+with no journal and no checks; ``floor/baseline`` is the most such a
+collector can reach against the baseline, and ``reclaim/floor`` what
+reclaim's journal, re-checks and process cost on top of it.
+
 With ``--restore-sizes``, for each of those N (N/3 orphans by default) it also
 measures reclaim against itself on a fresh copy: ``reclaim quarantine --json``
 (grace 7 days, so nothing is purged) and then ``reclaim restore --store bench
@@ -112,10 +120,12 @@ def reclaim_quarantine_restore(workdir: Path, n: int, server: str) -> tuple[Resu
     return quarantine, (seconds, rss, restored)
 
 
-def baseline_collect(workdir: Path, n: int, server: str) -> tuple[Result, int]:
+def baseline_collect(workdir: Path, n: int, server: str, *, trash: bool = False) -> tuple[Result, int]:
+    """The baseline's collect on a fresh copy; with ``trash``, the floor (see the module docstring)."""
     run = fresh_copy(workdir, n)
+    floor = ["--trash", "_trash/"] if trash else []
     seconds, rss, output = run_child(
-        [sys.executable, BASELINE, "collect", *baseline_args(run / "store", n, server)]
+        [sys.executable, BASELINE, "collect", *baseline_args(run / "store", n, server), *floor]
     )
     report = json.loads(output)
     shutil.rmtree(run)
@@ -131,7 +141,7 @@ def restore_table(n: int, quarantine: Result, restore: Result) -> None:
     print(f"{'seconds':<20} {restore[0]:>12.2f} {quarantine[0]:>12.2f}")
 
 
-def table(n: int, rows: dict[str, tuple[Result, Result]]) -> None:
+def table(n: int, rows: dict[str, tuple[Result, Result]], floor: Result | None = None) -> None:
     print(f"\nN = {n:,}")
     print(f"{'':<20} {'reclaim':>12} {'baseline':>12}  ratio")
     for name, (ours, theirs) in rows.items():
@@ -144,6 +154,11 @@ def table(n: int, rows: dict[str, tuple[Result, Result]]) -> None:
         ratio = f"{theirs[1] / ours[1]:.2f}x (baseline/reclaim)"
         print(f"{name + ' peak RSS':<20} {mb(ours[1]):>12} {mb(theirs[1]):>12}  {ratio}")
         print(f"{name + ' seconds':<20} {ours[0]:>12.2f} {theirs[0]:>12.2f}  ({ours[2]:,} objects)")
+        if name == "collect" and floor is not None:
+            rate_f = floor[2] / floor[0]
+            ratios = f"{rate_f / rate_b:.2f}x (floor/baseline), {rate_r / rate_f:.2f}x (reclaim/floor)"
+            print(f"{'floor deleted/s':<20} {rate_f:>12,.0f} {rate_b:>12,.0f}  {ratios}")
+            print(f"{'floor seconds':<20} {floor[0]:>12.2f} {theirs[0]:>12.2f}  (rename into trash + unlink)")
 
 
 def main() -> None:
@@ -186,22 +201,28 @@ def main() -> None:
             if ours[-1][2] != theirs[-1][2]:
                 raise SystemExit(f"candidates differ: reclaim {ours[-1][2]:,}, baseline {theirs[-1][2]:,}")
         rows = {"scan": (best(ours), best(theirs))}
+        floor: Result | None = None
         if n in collect_sizes:
-            ours, theirs = [], []
+            ours, theirs, floors = [], [], []
             for _ in range(args.collect_repeat or args.repeat):
                 print(f"N={n:,}: collect ...", file=sys.stderr, flush=True)
                 result, candidates = reclaim_collect(args.workdir, n, args.server)
                 ours.append(result)
                 result, baseline_candidates = baseline_collect(args.workdir, n, args.server)
                 theirs.append(result)
+                result, floor_candidates = baseline_collect(args.workdir, n, args.server, trash=True)
+                floors.append(result)
+                if (floor_candidates, floors[-1][2]) != (baseline_candidates, theirs[-1][2]):
+                    raise SystemExit("the floor's collect differs from the baseline's")
                 if (candidates, ours[-1][2]) != (baseline_candidates, theirs[-1][2]):
                     raise SystemExit(
                         f"collect differs: reclaim {candidates:,} candidates, {ours[-1][2]:,} deleted; "
                         f"baseline {baseline_candidates:,} candidates, {theirs[-1][2]:,} deleted"
                     )
             rows["collect"] = (best(ours), best(theirs))
+            floor = best(floors)
         results[n] = rows
-        table(n, rows)
+        table(n, rows, floor)
         if n in args.restore_sizes:
             print(f"N={n:,}: quarantine, then restore ...", file=sys.stderr, flush=True)
             runs = [reclaim_quarantine_restore(args.workdir, n, args.server) for _ in range(args.repeat)]

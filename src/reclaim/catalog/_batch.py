@@ -27,6 +27,14 @@ whole batch in one transaction, :data:`CHUNK` rows per statement:
   :meth:`Journal.transition`.
 
 Both return one result per input, in input order: the new entry, or ``None``.
+
+On PostgreSQL a list of ids or hashes is one array parameter (``= ANY(...)``)
+and the intents are inserted by the driver's ``executemany`` (psycopg's
+pipeline: one short statement, parsed once), their ids read back by
+``active_hash`` as on the other dialects. An expanded ``IN`` list of 500
+values, or a 500-row ``VALUES`` list, is a statement psycopg parses anew for
+every chunk (it caches only short ones), which cost more than the database
+did.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from reclaim.catalog import _totals
 from reclaim.catalog._entry import (
@@ -90,6 +99,15 @@ class Intent:
     etag: str | None = None
     trash_key: str | None = None
     version_id: str | None = None
+
+
+def _one_of(
+    connection: sa.Connection, column: sa.Column[Any], values: Sequence[Any]
+) -> sa.ColumnElement[bool]:
+    """``column IN (values)``: one array parameter on PostgreSQL (see the module docstring)."""
+    if connection.dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
 
 
 class _Conflict(Exception):
@@ -173,38 +191,24 @@ def _record_batch(
         deltas: _totals.Deltas = {}
         for chunk in chunks(rows, CHUNK):
             hashes = [row["active_hash"] for row in chunk]
-            query = sa.select(active).where(objects.c.store == store, active.in_(hashes))
+            query = sa.select(active).where(objects.c.store == store, _one_of(connection, active, hashes))
             taken = set(connection.execute(query).scalars())
             free = [row | stamps for row in chunk if row["active_hash"] not in taken]
             if not free:
                 continue
             for row in free:
                 _totals.add(deltas, store, State.QUARANTINING.value, 1, row["size"])
-            # the ids come back with the insert where the dialect batches an ordered RETURNING;
-            # SQLite's driver would run one INSERT per row for it (SQLAlchemy cannot order a
-            # batch's RETURNING there), so there one executemany and one SELECT of the ids
-            returning = (
-                connection.dialect.name == "postgresql"
-                and connection.dialect.insert_executemany_returning_sort_by_parameter_order
-            )
-            insert = objects.insert()
-            if returning:  # the ids come back with the insert, in the order of the rows
-                insert = insert.returning(objects.c.id, sort_by_parameter_order=True)
+            # one executemany, then one SELECT of the new ids: an ordered RETURNING is one INSERT
+            # per row with SQLite's driver, and a VALUES list psycopg parses anew each time
             try:
-                inserted = connection.execute(insert, free)
+                connection.execute(objects.insert(), free)
             except sa.exc.IntegrityError as exc:
                 if is_conflict(exc):
                     raise _Conflict from None
                 raise
-            if returning:
-                new_ids = [int(entry_id) for entry_id in inserted.scalars()]
-                written.update(
-                    (row["active_hash"], row | {"id": i}) for row, i in zip(free, new_ids, strict=True)
-                )
-                continue
             # the active entries of these keys are the ones just inserted: the unique index allows no other
             query = sa.select(active, objects.c.id).where(
-                objects.c.store == store, active.in_([row["active_hash"] for row in free])
+                objects.c.store == store, _one_of(connection, active, [row["active_hash"] for row in free])
             )
             ids = {key_hash: int(entry_id) for key_hash, entry_id in connection.execute(query)}
             written.update((row["active_hash"], row | {"id": ids[row["active_hash"]]}) for row in free)
@@ -342,7 +346,11 @@ def _swap(
             for chunk in chunks(ids, CHUNK):
                 statement = (
                     objects.update()
-                    .where(objects.c.id.in_(chunk), objects.c.state == state, objects.c.version == version)
+                    .where(
+                        _one_of(connection, objects.c.id, chunk),
+                        objects.c.state == state,
+                        objects.c.version == version,
+                    )
                     .values(values | _marker_values(objects, chunk, markers))
                     .returning(objects.c.id)
                 )

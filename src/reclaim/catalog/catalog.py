@@ -145,10 +145,19 @@ class _Waits:
         self.idle = max(IDLE_IN_TRANSACTION_TIMEOUT, lock)
 
     def postgres_options(self) -> str:
+        """The session settings of a PostgreSQL catalog connection (``options``).
+
+        Besides the limits, every execution of a prepared statement is planned
+        for its parameters (``plan_cache_mode``): psycopg prepares a statement
+        from its fifth execution, and a generic plan made while the journal
+        was nearly empty (a sequential scan) stays in use as it grows, so
+        that each batch's lookup of ``active_hash = ANY(...)`` compared every
+        row with every key of the batch.
+        """
         lock, statement, idle = (int(seconds * 1000) for seconds in (self.lock, self.statement, self.idle))
         return (
             f"-c lock_timeout={lock} -c statement_timeout={statement} "
-            f"-c idle_in_transaction_session_timeout={idle}"
+            f"-c idle_in_transaction_session_timeout={idle} -c plan_cache_mode=force_custom_plan"
         )
 
 

@@ -6,7 +6,7 @@ checks each against the journal's rules (:mod:`reclaim.lifecycle.trust`).
 :meth:`PurgePlan.preview` re-checks the spooled list against every source
 (once, kept in the spool) and shows what a run would do with exactly that
 list; :meth:`PurgePlan.execute` carries it out once, a batch
-(``batch_size``, 1000 by default) at a time, each step for the whole batch
+(``batch_size``, 5000 by default) at a time, each step for the whole batch
 before the next, with a constant number of catalog transactions per batch:
 
 1. claim them: compare-and-set QUARANTINED -> PURGING, one transaction (a
@@ -68,7 +68,7 @@ from reclaim.stores.partitioned import KeyRange
 __all__ = ["PurgePlan", "PurgeResult", "plan_purge"]
 
 #: due entries per batch, unless the plan is given another size
-BATCH = 1000
+BATCH = 5000
 #: keys per delete request where each request is a round trip (S3's DeleteObjects takes 1000)
 _DELETE_REQUEST = 1000
 

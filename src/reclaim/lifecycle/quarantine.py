@@ -4,7 +4,7 @@
 candidates to a scratch file and applies the fail-closed guards (``action``,
 ``max_fraction``). A dry run stops there. :meth:`QuarantinePlan.execute`
 quarantines the candidates with intent before action (invariant 3), a batch
-(``batch_size``, 500 by default) at a time, each step for the whole batch
+(``batch_size``, 2000 by default) at a time, each step for the whole batch
 before the next, with a constant number of catalog transactions per batch:
 
 1. record QUARANTINING journal entries (at most one active entry per key,
@@ -70,7 +70,7 @@ from reclaim.stores.partitioned import KeyRange
 __all__ = ["QuarantinePlan", "QuarantineResult", "plan_quarantine", "plan_quarantine_of"]
 
 #: candidates per batch, unless the plan is given another size
-BATCH = 500
+BATCH = 2000
 _MOVED = "moved"
 # why an intent was rolled back (RESTORED) instead of confirmed: the entries' notes
 _VANISHED = "vanished before quarantine"
