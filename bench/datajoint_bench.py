@@ -132,21 +132,44 @@ def child_djgc(database: str, store: Path) -> None:
     print(json.dumps({"deleted": result["deleted"], "errors": result["errors"]}))
 
 
-def measure(rows: int, server: str, work: Path) -> dict[str, Any]:
+def _exists(server: str, name: str) -> bool:
+    engine = _admin(server)
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).first()
+    engine.dispose()
+    return found is not None
+
+
+def measure(rows: int, server: str, work: Path, *, keep: bool = False) -> dict[str, Any]:
     base = f"djbench_{rows}"
     a, b = f"{base}_reclaim", f"{base}_djgc"
+    template = work / f"{rows}-template" / "main"
     store_a, store_b = work / f"{rows}-reclaim" / "main", work / f"{rows}-djgc" / "main"
-    _recreate(server, base)
-    started = time.perf_counter()
-    seconds, _, out = run_child([sys.executable, __file__, "--child", "build", base, str(store_a), str(rows)])
-    built = _report(out)
-    print(
-        f"  built {rows:,} rows per schema, {built['files']:,} files in {time.perf_counter() - started:.0f} s"
-    )
+    seconds = 0.0
+    if keep and template.is_dir() and (template.parent / "built.json").is_file() and _exists(server, base):
+        built = json.loads((template.parent / "built.json").read_text())
+        print(f"  reusing the pipeline of {rows:,} rows per schema built before ({built['files']:,} files)")
+    else:
+        shutil.rmtree(template.parent, ignore_errors=True)
+        _recreate(server, base)
+        started = time.perf_counter()
+        seconds, _, out = run_child(
+            [sys.executable, __file__, "--child", "build", base, str(template), str(rows)]
+        )
+        built = _report(out)
+        (template.parent / "built.json").write_text(json.dumps(built))
+        print(
+            f"  built {rows:,} rows per schema, {built['files']:,} files "
+            f"in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+    shutil.copytree(template, store_a)
+    shutil.copytree(template, store_b)
     _recreate(server, a, template=base)
     _recreate(server, b, template=base)
-    _drop(server, base)
-    shutil.copytree(store_a, store_b)
+    if not keep:
+        _drop(server, base)
+        shutil.rmtree(template.parent)
     orphans_expected = None
     s_reclaim, rss_reclaim, out_reclaim = run_child(
         [sys.executable, __file__, "--child", "reclaim", a, str(store_a)]
@@ -187,6 +210,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[5000, 50000], help="rows per schema")
     parser.add_argument("--server", default=ADMIN, help="an admin URL of the PostgreSQL server")
     parser.add_argument("--work", type=Path, default=None, help="where the stores go (default: a temp dir)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep each size's built pipeline (database and store under --work) and reuse it next time",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -198,7 +226,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="reclaim-djbench-"))
     results = []
     for rows in args.rows:
-        results.append(measure(rows, args.server, work))
+        results.append(measure(rows, args.server, work, keep=args.keep))
         r = results[-1]
         print(f"  {rows:,} rows: reclaim {r['reclaim_s']:.1f} s, dj.gc {r['djgc_s']:.1f} s", flush=True)
     print()

@@ -6,12 +6,13 @@
   its URL from ``location`` (and ``bucket``/``endpoint``), its listing limited
   (``include``) to the managed subtrees of the given schemas,
   ``{hash_prefix}/{schema}/`` and ``{schema_prefix}/{schema}/``;
-- every external attribute (:mod:`reclaim.datajoint.discovery`) becomes one
-  reference source of every store: the JSON ``path`` of the rows whose
+- the external attributes (:mod:`reclaim.datajoint.discovery`) become the
+  reference sources of every store: the JSON ``path`` of the rows whose
   ``store`` names that store (a row without a store belongs to the default
-  store), exact for hash-addressed objects, a directory with its
-  ``.manifest.json`` for schema-addressed ones, computed by the codec's
-  ``referenced_paths()`` for the rest;
+  store), extracted in SQL, exact for hash-addressed objects (one source, a
+  ``UNION ALL`` over every such attribute), a directory with its
+  ``.manifest.json`` for schema-addressed ones (one source likewise), computed
+  by the codec's ``referenced_paths()`` for the rest (a source each);
 - the catalog lives in the pipeline's own database: a schema of its own on
   PostgreSQL, a database of its own on MySQL/MariaDB (``gc.catalog_schema``).
 
@@ -144,29 +145,57 @@ class _Sql:
         return f"{value} = '{store}'"
 
 
-def _source(attr: ExternalAttribute, store: str, default: bool, sql: _Sql) -> ReferenceConfig:
+def _path_query(attr: ExternalAttribute, store: str, default: bool, sql: _Sql) -> str:
     column = sql.name(attr.attribute)
-    table = sql.table(attr)
-    name = f"{attr.label}[{store}]"
-    if attr.section == "codec":
-        return ReferenceConfig(
-            name=name,
-            database=DATABASE,
-            query=f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL",
-            decoder=_DECODER,
-            decoder_options={"codec": attr.codec, "store": store, "default": "true" if default else "false"},
-            kind="prefix",
-            sidecars=[_MANIFEST],
-            allow_empty=True,
-        )
     path = sql.field(column, "path")
     condition = sql.store_condition(column, store, default)
-    query = f"SELECT {path} AS ref_key FROM {table} WHERE {column} IS NOT NULL AND {condition}"
-    if attr.section == "hash":
-        return ReferenceConfig(name=name, database=DATABASE, query=query, allow_empty=True)
-    return ReferenceConfig(
-        name=name, database=DATABASE, query=query, kind="prefix", sidecars=[_MANIFEST], allow_empty=True
-    )
+    return f"SELECT {path} AS ref_key FROM {sql.table(attr)} WHERE {column} IS NOT NULL AND {condition}"
+
+
+def _sources(
+    attributes: Sequence[ExternalAttribute], store: str, default: bool, sql: _Sql
+) -> list[ReferenceConfig]:
+    """The reference sources of ``store``: one per section, each a ``UNION ALL`` of its attributes.
+
+    Every hash attribute's exact ``path`` goes into one source and every
+    schema attribute's directory ``path`` into another, so the scan merges two
+    ordered streams and the re-check asks two queries per batch, however many
+    tables the schemas hold. A ``codec`` attribute keeps a source of its own
+    (its codec computes the keys in Python).
+    """
+    sources: list[ReferenceConfig] = []
+    for section, kind in (("hash", "exact"), ("schema", "prefix")):
+        members = [a for a in attributes if a.section == section]
+        if not members:
+            continue
+        query = " UNION ALL ".join(_path_query(a, store, default, sql) for a in members)
+        sources.append(
+            ReferenceConfig(
+                name=f"datajoint.{section}[{store}]",
+                database=DATABASE,
+                query=query,
+                kind=kind,  # type: ignore[arg-type]
+                sidecars=[_MANIFEST] if kind == "prefix" else [],
+                allow_empty=True,
+            )
+        )
+    for attr in attributes:
+        if attr.section != "codec":
+            continue
+        column = sql.name(attr.attribute)
+        sources.append(
+            ReferenceConfig(
+                name=f"{attr.label}[{store}]",
+                database=DATABASE,
+                query=f"SELECT {column} FROM {sql.table(attr)} WHERE {column} IS NOT NULL",
+                decoder=_DECODER,
+                decoder_options={"codec": attr.codec, "store": store, "default": "true" if default else "false"},
+                kind="prefix",
+                sidecars=[_MANIFEST],
+                allow_empty=True,
+            )
+        )
+    return sources
 
 
 def check_paths(engine: sa.Engine, attributes: Sequence[ExternalAttribute], backend: str) -> None:
@@ -264,7 +293,7 @@ def build_pipeline(
             trash_prefix=str(settings["gc.trash_prefix"]),
             max_fraction=float(settings["gc.max_fraction"]),
             include=managed_prefixes(spec, schema_names),
-            references=[_source(a, name, name == default_store, sql) for a in attributes],
+            references=_sources(attributes, name, name == default_store, sql),
         )
     config = Config(catalog=catalog, databases={DATABASE: DatabaseConfig(url=url)}, stores=stores)
     engine = sa.create_engine(url)
