@@ -69,7 +69,10 @@ def unique_prefix() -> str:
 
 
 def build(connection: Any, prefix: str, workdir: Path, *, rows: int = 30, chunk_size: int = 1000) -> Built:
-    """Declare both schemas under ``prefix`` and insert ``rows`` recordings and scans, ``chunk_size`` a statement."""
+    """Declare both schemas under ``prefix`` and insert ``rows`` recordings and scans.
+
+    Rows go in through DataJoint's own multi-row insert, ``chunk_size`` rows a statement.
+    """
     ephys = dj.Schema(f"{prefix}_ephys", connection=connection)
     imaging = dj.Schema(f"{prefix}_imaging", connection=connection)
 

@@ -26,13 +26,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from reclaim.config import Config
 from reclaim.config.model import CatalogConfig, DatabaseConfig, ReferenceConfig, StoreConfig
-from reclaim.datajoint.discovery import ExternalAttribute, UnmappedAttribute, discover
+from reclaim.datajoint.discovery import ExternalAttribute, Section, UnmappedAttribute, discover
 from reclaim.errors import ConfigError
 
 __all__ = ["DATABASE", "Pipeline", "build_pipeline"]
@@ -164,7 +164,11 @@ def _sources(
     (its codec computes the keys in Python).
     """
     sources: list[ReferenceConfig] = []
-    for section, kind in (("hash", "exact"), ("schema", "prefix")):
+    sections: tuple[tuple[Section, Literal["exact", "prefix"]], ...] = (
+        ("hash", "exact"),
+        ("schema", "prefix"),
+    )
+    for section, kind in sections:
         members = [a for a in attributes if a.section == section]
         if not members:
             continue
@@ -174,7 +178,7 @@ def _sources(
                 name=f"datajoint.{section}[{store}]",
                 database=DATABASE,
                 query=query,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 sidecars=[_MANIFEST] if kind == "prefix" else [],
                 allow_empty=True,
             )
@@ -189,7 +193,11 @@ def _sources(
                 database=DATABASE,
                 query=f"SELECT {column} FROM {sql.table(attr)} WHERE {column} IS NOT NULL",
                 decoder=_DECODER,
-                decoder_options={"codec": attr.codec, "store": store, "default": "true" if default else "false"},
+                decoder_options={
+                    "codec": attr.codec,
+                    "store": store,
+                    "default": "true" if default else "false",
+                },
                 kind="prefix",
                 sidecars=[_MANIFEST],
                 allow_empty=True,
