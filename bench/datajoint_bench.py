@@ -19,7 +19,14 @@ RSS of each process::
 
     .venv/bin/python bench/datajoint_bench.py --rows 5000 50000
 
-Needs PostgreSQL on 127.0.0.1:5432 (``--server`` for another URL).
+The pipeline is built with DataJoint's own multi-row insert (5,000 rows per
+schema in about 80 s, 50,000 in about 15 min here); ``--keep --work DIR`` keeps
+each size's database (``djbench_<rows>``) and store under ``DIR`` and reuses
+them on the next run. dj.gc deletes each orphan and then lists its parent
+directory, which grows with the table, so it slows down quadratically:
+``--djgc-limit SECONDS`` stops it, and its time and the ratio are then printed
+as lower bounds (``> ...``). Needs PostgreSQL on 127.0.0.1:5432 (``--server``
+for another URL).
 """
 
 from __future__ import annotations
