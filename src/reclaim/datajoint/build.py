@@ -236,19 +236,24 @@ def check_paths(engine: sa.Engine, attributes: Sequence[ExternalAttribute], back
 
 
 def refuse_mariadb(connection: Any) -> None:
-    """Fail closed on a MariaDB server: DataJoint 2.3.5 cannot store codec values there.
+    """Fail closed on a MariaDB server: DataJoint 2.3.5 cannot write ``<blob@>`` or ``<attach@>`` there.
 
-    MariaDB reports a ``json`` column as ``longtext``; ``datajoint/heading.py``
-    sets ``attr.json`` only for attributes declared ``json``, so a codec's JSON
-    value (``<blob@>``, ``<object@>`` …) reaches pymysql as a dict
-    (``table.py``, ``TypeError: dict can not be used as parameter``). reclaim
-    refuses rather than guess what such a pipeline holds.
+    MariaDB reports a ``json`` column as ``longtext``, so ``datajoint/heading.py``
+    finds ``attr.json`` false from the server's type; it recovers the flag from
+    the declared type only when that type, or a codec's ``get_dtype()``, is
+    ``json`` itself. ``<hash@>``, ``<object@>`` and ``<npy@>`` resolve to
+    ``json`` directly and work; ``<blob@>`` and ``<attach@>`` resolve to
+    ``<hash>`` (the chain is followed one level only), keep ``json`` false, and
+    ``table.py`` then hands pymysql the encoded dict (``TypeError: dict can not be
+    used as parameter``). reclaim refuses the server rather than collect a
+    pipeline DataJoint itself cannot fully write.
     """
     version = str(connection.query("SELECT VERSION()").fetchone()[0])
     if "mariadb" in version.lower():
         raise ConfigError(
             f"reclaim.datajoint does not support MariaDB ({version}): DataJoint 2.3.5 stores codec "
-            "attributes as longtext there and cannot write their JSON values; use MySQL or PostgreSQL",
+            "attributes as longtext there and cannot write <blob@> or <attach@> values; use MySQL "
+            "or PostgreSQL",
             field="database.backend",
             value="mysql",
         )
