@@ -22,6 +22,7 @@ import os
 import shlex
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -133,10 +134,14 @@ column = "blob_key"
     )
 
 
-def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, bytes]:
+def run_child(
+    command: list[str], env: dict[str, str] | None = None, timeout: float | None = None
+) -> tuple[float, int, bytes]:
     """Run ``command`` in a child process; return (seconds, peak RSS bytes, stdout).
 
-    Raises ``SystemExit`` with the end of its stderr if it fails. Measure from a
+    Raises ``SystemExit`` with the end of its stderr if it fails, and
+    ``subprocess.TimeoutExpired`` after killing it when it runs longer than
+    ``timeout`` seconds. Measure from a
     parent that holds little: ``ru_maxrss`` survives ``exec``, so a child forked
     from a large parent would report that parent's resident pages.
     """
@@ -144,14 +149,33 @@ def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[fl
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert child.stdout is not None
     assert child.stderr is not None
-    # stderr is small (warnings, a traceback); stdout is read first and may be large
-    output = child.stdout.read()
-    errors = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
+    # both pipes are drained by threads (stdout may be large); the child is reaped here with
+    # wait4, not by Popen, so that its rusage (the peak RSS) is ours to read
+    chunks: dict[str, bytes] = {}
+    readers = [
+        threading.Thread(target=lambda n=name, f=pipe: chunks.__setitem__(n, f.read()), daemon=True)
+        for name, pipe in (("out", child.stdout), ("err", child.stderr))
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = None if timeout is None else start + timeout
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG if deadline is not None else 0)
+        if pid:
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            child.kill()
+            os.wait4(child.pid, 0)
+            child.returncode = -9
+            raise subprocess.TimeoutExpired(command, timeout or 0)
+        time.sleep(0.2)
+    child.returncode = status
     seconds = time.perf_counter() - start
+    for reader in readers:
+        reader.join()
     if status != 0:
-        raise SystemExit(f"{shlex.join(command)} failed ({status}): {errors.decode()[-2000:]}")
-    return seconds, usage.ru_maxrss * 1024, output
+        raise SystemExit(f"{shlex.join(command)} failed ({status}): {chunks['err'].decode()[-2000:]}")
+    return seconds, usage.ru_maxrss * 1024, chunks["out"]
 
 
 def free_port() -> int:

@@ -68,8 +68,11 @@ def unique_prefix() -> str:
     return "rdj" + secrets.token_hex(3)
 
 
-def build(connection: Any, prefix: str, workdir: Path, *, rows: int = 30) -> Built:
-    """Declare both schemas under ``prefix`` and insert ``rows`` recordings and scans."""
+def build(connection: Any, prefix: str, workdir: Path, *, rows: int = 30, chunk_size: int = 1000) -> Built:
+    """Declare both schemas under ``prefix`` and insert ``rows`` recordings and scans.
+
+    Rows go in through DataJoint's own multi-row insert, ``chunk_size`` rows a statement.
+    """
     ephys = dj.Schema(f"{prefix}_ephys", connection=connection)
     imaging = dj.Schema(f"{prefix}_imaging", connection=connection)
 
@@ -117,9 +120,10 @@ def build(connection: Any, prefix: str, workdir: Path, *, rows: int = 30) -> Bui
     attachment.write_text(json.dumps({"sorter": "kilosort4"}))
     Session.insert({"session_id": s, "note": f"session {s}"} for s in range(max(1, rows // 10)))
     shared = np.arange(64)  # one hash-addressed file for many rows
-    for r in range(rows):
-        Recording.insert1(
-            {
+
+    def recordings() -> Iterator[dict[str, Any]]:
+        for r in range(rows):
+            yield {
                 "session_id": r % max(1, rows // 10),
                 "recording_id": r,
                 "raw": shared if r % 3 == 0 else np.arange(64) + r,
@@ -128,15 +132,21 @@ def build(connection: Any, prefix: str, workdir: Path, *, rows: int = 30) -> Bui
                 "report": f"<html>report {r}</html>".encode(),
                 "archived": np.arange(4) + r if r % 5 == 0 else None,
             }
-        )
-        movie = workdir / f"movie{r}.zarr"
-        (movie / "0").mkdir(parents=True, exist_ok=True)
-        (movie / ".zgroup").write_text("{}")
-        (movie / "0" / "0.0").write_bytes(os.urandom(32))
-        Scan.insert1({"scan_id": r, "movie": str(movie), "masks": np.ones(16) * (r % 4)})
+
+    def scans() -> Iterator[dict[str, Any]]:
+        for r in range(rows):
+            movie = workdir / f"movie{r}.zarr"
+            (movie / "0").mkdir(parents=True, exist_ok=True)
+            (movie / ".zgroup").write_text("{}")
+            (movie / "0" / "0.0").write_bytes(os.urandom(32))
+            yield {"scan_id": r, "movie": str(movie), "masks": np.ones(16) * (r % 4)}
+
+    # DataJoint's own multi-row insert, a transaction per chunk: the same rows and files as insert1
+    Recording.insert(recordings(), chunk_size=chunk_size)
+    Scan.insert(scans(), chunk_size=chunk_size)
     # a third of the rows go: their files become orphans (the shared blob stays referenced)
-    (Recording & [{"recording_id": r} for r in range(rows) if r % 3 == 1]).delete()
-    (Scan & [{"scan_id": r} for r in range(rows) if r % 3 == 2]).delete()
+    (Recording & "mod(recording_id, 3) = 1").delete()
+    (Scan & "mod(scan_id, 3) = 2").delete()
     tables = {"Session": Session, "Recording": Recording, "Method": Method, "Scan": Scan}
     return Built(ephys, imaging, tables)
 

@@ -55,7 +55,11 @@ def configuration(*schemas: Any, store_name: str | None = None, dj_config: Any |
 
 
 def ensure_catalog(config: Config) -> None:
-    """Create or upgrade the catalog in the pipeline's database (its own schema or database)."""
+    """Create or upgrade the catalog in the pipeline's database (its own schema or database).
+
+    Raises :class:`~reclaim.errors.CatalogError` for a catalog newer than this reclaim (by
+    ``upgrade()``) or a database that cannot be reached.
+    """
     catalog_config = config.catalog
     assert catalog_config.url is not None
     url = sa.make_url(catalog_config.url)
@@ -68,7 +72,10 @@ def ensure_catalog(config: Config) -> None:
             engine.dispose()
     catalog = open_catalog(catalog_config)
     try:
-        catalog.upgrade()
+        # a catalog already at the head needs no migration run (Alembic's import and walk
+        # cost more than the rest of a small collection); any other revision goes through upgrade()
+        if catalog.revision() != catalog.head():
+            catalog.upgrade()
     finally:
         catalog.dispose()
 
@@ -77,6 +84,47 @@ def _unchanged(pipeline: Pipeline, before: str) -> None:
     if fingerprint(pipeline.schemas) != before:
         names = ", ".join(str(s.database) for s in pipeline.schemas)
         raise UnmappedAttribute(names, None, None, "a table definition changed during the run")
+
+
+def _prepared(
+    schemas: Sequence[Any], store_name: str | None, dj_config: Any | None, grace: timedelta | None = None
+) -> tuple[Pipeline, str]:
+    """The schemas' fingerprint, then their pipeline, with the catalog ready in their database."""
+    before = fingerprint(schemas)
+    pipeline = _pipeline(schemas, store_name, dj_config, grace)
+    ensure_catalog(pipeline.config)  # a dry run records its run too
+    return pipeline, before
+
+
+def _quarantine(
+    pipeline: Pipeline,
+    before: str,
+    *,
+    dry_run: bool,
+    grace: timedelta | None,
+    max_fraction: float | None = None,
+    show: int = 0,
+) -> LifecycleReport:
+    options = {"stores": list(pipeline.stores), "max_fraction": max_fraction, "datajoint": True}
+    with Collector.open(pipeline.config, command="quarantine", options=options, dry_run=dry_run) as c:
+        step = c.plan_quarantine(pipeline.stores, grace=grace, max_fraction=max_fraction, show=show)
+        _unchanged(pipeline, before)
+        outcome = c.carry_out(step)
+        c.counts["scanned"] = {s.store: {"candidates": s.candidates.count} for s in outcome.scans}
+        return LifecycleReport(
+            "quarantine", dry_run, c.run_id, scans=outcome.scans, quarantined=outcome.quarantined
+        )
+
+
+def _purge(pipeline: Pipeline, before: str, *, dry_run: bool, cutoff: datetime | None) -> LifecycleReport:
+    options: dict[str, Any] = {"stores": list(pipeline.stores), "datajoint": True}
+    if cutoff is not None:
+        options["quarantined_before"] = cutoff
+    with Collector.open(pipeline.config, command="purge", options=options, dry_run=dry_run) as c:
+        step = c.plan_purge(pipeline.stores, quarantined_before=cutoff)
+        _unchanged(pipeline, before)
+        purged = c.carry_out(step)
+        return LifecycleReport("purge", dry_run, c.run_id, purged=purged, recovered=c.recovered)
 
 
 def quarantine(
@@ -96,18 +144,8 @@ def quarantine(
     :func:`reclaim.quarantine` raises; nothing moves then.
     """
     grace = timedelta(seconds=grace_seconds) if grace_seconds is not None else None
-    before = fingerprint(schemas)
-    pipeline = _pipeline(schemas, store_name, dj_config, grace)
-    ensure_catalog(pipeline.config)  # a dry run records its run too
-    options = {"stores": list(pipeline.stores), "max_fraction": max_fraction, "datajoint": True}
-    with Collector.open(pipeline.config, command="quarantine", options=options, dry_run=dry_run) as c:
-        step = c.plan_quarantine(pipeline.stores, grace=grace, max_fraction=max_fraction, show=show)
-        _unchanged(pipeline, before)
-        outcome = c.carry_out(step)
-        c.counts["scanned"] = {s.store: {"candidates": s.candidates.count} for s in outcome.scans}
-        return LifecycleReport(
-            "quarantine", dry_run, c.run_id, scans=outcome.scans, quarantined=outcome.quarantined
-        )
+    pipeline, before = _prepared(schemas, store_name, dj_config, grace)
+    return _quarantine(pipeline, before, dry_run=dry_run, grace=grace, max_fraction=max_fraction, show=show)
 
 
 def purge(
@@ -126,18 +164,9 @@ def purge(
     """
     if grace_seconds is not None and grace_seconds < 0:
         raise ConfigError("must not be negative", field="grace_seconds", value=grace_seconds)
-    before = fingerprint(schemas)
-    pipeline = _pipeline(schemas, store_name, dj_config)
-    ensure_catalog(pipeline.config)
+    pipeline, before = _prepared(schemas, store_name, dj_config)
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds) if grace_seconds is not None else None
-    options: dict[str, Any] = {"stores": list(pipeline.stores), "datajoint": True}
-    if cutoff is not None:
-        options["quarantined_before"] = cutoff
-    with Collector.open(pipeline.config, command="purge", options=options, dry_run=dry_run) as c:
-        step = c.plan_purge(pipeline.stores, quarantined_before=cutoff)
-        _unchanged(pipeline, before)
-        purged = c.carry_out(step)
-        return LifecycleReport("purge", dry_run, c.run_id, purged=purged, recovered=c.recovered)
+    return _purge(pipeline, before, dry_run=dry_run, cutoff=cutoff)
 
 
 def collect(
@@ -146,7 +175,10 @@ def collect(
     """Deprecated one-shot form, like ``dj.gc.collect``: quarantine then purge with grace 0.
 
     Emits a :class:`DeprecationWarning`: the two-phase form gives writers the
-    grace period to reuse a file; this one does not.
+    grace period to reuse a file; this one does not. The schemas are
+    discovered once for both runs; each run still checks after its scan that
+    no definition changed since, and the purge re-checks every file against
+    the tables as they are then.
     """
     warnings.warn(
         "reclaim.datajoint.collect() purges without a grace period; call quarantine() now and "
@@ -154,11 +186,12 @@ def collect(
         DeprecationWarning,
         stacklevel=2,
     )
-    first = quarantine(*schemas, store_name=store_name, dry_run=dry_run, dj_config=dj_config, grace_seconds=0)
+    pipeline, before = _prepared(schemas, store_name, dj_config, timedelta(0))
+    first = _quarantine(pipeline, before, dry_run=dry_run, grace=timedelta(0))
     if dry_run:
         first.command = "collect"
         return first
-    second = purge(*schemas, store_name=store_name, grace_seconds=0, dry_run=False, dj_config=dj_config)
+    second = _purge(pipeline, before, dry_run=False, cutoff=datetime.now(UTC))
     return LifecycleReport(
         "collect",
         False,

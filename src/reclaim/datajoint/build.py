@@ -6,12 +6,13 @@
   its URL from ``location`` (and ``bucket``/``endpoint``), its listing limited
   (``include``) to the managed subtrees of the given schemas,
   ``{hash_prefix}/{schema}/`` and ``{schema_prefix}/{schema}/``;
-- every external attribute (:mod:`reclaim.datajoint.discovery`) becomes one
-  reference source of every store: the JSON ``path`` of the rows whose
+- the external attributes (:mod:`reclaim.datajoint.discovery`) become the
+  reference sources of every store: the JSON ``path`` of the rows whose
   ``store`` names that store (a row without a store belongs to the default
-  store), exact for hash-addressed objects, a directory with its
-  ``.manifest.json`` for schema-addressed ones, computed by the codec's
-  ``referenced_paths()`` for the rest;
+  store), extracted in SQL, exact for hash-addressed objects (one source, a
+  ``UNION ALL`` over every such attribute), a directory with its
+  ``.manifest.json`` for schema-addressed ones (one source likewise), computed
+  by the codec's ``referenced_paths()`` for the rest (a source each);
 - the catalog lives in the pipeline's own database: a schema of its own on
   PostgreSQL, a database of its own on MySQL/MariaDB (``gc.catalog_schema``).
 
@@ -25,13 +26,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from reclaim.config import Config
 from reclaim.config.model import CatalogConfig, DatabaseConfig, ReferenceConfig, StoreConfig
-from reclaim.datajoint.discovery import ExternalAttribute, UnmappedAttribute, discover
+from reclaim.datajoint.discovery import ExternalAttribute, Section, UnmappedAttribute, discover
 from reclaim.errors import ConfigError
 
 __all__ = ["DATABASE", "Pipeline", "build_pipeline"]
@@ -71,6 +72,10 @@ def database_url(info: Mapping[str, Any], backend: str) -> str:
             host=info.get("host"),
             port=info.get("port"),
             database=info.get("database_name") or "postgres",
+            # the re-check runs one statement per batch with a new array of keys: once psycopg has
+            # prepared it, PostgreSQL would switch to a generic plan whose `= ANY(array)` is not
+            # hashed (several times slower on every batch); a custom plan per batch keeps it hashed
+            query={"options": "-c plan_cache_mode=force_custom_plan"},
         )
     else:
         url = sa.URL.create(
@@ -144,29 +149,65 @@ class _Sql:
         return f"{value} = '{store}'"
 
 
-def _source(attr: ExternalAttribute, store: str, default: bool, sql: _Sql) -> ReferenceConfig:
+def _path_query(attr: ExternalAttribute, store: str, default: bool, sql: _Sql) -> str:
     column = sql.name(attr.attribute)
-    table = sql.table(attr)
-    name = f"{attr.label}[{store}]"
-    if attr.section == "codec":
-        return ReferenceConfig(
-            name=name,
-            database=DATABASE,
-            query=f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL",
-            decoder=_DECODER,
-            decoder_options={"codec": attr.codec, "store": store, "default": "true" if default else "false"},
-            kind="prefix",
-            sidecars=[_MANIFEST],
-            allow_empty=True,
-        )
     path = sql.field(column, "path")
     condition = sql.store_condition(column, store, default)
-    query = f"SELECT {path} AS ref_key FROM {table} WHERE {column} IS NOT NULL AND {condition}"
-    if attr.section == "hash":
-        return ReferenceConfig(name=name, database=DATABASE, query=query, allow_empty=True)
-    return ReferenceConfig(
-        name=name, database=DATABASE, query=query, kind="prefix", sidecars=[_MANIFEST], allow_empty=True
+    return f"SELECT {path} AS ref_key FROM {sql.table(attr)} WHERE {column} IS NOT NULL AND {condition}"
+
+
+def _sources(
+    attributes: Sequence[ExternalAttribute], store: str, default: bool, sql: _Sql
+) -> list[ReferenceConfig]:
+    """The reference sources of ``store``: one per section, each a ``UNION ALL`` of its attributes.
+
+    Every hash attribute's exact ``path`` goes into one source and every
+    schema attribute's directory ``path`` into another, so the scan merges two
+    ordered streams and the re-check asks two queries per batch, however many
+    tables the schemas hold. A ``codec`` attribute keeps a source of its own
+    (its codec computes the keys in Python).
+    """
+    sources: list[ReferenceConfig] = []
+    sections: tuple[tuple[Section, Literal["exact", "prefix"]], ...] = (
+        ("hash", "exact"),
+        ("schema", "prefix"),
     )
+    for section, kind in sections:
+        members = [a for a in attributes if a.section == section]
+        if not members:
+            continue
+        query = " UNION ALL ".join(_path_query(a, store, default, sql) for a in members)
+        sources.append(
+            ReferenceConfig(
+                name=f"datajoint.{section}[{store}]",
+                database=DATABASE,
+                query=query,
+                kind=kind,
+                sidecars=[_MANIFEST] if kind == "prefix" else [],
+                allow_empty=True,
+            )
+        )
+    for attr in attributes:
+        if attr.section != "codec":
+            continue
+        column = sql.name(attr.attribute)
+        sources.append(
+            ReferenceConfig(
+                name=f"{attr.label}[{store}]",
+                database=DATABASE,
+                query=f"SELECT {column} FROM {sql.table(attr)} WHERE {column} IS NOT NULL",
+                decoder=_DECODER,
+                decoder_options={
+                    "codec": attr.codec,
+                    "store": store,
+                    "default": "true" if default else "false",
+                },
+                kind="prefix",
+                sidecars=[_MANIFEST],
+                allow_empty=True,
+            )
+        )
+    return sources
 
 
 def check_paths(engine: sa.Engine, attributes: Sequence[ExternalAttribute], backend: str) -> None:
@@ -195,19 +236,24 @@ def check_paths(engine: sa.Engine, attributes: Sequence[ExternalAttribute], back
 
 
 def refuse_mariadb(connection: Any) -> None:
-    """Fail closed on a MariaDB server: DataJoint 2.3.5 cannot store codec values there.
+    """Fail closed on a MariaDB server: DataJoint 2.3.5 cannot write ``<blob@>`` or ``<attach@>`` there.
 
-    MariaDB reports a ``json`` column as ``longtext``; ``datajoint/heading.py``
-    sets ``attr.json`` only for attributes declared ``json``, so a codec's JSON
-    value (``<blob@>``, ``<object@>`` …) reaches pymysql as a dict
-    (``table.py``, ``TypeError: dict can not be used as parameter``). reclaim
-    refuses rather than guess what such a pipeline holds.
+    MariaDB reports a ``json`` column as ``longtext``, so ``datajoint/heading.py``
+    finds ``attr.json`` false from the server's type; it recovers the flag from
+    the declared type only when that type, or a codec's ``get_dtype()``, is
+    ``json`` itself. ``<hash@>``, ``<object@>`` and ``<npy@>`` resolve to
+    ``json`` directly and work; ``<blob@>`` and ``<attach@>`` resolve to
+    ``<hash>`` (the chain is followed one level only), keep ``json`` false, and
+    ``table.py`` then hands pymysql the encoded dict (``TypeError: dict can not be
+    used as parameter``). reclaim refuses the server rather than collect a
+    pipeline DataJoint itself cannot fully write.
     """
     version = str(connection.query("SELECT VERSION()").fetchone()[0])
     if "mariadb" in version.lower():
         raise ConfigError(
             f"reclaim.datajoint does not support MariaDB ({version}): DataJoint 2.3.5 stores codec "
-            "attributes as longtext there and cannot write their JSON values; use MySQL or PostgreSQL",
+            "attributes as longtext there and cannot write <blob@> or <attach@> values; use MySQL "
+            "or PostgreSQL",
             field="database.backend",
             value="mysql",
         )
@@ -264,7 +310,7 @@ def build_pipeline(
             trash_prefix=str(settings["gc.trash_prefix"]),
             max_fraction=float(settings["gc.max_fraction"]),
             include=managed_prefixes(spec, schema_names),
-            references=[_source(a, name, name == default_store, sql) for a in attributes],
+            references=_sources(attributes, name, name == default_store, sql),
         )
     config = Config(catalog=catalog, databases={DATABASE: DatabaseConfig(url=url)}, stores=stores)
     engine = sa.create_engine(url)
