@@ -36,26 +36,26 @@ TRICKY = [
 ]
 
 
-_ENGINES: list[sa.Engine] = []
+ENGINES: list[sa.Engine] = []
 
 
 @pytest.fixture(autouse=True)
-def _dispose_engines() -> Iterator[None]:
+def dispose_engines() -> Iterator[None]:
     yield
-    while _ENGINES:
-        _ENGINES.pop().dispose()
+    while ENGINES:
+        ENGINES.pop().dispose()
 
 
 def make_source(url: str, **cfg: object) -> ReferenceSource:
     engine = create_database_engine(DatabaseConfig(url=url))
-    _ENGINES.append(engine)
+    ENGINES.append(engine)
     config = ReferenceConfig.model_validate({"database": "db", **cfg})
     return ReferenceSource(name=config.display_name(0), config=config, engine=engine, database="db")
 
 
 def create_table(url: str, rows: list[str | None], *, json_type: bool = False) -> sa.Engine:
     engine = sa.create_engine(url)
-    _ENGINES.append(engine)
+    ENGINES.append(engine)
     dialect = dialect_of(engine)
     text_type = "VARCHAR(255) COLLATE utf8mb4_general_ci" if dialect == "mysql" else "TEXT"
     with engine.begin() as conn:
@@ -247,7 +247,7 @@ def _kill_other_sessions(admin_url: str, dialect: str, database: str) -> None:
 def test_dropped_connection_mid_stream_aborts(request: pytest.FixtureRequest, dialect: str) -> None:
     url = request.getfixturevalue("pg_url" if dialect == "postgresql" else "mysql_url")
     engine = sa.create_engine(url)
-    _ENGINES.append(engine)
+    ENGINES.append(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE assets (id INTEGER PRIMARY KEY, blob_key VARCHAR(64))")
         conn.execute(
@@ -321,7 +321,7 @@ def test_a_decoder_source_streams_the_decoded_keys_a_page_at_a_time(sqlite_url: 
 
 def _mysql_table(url: str, column_type: str, keys: list[str]) -> None:
     engine = sa.create_engine(url)
-    _ENGINES.append(engine)
+    ENGINES.append(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql(
             f"CREATE TABLE assets (id INTEGER PRIMARY KEY, blob_key {column_type}, KEY assets_key (blob_key))"
@@ -334,7 +334,7 @@ def _mysql_table(url: str, column_type: str, keys: list[str]) -> None:
 
 def _explain(url: str, sql: str) -> str:
     engine = sa.create_engine(url)
-    _ENGINES.append(engine)
+    ENGINES.append(engine)
     with engine.connect() as conn:
         return " ".join(str(row._mapping.get("Extra")) for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
 
@@ -372,7 +372,7 @@ def test_a_pad_space_bin_column_is_read_in_index_order_and_checked(mysql_url: st
     assert list(source.keys()) == plain
     assert "filesort" not in _explain(mysql_url, source._select(with_rows=False, ordered=True))
     engine = sa.create_engine(mysql_url)
-    _ENGINES.append(engine)
+    ENGINES.append(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO assets (id, blob_key) VALUES (100, 'a\\tb')")
     with pytest.raises(UnorderedSource, match=r"utf8mb4_bin ignores trailing spaces.*order = 'sort'"):

@@ -10,7 +10,6 @@ would make a live object a candidate.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -20,21 +19,12 @@ from hypothesis import strategies as st
 from reclaim.config import DatabaseConfig, ReferenceConfig
 from reclaim.errors import SourceError
 from reclaim.references import KeySpan, PageCoverage, ReferenceSource, create_database_engine, dialect_of
-from references.test_sources import TRICKY
-
-_ENGINES: list[sa.Engine] = []
-
-
-@pytest.fixture(autouse=True)
-def _dispose_engines() -> Iterator[None]:
-    yield
-    while _ENGINES:
-        _ENGINES.pop().dispose()
+from references.test_sources import ENGINES, TRICKY, dispose_engines  # noqa: F401 (an autouse fixture)
 
 
 def _table(url: str, values: list[str], column_type: str | None = None) -> None:
     engine = sa.create_engine(url)
-    _ENGINES.append(engine)
+    ENGINES.append(engine)
     text_type = column_type or (
         "VARCHAR(255) COLLATE utf8mb4_general_ci" if dialect_of(engine) == "mysql" else "TEXT"
     )
@@ -50,7 +40,7 @@ def _table(url: str, values: list[str], column_type: str | None = None) -> None:
 
 def _source(url: str, **cfg: object) -> ReferenceSource:
     engine = create_database_engine(DatabaseConfig(url=url))
-    _ENGINES.append(engine)
+    ENGINES.append(engine)
     config = ReferenceConfig.model_validate(
         {"database": "db", "table": "assets", "column": "blob_key", **cfg}
     )
@@ -175,7 +165,7 @@ def test_a_pad_space_mysql_column_is_compared_as_bytes(mysql_url: str) -> None:
     _table(mysql_url, plain, "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     source = _source(mysql_url, order="sort")
     engine = sa.create_engine(mysql_url)
-    _ENGINES.append(engine)
+    ENGINES.append(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO assets (id, blob_key) VALUES (100, 'a\\tb')")
     expected = sorted(k for k in [*plain, "a\tb"] if "a" <= k < "a0")

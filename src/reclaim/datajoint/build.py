@@ -72,10 +72,6 @@ def database_url(info: Mapping[str, Any], backend: str) -> str:
             host=info.get("host"),
             port=info.get("port"),
             database=info.get("database_name") or "postgres",
-            # the re-check runs one statement per batch with a new array of keys: once psycopg has
-            # prepared it, PostgreSQL would switch to a generic plan whose `= ANY(array)` is not
-            # hashed (several times slower on every batch); a custom plan per batch keeps it hashed
-            query={"options": "-c plan_cache_mode=force_custom_plan"},
         )
     else:
         url = sa.URL.create(
