@@ -142,3 +142,31 @@ def test_the_upgrade_fills_them_from_the_runs_already_recorded(catalog: Catalog)
     assert not sa.inspect(catalog.engine).has_table(catalog.tables.run_days.name)
     catalog.upgrade()
     assert _agree(catalog) == kept
+
+
+def test_the_objects_a_rows_expiry_purged_count_as_purged(catalog: Catalog) -> None:
+    # objects = "follow": a row's objects are purged by the expiry step, recorded under "expired"
+    counts = {
+        "purged": {"a": {"purged": {"count": 2, "bytes": 20}}},
+        "expired": {
+            "rows": {"assets": 1},
+            "objects": {
+                "a": {"purged": {"count": 3, "bytes": 300}},
+                "b": {"purged": {"count": 1, "bytes": 5}},
+            },
+        },
+    }
+    catalog.finish_run(catalog.start_run("run", {}, dry_run=False), "succeeded", counts)
+    kept = _agree(catalog)
+    purged = {store: values[2:4] for (store, _day, _command), values in kept.items()}
+    assert purged == {"a": [5, 320], "b": [1, 5]}
+    # a catalog written before 0016 counted the purge's alone; its upgrade adds the expiry's
+    from alembic import command
+
+    with catalog.engine.begin() as connection:
+        command.downgrade(catalog._alembic_config(connection), "0015")
+    with catalog.begin() as connection:
+        before = _run_days.kept(connection, catalog.tables.run_days)
+    assert {store: values[2:4] for (store, _day, _command), values in before.items()} == {"a": [2, 20]}
+    catalog.upgrade()
+    assert _agree(catalog) == kept

@@ -4,7 +4,7 @@
 admin would, and the numbers it reads must be those of ``reclaim status
 --json``, ``reclaim runs --json`` and ``reclaim check --json``; the charts must
 have the points the audit log gives. Two archives: the demo, and the DANDI
-example after thirteen nightly cycles (PostgreSQL). Screenshots go to the
+example after ten nightly cycles (PostgreSQL, a versioned bucket). Screenshots go to the
 test's directory, or to ``$RECLAIM_SCREENSHOTS`` when set.
 
 Without Chromium the tests skip (``apt-get install -y chromium
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,10 @@ from .conftest import EVIL_KEY, Demo, Server, cli_json, start_server, stop_serve
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is missing: pip install -e '.[dev]'")
 from selenium.webdriver.common.by import By  # noqa: E402
+
+from examples.test_dandi import CONFIG as DANDI_CONFIG  # noqa: E402
+from examples.test_dandi import OBJECTS, THROUGH_THE_STORE  # noqa: E402
+from examples.test_dandi import archive as archive  # noqa: E402 (the example built on PostgreSQL and S3: a fixture)
 
 
 def _screenshot(driver: Any, directory: Path, name: str) -> Path:
@@ -151,37 +153,30 @@ def _walk_demo(driver: Any, server: Server, demo: Demo, shots: Path) -> None:
     _nav(driver, "Overview")
 
 
-# -- the DANDI example after thirteen nightly cycles ------------------------------------------
+# -- the DANDI example after ten nightly cycles ------------------------------------------
+
+
+#: the nights the DANDI example runs for the dashboard: the first week, and the week its first purges fall in
+DANDI_NIGHTS = [*range(5), *range(30, 35)]
 
 
 @pytest.fixture
-def dandi(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    import sqlalchemy as sa
-
-    from examples.test_dandi import CONFIG, Archive, P
-
-    store_dir = tmp_path / "bucket"
-    store_dir.mkdir()
-    P.populate(pg_url, store_dir, now=datetime.now(UTC))
-    monkeypatch.setenv("DANDI_DATABASE_URL", pg_url)
-    monkeypatch.setenv("DANDI_STORE_URL", store_dir.as_uri())
-    reclaim.init(CONFIG)
-    engine = sa.create_engine(pg_url)
-    try:
-        archive = Archive(engine, store_dir, reclaim.load_config(CONFIG))
-        for day in range(13):
-            archive.travel(1 if day else 0)
-            reclaim.run(archive.config, show=5)
-        reclaim.check(archive.config)
-        yield CONFIG
-    finally:
-        engine.dispose()
+def dandi(request: pytest.FixtureRequest) -> Path:
+    """The DANDI example (PostgreSQL, a versioned bucket) after its cycles of :data:`DANDI_NIGHTS`."""
+    archive = request.getfixturevalue("archive")
+    night = 0
+    for cycle in DANDI_NIGHTS:
+        archive.travel(cycle - night)
+        night = cycle
+        reclaim.run(archive.config, show=5)
+    reclaim.check(archive.config)
+    return Path(DANDI_CONFIG)
 
 
-def test_the_dandi_example_after_thirteen_cycles(browser: Any, dandi: Path, tmp_path: Path) -> None:
+def test_the_dandi_example_after_ten_cycles(browser: Any, dandi: Path, tmp_path: Path) -> None:
     status = cli_json("status", "--config", str(dandi))
     runs = cli_json("runs", "--config", str(dandi), "--limit", "50")
-    assert len(runs) == 13
+    assert len(runs) == len(DANDI_NIGHTS)
     server = start_server(dandi)
     try:
         driver = browser
@@ -194,13 +189,21 @@ def test_the_dandi_example_after_thirteen_cycles(browser: Any, dandi: Path, tmp_
         points = _history_points(driver)
         purged_by_day: dict[str, float] = {}
         for record in runs:
-            for result in record["counts"].get("purged", {}).values():
-                day = record["started_at"][:10]
+            day = record["started_at"][:10]
+            # purged by a purge, and with their rows at the rows' expiry (objects = "follow")
+            results = [
+                *record["counts"].get("purged", {}).values(),
+                *record["counts"].get("expired", {}).get("objects", {}).values(),
+            ]
+            for result in results:
                 purged_by_day[day] = purged_by_day.get(day, 0) + result["purged"]["bytes"]
         drawn = {label: value for label, value in points["purged"] if value}
         assert drawn == {day: value for day, value in purged_by_day.items() if value}
-        assert len(drawn) == 2  # S1 on day 7, the Zarr directory on day 11
-        assert len(points["bucket"]) == 13  # one listing per cycle
+        # the nights the example's table of outcomes purges an object on
+        fates = (OBJECTS | THROUGH_THE_STORE).values()
+        assert len(drawn) == len({n for n in DANDI_NIGHTS if any(f.expires == n for f in fates)}) == 2
+        # one listing per cycle of the chart's 30 days (the default window)
+        assert len(points["bucket"]) == len([n for n in DANDI_NIGHTS if n > DANDI_NIGHTS[-1] - 30])
         _screenshot(driver, tmp_path, "dandi-history")
 
         _nav(driver, "Runs")

@@ -15,6 +15,7 @@ import pytest
 
 from reclaim import api
 from reclaim.catalog import Journal, State, open_catalog
+from reclaim.lifecycle import quarantine as quarantine_step
 from reclaim.lifecycle.faults import POINTS
 
 from .archive import Archive, make_archive
@@ -98,7 +99,8 @@ def test_a_killed_run_is_closed_by_the_next_with_what_the_journal_shows(
 
 
 def test_an_interrupted_run_records_what_it_completed(tmp_path: Path, sqlite_url: str) -> None:
-    archive = _archive(tmp_path, sqlite_url, count=1200)  # three batches of 500
+    batch = quarantine_step.BATCH
+    archive = _archive(tmp_path, sqlite_url, count=2 * batch + 200)  # three batches
     try:
         paused = _reclaim(archive, "quarantine", RECLAIM_PAUSE="quarantine.after-confirm:1")
         while Path(f"/proc/{paused.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
@@ -114,7 +116,7 @@ def test_an_interrupted_run_records_what_it_completed(tmp_path: Path, sqlite_url
         assert record.status == "aborted"
         assert record.error is not None
         assert "interrupted" in record.error
-        assert record.counts["journal"]["main"]["QUARANTINED"]["count"] == 500
-        assert record.counts["journal"]["main"]["QUARANTINED"]["bytes"] == 500 * len(b"payload")
+        assert record.counts["journal"]["main"]["QUARANTINED"]["count"] == batch
+        assert record.counts["journal"]["main"]["QUARANTINED"]["bytes"] == batch * len(b"payload")
     finally:
         archive.dispose()

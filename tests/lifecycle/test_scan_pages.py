@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from reclaim.errors import StoreError
 from reclaim.lifecycle import Status, classify, scan_store
-from reclaim.references import Coverage, SourceCounters
+from reclaim.references import Coverage, KeySpan, SourceCounters
 from reclaim.stores import ObjectInfo, open_store
 from reclaim.stores._pages import InfoPage, KeyPage
 
@@ -98,11 +98,14 @@ class MemorySource:
         self.sidecars = sidecars
         self.counters = SourceCounters()
 
-    def key_pages(self) -> Iterator[list[str]]:
+    def key_pages(self, span: KeySpan | None = None) -> Iterator[list[str]]:
         self.counters = SourceCounters()
         for page in cut(self.refs, self.sizes):
+            if span is not None and not span.whole:
+                page = span.keep(page, spanning=self.is_prefix or bool(self.sidecars))
             self.counters.rows += len(page)
-            yield page
+            if page:
+                yield page
 
     def keys(self) -> Iterator[str]:
         for page in self.key_pages():

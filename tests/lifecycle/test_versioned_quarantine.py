@@ -26,6 +26,9 @@ from reclaim import api
 from reclaim.catalog import Entry, Journal, State, open_catalog
 from reclaim.errors import ConfigError, LeaseLost
 from reclaim.lifecycle import Ensured, Session, plan_quarantine
+from reclaim.lifecycle import purge as purge_step
+from reclaim.lifecycle import quarantine as quarantine_step
+from reclaim.lifecycle import restore as restore_step
 from reclaim.lifecycle.faults import VERSIONED_POINTS
 
 from .archive import Archive, make_archive
@@ -483,22 +486,29 @@ def test_deletes_are_batched_both_ways(world: Callable[..., World], requests: Co
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda key: bucket.put(key, b"x"), many))
     api.quarantine(a.config_path)
-    # one DeleteObjects per batch of 500 candidates, never one per key
-    assert requests["delete_objects"] == 3
+    # per batch of candidates, one DeleteObjects per 1,000 keys (S3's limit), never one per key
+    assert requests["delete_objects"] == _requests(len(many) + len(ORPHANS), quarantine_step.BATCH)
     assert requests["deleted objects"] == len(many) + len(ORPHANS)
     # each batch's served versions: a listing of its range (within a page budget), HEADs past it
     assert requests["list_object_versions"] + requests["head_object"] <= len(many) // 2
     requests.clear()
     api.restore(a.config_path, store="main", match="blobs/many/*")
-    assert requests["delete_objects"] == 3  # the markers of each batch of 500 in one request
+    # the markers of each batch of the restore in one request each
+    assert requests["delete_objects"] == _requests(len(many), restore_step.BATCH)
     assert all(bucket.served(key) for key in many[::100])
     api.quarantine(a.config_path)
     requests.clear()
     api.purge(a.config_path)
-    # a batch of 1000 due entries: one request of 1000 versions, then one of 1000 markers
-    assert requests["delete_objects"] == 4
+    # per batch of due entries: the versions, then the markers, 1,000 keys a request
+    assert requests["delete_objects"] == 2 * _requests(len(many) + len(ORPHANS), purge_step.BATCH)
     assert requests["deleted objects"] == 2 * (len(many) + len(ORPHANS))
     assert not any(bucket.versions(key) for key in many[::100])
+
+
+def _requests(keys: int, batch: int) -> int:
+    """DeleteObjects requests for ``keys`` keys acted on in batches of ``batch``: 1,000 keys a request."""
+    sizes = [min(batch, keys - start) for start in range(0, keys, batch)]
+    return sum(-(-size // 1000) for size in sizes)
 
 
 def test_hide_takes_1000_keys_a_request(s3_server: str, s3_options: dict[str, Any]) -> None:

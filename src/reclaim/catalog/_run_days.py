@@ -29,15 +29,19 @@ from reclaim.catalog.tables import RUN_DAY_FIGURES, CatalogTables
 
 __all__ = ["add_run", "counted", "figures_of", "kept", "per_day", "per_store", "recount"]
 
-#: where each figure sits in a run's counts, below ``counts[section][store]``, in the order of
-#: :data:`~reclaim.catalog.tables.RUN_DAY_FIGURES` (the paths the dashboard always read)
+#: where each figure sits in a run's counts: the section (a path of keys) that holds a result per
+#: store, and the figure's path below the store, in the order of
+#: :data:`~reclaim.catalog.tables.RUN_DAY_FIGURES`; a figure given by several sections is their sum
+#: (the objects a row's expiry purged, ``objects = "follow"``, are purged as much as a purge's)
 _PATHS: Final = (
-    ("quarantined", ("quarantined", "count")),
-    ("quarantined", ("quarantined", "bytes")),
-    ("purged", ("purged", "count")),
-    ("purged", ("purged", "bytes")),
-    ("restored", ("restored",)),
-    ("restored", ("restored_bytes",)),
+    (0, ("quarantined",), ("quarantined", "count")),
+    (1, ("quarantined",), ("quarantined", "bytes")),
+    (2, ("purged",), ("purged", "count")),
+    (3, ("purged",), ("purged", "bytes")),
+    (2, ("expired", "objects"), ("purged", "count")),
+    (3, ("expired", "objects"), ("purged", "bytes")),
+    (4, ("restored",), ("restored",)),
+    (5, ("restored",), ("restored_bytes",)),
 )
 
 Figures = list[int]
@@ -47,14 +51,16 @@ Figures = list[int]
 def figures_of(counts: Mapping[str, Any]) -> dict[str, Figures]:
     """Per store named in ``counts``: its six figures (a figure the counts lack, or cannot be one, is 0)."""
     found: dict[str, Figures] = {}
-    for position, (section, path) in enumerate(_PATHS):
-        part = counts.get(section)
+    for position, section, path in _PATHS:
+        part: Any = counts
+        for step in section:
+            part = part.get(step) if isinstance(part, dict) else None
         if not isinstance(part, dict):
             continue
         for store, value in part.items():
             for step in path:
                 value = value.get(step) if isinstance(value, dict) else None
-            found.setdefault(str(store), [0] * len(_PATHS))[position] = _number(value)
+            found.setdefault(str(store), [0] * len(RUN_DAY_FIGURES))[position] += _number(value)
     return found
 
 

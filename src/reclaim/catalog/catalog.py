@@ -65,6 +65,7 @@ REVISIONS: Final = (
     "0011",
     "0014",
     "0015",
+    "0016",
 )
 
 #: Alembic keeps the running migration in module globals (``alembic.context``,
