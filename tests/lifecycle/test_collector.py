@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import reclaim
 from reclaim.catalog import Leases, State
 from reclaim.errors import PlanSpent
 from reclaim.lifecycle import Collector
+from reclaim.lifecycle.progress import NO_PROGRESS
 
 from .archive import Archive, make_archive
 
@@ -130,3 +132,49 @@ def test_the_run_in_progress_rides_on_the_lease(archive: Archive) -> None:
     assert shown is not None
     assert (shown["phase"], shown["store"], shown["done"], shown["total"]) == ("quarantine", "main", 6, 6)
     assert reclaim.lock(archive.config_path).progress is None  # released with the lease
+
+
+def _open_spools() -> list[str]:
+    """The purge spools this process holds open (each is unlinked at creation, kept by its descriptor)."""
+    fds = Path("/proc/self/fd")
+    found = []
+    for fd in fds.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed while listed
+            continue
+        if "reclaim-due-" in target:
+            found.append(target)
+    return found
+
+
+class _FailingOn:
+    """Progress that raises as the purge of one store starts planning (an interrupt, say)."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+
+    def step(self, phase: str, subject: str, total: int | None = None, **kw: Any) -> Any:
+        if phase == "plan purge" and subject == self.subject:
+            raise KeyboardInterrupt
+        return NO_PROGRESS.step(phase, subject, total, **kw)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads this process's descriptors")
+def test_a_purge_step_closes_every_spool_it_does_not_execute(archive: Archive, tmp_path: Path) -> None:
+    reclaim.quarantine(archive.config_path)
+    (tmp_path / "other").mkdir()
+    config = archive.config.model_copy(deep=True)
+    config.stores["other"] = config.stores["main"].model_copy(update={"url": f"file://{tmp_path / 'other'}"})
+    before = _open_spools()
+    with Collector.open(config, command="test", options={}, dry_run=True) as c:
+        # the second store's planning fails: the first store's spool is closed, not left to the collector
+        with pytest.raises(KeyboardInterrupt):
+            c.plan_purge(progress=_FailingOn("other"))
+        assert _open_spools() == before
+        step = c.plan_purge()
+        assert len(_open_spools()) == len(before) + 2
+        (main, other) = c.carry_out(step)
+        assert (main.due, other.due) == (6, 0)
+        assert _open_spools() == before  # a preview uses its plans up
+    assert reclaim.status(archive.config_path).stores[0].summary.quarantined == 6  # nothing was purged

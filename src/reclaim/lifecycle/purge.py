@@ -410,8 +410,8 @@ def plan_purge(
         moment = _EVERY_DUE_TIME
     refused = Refused()
     spool = EntrySpool(tempdir=tempdir)
-    step = as_progress(progress).step("plan purge", store.name, unit="due")
     try:
+        step = as_progress(progress).step("plan purge", store.name, unit="due")
         after = 0
         while batch := journal.due(store.name, moment, limit=batch_size, after_id=after):
             after = batch[-1].id

@@ -177,9 +177,14 @@ class QuarantineStep(_Once):
         return outcome
 
     def _drop(self) -> None:
-        for plan in self._plans:
-            if not plan.used:
-                plan.discard()
+        _discard_unused(self._plans)
+
+
+def _discard_unused(plans: Sequence[QuarantinePlan] | Sequence[PurgePlan]) -> None:
+    """Discard every plan not executed: its spool is closed now, not when it is collected."""
+    for plan in plans:
+        if not plan.used:
+            plan.discard()
 
 
 # -- purge --------------------------------------------------------------------------------
@@ -209,25 +214,31 @@ class PurgeStep(_Once):
             if policy.purge == "lifecycle":
                 # the bucket must still expire what the purge leaves to it, and no sooner than grace
                 require_versioning(c.session.store(name), grace=policy.grace, lifecycle=True)
-        plans = [
-            plan_purge(
-                c.session.store(name),
-                c.sources(name),
-                c.journal,
-                now=due_before,
-                trash_prefix=c.policy(name).trash_prefix,
-                quarantined_before=quarantined_before,
-                progress=progress,
-                lifecycle=c.policy(name).purge == "lifecycle",
-            )
-            for name in names
-        ]
+        plans: list[PurgePlan] = []
+        with discard_on_error(plans):
+            for name in names:
+                policy = c.policy(name)
+                plans.append(
+                    plan_purge(
+                        c.session.store(name),
+                        c.sources(name),
+                        c.journal,
+                        now=due_before,
+                        trash_prefix=policy.trash_prefix,
+                        quarantined_before=quarantined_before,
+                        progress=progress,
+                        lifecycle=policy.purge == "lifecycle",
+                    )
+                )
         return cls(c, plans, progress)
 
     def preview(self) -> list[PurgeResult]:
         """Per store: due, would purge (count and bytes), would restore, refused."""
         self._spend()
-        return [plan.preview() for plan in self._plans]
+        try:
+            return [plan.preview() for plan in self._plans]
+        finally:
+            self._drop()
 
     def execute(self) -> list[PurgeResult]:
         """Purge every store's due entries (see :mod:`reclaim.lifecycle.purge`)."""
@@ -235,13 +246,19 @@ class PurgeStep(_Once):
         c = self._collector
         assert c.run_id is not None
         results = []
-        for plan in self._plans:
-            result = plan.execute(
-                c.journal, run_id=c.run_id, check_lease=c.check_lease, progress=self._progress
-            )
-            results.append(result)
-            c.record("purged", result.store, result)
+        try:
+            for plan in self._plans:
+                result = plan.execute(
+                    c.journal, run_id=c.run_id, check_lease=c.check_lease, progress=self._progress
+                )
+                results.append(result)
+                c.record("purged", result.store, result)
+        finally:
+            self._drop()
         return results
+
+    def _drop(self) -> None:
+        _discard_unused(self._plans)
 
 
 # -- restore of objects -------------------------------------------------------------------
