@@ -86,6 +86,8 @@ class Measured:
     """CPU seconds of the coordinator (``reclaim distributed scan``), or of the one process."""
     task_seconds: tuple[float, ...] = ()
     """Wall seconds of each range task, as the workers logged them (``succeeded in``)."""
+    requests: dict[str, int] | None = None
+    """Every S3 request the server answered, by operation."""
 
 
 def _tree(processes: list[subprocess.Popen[bytes]]) -> list[psutil.Process]:
@@ -172,6 +174,10 @@ def _task_seconds(log: Path | None, offset: int) -> tuple[float, ...]:
         return tuple(float(m.group(1)) for m in _SUCCEEDED.finditer(source.read()))
 
 
+def _requests(counts: dict[str, int] | None) -> str:
+    return ", ".join(f"{name} {count}" for name, count in sorted((counts or {}).items()))
+
+
 def measure(
     name: str,
     command: list[str],
@@ -215,6 +221,7 @@ def measure(
             worker_cpu=worker_cpu,
             coordinator_cpu=coordinator_cpu,
             task_seconds=_task_seconds(log, offset) if workers else (),
+            requests={str(k): int(v) for k, v in counts["requests"].items()},
         )
         if best is None or run.seconds < best.seconds:
             best = run
@@ -333,15 +340,15 @@ def main() -> None:
     )
     print(
         "| scan | seconds | server CPU s (all requests) | coordinator CPU s | CPU s per worker "
-        "| range task seconds |"
+        "| range task seconds | S3 requests |"
     )
-    print("|---|---:|---:|---:|---|---|")
+    print("|---|---:|---:|---:|---|---|---|")
     for row in rows:
         per_worker = ", ".join(f"{cpu:.1f}" for cpu in row.worker_cpu) or "-"
         tasks = ", ".join(f"{t:.1f}" for t in sorted(row.task_seconds)) or "-"
         print(
             f"| {row.name} | {row.seconds:.2f} | {row.server_cpu_all:.1f} | {row.coordinator_cpu:.1f} "
-            f"| {per_worker} | {tasks} |"
+            f"| {per_worker} | {tasks} | {_requests(row.requests)} |"
         )
     print(
         f"\nper LIST page: {args.latency_ms:g} ms added wait, "
