@@ -235,9 +235,8 @@ class _Index:
             return None  # moto's error for a bad token
         if not max_keys:
             return None
-        keys, truncated, next_token = backend.list_objects_v2(
-            bucket, prefix, None, token, start_after, max_keys
-        )
+        answered: Any = backend.list_objects_v2(bucket, prefix, None, token, start_after, max_keys)
+        keys, truncated, next_token = answered  # the index's list of moto's keys, in order
 
         def text(value: str) -> str:
             return escape(urllib.parse.quote(value) if encoding == "url" else value)
