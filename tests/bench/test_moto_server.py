@@ -7,6 +7,7 @@ collector may send is sent once with boto3 and must show up once, by name.
 from __future__ import annotations
 
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,54 @@ def test_every_request_is_counted_once_by_operation(server: MotoServer, client: 
     server.reset_counts()
     assert server.counts() == {"requests": {}, "seconds": {}}
     assert server.check("bench")["objects"] == N - 4 + 1  # 4 deleted, 1 copy
+
+
+def _pages(client: Any, **request: Any) -> list[dict[str, Any]]:
+    """Every page of a ListObjectsV2 listing, as botocore parses it (metadata left out)."""
+    pages = []
+    while True:
+        page = client.list_objects_v2(Bucket="bench", **request)
+        page.pop("ResponseMetadata")
+        pages.append(page)
+        if not page.get("IsTruncated"):
+            return pages
+        request = {k: v for k, v in request.items() if k != "StartAfter"}
+        request["ContinuationToken"] = page["NextContinuationToken"]
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"MaxKeys": 7},
+        {"MaxKeys": 4, "Prefix": "blobs/"},
+        {"MaxKeys": 5, "StartAfter": "blobs/8"},
+        {"MaxKeys": 3, "Prefix": "odd", "StartAfter": "odd &"},
+        {"MaxKeys": 1000, "EncodingType": "url"},
+        {"MaxKeys": 6, "Prefix": "nothing-here/"},
+    ],
+)
+def test_the_indexed_pages_written_here_are_the_pages_moto_writes(
+    server: MotoServer, client: Any, request_: dict[str, Any]
+) -> None:
+    for key in ("odd & <key>/ü x", "odd &/a", "odd/\u00e9t\u00e9 +%20"):
+        client.put_object(Bucket="bench", Key=key, Body=b"xy")
+    try:
+        server.index_listing(False)
+        expected = _pages(client, **request_)
+        server.index_listing(True)
+        assert _pages(client, **request_) == expected
+        server.index_listing(True, render=True)
+        assert _pages(client, **request_) == expected
+        url = f"{server.endpoint}/bench?list-type=2&max-keys=2"
+        with urllib.request.urlopen(url) as response:  # noqa: S310 (the loopback server)
+            assert response.read().startswith(b'<?xml version="1.0" encoding="UTF-8"?>')  # written here
+        assert sum(len(page.get("Contents", ())) for page in expected) > 0 or "nothing" in str(request_)
+        # a delimiter listing is still moto's, and still agrees
+        assert client.list_objects_v2(Bucket="bench", Delimiter="/")["CommonPrefixes"] == [
+            {"Prefix": "blobs/"},
+            {"Prefix": "odd & <key>/"},
+            {"Prefix": "odd &/"},
+            {"Prefix": "odd/"},
+        ]
+    finally:
+        server.index_listing(False)
