@@ -85,8 +85,7 @@ def aggregated_pages(
             bound = f" AND {order} {'>' if after else '>='} :{start_name}"
             values = {**params, start_name: start}
         inner = (
-            f"SELECT {key} AS ref_key, {order} AS ref_order FROM {source}{bound} "
-            f"ORDER BY {order} LIMIT {n}"
+            f"SELECT {key} AS ref_key, {order} AS ref_order FROM {source}{bound} ORDER BY {order} LIMIT {n}"
         )
         page = _page(fetch, inner, values)
         if not page:

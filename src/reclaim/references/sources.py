@@ -544,9 +544,7 @@ class ReferenceSource:
         except dbapi_errors as exc:
             raise self._error(exc) from None
 
-    def _aggregated_pages(
-        self, where: str, extra: dict[str, Any]
-    ) -> Generator[list[Any], None, None] | None:
+    def _aggregated_pages(self, where: str, extra: dict[str, Any]) -> Generator[list[Any], None, None] | None:
         """The ordered stream as aggregated keyset pages (:mod:`~reclaim.references.aggregated`), or ``None``.
 
         Only on PyMySQL, for a table column (not a JSON field, not a query)
