@@ -194,3 +194,24 @@ def test_postgresql_fetch_pages_give_every_unusual_key_once(
     assert [k for p in pages for k in p] == sorted(UNUSUAL)
     assert source.counters.rows == len(UNUSUAL)
     assert all(len(p) <= fetch for p in pages)
+
+
+def test_every_page_reads_the_snapshot_of_the_first_even_at_read_committed(
+    mysql_url: str, keyset_only: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a row moved from a key not read yet to one already passed must be seen at its old key, as
+    # one statement would see it: never missed at both
+    monkeypatch.setattr(aggregated, "PAGE_KEYS", 2)
+    engine = _table(mysql_url, NOPAD, ["a", "b", "c", "d", "e", "f"])
+    config = sources.ReferenceConfig.model_validate(
+        {"database": "db", "table": "assets", "column": "blob_key"}
+    )
+    committed = sa.create_engine(mysql_url, isolation_level="READ COMMITTED")
+    ENGINES.append(committed)
+    source = sources.ReferenceSource(name="assets", config=config, engine=committed, database="db")
+    pages = source.key_pages()
+    assert next(pages) == ["a"]  # a full page gives back its last key ("b" starts the next)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE assets SET blob_key = 'a0' WHERE blob_key = 'e'")
+    assert [k for page in pages for k in page] == ["b", "c", "d", "e", "f"]
+    assert list(source.keys()) == ["a", "a0", "b", "c", "d", "f"]

@@ -4,8 +4,10 @@ PyMySQL decodes every row in Python, which made reading 666,666 references
 cost a second of CPU. Where the column compares in code point order itself
 (a ``_bin`` collation of UTF-8 or ASCII, or a binary type: its index serves
 the order), the stream is read instead by **keyset pagination**, one
-statement per page on one connection (one transaction, so one snapshot on
-InnoDB), each page a single row::
+statement per page on one connection, in one read-only transaction started
+``WITH CONSISTENT SNAPSHOT`` at REPEATABLE READ (so every page reads the one
+snapshot a single statement would have, whatever the session's isolation
+level), each page a single row::
 
     SELECT GROUP_CONCAT(p.ref_key ORDER BY p.ref_order, CAST(p.ref_order AS BINARY)
                         SEPARATOR X'00'), COUNT(*), SUM(CHAR_LENGTH(p.ref_key))
@@ -74,6 +76,9 @@ def aggregated_pages(
     """
     n = page_keys or PAGE_KEYS
     fetch(f"SET SESSION group_concat_max_len = {int(GROUP_CONCAT_MAX_LEN)}", {})
+    # every page reads one snapshot, whatever the session's isolation level (one statement did)
+    fetch("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", {})
+    fetch("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", {})
     start_name = "keyset_start"
     start: str | None = None
     after = False  # the next page starts strictly after ``start`` (a run read whole)
