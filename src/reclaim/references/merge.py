@@ -29,6 +29,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from itertools import filterfalse, repeat
 
+from reclaim.references.databases import dialect_of
+from reclaim.references.prefetch import prefetched
 from reclaim.references.sources import ReferenceSource
 from reclaim.references.span import KeySpan
 
@@ -146,6 +148,19 @@ def upper_bound(prefix: str) -> str | None:
     return stripped[:-1] + chr(ord(stripped[-1]) + 1)
 
 
+_SERVERS = frozenset({"postgresql", "mysql"})
+"""Dialects whose sources are read ahead in a thread: a server works while the listing goes on."""
+
+
+def _read_ahead(source: ReferenceSource, span: KeySpan | None) -> Iterator[list[str]]:
+    """``source``'s pages, read ahead (:func:`~reclaim.references.prefetch.prefetched`) on a server."""
+    pages = source.key_pages(span)
+    engine = getattr(source, "engine", None)  # a source of another kind (tests' in-memory ones) has none
+    if engine is not None and dialect_of(engine) in _SERVERS:
+        return prefetched(pages, name=source.name)
+    return pages
+
+
 class _Cursor:
     """One source's pages, taken as far as the listing has come."""
 
@@ -213,7 +228,7 @@ class PageCoverage:
     """
 
     def __init__(self, sources: Sequence[ReferenceSource], span: KeySpan | None = None) -> None:
-        self._cursors = [_Cursor(source.key_pages(span)) for source in sources]
+        self._cursors = [_Cursor(_read_ahead(source, span)) for source in sources]
         self._prefix = [s.is_prefix for s in sources]
         self._sidecars = [s.sidecars for s in sources]
         self._special = [self._prefix[i] or bool(self._sidecars[i]) for i in range(len(sources))]

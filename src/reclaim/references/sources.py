@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reclaim.config.model import ReferenceConfig
 from reclaim.errors import SourceError, UnorderedSource
+from reclaim.references.aggregated import PageMismatch, aggregated_pages
 from reclaim.references.databases import dialect_of
 from reclaim.references.extsort import sort_externally
 from reclaim.references.span import KeySpan, ValueBounds
@@ -392,7 +393,9 @@ class ReferenceSource:
             return
         where, params = self._span_sql(bounds) if bounds is not None and in_sql else ("", {})
         if self.config.order != "sort":
-            pages = self._execute_pages(self._select(with_rows=False, ordered=True, where=where), params)
+            pages = self._aggregated_pages(where, params)
+            if pages is None:
+                pages = self._execute_pages(self._select(with_rows=False, ordered=True, where=where), params)
             if admitted is None:
                 yield from pages
                 return
@@ -538,6 +541,60 @@ class ReferenceSource:
                 # one more round trip before the stream counts as complete: a connection lost at any
                 # moment of the read fails the source (as SQLAlchemy's close of its cursor does)
                 dbapi.rollback()
+        except dbapi_errors as exc:
+            raise self._error(exc) from None
+
+    def _aggregated_pages(self, where: str, extra: dict[str, Any]) -> Generator[list[Any], None, None] | None:
+        """The ordered stream as aggregated keyset pages (:mod:`~reclaim.references.aggregated`), or ``None``.
+
+        Only on PyMySQL, for a table column (not a JSON field, not a query)
+        whose own collation compares by code point, so that its index serves
+        every page; anything else reads rows as before.
+        """
+        cfg = self.config
+        if (
+            self.engine.dialect.driver != "pymysql"
+            or cfg.table is None
+            or cfg.json_path is not None
+            or cfg.order != "database"
+        ):
+            return None
+        collation = self._byte_ordered_collation()
+        if collation is None:
+            return None
+        self._ordered_by_collation = collation
+        expr, conditions = self._expression_and_conditions()
+        assert cfg.column is not None
+        params = {f"jf{i}": v for i, v in enumerate(cfg.json_filter.values())}
+        params.update(extra)
+        return self._keyset(
+            key=expr,
+            order=self._quote(cfg.column),
+            source=f"{self._table_ref()} WHERE {' AND '.join(conditions)}{where}",
+            params=params,
+        )
+
+    def _keyset(self, **query: Any) -> Generator[list[Any], None, None]:
+        dbapi_errors = (self.engine.dialect.loaded_dbapi.Error, SQLAlchemyError)
+        try:
+            with self.engine.connect() as conn:
+                dbapi = conn.connection.dbapi_connection
+                assert dbapi is not None
+                cursor = dbapi.cursor()
+
+                def fetch(sql: str, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+                    compiled = sa.text(sql).compile(dialect=conn.dialect)
+                    # always a dict, so that PyMySQL un-escapes the compiler's %% even without parameters
+                    cursor.execute(compiled.string, compiled.construct_params(values) or {})
+                    return list(cursor.fetchall())
+
+                try:
+                    yield from aggregated_pages(fetch, **query)
+                except PageMismatch as exc:
+                    raise SourceError(self.name, f"{exc}; the stream is stopped (fail closed)") from None
+                finally:
+                    cursor.close()
+                dbapi.rollback()  # one more round trip: a connection lost at any moment fails the source
         except dbapi_errors as exc:
             raise self._error(exc) from None
 
