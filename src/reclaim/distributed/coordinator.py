@@ -67,6 +67,7 @@ from reclaim.lifecycle import (
     StoreScan,
     resolve_config,
 )
+from reclaim.lifecycle.versioned import require_purgeable, require_quarantinable
 from reclaim.stores import Store
 from reclaim.stores.partitioned import KeyRange, default_boundaries
 
@@ -177,7 +178,7 @@ def _load(config: ConfigLike) -> Config:
 
 
 #: store settings whose guards live in the single-process steps only, refused before anything runs
-_UNSUPPORTED: Final = (("mode", "versioned"), ("age", "unreferenced"))
+_UNSUPPORTED: Final = (("age", "unreferenced"),)
 
 
 def _supported(config: Config) -> None:
@@ -231,6 +232,7 @@ def run(
             }
         )
         collecting = [name for name in names if c.policy(name).action == "collect"]
+        _require_versioning(c, collecting)
         if c.dry_run:
             report.purged = c.carry_out(c.plan_purge(skip_report_only=True, progress=progress))
         else:
@@ -245,6 +247,24 @@ def run(
         if not c.dry_run:
             observe_listing(c, report, started)
         return report
+
+
+def _require_versioning(c: Collector, names: Sequence[str]) -> None:
+    """The bucket checks of the single-process purge and quarantine, for every ``collect`` store, at once.
+
+    The single process makes them as it plans each step (the purge's for
+    ``purge = "lifecycle"``, the quarantine's for ``mode = "versioned"``);
+    here both are made before the first range is sent, so a bucket that keeps
+    no versions (or expires them too soon) refuses the run before any worker
+    purges or hides anything. Each worker makes them again for its range.
+    """
+    for name in names:
+        policy = c.policy(name)
+        store = c.session.store(name)
+        require_purgeable(store, purge=policy.purge, grace=policy.grace)
+        require_quarantinable(
+            store, mode=c.mode(name), action=policy.action, purge=policy.purge, grace=policy.grace
+        )
 
 
 def _purge(

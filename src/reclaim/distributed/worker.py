@@ -55,6 +55,7 @@ from reclaim.lifecycle import (
     recover_store,
     scan_store,
 )
+from reclaim.lifecycle.versioned import require_purgeable, require_quarantinable
 from reclaim.stores import default_mode
 from reclaim.stores.partitioned import KeyRange
 
@@ -202,6 +203,8 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
             out["retried"] = to_jsonable(recovered)
         since = _moment(task.options.get("phase_start"))
         if task.phase == "purge":
+            # the single-process purge's check and arguments (``purge = "lifecycle"``)
+            require_purgeable(store, purge=policy.purge, grace=policy.grace)
             plan = plan_purge(
                 store,
                 sources,
@@ -210,6 +213,7 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
                 now=_moment(task.options.get("due_before")),
                 quarantined_before=_moment(task.options.get("quarantined_before")),
                 key_range=key_range,
+                lifecycle=policy.purge == "lifecycle",
             )
             # what a killed first attempt did in this range (its report died with it), recovery included
             purged = _purged_before(plain, task, since) if since is not None else PurgeResult(task.store)
@@ -217,6 +221,8 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
             out["purged"] = to_jsonable(sum_purges(task.store, [purged, result]))
             return out
         mode = policy.mode or default_mode(store)
+        # the single-process quarantine's check (``mode = "versioned"``), before the range is listed
+        require_quarantinable(store, mode=mode, action=policy.action, purge=policy.purge, grace=grace)
         plan_q = plan_quarantine(
             store,
             sources,
@@ -234,8 +240,9 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
         )
         earlier_keys: list[str] = []
         earlier = _quarantined_before(plain, task, since, earlier_keys) if since is not None else Tally()
-        if earlier.count and mode == "move":
-            # moved to the trash by the first attempt: listed and found candidates then, not now
+        if earlier.count and mode != "mark":
+            # moved to the trash (or hidden under a delete marker) by the first attempt: listed and
+            # found candidates then, not now
             _add(plan_q.scan.listed, earlier)
             _add(plan_q.scan.candidates, earlier)
         out["scan"] = to_jsonable(plan_q.scan)
@@ -269,7 +276,7 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
             out["released_directories"] = sorted(directories)
         if earlier.count:
             _add(done.quarantined, earlier)
-            if mode != "move":
+            if mode == "mark":
                 # a marked object stays listed: the first attempt's entries are found active again
                 done.already_active -= min(done.already_active, earlier.count)
         out["quarantined"] = to_jsonable(done)
