@@ -208,6 +208,44 @@ def test_a_distributed_run_on_real_workers_equals_the_single_process_run(
             assert spread_bucket.served(key) == spread_bucket.data[key]
 
 
+def test_a_worker_killed_after_its_hide_is_retried_and_the_result_still_equals(
+    tmp_path: Path, twin: Callable[..., Twin], queue: str
+) -> None:
+    """A pool process SIGKILLed between its range's delete markers and their confirmation.
+
+    The retry's recovery confirms the hidden keys (a marker over the recorded version); they are
+    no longer listed, so the retry counts them as listed and quarantined by its first attempt, as
+    the single process, which listed them, does (fails if the retry counts them as a ``mark``
+    range's: the run record's ``listed`` and ``quarantined`` would fall short).
+    """
+    from reclaim.distributed.app import CeleryDispatcher, make_app
+
+    single, single_bucket = twin("single")
+    spread, spread_bucket = twin("spread")
+    marker = tmp_path / "killed"
+    fault = {"RECLAIM_FAULT": "quarantine.after-hide:1", "RECLAIM_FAULT_ONCE": str(marker)}
+    dispatcher = CeleryDispatcher(make_app(queue=queue), timeout=180)
+    try:
+        with workers(queue, tmp_path / "workers.log", count=1, **fault):
+            expected = api.run(single.config_path)
+            got = run(spread.config_path, dispatcher=dispatcher, boundaries=SPLITS)
+    finally:
+        dispatcher.close()
+    assert marker.exists(), "no pool process was killed"
+    assert counts(spread, got.run_id) == counts(single, expected.run_id)
+    assert spread_bucket.all_versions() == single_bucket.all_versions()
+    final = {key: rows[-1][0] for key, rows in entries(spread, spread_bucket).items()}
+    assert final == {key: rows[-1][0] for key, rows in entries(single, single_bucket).items()}
+    assert set(final.values()) == {"QUARANTINED"}
+    catalog = open_catalog(spread.config.catalog)
+    try:
+        record = catalog.get_run(got.run_id)
+        assert record is not None
+        assert record.counts["retried"]["main"]["confirmed"] > 0, record.counts
+    finally:
+        catalog.dispose()
+
+
 def test_a_distributed_run_in_process_equals_on_a_partitioning_of_every_size(
     twin: Callable[..., Twin],
 ) -> None:
