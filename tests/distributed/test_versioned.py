@@ -21,13 +21,12 @@ from typing import Any
 
 import pytest
 
+from lifecycle.archive import Archive, make_archive
 from reclaim import api
 from reclaim.catalog import Journal, State, open_catalog
 from reclaim.distributed import InProcess, RangeTask, run, run_range, split
 from reclaim.distributed.worker import ConfigSpec
 from reclaim.errors import ConfigError
-
-from lifecycle.archive import Archive, make_archive
 
 from .conftest import counts, workers
 
@@ -140,7 +139,13 @@ def entries(archive: Archive, bucket: Bucket) -> dict[str, list[tuple[str, str, 
         after = 0
         while batch := journal.select(store="main", states=list(State), after_id=after):
             for e in batch:
-                row = (e.state.value, e.mode, e.note, e.version_id == bucket.ids[e.key], e.marker_id is not None)
+                row = (
+                    e.state.value,
+                    e.mode,
+                    e.note,
+                    e.version_id == bucket.ids[e.key],
+                    e.marker_id is not None,
+                )
                 out.setdefault(e.key, []).append(row)
             after = batch[-1].id
         return out
@@ -237,6 +242,7 @@ def test_a_worker_killed_after_its_hide_is_retried_and_the_result_still_equals(
     final = {key: rows[-1][0] for key, rows in entries(spread, spread_bucket).items()}
     assert final == {key: rows[-1][0] for key, rows in entries(single, single_bucket).items()}
     assert set(final.values()) == {"QUARANTINED"}
+    assert got.run_id is not None
     catalog = open_catalog(spread.config.catalog)
     try:
         record = catalog.get_run(got.run_id)
@@ -290,7 +296,10 @@ def test_split_and_a_range_listing_on_a_versioned_bucket(twin: Callable[..., Twi
     served = sorted(set(KEYS) - set(hidden))
     listed: list[str] = []
     for key_range in ranges:
-        part = [info.key for info in store.list(start_after=key_range.start_after, end_before=key_range.end_before)]
+        part = [
+            info.key
+            for info in store.list(start_after=key_range.start_after, end_before=key_range.end_before)
+        ]
         part = [key for key in part if key in key_range]
         assert part == [key for key in served if key in key_range]
         listed += part
@@ -400,4 +409,3 @@ def test_a_worker_checks_the_bucket_again_before_its_range(twin: Callable[..., T
             with pytest.raises(ConfigError, match="no lifecycle configuration"):
                 run_range(_task(spread, phase, run_id, token, fence))
         assert outcome(spread, bucket) == before, phase
-

@@ -6,7 +6,10 @@ recovers what a killed run left in flight, and closes the run. In between it
 does what :func:`reclaim.api.run` does, in the same order, except that each
 store's purge and quarantine are split into key ranges sent to workers:
 
-1. every collection is reflected and every store's sources checked;
+1. every collection is reflected and every store's sources checked, and the
+   bucket of every ``collect`` store in ``versioned`` mode (or with ``purge =
+   "lifecycle"``) gets the single-process purge's and quarantine's checks,
+   before the first range is sent (each worker checks again for its range);
 2. **purge**: one ``purge`` task per range of every ``collect`` store; each
    worker purges the due entries of its range (re-checked, as always);
 3. row collections, on the coordinator (they are SQL, not listings);
@@ -243,6 +246,7 @@ def run(
         record_findings(c, report.scans)
         expired = c.carry_out(c.plan_expire())
         report.expired_rows, report.expired_entries = expired.rows, expired.entries
+        report.expired_objects = expired.objects
         c.counts["findings"] = report.findings
         if not c.dry_run:
             observe_listing(c, report, started)

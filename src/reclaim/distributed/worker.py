@@ -6,10 +6,13 @@ worker does with it, in one of three phases:
 
 - ``purge``: settle the range's in-flight entries (a retried task finishes
   what its killed first attempt left), then purge the range's due entries,
-  re-checked against every reference source (the purge of the lifecycle);
+  re-checked against every reference source (the purge of the lifecycle,
+  with the single-process purge's bucket check and ``lifecycle`` argument
+  for ``purge = "lifecycle"``);
 - ``scan``: scan the range read-only (the store's ``max_fraction`` is the
   coordinator's to check, over the whole store);
-- ``quarantine``: settle the range's in-flight entries, scan the range with
+- ``quarantine``: settle the range's in-flight entries, check a ``versioned``
+  store's bucket as the single-process quarantine does, scan the range with
   the coordinator's ``scan_start`` (one age threshold for the whole store),
   refuse if its candidates exceed the range's share of the store's
   ``max_fraction`` budget, then quarantine them.
@@ -25,7 +28,8 @@ disjoint, and a redelivered task never runs beside its first attempt, see
 :mod:`reclaim.distributed.app`), so the in-flight entries of the range are the
 first attempt's, and settling them first is what ``recover`` does at the start
 of any run. Work the first attempt finished stays done: quarantined objects
-are moved (or journaled) already, purged ones gone. The first attempt's
+are moved, hidden under their delete marker (``versioned``) or journaled
+already, purged ones gone. The first attempt's
 report died with it, so the retry reads what it did from the journal (the
 range's entries this run changed since the phase began) and reports it with
 its own: the run record's counts are those of a run nobody killed. What the
