@@ -21,7 +21,9 @@ store's purge and quarantine are split into key ranges sent to workers:
    candidates plus an equal part of the slack);
 5. **quarantine**: one ``quarantine`` task per range of every store (report-only
    stores are only scanned), all with one ``scan_start``, so the whole store
-   has one age threshold;
+   has one age threshold; with ``age = "unreferenced"`` each range records its
+   sightings, and the coordinator finishes the store's clock once every range
+   was scanned (a range's scan is not a complete scan of the store);
 6. expiry of archived rows and finished journal entries, on the coordinator.
 
 Each range's results come back as JSON and are summed per store
@@ -44,7 +46,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from reclaim.api.cycle import CycleReport, observe_listing, record_findings
 from reclaim.api.inspection import ScanReport
@@ -180,22 +182,6 @@ def _load(config: ConfigLike) -> Config:
     return resolve_config(config if isinstance(config, Config) else Path(config))
 
 
-#: store settings whose guards live in the single-process steps only, refused before anything runs
-_UNSUPPORTED: Final = (("age", "unreferenced"),)
-
-
-def _supported(config: Config) -> None:
-    """Refuse (fail closed) the store settings a worker's range would not honour."""
-    for name, store in config.stores.items():
-        for field, value in _UNSUPPORTED:
-            if getattr(store, field, None) == value:
-                raise ConfigError(
-                    f"store {name!r}: {field} = {value!r} is not supported by distributed runs yet; "
-                    "run it in one process (reclaim run without --workers)",
-                    field=f"stores.{name}.{field}",
-                )
-
-
 def run(
     config: ConfigLike,
     *,
@@ -217,7 +203,6 @@ def run(
     error, the range named in the message.
     """
     loaded = _load(config)
-    _supported(loaded)
     spec = ConfigSpec.of(loaded, inline=inline)
     chosen = dispatcher if dispatcher is not None else _celery()
     options = {"show": show, "workers": chosen.describe(), "partitions": partitions}
@@ -310,6 +295,13 @@ def _quarantine(
     phase: Phase = "scan" if c.dry_run else "quarantine"
     tasks = ranges.tasks(phase, names, spec, None if c.dry_run else c, options)
     grouped = _grouped(tasks, dispatcher.map(tasks, check=c.check_lease))
+    if not c.dry_run:
+        for name in names:
+            if c.policy(name).age == "unreferenced":
+                # every range of the store was scanned (each recorded its sightings, none finished
+                # the clock): the complete scan's finish, forgetting what no range saw, as the single
+                # process finishes the clock after its scan
+                c.watch("store", name).finish()
     scans: list[StoreScan] = []
     quarantined: list[QuarantineResult] = []
     for name in names:

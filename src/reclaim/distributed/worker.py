@@ -40,13 +40,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from reclaim.catalog import Entry, Journal, State
+from reclaim.catalog import Entry, Journal, Sightings, State
 from reclaim.catalog.fence import TokenFence
-from reclaim.config import Config, load_config, parse_config
+from reclaim.config import Config, StoreConfig, load_config, parse_config
 from reclaim.config.jsonable import to_jsonable
 from reclaim.distributed.results import sum_purges
 from reclaim.errors import ConfigError, UnsafeToProceed
@@ -59,6 +59,7 @@ from reclaim.lifecycle import (
     recover_store,
     scan_store,
 )
+from reclaim.lifecycle.unreferenced import Watch
 from reclaim.lifecycle.versioned import require_purgeable, require_quarantinable
 from reclaim.stores import default_mode
 from reclaim.stores.partitioned import KeyRange
@@ -170,6 +171,7 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
         store = session.store(task.store)
         sources = session.sources(task.store)
         out: dict[str, Any] = {"store": task.store, "index": task.index, "phase": task.phase}
+        scan_start = _moment(task.options.get("scan_start"))
         if task.phase == "scan":
             scan = scan_store(
                 store,
@@ -180,9 +182,11 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
                 trash_prefix=policy.trash_prefix,
                 exclude=policy.exclude,
                 show=int(task.options.get("show", 0)),
-                scan_start=_moment(task.options.get("scan_start")),
+                scan_start=scan_start,
                 key_range=key_range,
                 released=session.released(task.store),
+                # age = "unreferenced": the clock read, never written (the guard's, a dry run's, a scan's)
+                watch=_watch(policy, catalog.sightings, task, scan_start, fence=None),
             )
             out["scan"] = to_jsonable(scan)
             return out
@@ -227,6 +231,9 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
         mode = policy.mode or default_mode(store)
         # the single-process quarantine's check (``mode = "versioned"``), before the range is listed
         require_quarantinable(store, mode=mode, action=policy.action, purge=policy.purge, grace=grace)
+        # age = "unreferenced": the range's sightings recorded (fenced), the clock finished by the
+        # coordinator once every range of the store was scanned
+        watch = _watch(policy, catalog.sightings, task, scan_start, fence=fence)
         plan_q = plan_quarantine(
             store,
             sources,
@@ -239,11 +246,14 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
             exclude=policy.exclude,
             show=int(task.options.get("show", 0)),
             key_range=key_range,
-            scan_start=_moment(task.options.get("scan_start")),
+            scan_start=scan_start,
             released=session.released(task.store),
+            watch=watch,
         )
         earlier_keys: list[str] = []
         earlier = _quarantined_before(plain, task, since, earlier_keys) if since is not None else Tally()
+        if earlier_keys and watch is not None:
+            watch.forget(earlier_keys)  # collected by the first attempt: a restored one starts again
         if earlier.count and mode != "mark":
             # moved to the trash (or hidden under a delete marker) by the first attempt: listed and
             # found candidates then, not now
@@ -285,6 +295,46 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
                 done.already_active -= min(done.already_active, earlier.count)
         out["quarantined"] = to_jsonable(done)
         return out
+
+
+class RangeWatch(Watch):
+    """The clock of ``age = "unreferenced"`` for one range of a store: records, never finishes.
+
+    A range's scan is not a complete scan of the store: finishing the clock
+    there would forget what the other ranges have not recorded yet. The
+    coordinator finishes it once every range of the store was scanned
+    (:func:`reclaim.distributed.coordinator.run`), as the single process
+    does after its scan.
+    """
+
+    def finish(self) -> None:
+        """Nothing to do here: the store's clock is the coordinator's to finish."""
+        self.finished = True
+
+
+def _watch(
+    policy: StoreConfig,
+    sightings: Sightings,
+    task: RangeTask,
+    now: datetime | None,
+    *,
+    fence: TokenFence | None,
+) -> Watch | None:
+    """The range's clock (``age = "unreferenced"``): recording and fenced with ``fence``, else read only."""
+    if policy.age != "unreferenced":
+        return None
+    moment = now if now is not None else datetime.now(UTC)
+    if fence is None:
+        return Watch(sightings, "store", task.store, moment, policy.min_age)
+    return RangeWatch(
+        sightings.fenced(fence),
+        "store",
+        task.store,
+        moment,
+        policy.min_age,
+        run_id=task.run_id,
+        check_lease=fence.check,
+    )
 
 
 def _changed(
