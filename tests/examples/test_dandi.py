@@ -395,6 +395,7 @@ def test_dandis_rules_night_by_night(archive: Archive) -> None:
     _nights(archive, distributed=None)
 
 
+@pytest.mark.timeout(1200)  # 40 cycles of 4 ranges, each range a session of its own
 def test_dandis_rules_night_by_night_in_key_ranges(archive: Archive) -> None:
     """The same nights, each cycle a distributed run (``mode = "versioned"``, ``purge = "delete"``):
     the bucket cut at the quartiles of its keys (its first level is two directories), each range
