@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import reclaim.distributed
-from reclaim import api
 from reclaim.errors import ConfigError
 from reclaim.stores.partitioned import KeyRange, just_below
 
@@ -51,19 +48,3 @@ def test_the_public_names() -> None:
         "scan",
         "split",
     ]
-
-
-@pytest.mark.parametrize("setting", ['age = "unreferenced"'])
-def test_settings_a_range_would_not_honour_are_refused_before_anything_runs(
-    tmp_path: Path, setting: str
-) -> None:
-    from reclaim.distributed import InProcess, run
-
-    from .conftest import build, state
-
-    archive = build(tmp_path / "a", {"old/orphan": False, "kept": True}, grace="0", extra=setting)
-    before = state(archive)
-    with pytest.raises(ConfigError, match="not supported by distributed runs"):
-        run(archive.config_path, dispatcher=InProcess(archive.config))
-    assert state(archive) == before
-    assert api.runs(archive.config) == []  # refused before the run record, the lease or a listing

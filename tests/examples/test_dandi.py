@@ -392,6 +392,32 @@ def _pks(samples: list[str]) -> list[int]:
 
 
 def test_dandis_rules_night_by_night(archive: Archive) -> None:
+    _nights(archive, distributed=None)
+
+
+@pytest.mark.timeout(1200)  # 40 cycles of 4 ranges, each range a session of its own
+def test_dandis_rules_night_by_night_in_key_ranges(archive: Archive) -> None:
+    """The same nights, each cycle a distributed run (``mode = "versioned"``, ``purge = "delete"``):
+    the bucket cut at the quartiles of its keys (its first level is two directories), each range
+    worked by the workers' own function (:class:`~reclaim.distributed.InProcess`); the outcomes
+    are the same table's."""
+    from reclaim.distributed import split
+    from reclaim.lifecycle import Session
+
+    keys = sorted(P.all_objects())
+    quartiles = [keys[len(keys) * q // 4] for q in (1, 2, 3)]
+    with Session(CONFIG) as session:
+        assert len(split(session.store("bucket"), partitions=3)) == 2  # blobs/ and zarr/
+        assert len(split(session.store("bucket"), partitions=3, boundaries=quartiles)) == 4
+    _nights(archive, distributed=quartiles)
+
+
+def _nights(archive: Archive, *, distributed: list[str] | None) -> None:
+    """Every night of ``NIGHTS`` against the table; ``distributed``: the split points of a distributed
+    run (else the single-process run, night 0 through the command line)."""
+    from reclaim.distributed import InProcess
+    from reclaim.distributed import run as run_in_ranges
+
     assert archive.observe() == expected(-1)
     b5 = {
         "row": archive.row("api_assetblob", 5),
@@ -401,7 +427,11 @@ def test_dandis_rules_night_by_night(archive: Archive) -> None:
     for cycle_night in NIGHTS:
         archive.travel(cycle_night - night)
         night = cycle_night
-        if night == 0:
+        if distributed is not None:
+            dispatcher = InProcess(archive.config)
+            splits = {"bucket": distributed}
+            report = run_in_ranges(CONFIG, dispatcher=dispatcher, boundaries=splits, show=50).to_dict()
+        elif night == 0:
             report = _night_zero_through_the_cli(archive)
         else:
             report = reclaim.run(archive.config, show=50).to_dict()

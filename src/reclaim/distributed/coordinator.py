@@ -6,7 +6,10 @@ recovers what a killed run left in flight, and closes the run. In between it
 does what :func:`reclaim.api.run` does, in the same order, except that each
 store's purge and quarantine are split into key ranges sent to workers:
 
-1. every collection is reflected and every store's sources checked;
+1. every collection is reflected and every store's sources checked, and the
+   bucket of every ``collect`` store in ``versioned`` mode (or with ``purge =
+   "lifecycle"``) gets the single-process purge's and quarantine's checks,
+   before the first range is sent (each worker checks again for its range);
 2. **purge**: one ``purge`` task per range of every ``collect`` store; each
    worker purges the due entries of its range (re-checked, as always);
 3. row collections, on the coordinator (they are SQL, not listings);
@@ -18,7 +21,9 @@ store's purge and quarantine are split into key ranges sent to workers:
    candidates plus an equal part of the slack);
 5. **quarantine**: one ``quarantine`` task per range of every store (report-only
    stores are only scanned), all with one ``scan_start``, so the whole store
-   has one age threshold;
+   has one age threshold; with ``age = "unreferenced"`` each range records its
+   sightings, and the coordinator finishes the store's clock once every range
+   was scanned (a range's scan is not a complete scan of the store);
 6. expiry of archived rows and finished journal entries, on the coordinator.
 
 Each range's results come back as JSON and are summed per store
@@ -41,7 +46,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from reclaim.api.cycle import CycleReport, observe_listing, record_findings
 from reclaim.api.inspection import ScanReport
@@ -67,6 +72,7 @@ from reclaim.lifecycle import (
     StoreScan,
     resolve_config,
 )
+from reclaim.lifecycle.versioned import require_purgeable, require_quarantinable
 from reclaim.stores import Store
 from reclaim.stores.partitioned import KeyRange, default_boundaries
 
@@ -176,22 +182,6 @@ def _load(config: ConfigLike) -> Config:
     return resolve_config(config if isinstance(config, Config) else Path(config))
 
 
-#: store settings whose guards live in the single-process steps only, refused before anything runs
-_UNSUPPORTED: Final = (("mode", "versioned"), ("age", "unreferenced"))
-
-
-def _supported(config: Config) -> None:
-    """Refuse (fail closed) the store settings a worker's range would not honour."""
-    for name, store in config.stores.items():
-        for field, value in _UNSUPPORTED:
-            if getattr(store, field, None) == value:
-                raise ConfigError(
-                    f"store {name!r}: {field} = {value!r} is not supported by distributed runs yet; "
-                    "run it in one process (reclaim run without --workers)",
-                    field=f"stores.{name}.{field}",
-                )
-
-
 def run(
     config: ConfigLike,
     *,
@@ -213,7 +203,6 @@ def run(
     error, the range named in the message.
     """
     loaded = _load(config)
-    _supported(loaded)
     spec = ConfigSpec.of(loaded, inline=inline)
     chosen = dispatcher if dispatcher is not None else _celery()
     options = {"show": show, "workers": chosen.describe(), "partitions": partitions}
@@ -231,6 +220,7 @@ def run(
             }
         )
         collecting = [name for name in names if c.policy(name).action == "collect"]
+        _require_versioning(c, collecting)
         if c.dry_run:
             report.purged = c.carry_out(c.plan_purge(skip_report_only=True, progress=progress))
         else:
@@ -241,10 +231,29 @@ def run(
         record_findings(c, report.scans)
         expired = c.carry_out(c.plan_expire())
         report.expired_rows, report.expired_entries = expired.rows, expired.entries
+        report.expired_objects = expired.objects
         c.counts["findings"] = report.findings
         if not c.dry_run:
             observe_listing(c, report, started)
         return report
+
+
+def _require_versioning(c: Collector, names: Sequence[str]) -> None:
+    """The bucket checks of the single-process purge and quarantine, for every ``collect`` store, at once.
+
+    The single process makes them as it plans each step (the purge's for
+    ``purge = "lifecycle"``, the quarantine's for ``mode = "versioned"``);
+    here both are made before the first range is sent, so a bucket that keeps
+    no versions (or expires them too soon) refuses the run before any worker
+    purges or hides anything. Each worker makes them again for its range.
+    """
+    for name in names:
+        policy = c.policy(name)
+        store = c.session.store(name)
+        require_purgeable(store, purge=policy.purge, grace=policy.grace)
+        require_quarantinable(
+            store, mode=c.mode(name), action=policy.action, purge=policy.purge, grace=policy.grace
+        )
 
 
 def _purge(
@@ -286,6 +295,13 @@ def _quarantine(
     phase: Phase = "scan" if c.dry_run else "quarantine"
     tasks = ranges.tasks(phase, names, spec, None if c.dry_run else c, options)
     grouped = _grouped(tasks, dispatcher.map(tasks, check=c.check_lease))
+    if not c.dry_run:
+        for name in names:
+            if c.policy(name).age == "unreferenced":
+                # every range of the store was scanned (each recorded its sightings, none finished
+                # the clock): the complete scan's finish, forgetting what no range saw, as the single
+                # process finishes the clock after its scan
+                c.watch("store", name).finish()
     scans: list[StoreScan] = []
     quarantined: list[QuarantineResult] = []
     for name in names:

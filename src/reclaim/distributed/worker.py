@@ -6,10 +6,13 @@ worker does with it, in one of three phases:
 
 - ``purge``: settle the range's in-flight entries (a retried task finishes
   what its killed first attempt left), then purge the range's due entries,
-  re-checked against every reference source (the purge of the lifecycle);
+  re-checked against every reference source (the purge of the lifecycle,
+  with the single-process purge's bucket check and ``lifecycle`` argument
+  for ``purge = "lifecycle"``);
 - ``scan``: scan the range read-only (the store's ``max_fraction`` is the
   coordinator's to check, over the whole store);
-- ``quarantine``: settle the range's in-flight entries, scan the range with
+- ``quarantine``: settle the range's in-flight entries, check a ``versioned``
+  store's bucket as the single-process quarantine does, scan the range with
   the coordinator's ``scan_start`` (one age threshold for the whole store),
   refuse if its candidates exceed the range's share of the store's
   ``max_fraction`` budget, then quarantine them.
@@ -25,7 +28,8 @@ disjoint, and a redelivered task never runs beside its first attempt, see
 :mod:`reclaim.distributed.app`), so the in-flight entries of the range are the
 first attempt's, and settling them first is what ``recover`` does at the start
 of any run. Work the first attempt finished stays done: quarantined objects
-are moved (or journaled) already, purged ones gone. The first attempt's
+are moved, hidden under their delete marker (``versioned``) or journaled
+already, purged ones gone. The first attempt's
 report died with it, so the retry reads what it did from the journal (the
 range's entries this run changed since the phase began) and reports it with
 its own: the run record's counts are those of a run nobody killed. What the
@@ -36,13 +40,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from reclaim.catalog import Entry, Journal, State
+from reclaim.catalog import Entry, Journal, Sightings, State
 from reclaim.catalog.fence import TokenFence
-from reclaim.config import Config, load_config, parse_config
+from reclaim.config import Config, StoreConfig, load_config, parse_config
 from reclaim.config.jsonable import to_jsonable
 from reclaim.distributed.results import sum_purges
 from reclaim.errors import ConfigError, UnsafeToProceed
@@ -55,6 +59,8 @@ from reclaim.lifecycle import (
     recover_store,
     scan_store,
 )
+from reclaim.lifecycle.unreferenced import Watch
+from reclaim.lifecycle.versioned import require_purgeable, require_quarantinable
 from reclaim.stores import default_mode
 from reclaim.stores.partitioned import KeyRange
 
@@ -165,6 +171,7 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
         store = session.store(task.store)
         sources = session.sources(task.store)
         out: dict[str, Any] = {"store": task.store, "index": task.index, "phase": task.phase}
+        scan_start = _moment(task.options.get("scan_start"))
         if task.phase == "scan":
             scan = scan_store(
                 store,
@@ -175,9 +182,11 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
                 trash_prefix=policy.trash_prefix,
                 exclude=policy.exclude,
                 show=int(task.options.get("show", 0)),
-                scan_start=_moment(task.options.get("scan_start")),
+                scan_start=scan_start,
                 key_range=key_range,
                 released=session.released(task.store),
+                # age = "unreferenced": the clock read, never written (the guard's, a dry run's, a scan's)
+                watch=_watch(policy, catalog.sightings, task, scan_start, fence=None),
             )
             out["scan"] = to_jsonable(scan)
             return out
@@ -202,6 +211,8 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
             out["retried"] = to_jsonable(recovered)
         since = _moment(task.options.get("phase_start"))
         if task.phase == "purge":
+            # the single-process purge's check and arguments (``purge = "lifecycle"``)
+            require_purgeable(store, purge=policy.purge, grace=policy.grace)
             plan = plan_purge(
                 store,
                 sources,
@@ -210,6 +221,7 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
                 now=_moment(task.options.get("due_before")),
                 quarantined_before=_moment(task.options.get("quarantined_before")),
                 key_range=key_range,
+                lifecycle=policy.purge == "lifecycle",
             )
             # what a killed first attempt did in this range (its report died with it), recovery included
             purged = _purged_before(plain, task, since) if since is not None else PurgeResult(task.store)
@@ -217,6 +229,11 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
             out["purged"] = to_jsonable(sum_purges(task.store, [purged, result]))
             return out
         mode = policy.mode or default_mode(store)
+        # the single-process quarantine's check (``mode = "versioned"``), before the range is listed
+        require_quarantinable(store, mode=mode, action=policy.action, purge=policy.purge, grace=grace)
+        # age = "unreferenced": the range's sightings recorded (fenced), the clock finished by the
+        # coordinator once every range of the store was scanned
+        watch = _watch(policy, catalog.sightings, task, scan_start, fence=fence)
         plan_q = plan_quarantine(
             store,
             sources,
@@ -229,13 +246,17 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
             exclude=policy.exclude,
             show=int(task.options.get("show", 0)),
             key_range=key_range,
-            scan_start=_moment(task.options.get("scan_start")),
+            scan_start=scan_start,
             released=session.released(task.store),
+            watch=watch,
         )
         earlier_keys: list[str] = []
         earlier = _quarantined_before(plain, task, since, earlier_keys) if since is not None else Tally()
-        if earlier.count and mode == "move":
-            # moved to the trash by the first attempt: listed and found candidates then, not now
+        if earlier_keys and watch is not None:
+            watch.forget(earlier_keys)  # collected by the first attempt: a restored one starts again
+        if earlier.count and mode != "mark":
+            # moved to the trash (or hidden under a delete marker) by the first attempt: listed and
+            # found candidates then, not now
             _add(plan_q.scan.listed, earlier)
             _add(plan_q.scan.candidates, earlier)
         out["scan"] = to_jsonable(plan_q.scan)
@@ -269,11 +290,51 @@ def run_range(task: RangeTask, *, config: Config | None = None) -> dict[str, Any
             out["released_directories"] = sorted(directories)
         if earlier.count:
             _add(done.quarantined, earlier)
-            if mode != "move":
+            if mode == "mark":
                 # a marked object stays listed: the first attempt's entries are found active again
                 done.already_active -= min(done.already_active, earlier.count)
         out["quarantined"] = to_jsonable(done)
         return out
+
+
+class RangeWatch(Watch):
+    """The clock of ``age = "unreferenced"`` for one range of a store: records, never finishes.
+
+    A range's scan is not a complete scan of the store: finishing the clock
+    there would forget what the other ranges have not recorded yet. The
+    coordinator finishes it once every range of the store was scanned
+    (:func:`reclaim.distributed.coordinator.run`), as the single process
+    does after its scan.
+    """
+
+    def finish(self) -> None:
+        """Nothing to do here: the store's clock is the coordinator's to finish."""
+        self.finished = True
+
+
+def _watch(
+    policy: StoreConfig,
+    sightings: Sightings,
+    task: RangeTask,
+    now: datetime | None,
+    *,
+    fence: TokenFence | None,
+) -> Watch | None:
+    """The range's clock (``age = "unreferenced"``): recording and fenced with ``fence``, else read only."""
+    if policy.age != "unreferenced":
+        return None
+    moment = now if now is not None else datetime.now(UTC)
+    if fence is None:
+        return Watch(sightings, "store", task.store, moment, policy.min_age)
+    return RangeWatch(
+        sightings.fenced(fence),
+        "store",
+        task.store,
+        moment,
+        policy.min_age,
+        run_id=task.run_id,
+        check_lease=fence.check,
+    )
 
 
 def _changed(

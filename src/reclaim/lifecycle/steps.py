@@ -33,7 +33,7 @@ from reclaim.lifecycle.scan import StoreScan
 from reclaim.lifecycle.spool import discard_on_error
 from reclaim.lifecycle.strays import releaser
 from reclaim.lifecycle.unreferenced import Watch
-from reclaim.lifecycle.versioned import require_versioning
+from reclaim.lifecycle.versioned import require_purgeable, require_quarantinable
 from reclaim.stores import is_versioned
 
 if TYPE_CHECKING:
@@ -115,11 +115,13 @@ class QuarantineStep(_Once):
         with discard_on_error(plans):
             for name in names:
                 policy = c.policy(name)
-                if c.mode(name) == "versioned" and policy.action == "collect":
-                    # refused before the scan: a bucket that keeps no versions would lose the objects
-                    lifecycle = policy.purge == "lifecycle"
-                    effective = policy.grace if grace is None else grace
-                    require_versioning(c.session.store(name), grace=effective, lifecycle=lifecycle)
+                require_quarantinable(
+                    c.session.store(name),
+                    mode=c.mode(name),
+                    action=policy.action,
+                    purge=policy.purge,
+                    grace=policy.grace if grace is None else grace,
+                )
                 plans.append(
                     plan_quarantine(
                         c.session.store(name),
@@ -210,10 +212,8 @@ class PurgeStep(_Once):
         progress: ProgressLike = None,
     ) -> PurgeStep:
         for name in names:
-            policy = c.policy(name)
-            if policy.purge == "lifecycle":
-                # the bucket must still expire what the purge leaves to it, and no sooner than grace
-                require_versioning(c.session.store(name), grace=policy.grace, lifecycle=True)
+            # the bucket must still expire what a lifecycle purge leaves to it, and no sooner than grace
+            require_purgeable(c.session.store(name), purge=c.policy(name).purge, grace=c.policy(name).grace)
         plans: list[PurgePlan] = []
         with discard_on_error(plans):
             for name in names:

@@ -41,6 +41,8 @@ __all__ = [
     "REQUEST",
     "hidden",
     "recover_versioned",
+    "require_purgeable",
+    "require_quarantinable",
     "require_versioning",
     "unhide",
     "versioned_store",
@@ -90,6 +92,30 @@ def require_versioning(store: Store, *, grace: timedelta, lifecycle: bool) -> Ve
             field=field,
         )
     return store
+
+
+def require_purgeable(store: Store, *, purge: str, grace: timedelta) -> None:
+    """What a purge checks of ``store`` before its due entries are planned (every purge, in any process).
+
+    ``purge = "lifecycle"`` leaves the versions to the bucket's noncurrent-version
+    expiry: the bucket must still expire every one of them, no sooner than
+    ``grace`` (:func:`require_versioning` with ``lifecycle``). Raises what it raises.
+    """
+    if purge == "lifecycle":
+        require_versioning(store, grace=grace, lifecycle=True)
+
+
+def require_quarantinable(store: Store, *, mode: str, action: str, purge: str, grace: timedelta) -> None:
+    """What a quarantine checks of ``store`` before its scan (every quarantine, in any process).
+
+    A ``collect`` store in ``versioned`` mode is refused on a bucket that keeps
+    no versions, or whose rules would expire them too soon (or, with ``purge =
+    "lifecycle"``, not at all): :func:`require_versioning`, before anything is
+    listed or moved. Raises what it raises.
+    """
+    if mode == "versioned" and action == "collect":
+        # refused before the scan: a bucket that keeps no versions would lose the objects
+        require_versioning(store, grace=grace, lifecycle=purge == "lifecycle")
 
 
 def unhide(store: Store, entries: Sequence[Entry]) -> list[str]:
