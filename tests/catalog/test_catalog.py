@@ -281,7 +281,9 @@ def test_a_read_only_reader_reads_the_last_commit_while_a_writer_holds_the_lock(
         assert connection.exec_driver_sql(count).scalar_one() == 2
 
 
-def test_a_read_only_url_leaves_the_journal_mode_of_the_file_alone(tmp_path: Path, catalogs: list[Catalog]) -> None:
+def test_a_read_only_url_leaves_the_journal_mode_of_the_file_alone(
+    tmp_path: Path, catalogs: list[Catalog]
+) -> None:
     path = tmp_path / "catalog.sqlite"
     engine = sa.create_engine(f"sqlite:///{path}")
     try:
