@@ -236,6 +236,67 @@ def test_ddl_in_a_failed_transaction_leaves_nothing(sqlite_url: str, catalogs: l
     assert "half_made" not in _table_names(sqlite_url)
 
 
+def _pragma(connection: sa.Connection, name: str) -> object:
+    return connection.exec_driver_sql(f"PRAGMA {name}").scalar_one()
+
+
+def test_a_sqlite_catalog_commits_durably_in_write_ahead_log_mode(
+    sqlite_url: str, catalogs: list[Catalog]
+) -> None:
+    # one sync of the log per commit instead of several of the rollback journal, and every
+    # commit on disk when it returns (an intent is durable before its object moves)
+    catalog = _open(catalogs, sqlite_url)
+    catalog.upgrade()
+    with catalog.begin() as connection:
+        assert _pragma(connection, "journal_mode") == "wal"
+        assert _pragma(connection, "synchronous") == 2  # FULL
+    # the mode is the file's: a plain connection of another process finds it so
+    engine = sa.create_engine(sqlite_url)
+    try:
+        with engine.connect() as connection:
+            assert _pragma(connection, "journal_mode") == "wal"
+    finally:
+        engine.dispose()
+
+
+def test_a_read_only_reader_reads_the_last_commit_while_a_writer_holds_the_lock(
+    tmp_path: Path, catalogs: list[Catalog]
+) -> None:
+    # what the dashboard does (a mode=ro URL): in WAL mode it neither waits for a collector's
+    # write transaction nor sees its uncommitted rows
+    path = tmp_path / "catalog.sqlite"
+    writer = _open(catalogs, f"sqlite:///{path}")
+    writer.upgrade()
+    with writer.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE probe (id INTEGER)")
+        connection.exec_driver_sql("INSERT INTO probe VALUES (1)")
+    reader = _open(catalogs, f"sqlite:///file:{path}?mode=ro&uri=true")
+    count = "SELECT count(*) FROM probe"
+    with writer.begin() as connection:  # BEGIN IMMEDIATE: the write lock, held while the reader reads
+        connection.exec_driver_sql("INSERT INTO probe VALUES (2)")
+        with reader.begin() as read:
+            assert read.exec_driver_sql(count).scalar_one() == 1
+            assert _pragma(read, "journal_mode") == "wal"
+    with reader.begin() as connection:
+        assert connection.exec_driver_sql(count).scalar_one() == 2
+
+
+def test_a_read_only_url_leaves_the_journal_mode_of_the_file_alone(
+    tmp_path: Path, catalogs: list[Catalog]
+) -> None:
+    path = tmp_path / "catalog.sqlite"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE t (id INTEGER)")
+    finally:
+        engine.dispose()
+    reader = _open(catalogs, f"sqlite:///file:{path}?mode=ro&uri=true")
+    with reader.begin() as connection:
+        assert _pragma(connection, "journal_mode") == "delete"
+        assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 0
+
+
 # -- schemas ------------------------------------------------------------------------------
 
 

@@ -80,7 +80,15 @@ def _releases(kind: str, released: str, key: str) -> bool:
 def _matching(
     connection: sa.Connection, table: sa.Table, store: str, keys: Collection[str]
 ) -> Iterable[tuple[int, str, str, str]]:
-    """``(id, kind, released key, candidate key)`` for every released row that releases one of ``keys``."""
+    """``(id, kind, released key, candidate key)`` for every released row that releases one of ``keys``.
+
+    A store with no release at all (no row collection released any of its
+    objects) is answered by one lookup of the index, in the same transaction,
+    instead of one per key and directory above it.
+    """
+    anything = sa.select(table.c.id).where(table.c.store == store).limit(1)
+    if connection.execute(anything).first() is None:
+        return
     wanted: dict[str, list[str]] = {}
     for key in keys:
         for target in _covering(key):

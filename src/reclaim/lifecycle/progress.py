@@ -361,7 +361,9 @@ class Reporter:
         self._serial = 0
         self._shown: dict[int, float] = {}
         self._sunk_at: float | None = None
-        self._unsunk: dict[str, Any] | None = None
+        # the newest snapshot the sink has not had: made a document only when it is sent, since
+        # most advances (one per object moved) fall between two sends
+        self._unsunk: Snapshot | None = None
         self._latest: Snapshot | None = None
 
     def step(
@@ -398,7 +400,7 @@ class Reporter:
         """Give the sink the last snapshot it has not had yet."""
         with self._lock:
             if self._sink is not None and self._unsunk is not None:
-                self._call_sink(self._unsunk)
+                self._call_sink(self._unsunk.to_dict())
                 self._unsunk = None
 
     def _changed(self, step: _ReporterStep, *, force: bool = False) -> None:
@@ -423,7 +425,7 @@ class Reporter:
                     self._unsunk = None
                     self._call_sink(snapshot.to_dict())
                 else:
-                    self._unsunk = snapshot.to_dict()
+                    self._unsunk = snapshot
 
     def _call_sink(self, document: dict[str, Any]) -> None:
         assert self._sink is not None
