@@ -391,6 +391,7 @@ def _pks(samples: list[str]) -> list[int]:
 # -- the nights ----------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(900)  # 40 cycles (a hang guard: 35 s on a quiet machine, 291 s at load 6 to 9)
 def test_dandis_rules_night_by_night(archive: Archive) -> None:
     _nights(archive, distributed=None)
 
