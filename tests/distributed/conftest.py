@@ -25,6 +25,7 @@ import psutil
 import pytest
 
 from lifecycle.archive import Archive, make_archive
+from reclaim.api import CycleReport
 from reclaim.catalog import ACTIVE, Journal, open_catalog
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -112,6 +113,29 @@ def workers(queue: str, log: Path, *, count: int = 2, concurrency: int = 1, **en
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def side_by_side_with_a_kill(
+    single: Archive, spread: Archive, queue: str, tmp: Path, fault: str, boundaries: dict[str, list[str]]
+) -> tuple[CycleReport, CycleReport]:
+    """A cycle of ``single`` in this process and of ``spread`` on one real worker whose pool process is
+    killed once at ``fault`` (and retried); both reports. Fails when no pool process was killed."""
+    from reclaim import api
+    from reclaim.distributed import run
+    from reclaim.distributed.app import CeleryDispatcher, make_app
+
+    marker = tmp / "killed"
+    dispatcher = CeleryDispatcher(make_app(queue=queue), timeout=180)
+    try:
+        with workers(
+            queue, tmp / "workers.log", count=1, RECLAIM_FAULT=fault, RECLAIM_FAULT_ONCE=str(marker)
+        ):
+            expected = api.run(single.config_path)
+            got = run(spread.config_path, dispatcher=dispatcher, boundaries=boundaries)
+    finally:
+        dispatcher.close()
+    assert marker.exists(), "no pool process was killed"
+    return expected, got
 
 
 def build(tmp: Path, keys: dict[str, bool], *, catalog_url: str | None = None, **options: Any) -> Archive:

@@ -108,28 +108,19 @@ def test_a_worker_killed_mid_range_forgets_what_its_first_attempt_took(tmp_path:
     their sightings as the killed attempt would have after its batch (fails without it: the clock
     keeps two quarantined keys, vouched for by the run, and a restored one would not start again).
     """
-    from reclaim.distributed.app import CeleryDispatcher, make_app
-
-    from .conftest import workers
+    from .conftest import side_by_side_with_a_kill
 
     extra = 'age = "unreferenced"'
     single = build(tmp_path / "single", KEYS, mode="move", grace="7d", extra=extra)
     spread = build(tmp_path / "spread", KEYS, mode="move", grace="7d", extra=extra)
     splits = {"main": PARTITIONINGS[1]}
-    marker = tmp_path / "killed"
-    fault = {"RECLAIM_FAULT": "quarantine.after-move:2", "RECLAIM_FAULT_ONCE": str(marker)}
     api.run(single.config_path)
     run(spread.config_path, dispatcher=InProcess(spread.config), boundaries=splits)  # starts the clocks
     for archive in (single, spread):
         older(archive)
-    dispatcher = CeleryDispatcher(make_app(queue=queue), timeout=180)
-    try:
-        with workers(queue, tmp_path / "workers.log", count=1, **fault):
-            expected = api.run(single.config_path)
-            got = run(spread.config_path, dispatcher=dispatcher, boundaries=splits)
-    finally:
-        dispatcher.close()
-    assert marker.exists(), "no pool process was killed"
+    expected, got = side_by_side_with_a_kill(
+        single, spread, queue, tmp_path, "quarantine.after-move:2", splits
+    )
     assert counts(spread, got.run_id) == counts(single, expected.run_id)
     assert state(spread) == state(single)
     assert clock(spread) == clock(single) == {}  # every orphan taken, every clock forgotten

@@ -28,7 +28,7 @@ from reclaim.distributed import InProcess, RangeTask, run, run_range, split
 from reclaim.distributed.worker import ConfigSpec
 from reclaim.errors import ConfigError
 
-from .conftest import counts, workers
+from .conftest import counts, side_by_side_with_a_kill, workers
 
 pytest.importorskip("moto.server", reason="moto[server] is not installed")
 pytest.importorskip("s3fs", reason="s3fs is not installed: pip install -e '.[dev]'")
@@ -223,20 +223,11 @@ def test_a_worker_killed_after_its_hide_is_retried_and_the_result_still_equals(
     the single process, which listed them, does (fails if the retry counts them as a ``mark``
     range's: the run record's ``listed`` and ``quarantined`` would fall short).
     """
-    from reclaim.distributed.app import CeleryDispatcher, make_app
-
     single, single_bucket = twin("single")
     spread, spread_bucket = twin("spread")
-    marker = tmp_path / "killed"
-    fault = {"RECLAIM_FAULT": "quarantine.after-hide:1", "RECLAIM_FAULT_ONCE": str(marker)}
-    dispatcher = CeleryDispatcher(make_app(queue=queue), timeout=180)
-    try:
-        with workers(queue, tmp_path / "workers.log", count=1, **fault):
-            expected = api.run(single.config_path)
-            got = run(spread.config_path, dispatcher=dispatcher, boundaries=SPLITS)
-    finally:
-        dispatcher.close()
-    assert marker.exists(), "no pool process was killed"
+    expected, got = side_by_side_with_a_kill(
+        single, spread, queue, tmp_path, "quarantine.after-hide:1", SPLITS
+    )
     assert counts(spread, got.run_id) == counts(single, expected.run_id)
     assert spread_bucket.all_versions() == single_bucket.all_versions()
     final = {key: rows[-1][0] for key, rows in entries(spread, spread_bucket).items()}
